@@ -1,0 +1,764 @@
+// The receiver's KV store: keys, entries, refcounts (pins), leases and the slot pool. Pure and
+// synchronous: every check-then-act is one call with no await inside, and the time comes in as `now`.
+// The shell (transfer/receiver.ts) owns the sockets, the timers and the waiters and only calls in here.
+
+import { KvbridgeError } from "../errors/kvbridge-error.js";
+import { SlotPool } from "./slot-pool.js";
+
+export interface StoreConfig {
+  slots: number;
+  slotBytes: number;
+  /** How long an allocating request may go without Alloc/Renew before its writes are expired. */
+  leaseMs: number;
+  /** How long a slot from an aborted or expired write stays unusable (late one-sided writes). */
+  quarantineMs: number;
+  /** How long a committed request may hold its pins without consuming (Release) them. */
+  holdMs: number;
+  /** Most keys in one Alloc batch. */
+  maxKeysPerAlloc: number;
+  /** Most chunks in one request (all batches). */
+  maxChunksPerRequest: number;
+  /** Most requests alive at once. */
+  maxRequests: number;
+  /** Source of 8-byte write tokens (random in production, deterministic in tests). */
+  newToken: () => Buffer;
+}
+
+export const MAX_ID_LENGTH = 256;
+
+export type EntryStatus =
+  | { state: "writing"; owner: string; token: Buffer }
+  | { state: "ready"; lastUsedAt: number }
+  | { state: "failed"; reason: string };
+
+export type EntryState = EntryStatus["state"];
+
+export interface Entry {
+  readonly id: number;
+  readonly key: string;
+  readonly size: number;
+  /** The slot holding the bytes; null once FAILED (the slot went to quarantine). */
+  slot: number | null;
+  readonly createdAt: number;
+  /** Requests holding this entry (its writer included). refcount = pins.size. */
+  readonly pins: Set<string>;
+  status: EntryStatus;
+  bytesWritten: number;
+}
+
+export type HoldRole = "writer" | "dedup";
+
+export interface Hold {
+  entryId: number;
+  role: HoldRole;
+}
+
+export interface AllocResult {
+  remoteIndexes: number[];
+  alreadySentIndexes: number[];
+  writeTokens: Buffer[];
+  leaseExpiresAt: number;
+}
+
+export type RequestPhase = "allocating" | "committed";
+
+export interface RequestRecord {
+  readonly id: string;
+  readonly peer: string;
+  readonly createdAt: number;
+  phase: RequestPhase;
+  /** Allocating: writes are expired after this. */
+  leaseExpiresAt: number;
+  /** Committed: pins are dropped after this unless released first. */
+  holdExpiresAt: number;
+  readonly totalChunks: number;
+  /** Slots still promised to this request's later batches. */
+  reserved: number;
+  lastBatchSeen: boolean;
+  /** One per batch received: its content digest and the answer given, for idempotent retries. */
+  readonly batches: Array<{ digest: string; result: AllocResult }>;
+  /** Keys in the order they were allocated, with what this request holds on each. */
+  readonly keys: string[];
+  readonly holds: Map<string, Hold>;
+}
+
+export interface AllocInput {
+  requestId: string;
+  keys: readonly string[];
+  sizes: readonly number[];
+  batchSeq: number;
+  /** Chunks across all batches; 0 means this batch is the whole request. */
+  totalChunks: number;
+  isLastBatch: boolean;
+  peer?: string;
+}
+
+export type KeyState = "writing" | "ready" | "failed";
+
+export interface ReleaseSummary {
+  slotsReleased: number;
+  pinsReleased: number;
+}
+
+export interface SweepResult {
+  expired: string[];
+  holdsExpired: string[];
+  quarantineReleased: number;
+}
+
+export interface StoreStats {
+  slotsTotal: number;
+  slotsFree: number;
+  slotsWriting: number;
+  slotsReady: number;
+  slotsQuarantined: number;
+  slotsReserved: number;
+  entries: number;
+  activeRequests: number;
+  dedupHits: number;
+  dedupMisses: number;
+  leasesExpired: number;
+  holdsExpired: number;
+  requestsCommitted: number;
+  requestsAborted: number;
+  evictions: number;
+}
+
+export interface EntryView {
+  key: string;
+  state: EntryState;
+  refcount: number;
+  pinnedBy: string[];
+  slot: number | null;
+  size: number;
+  ageMs: number;
+  leaseLeftMs: number | null;
+  owner: string | null;
+}
+
+export interface RequestView {
+  requestId: string;
+  phase: RequestPhase;
+  keysWritten: number;
+  keysDeduped: number;
+  keysPending: number;
+  bytes: number;
+  ageMs: number;
+  leaseLeftMs: number;
+  peer: string;
+}
+
+export type WriteAdmission =
+  | { ok: true; slot: number }
+  | { ok: false; code: "NOT_FOUND" | "FAILED_PRECONDITION" | "PERMISSION_DENIED" | "INVALID_ARGUMENT"; message: string };
+
+export class KvStore {
+  readonly config: Readonly<StoreConfig>;
+  readonly pool: SlotPool;
+  /** The live entry per key (WRITING or READY). FAILED entries are never here. */
+  private readonly live = new Map<string, Entry>();
+  /** Every entry by id, FAILED ones included while a dependent still pins them. */
+  private readonly entries = new Map<number, Entry>();
+  private readonly requests = new Map<string, RequestRecord>();
+  private nextEntryId = 1;
+  private readonly counters = {
+    dedupHits: 0,
+    dedupMisses: 0,
+    leasesExpired: 0,
+    holdsExpired: 0,
+    requestsCommitted: 0,
+    requestsAborted: 0,
+    evictions: 0,
+  };
+
+  constructor(config: StoreConfig) {
+    if (!Number.isInteger(config.slots) || config.slots < 1) throw new RangeError("slots must be a positive integer");
+    if (!Number.isInteger(config.slotBytes) || config.slotBytes < 1) throw new RangeError("slotBytes must be a positive integer");
+    this.config = { ...config };
+    this.pool = new SlotPool(config.slots);
+  }
+
+  // ---------------------------------------------------------------- mutations (one step each)
+
+  /**
+   * Allocates one batch of a request: pins every present key, allocates a slot for every absent one.
+   * Decides everything (validation, dedup, room, eviction) before changing anything, so a refusal
+   * leaves no partial allocation behind.
+   */
+  alloc(input: AllocInput, now: number): AllocResult {
+    this.validateAllocInput(input);
+    const { requestId, keys, sizes, batchSeq } = input;
+    const digest = batchDigest(keys, sizes, input.totalChunks, input.isLastBatch);
+    const existing = this.requests.get(requestId);
+
+    if (existing) {
+      const previous = existing.batches[batchSeq];
+      if (previous) {
+        // A retried batch gets the same answer and allocates nothing twice.
+        if (previous.digest !== digest) {
+          throw new KvbridgeError(
+            "ALREADY_EXISTS",
+            `request ${requestId} batch ${batchSeq} was already allocated with different keys or sizes; use a new request id`,
+          );
+        }
+        return previous.result;
+      }
+      if (existing.phase !== "allocating") {
+        throw new KvbridgeError("FAILED_PRECONDITION", `request ${requestId} is already committed; it cannot allocate more`);
+      }
+      if (now >= existing.leaseExpiresAt) {
+        this.releaseRequest(existing, "expired", now);
+        this.counters.leasesExpired++;
+        throw new KvbridgeError("FAILED_PRECONDITION", `request ${requestId} lease expired; its allocations were released, start over with a new request id`);
+      }
+      if (existing.lastBatchSeen) {
+        throw new KvbridgeError("FAILED_PRECONDITION", `request ${requestId} already sent its last batch`);
+      }
+      if (batchSeq !== existing.batches.length) {
+        throw new KvbridgeError(
+          "FAILED_PRECONDITION",
+          `request ${requestId}: expected batch ${existing.batches.length}, got ${batchSeq}; send batches in order`,
+        );
+      }
+      if (existing.keys.length + keys.length > existing.totalChunks) {
+        throw new KvbridgeError(
+          "INVALID_ARGUMENT",
+          `request ${requestId} declared ${existing.totalChunks} chunks but batch ${batchSeq} brings the count to ${existing.keys.length + keys.length}`,
+        );
+      }
+    } else {
+      if (batchSeq !== 0) {
+        throw new KvbridgeError(
+          "NOT_FOUND",
+          `request ${requestId} is unknown (never allocated, aborted or expired); batch ${batchSeq} needs batch 0 first`,
+        );
+      }
+      if (this.requests.size >= this.config.maxRequests) {
+        throw new KvbridgeError(
+          "RESOURCE_EXHAUSTED",
+          `too many requests in flight: ${this.requests.size} of ${this.config.maxRequests}; retry later`,
+        );
+      }
+    }
+
+    const total = existing ? existing.totalChunks : input.totalChunks === 0 ? keys.length : input.totalChunks;
+    if (!existing && total < keys.length) {
+      throw new KvbridgeError("INVALID_ARGUMENT", `total_chunks ${total} is less than the ${keys.length} keys of batch 0`);
+    }
+    if (total > this.config.maxChunksPerRequest) {
+      throw new KvbridgeError(
+        "INVALID_ARGUMENT",
+        `request ${requestId} has ${total} chunks; the most one request may have is ${this.config.maxChunksPerRequest}`,
+      );
+    }
+    const isLast = input.totalChunks === 0 && !existing ? true : input.isLastBatch;
+
+    // Classify: present keys are pinned (dedup), absent ones need a slot.
+    const dedup: number[] = [];
+    const fresh: number[] = [];
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i]!;
+      if (existing?.holds.has(key)) {
+        throw new KvbridgeError("INVALID_ARGUMENT", `request ${requestId} already holds key ${key}; keys must be unique within a request`);
+      }
+      if (this.live.has(key)) dedup.push(i);
+      else fresh.push(i);
+    }
+
+    // Room: a new request reserves its whole worst case (every chunk fresh) up front, so two big
+    // batched requests can never each hold half the pool and wait for the other.
+    const needNow = existing ? 0 : fresh.length + (total - keys.length);
+    if (existing && fresh.length > existing.reserved) {
+      throw new KvbridgeError("INTERNAL", `request ${requestId}: reservation ${existing.reserved} < ${fresh.length} fresh keys`);
+    }
+    if (needNow > this.pool.available) {
+      const protectedKeys = new Set(dedup.map((i) => keys[i]!));
+      this.evictForRoom(needNow - this.pool.available, protectedKeys, requestId);
+    }
+
+    // Act. Nothing below can fail on input; the lease is set before any entry is inserted.
+    const leaseExpiresAt = now + this.config.leaseMs;
+    let rec = existing;
+    if (!rec) {
+      rec = {
+        id: requestId,
+        peer: input.peer ?? "",
+        createdAt: now,
+        phase: "allocating",
+        leaseExpiresAt,
+        holdExpiresAt: 0,
+        totalChunks: total,
+        reserved: 0,
+        lastBatchSeen: false,
+        batches: [],
+        keys: [],
+        holds: new Map(),
+      };
+      this.pool.reserve(needNow);
+      rec.reserved = needNow;
+      this.requests.set(requestId, rec);
+    } else {
+      rec.leaseExpiresAt = leaseExpiresAt;
+    }
+
+    const result: AllocResult = { remoteIndexes: [], alreadySentIndexes: [], writeTokens: [], leaseExpiresAt };
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i]!;
+      const present = this.live.get(key);
+      if (present) {
+        present.pins.add(requestId);
+        if (present.status.state === "ready") present.status.lastUsedAt = now;
+        rec.holds.set(key, { entryId: present.id, role: "dedup" });
+        result.alreadySentIndexes.push(i);
+        this.counters.dedupHits++;
+      } else {
+        const id = this.nextEntryId++;
+        const slot = this.pool.take(id, true);
+        rec.reserved--;
+        const token = this.config.newToken();
+        const entry: Entry = {
+          id,
+          key,
+          size: sizes[i]!,
+          slot,
+          createdAt: now,
+          pins: new Set([requestId]),
+          status: { state: "writing", owner: requestId, token },
+          bytesWritten: 0,
+        };
+        this.entries.set(id, entry);
+        this.live.set(key, entry);
+        rec.holds.set(key, { entryId: id, role: "writer" });
+        result.remoteIndexes.push(slot);
+        result.writeTokens.push(token);
+        this.counters.dedupMisses++;
+      }
+      rec.keys.push(key);
+    }
+    if (isLast) {
+      rec.lastBatchSeen = true;
+      // Chunks the request declared but never sent give their reservation back.
+      this.pool.unreserve(rec.reserved);
+      rec.reserved = 0;
+    }
+    rec.batches.push({ digest, result });
+    return result;
+  }
+
+  /** Turns the request's WRITING entries READY. Idempotent. */
+  commit(requestId: string, now: number): { ready: number; pending: number; failed: number } {
+    const rec = this.requireRequest(requestId, "commit");
+    if (rec.phase === "allocating") {
+      if (now >= rec.leaseExpiresAt) {
+        this.releaseRequest(rec, "expired", now);
+        this.counters.leasesExpired++;
+        throw new KvbridgeError("FAILED_PRECONDITION", `request ${requestId} lease expired before commit; its writes were released, start over`);
+      }
+      if (!rec.lastBatchSeen) {
+        throw new KvbridgeError(
+          "FAILED_PRECONDITION",
+          `request ${requestId} cannot commit: ${rec.batches.length} batch(es) received and the last batch has not been sent`,
+        );
+      }
+      for (const hold of rec.holds.values()) {
+        if (hold.role !== "writer") continue;
+        const entry = this.entries.get(hold.entryId);
+        if (entry && entry.status.state === "writing") entry.status = { state: "ready", lastUsedAt: now };
+      }
+      rec.phase = "committed";
+      rec.holdExpiresAt = now + this.config.holdMs;
+      this.counters.requestsCommitted++;
+    }
+    return this.countStates(rec);
+  }
+
+  /** Releases exactly what the request holds (its WRITING allocations and all its pins). */
+  abort(requestId: string, reason: string, now: number): ReleaseSummary {
+    const rec = this.requireRequest(requestId, "abort");
+    this.counters.requestsAborted++;
+    return this.releaseRequest(rec, reason || "aborted", now);
+  }
+
+  /** A committed request is done with its keys: drop its pins; READY entries stay as prefix cache. */
+  release(requestId: string, now: number): ReleaseSummary {
+    const rec = this.requireRequest(requestId, "release");
+    if (rec.phase !== "committed") {
+      throw new KvbridgeError("FAILED_PRECONDITION", `request ${requestId} is not committed; use Abort to give up an unfinished request`);
+    }
+    return this.releaseRequest(rec, "released", now);
+  }
+
+  /** Extends an allocating request's lease, or a committed request's hold. */
+  renew(requestId: string, now: number): number {
+    const rec = this.requireRequest(requestId, "renew");
+    if (rec.phase === "allocating") {
+      if (now >= rec.leaseExpiresAt) {
+        this.releaseRequest(rec, "expired", now);
+        this.counters.leasesExpired++;
+        throw new KvbridgeError("FAILED_PRECONDITION", `request ${requestId} lease already expired; its writes were released`);
+      }
+      rec.leaseExpiresAt = now + this.config.leaseMs;
+      return rec.leaseExpiresAt;
+    }
+    rec.holdExpiresAt = now + this.config.holdMs;
+    return rec.holdExpiresAt;
+  }
+
+  /** The single sweeper's step: expire leases and holds, end quarantines. */
+  sweep(now: number): SweepResult {
+    const expired: string[] = [];
+    const holdsExpired: string[] = [];
+    for (const rec of [...this.requests.values()]) {
+      if (rec.phase === "allocating" && now >= rec.leaseExpiresAt) {
+        this.releaseRequest(rec, "expired", now);
+        this.counters.leasesExpired++;
+        expired.push(rec.id);
+      } else if (rec.phase === "committed" && now >= rec.holdExpiresAt) {
+        this.releaseRequest(rec, "hold expired", now);
+        this.counters.holdsExpired++;
+        holdsExpired.push(rec.id);
+      }
+    }
+    const quarantineReleased = this.pool.releaseDue(now);
+    return { expired, holdsExpired, quarantineReleased };
+  }
+
+  /**
+   * Checks one incoming data-plane write against the allocation it claims, in one step: the request
+   * must be allocating and within its lease, the slot must be a WRITING entry this request owns, the
+   * token must match and the range must fit the entry.
+   */
+  admitWrite(requestId: string, slot: number, offset: number, length: number, token: Buffer, now: number): WriteAdmission {
+    const rec = this.requests.get(requestId);
+    if (!rec) return { ok: false, code: "NOT_FOUND", message: `request ${requestId} is unknown (aborted or expired?)` };
+    if (rec.phase !== "allocating") {
+      return { ok: false, code: "FAILED_PRECONDITION", message: `request ${requestId} is committed; no more writes` };
+    }
+    if (now >= rec.leaseExpiresAt) {
+      return { ok: false, code: "FAILED_PRECONDITION", message: `request ${requestId} lease expired` };
+    }
+    if (!Number.isInteger(slot) || slot < 0 || slot >= this.pool.total) {
+      return { ok: false, code: "INVALID_ARGUMENT", message: `slot ${slot} out of range 0..${this.pool.total - 1}` };
+    }
+    const st = this.pool.stateOf(slot);
+    const entry = st.state === "used" ? this.entries.get(st.entryId) : undefined;
+    if (!entry || entry.status.state !== "writing" || entry.status.owner !== requestId) {
+      return { ok: false, code: "PERMISSION_DENIED", message: `slot ${slot} is not allocated to request ${requestId}` };
+    }
+    if (!entry.status.token.equals(token)) {
+      return { ok: false, code: "PERMISSION_DENIED", message: `wrong write token for slot ${slot}` };
+    }
+    if (offset < 0 || length < 0 || offset + length > entry.size) {
+      return {
+        ok: false,
+        code: "INVALID_ARGUMENT",
+        message: `write [${offset}, ${offset + length}) is outside slot ${slot}'s ${entry.size}-byte allocation`,
+      };
+    }
+    return { ok: true, slot };
+  }
+
+  /** Accounts bytes that landed in a WRITING entry's slot (for inspection). */
+  recordWritten(slot: number, length: number): void {
+    const st = this.pool.stateOf(slot);
+    if (st.state !== "used") return;
+    const entry = this.entries.get(st.entryId);
+    if (entry && entry.status.state === "writing") entry.bytesWritten += length;
+  }
+
+  /** Admin: evicts one unpinned READY entry. */
+  evict(key: string): void {
+    const entry = this.live.get(key);
+    if (!entry) throw new KvbridgeError("NOT_FOUND", `key ${key} is not in the store`);
+    if (entry.status.state !== "ready") {
+      throw new KvbridgeError("FAILED_PRECONDITION", `key ${key} is ${entry.status.state}; only READY entries can be evicted`);
+    }
+    if (entry.pins.size > 0) {
+      throw new KvbridgeError("FAILED_PRECONDITION", `key ${key} is pinned by ${[...entry.pins].join(", ")}; it cannot be evicted`);
+    }
+    this.dropReady(entry);
+  }
+
+  /** Admin: evicts every unpinned READY entry; returns how many. */
+  evictUnpinned(): number {
+    let n = 0;
+    for (const entry of [...this.live.values()]) {
+      if (entry.status.state === "ready" && entry.pins.size === 0) {
+        this.dropReady(entry);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  // ---------------------------------------------------------------- reads (never create anything)
+
+  hasRequest(requestId: string): boolean {
+    return this.requests.has(requestId);
+  }
+
+  requestPhase(requestId: string): RequestPhase | undefined {
+    return this.requests.get(requestId)?.phase;
+  }
+
+  /** The state of each key the request holds, in order; undefined for an unknown request. */
+  keyStates(requestId: string): Array<{ key: string; state: KeyState; slot: number | null; size: number }> | undefined {
+    const rec = this.requests.get(requestId);
+    if (!rec) return undefined;
+    return rec.keys.map((key) => {
+      const hold = rec.holds.get(key)!;
+      const entry = this.entries.get(hold.entryId)!;
+      return { key, state: entry.status.state, slot: entry.slot, size: entry.size };
+    });
+  }
+
+  /** A READY entry's slot and size, or undefined (a miss is a miss). */
+  readable(key: string): { slot: number; size: number } | undefined {
+    const entry = this.live.get(key);
+    if (!entry || entry.status.state !== "ready" || entry.slot === null) return undefined;
+    return { slot: entry.slot, size: entry.size };
+  }
+
+  /** Current state of a key, or undefined when absent. */
+  stateOf(key: string): KeyState | undefined {
+    return this.live.get(key)?.status.state;
+  }
+
+  /** How many leading keys are present (READY or WRITING): the prefix a router can reuse here. */
+  matchPrefix(keys: readonly string[]): number {
+    let n = 0;
+    for (const key of keys) {
+      if (!this.live.has(key)) break;
+      n++;
+    }
+    return n;
+  }
+
+  /** The earliest time the sweeper has something to do. */
+  nextDeadline(): number | undefined {
+    let t = this.pool.nextRelease();
+    for (const rec of this.requests.values()) {
+      const d = rec.phase === "allocating" ? rec.leaseExpiresAt : rec.holdExpiresAt;
+      if (t === undefined || d < t) t = d;
+    }
+    return t;
+  }
+
+  stats(): StoreStats {
+    let writing = 0;
+    let ready = 0;
+    for (const e of this.live.values()) {
+      if (e.status.state === "writing") writing++;
+      else if (e.status.state === "ready") ready++;
+    }
+    return {
+      slotsTotal: this.pool.total,
+      slotsFree: this.pool.freeCount,
+      slotsWriting: writing,
+      slotsReady: ready,
+      slotsQuarantined: this.pool.quarantinedCount,
+      slotsReserved: this.pool.reserved,
+      entries: this.entries.size,
+      activeRequests: this.requests.size,
+      ...this.counters,
+    };
+  }
+
+  listEntries(now: number, filter: { state?: EntryState; pinnedOnly?: boolean; prefix?: string; limit?: number } = {}): EntryView[] {
+    const out: EntryView[] = [];
+    const limit = filter.limit && filter.limit > 0 ? filter.limit : Infinity;
+    for (const e of this.entries.values()) {
+      if (filter.state && e.status.state !== filter.state) continue;
+      if (filter.pinnedOnly && e.pins.size === 0) continue;
+      if (filter.prefix && !e.key.startsWith(filter.prefix)) continue;
+      let leaseLeftMs: number | null = null;
+      let owner: string | null = null;
+      if (e.status.state === "writing") {
+        owner = e.status.owner;
+        const rec = this.requests.get(owner);
+        leaseLeftMs = rec ? rec.leaseExpiresAt - now : 0;
+      }
+      out.push({
+        key: e.key,
+        state: e.status.state,
+        refcount: e.pins.size,
+        pinnedBy: [...e.pins],
+        slot: e.slot,
+        size: e.size,
+        ageMs: now - e.createdAt,
+        leaseLeftMs,
+        owner,
+      });
+      if (out.length >= limit) break;
+    }
+    return out;
+  }
+
+  listRequests(now: number): RequestView[] {
+    return [...this.requests.values()].map((rec) => {
+      let written = 0;
+      let deduped = 0;
+      let pending = 0;
+      let bytes = 0;
+      for (const hold of rec.holds.values()) {
+        const e = this.entries.get(hold.entryId)!;
+        if (hold.role === "writer") {
+          written++;
+          bytes += e.bytesWritten;
+        } else deduped++;
+        if (e.status.state === "writing") pending++;
+      }
+      return {
+        requestId: rec.id,
+        phase: rec.phase,
+        keysWritten: written,
+        keysDeduped: deduped,
+        keysPending: pending,
+        bytes,
+        ageMs: now - rec.createdAt,
+        leaseLeftMs: (rec.phase === "allocating" ? rec.leaseExpiresAt : rec.holdExpiresAt) - now,
+        peer: rec.peer,
+      };
+    });
+  }
+
+  /** Raw views for the invariant checker (tests, and the node's self-check). */
+  internals(): {
+    live: ReadonlyMap<string, Entry>;
+    entries: ReadonlyMap<number, Entry>;
+    requests: ReadonlyMap<string, RequestRecord>;
+  } {
+    return { live: this.live, entries: this.entries, requests: this.requests };
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  private requireRequest(requestId: string, op: string): RequestRecord {
+    const rec = this.requests.get(requestId);
+    if (!rec) {
+      throw new KvbridgeError("NOT_FOUND", `${op}: request ${requestId} is unknown (never allocated, already finished, aborted or expired)`);
+    }
+    return rec;
+  }
+
+  private validateAllocInput(input: AllocInput): void {
+    const { requestId, keys, sizes } = input;
+    if (typeof requestId !== "string" || requestId.length === 0 || requestId.length > MAX_ID_LENGTH) {
+      throw new KvbridgeError("INVALID_ARGUMENT", `request_id must be 1..${MAX_ID_LENGTH} characters`);
+    }
+    if (keys.length === 0) throw new KvbridgeError("INVALID_ARGUMENT", "an Alloc needs at least one key");
+    if (keys.length !== sizes.length) {
+      throw new KvbridgeError("INVALID_ARGUMENT", `keys and sizes differ in length (${keys.length} keys, ${sizes.length} sizes); send one size per key`);
+    }
+    if (keys.length > this.config.maxKeysPerAlloc) {
+      throw new KvbridgeError(
+        "INVALID_ARGUMENT",
+        `${keys.length} keys in one Alloc; the most is ${this.config.maxKeysPerAlloc}: split the request into batches`,
+      );
+    }
+    if (!Number.isInteger(input.batchSeq) || input.batchSeq < 0) {
+      throw new KvbridgeError("INVALID_ARGUMENT", `batch_seq must be a non-negative integer`);
+    }
+    if (!Number.isInteger(input.totalChunks) || input.totalChunks < 0) {
+      throw new KvbridgeError("INVALID_ARGUMENT", `total_chunks must be a non-negative integer`);
+    }
+    const seen = new Set<string>();
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i]!;
+      if (typeof key !== "string" || key.length === 0 || key.length > MAX_ID_LENGTH) {
+        throw new KvbridgeError("INVALID_ARGUMENT", `key at position ${i} must be 1..${MAX_ID_LENGTH} characters`);
+      }
+      if (seen.has(key)) throw new KvbridgeError("INVALID_ARGUMENT", `key ${key} appears twice in one Alloc`);
+      seen.add(key);
+      const size = sizes[i]!;
+      if (!Number.isInteger(size) || size < 1 || size > this.config.slotBytes) {
+        throw new KvbridgeError(
+          "INVALID_ARGUMENT",
+          `size ${size} of key ${key} is outside 1..${this.config.slotBytes} (the slot size); use smaller chunks or raise --slot-bytes`,
+        );
+      }
+    }
+  }
+
+  /**
+   * Makes room for `need` more slots by evicting unpinned READY entries, least recently used first.
+   * Evicts nothing when even all of them would not be enough: the cache is not thrown away for a
+   * request that is refused anyway.
+   */
+  private evictForRoom(need: number, protectedKeys: ReadonlySet<string>, requestId: string): void {
+    const candidates: Entry[] = [];
+    for (const e of this.live.values()) {
+      if (e.status.state === "ready" && e.pins.size === 0 && !protectedKeys.has(e.key)) candidates.push(e);
+    }
+    if (candidates.length < need) {
+      const s = this.stats();
+      throw new KvbridgeError(
+        "RESOURCE_EXHAUSTED",
+        `pool full for request ${requestId}: needs ${need} more slot(s); ${s.slotsTotal} slots: ${s.slotsFree} free ` +
+          `(${s.slotsReserved} reserved), ${s.slotsWriting} writing, ${s.slotsReady} ready (${candidates.length} evictable), ` +
+          `${s.slotsQuarantined} quarantined; raise --pool-slots or retry later`,
+      );
+    }
+    candidates.sort((a, b) => lastUsed(a) - lastUsed(b));
+    for (let i = 0; i < need; i++) this.dropReady(candidates[i]!);
+  }
+
+  private dropReady(entry: Entry): void {
+    this.live.delete(entry.key);
+    this.entries.delete(entry.id);
+    this.pool.free(entry.slot!, entry.id);
+    entry.slot = null;
+    this.counters.evictions++;
+  }
+
+  /**
+   * Ends a request: its WRITING entries become FAILED (slot quarantined; dependents see FAILED), its
+   * pins go, its unused reservation returns. Touches no other request's holds.
+   */
+  private releaseRequest(rec: RequestRecord, reason: string, now: number): ReleaseSummary {
+    let slotsReleased = 0;
+    let pinsReleased = 0;
+    for (const [key, hold] of rec.holds) {
+      const entry = this.entries.get(hold.entryId);
+      if (!entry) continue;
+      if (hold.role === "writer" && entry.status.state === "writing") {
+        // Only the live entry for this key is removed from the key map: never someone else's.
+        if (this.live.get(key) === entry) this.live.delete(key);
+        this.pool.quarantineSlot(entry.slot!, entry.id, now + this.config.quarantineMs);
+        entry.slot = null;
+        entry.status = { state: "failed", reason: `writer ${rec.id} ${reason}` };
+        slotsReleased++;
+      }
+      if (entry.pins.delete(rec.id)) pinsReleased++;
+      if (entry.pins.size === 0 && entry.status.state === "failed") this.entries.delete(entry.id);
+    }
+    if (rec.reserved > 0) {
+      this.pool.unreserve(rec.reserved);
+      rec.reserved = 0;
+    }
+    this.requests.delete(rec.id);
+    return { slotsReleased, pinsReleased };
+  }
+
+  private countStates(rec: RequestRecord): { ready: number; pending: number; failed: number } {
+    let ready = 0;
+    let pending = 0;
+    let failed = 0;
+    for (const hold of rec.holds.values()) {
+      const st = this.entries.get(hold.entryId)!.status.state;
+      if (st === "ready") ready++;
+      else if (st === "writing") pending++;
+      else failed++;
+    }
+    return { ready, pending, failed };
+  }
+}
+
+function lastUsed(e: Entry): number {
+  return e.status.state === "ready" ? e.status.lastUsedAt : Infinity;
+}
+
+/** A digest of one batch's content, to tell a retry from a conflicting reuse of (request, batch). */
+function batchDigest(keys: readonly string[], sizes: readonly number[], total: number, last: boolean): string {
+  return `${total}|${last ? 1 : 0}|${keys.length}|${keys.join("\u0000")}|${sizes.join(",")}`;
+}
