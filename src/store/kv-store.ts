@@ -265,6 +265,8 @@ export class KvStore {
       else fresh.push(i);
     }
 
+    // Slots whose quarantine is over are usable now, whether or not the sweeper has run yet.
+    this.pool.releaseDue(now);
     // Room: a new request reserves its whole worst case (every chunk fresh) up front, so two big
     // batched requests can never each hold half the pool and wait for the other.
     const needNow = existing ? 0 : fresh.length + (total - keys.length);
