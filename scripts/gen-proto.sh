@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Regenerates the TypeScript types of the wire contract (src/rpc/generated) from proto/.
+# The generator writes extensionless relative imports; NodeNext ESM needs ".js", so they are added.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rm -rf src/rpc/generated
+npx --no-install proto-loader-gen-types kvbridge/v1/receiver.proto kvbridge/v1/inspect.proto \
+  --longs=Number --enums=String --defaults=true --oneofs=true --grpcLib=@grpc/grpc-js \
+  --outDir=src/rpc/generated --includeDirs=proto 2>/dev/null
+find src/rpc/generated -name '*.ts' -exec sed -i -E "s#(from '\.[^']*)';#\1.js';#" {} +

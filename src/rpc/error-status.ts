@@ -1,0 +1,76 @@
+// The one place where KvbridgeError codes meet gRPC status codes (and HTTP statuses).
+import * as grpc from "@grpc/grpc-js";
+import { KvbridgeError, type ErrorCode, toKvbridgeError } from "../errors/kvbridge-error.js";
+
+const TO_GRPC: Record<ErrorCode, grpc.status> = {
+  INVALID_ARGUMENT: grpc.status.INVALID_ARGUMENT,
+  NOT_FOUND: grpc.status.NOT_FOUND,
+  ALREADY_EXISTS: grpc.status.ALREADY_EXISTS,
+  FAILED_PRECONDITION: grpc.status.FAILED_PRECONDITION,
+  RESOURCE_EXHAUSTED: grpc.status.RESOURCE_EXHAUSTED,
+  DEADLINE_EXCEEDED: grpc.status.DEADLINE_EXCEEDED,
+  CANCELLED: grpc.status.CANCELLED,
+  UNAVAILABLE: grpc.status.UNAVAILABLE,
+  PERMISSION_DENIED: grpc.status.PERMISSION_DENIED,
+  INCOMPATIBLE: grpc.status.FAILED_PRECONDITION,
+  KV_FAILED: grpc.status.ABORTED,
+  INTERNAL: grpc.status.INTERNAL,
+};
+
+const TO_HTTP: Record<ErrorCode, number> = {
+  INVALID_ARGUMENT: 400,
+  NOT_FOUND: 404,
+  ALREADY_EXISTS: 409,
+  FAILED_PRECONDITION: 409,
+  RESOURCE_EXHAUSTED: 429,
+  DEADLINE_EXCEEDED: 504,
+  CANCELLED: 499,
+  UNAVAILABLE: 503,
+  PERMISSION_DENIED: 403,
+  INCOMPATIBLE: 409,
+  KV_FAILED: 502,
+  INTERNAL: 500,
+};
+
+const FROM_GRPC: Partial<Record<grpc.status, ErrorCode>> = {
+  [grpc.status.INVALID_ARGUMENT]: "INVALID_ARGUMENT",
+  [grpc.status.NOT_FOUND]: "NOT_FOUND",
+  [grpc.status.ALREADY_EXISTS]: "ALREADY_EXISTS",
+  [grpc.status.FAILED_PRECONDITION]: "FAILED_PRECONDITION",
+  [grpc.status.RESOURCE_EXHAUSTED]: "RESOURCE_EXHAUSTED",
+  [grpc.status.DEADLINE_EXCEEDED]: "DEADLINE_EXCEEDED",
+  [grpc.status.CANCELLED]: "CANCELLED",
+  [grpc.status.UNAVAILABLE]: "UNAVAILABLE",
+  [grpc.status.PERMISSION_DENIED]: "PERMISSION_DENIED",
+  [grpc.status.ABORTED]: "KV_FAILED",
+  [grpc.status.UNAUTHENTICATED]: "PERMISSION_DENIED",
+};
+
+/** Metadata key carrying the exact KvbridgeError code (several codes share one gRPC status). */
+export const CODE_METADATA_KEY = "kvbridge-code";
+
+export function httpStatusOf(code: ErrorCode): number {
+  return TO_HTTP[code];
+}
+
+export function grpcStatusOf(code: ErrorCode): grpc.status {
+  return TO_GRPC[code];
+}
+
+/** A KvbridgeError (or anything thrown) as the error object a grpc-js handler callback takes. */
+export function toServiceError(err: unknown): Partial<grpc.StatusObject> {
+  const e = toKvbridgeError(err);
+  const metadata = new grpc.Metadata();
+  metadata.set(CODE_METADATA_KEY, e.code);
+  return { code: TO_GRPC[e.code], details: e.message, metadata };
+}
+
+/** A gRPC client error as a KvbridgeError with the server's code and message. */
+export function fromServiceError(err: unknown, what: string): KvbridgeError {
+  if (err instanceof KvbridgeError) return err;
+  const se = err as Partial<grpc.ServiceError>;
+  if (typeof se?.code !== "number") return toKvbridgeError(err);
+  const carried = se.metadata?.get(CODE_METADATA_KEY)[0];
+  const code = (typeof carried === "string" && carried in TO_GRPC ? carried : FROM_GRPC[se.code] ?? "INTERNAL") as ErrorCode;
+  return new KvbridgeError(code, `${what}: ${se.details || se.message || grpc.status[se.code]}`, { cause: err });
+}

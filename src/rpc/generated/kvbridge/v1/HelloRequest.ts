@@ -1,0 +1,16 @@
+// Original file: proto/kvbridge/v1/receiver.proto
+
+
+export interface HelloRequest {
+  'protocolVersion'?: (number);
+  'fingerprint'?: (string);
+  'transports'?: (string)[];
+  'senderId'?: (string);
+}
+
+export interface HelloRequest__Output {
+  'protocolVersion': (number);
+  'fingerprint': (string);
+  'transports': (string)[];
+  'senderId': (string);
+}

@@ -1,0 +1,57 @@
+// Original file: proto/kvbridge/v1/inspect.proto
+
+import type { Long } from '@grpc/proto-loader';
+
+export interface Stats {
+  'nodeId'?: (string);
+  'role'?: (string);
+  'version'?: (string);
+  'protocolVersion'?: (number);
+  'generation'?: (number | string | Long);
+  'transports'?: (string)[];
+  'slotBytes'?: (number | string | Long);
+  'slotsTotal'?: (number);
+  'slotsFree'?: (number);
+  'slotsWriting'?: (number);
+  'slotsReady'?: (number);
+  'slotsQuarantined'?: (number);
+  'slotsReserved'?: (number);
+  'entries'?: (number);
+  'activeRequests'?: (number);
+  'dedupHits'?: (number | string | Long);
+  'dedupMisses'?: (number | string | Long);
+  'bytesReceived'?: (number | string | Long);
+  'leasesExpired'?: (number | string | Long);
+  'requestsCommitted'?: (number | string | Long);
+  'requestsAborted'?: (number | string | Long);
+  'evictions'?: (number | string | Long);
+  'fingerprint'?: (string);
+  'serving'?: (boolean);
+}
+
+export interface Stats__Output {
+  'nodeId': (string);
+  'role': (string);
+  'version': (string);
+  'protocolVersion': (number);
+  'generation': (number);
+  'transports': (string)[];
+  'slotBytes': (number);
+  'slotsTotal': (number);
+  'slotsFree': (number);
+  'slotsWriting': (number);
+  'slotsReady': (number);
+  'slotsQuarantined': (number);
+  'slotsReserved': (number);
+  'entries': (number);
+  'activeRequests': (number);
+  'dedupHits': (number);
+  'dedupMisses': (number);
+  'bytesReceived': (number);
+  'leasesExpired': (number);
+  'requestsCommitted': (number);
+  'requestsAborted': (number);
+  'evictions': (number);
+  'fingerprint': (string);
+  'serving': (boolean);
+}
