@@ -1,0 +1,228 @@
+// The sender's TCP data plane: a channel of a few connections to one receiver; writeAll cuts each
+// chunk into frames, spreads them over the connections and resolves when every frame is ACKed.
+
+import type { Logger } from "pino";
+import { KvbridgeError } from "../../errors/kvbridge-error.js";
+import type { DataPlaneOffer, SenderChannel, SenderTransport, SlotWrite } from "../transport.js";
+import { DEFAULT_MAX_FRAME_BYTES, WRITE_TOKEN_BYTES, encodeRequestId } from "./tcp-frame.js";
+import { RequestWrite } from "./tcp-request-write.js";
+import { TcpSenderConnection, type OutFrame, type SenderConnectionOptions } from "./tcp-sender-connection.js";
+
+/**
+ * "spread": each frame goes to the connection with the fewest outstanding bytes, so one request
+ * uses every connection. "pin": all frames of one writeAll go to one connection.
+ */
+export type TcpFramePlacement = "spread" | "pin";
+
+export interface TcpSenderOptions {
+  /** Connections per receiver. Default 2 (see bench/tcp-bench.ts for the measurement). */
+  connections?: number;
+  /** Bound on opening each connection. Default 5 s. */
+  connectTimeoutMs?: number;
+  /** With frames outstanding, a connection with no reply for this long fails DEADLINE_EXCEEDED. Default 15 s. */
+  ackTimeoutMs?: number;
+  /** Largest payload per frame; chunks are cut to it. Must not exceed the receiver's maxFrameBytes. Default 1 MiB. */
+  frameBytes?: number;
+  /** Bytes buffered in each socket before waiting for it to drain. Default 4 MiB. */
+  windowBytes?: number;
+  placement?: TcpFramePlacement;
+  logger?: Logger;
+}
+
+interface ResolvedOptions {
+  connections: number;
+  frameBytes: number;
+  placement: TcpFramePlacement;
+  connection: Omit<SenderConnectionOptions, "onDead">;
+}
+
+function positiveInt(name: string, value: number, max: number): number {
+  if (!Number.isInteger(value) || value < 1 || value > max) {
+    throw new KvbridgeError("INVALID_ARGUMENT", `TCP sender option ${name}=${value} must be an integer in 1..${max}`);
+  }
+  return value;
+}
+
+export class TcpSenderChannel implements SenderChannel {
+  readonly kind = "tcp" as const;
+  readonly peer: string;
+  private readonly conns: TcpSenderConnection[] = [];
+  private readonly opts: ResolvedOptions;
+  private brokenBy: KvbridgeError | null = null;
+  private closing: Promise<void> | null = null;
+  private readonly onClosed: (ch: TcpSenderChannel) => void;
+
+  /** Opens opts.connections connections; all or nothing. */
+  static async open(
+    host: string,
+    port: number,
+    opts: ResolvedOptions,
+    signal: AbortSignal,
+    onClosed: (ch: TcpSenderChannel) => void,
+  ): Promise<TcpSenderChannel> {
+    const channel = new TcpSenderChannel(`tcp://${host}:${port}`, opts, onClosed);
+    const connOpts: SenderConnectionOptions = { ...opts.connection, onDead: (_c, err) => channel.onConnectionDead(err) };
+    const attempts = await Promise.allSettled(
+      Array.from({ length: opts.connections }, () => TcpSenderConnection.open(host, port, connOpts, signal)),
+    );
+    for (const a of attempts) if (a.status === "fulfilled") channel.conns.push(a.value);
+    const failed = attempts.find((a): a is PromiseRejectedResult => a.status === "rejected");
+    if (failed) {
+      await channel.close();
+      throw failed.reason instanceof KvbridgeError ? failed.reason : new KvbridgeError("UNAVAILABLE", String(failed.reason));
+    }
+    return channel;
+  }
+
+  private constructor(peer: string, opts: ResolvedOptions, onClosed: (ch: TcpSenderChannel) => void) {
+    this.peer = peer;
+    this.opts = opts;
+    this.onClosed = onClosed;
+  }
+
+  get broken(): boolean {
+    return this.brokenBy !== null || this.closing !== null;
+  }
+
+  private onConnectionDead(err: KvbridgeError): void {
+    // One dead connection makes the channel unusable for new writes; the sender opens a fresh
+    // channel. Writes that never touched the dead connection still finish on the others.
+    if (!this.brokenBy) this.brokenBy = err;
+  }
+
+  writeAll(requestId: string, writes: readonly SlotWrite[], signal: AbortSignal): Promise<void> {
+    if (this.closing) {
+      return Promise.reject(new KvbridgeError("UNAVAILABLE", `TCP channel to ${this.peer} is closed; connect again`));
+    }
+    if (this.brokenBy) {
+      return Promise.reject(
+        new KvbridgeError("UNAVAILABLE", `TCP channel to ${this.peer} is broken (${this.brokenBy.message}); connect again`, {
+          cause: this.brokenBy,
+        }),
+      );
+    }
+    if (signal.aborted) {
+      return Promise.reject(new KvbridgeError("CANCELLED", `write of request ${requestId} cancelled before it started`));
+    }
+    let requestIdBytes: Buffer;
+    try {
+      requestIdBytes = encodeRequestId(requestId);
+      for (const w of writes) validateWrite(w);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+
+    const frameBytes = this.opts.frameBytes;
+    let frameCount = 0;
+    for (const w of writes) frameCount += Math.max(1, Math.ceil(w.data.length / frameBytes));
+    const write = new RequestWrite(requestId, frameCount);
+    if (frameCount === 0) return write.promise;
+
+    const touched = new Set<TcpSenderConnection>();
+    let pinned: TcpSenderConnection | null = null;
+    for (const w of writes) {
+      let offset = 0;
+      do {
+        const length = Math.min(frameBytes, w.data.length - offset);
+        const frame: OutFrame = {
+          write,
+          requestIdBytes,
+          slot: w.slot,
+          offsetInSlot: offset,
+          token: w.token,
+          payload: w.data.subarray(offset, offset + length),
+          seq: -1,
+          flushed: false,
+        };
+        const conn = this.opts.placement === "pin" ? (pinned ??= this.leastLoaded()) : this.leastLoaded();
+        conn.enqueue(frame);
+        touched.add(conn);
+        offset += length;
+      } while (offset < w.data.length);
+    }
+    for (const conn of touched) conn.pump();
+
+    const onAbort = (): void =>
+      write.fail(new KvbridgeError("CANCELLED", `write of request ${requestId} to ${this.peer} cancelled; its slots may hold partial data until the request is aborted`));
+    signal.addEventListener("abort", onAbort, { once: true });
+    const cleanup = (): void => signal.removeEventListener("abort", onAbort);
+    write.promise.then(cleanup, cleanup);
+    return write.promise;
+  }
+
+  private leastLoaded(): TcpSenderConnection {
+    let best = this.conns[0]!;
+    for (let i = 1; i < this.conns.length; i++) {
+      const c = this.conns[i]!;
+      if (c.outstandingBytes < best.outstandingBytes) best = c;
+    }
+    return best;
+  }
+
+  close(): Promise<void> {
+    if (!this.closing) {
+      this.closing = (async () => {
+        const err = new KvbridgeError("UNAVAILABLE", `TCP channel to ${this.peer} closed while the write was in flight`);
+        for (const c of this.conns) c.die(err);
+        await Promise.all(this.conns.map((c) => c.closed));
+        this.onClosed(this);
+      })();
+    }
+    return this.closing;
+  }
+}
+
+function validateWrite(w: SlotWrite): void {
+  if (!Number.isInteger(w.slot) || w.slot < 0 || w.slot > 0xffffffff) {
+    throw new KvbridgeError("INVALID_ARGUMENT", `slot ${w.slot} is not a u32 slot index`);
+  }
+  if (!Buffer.isBuffer(w.token) || w.token.length !== WRITE_TOKEN_BYTES) {
+    throw new KvbridgeError("INVALID_ARGUMENT", `write token for slot ${w.slot} must be ${WRITE_TOKEN_BYTES} bytes (use the one from the Alloc answer)`);
+  }
+  if (!Buffer.isBuffer(w.data) || w.data.length > 0xffffffff) {
+    throw new KvbridgeError("INVALID_ARGUMENT", `data for slot ${w.slot} must be a Buffer of at most 2^32-1 bytes`);
+  }
+}
+
+export class TcpSenderTransport implements SenderTransport {
+  readonly kind = "tcp" as const;
+  private readonly opts: ResolvedOptions;
+  private readonly channels = new Set<TcpSenderChannel>();
+  private closing: Promise<void> | null = null;
+
+  constructor(opts: TcpSenderOptions = {}) {
+    const frameBytes = positiveInt("frameBytes", opts.frameBytes ?? 1024 * 1024, DEFAULT_MAX_FRAME_BYTES);
+    this.opts = {
+      connections: positiveInt("connections", opts.connections ?? 2, 64),
+      frameBytes,
+      placement: opts.placement ?? "spread",
+      connection: {
+        connectTimeoutMs: positiveInt("connectTimeoutMs", opts.connectTimeoutMs ?? 5_000, 3_600_000),
+        ackTimeoutMs: positiveInt("ackTimeoutMs", opts.ackTimeoutMs ?? 15_000, 3_600_000),
+        windowBytes: positiveInt("windowBytes", opts.windowBytes ?? 4 * 1024 * 1024, 1024 * 1024 * 1024),
+        logger: opts.logger?.child({ component: "tcp-sender" }),
+      },
+    };
+  }
+
+  async connect(offer: DataPlaneOffer, signal: AbortSignal): Promise<TcpSenderChannel> {
+    if (this.closing) throw new KvbridgeError("UNAVAILABLE", "TCP sender transport is closed");
+    if (offer.kind !== "tcp") {
+      throw new KvbridgeError("INVALID_ARGUMENT", `TCP transport cannot use a ${offer.kind} offer; pick the receiver's tcp offer`);
+    }
+    const channel = await TcpSenderChannel.open(offer.host, offer.port, this.opts, signal, (ch) => this.channels.delete(ch));
+    if (this.closing) {
+      await channel.close();
+      throw new KvbridgeError("UNAVAILABLE", "TCP sender transport closed while connecting");
+    }
+    this.channels.add(channel);
+    return channel;
+  }
+
+  close(): Promise<void> {
+    if (!this.closing) {
+      this.closing = Promise.all([...this.channels].map((c) => c.close())).then(() => undefined);
+    }
+    return this.closing;
+  }
+}

@@ -1,0 +1,238 @@
+// Receiver-side decoder of the WRITE frame stream of one connection. It tells the socket where the
+// next bytes must land (header buffer, the admitted slot view, or a scratch buffer for refused
+// payloads), so payloads are read by the kernel straight into pool memory.
+
+import type { ErrorCode } from "../../errors/kvbridge-error.js";
+import type { PoolMemory } from "../../memory/pool-memory.js";
+import type { WriteGate } from "../transport.js";
+import {
+  FrameType,
+  MAX_REQUEST_ID_BYTES,
+  WRITE_HEADER_BYTES,
+  decodeWriteHeader,
+  encodeReply,
+  type HeaderProblem,
+  type WriteFrameHeader,
+} from "./tcp-frame.js";
+
+/** What the reader needs from its connection. */
+export interface FrameReaderSink {
+  /** Sends one encoded reply (ACK / NACK) to the sender. */
+  reply(frame: Buffer): void;
+  /** The stream cannot be decoded any further: the connection must close. */
+  fatal(problem: HeaderProblem): void;
+  /** A frame of `requestId` was admitted on this connection (its payload may now land in a slot). */
+  admitted(requestId: string): void;
+}
+
+export interface FrameReaderOptions {
+  gate: WriteGate;
+  memory: PoolMemory;
+  maxFrameBytes: number;
+  sink: FrameReaderSink;
+}
+
+type ReaderState =
+  | { at: "header" }
+  | { at: "request-id"; header: WriteFrameHeader }
+  | { at: "payload"; requestId: string; header: WriteFrameHeader; target: Buffer; got: number }
+  | { at: "skip"; left: number }
+  | { at: "dead" };
+
+const SCRATCH_BYTES = 64 * 1024;
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+export class WriteFrameReader {
+  private readonly opts: FrameReaderOptions;
+  private state: ReaderState = { at: "header" };
+  // Fixed header and request id share one buffer: [0, 32) header, [32, 32 + idBytes) id.
+  private readonly headerBuf = Buffer.alloc(WRITE_HEADER_BYTES + MAX_REQUEST_ID_BYTES);
+  private headerGot = 0;
+  private scratch: Buffer | null = null;
+  /** Seq of the last completed frame not yet acknowledged; ACKs are cumulative, so one covers many. */
+  private ackDue: number | null = null;
+
+  constructor(opts: FrameReaderOptions) {
+    this.opts = opts;
+  }
+
+  /** True while a frame has started but not finished (a stall here is a stuck sender). */
+  get midFrame(): boolean {
+    return this.state.at !== "header" || this.headerGot > 0;
+  }
+
+  get dead(): boolean {
+    return this.state.at === "dead";
+  }
+
+  /**
+   * The buffer the next socket read must fill: exactly the bytes still missing from the current
+   * part of the frame, so one read never spans a header and a payload and nothing needs copying.
+   */
+  nextBuffer(): Buffer {
+    const s = this.state;
+    switch (s.at) {
+      case "header":
+        return this.headerBuf.subarray(this.headerGot, WRITE_HEADER_BYTES);
+      case "request-id":
+        return this.headerBuf.subarray(this.headerGot, WRITE_HEADER_BYTES + s.header.requestIdBytes);
+      case "payload":
+        return s.target.subarray(s.got);
+      case "skip":
+        return this.scratchBuf().subarray(0, Math.min(s.left, SCRATCH_BYTES));
+      case "dead":
+        // Reads after a fatal error are drained and dropped until the socket closes.
+        return this.scratchBuf();
+    }
+  }
+
+  /** `n` bytes were read into the buffer last returned by nextBuffer(). */
+  consumed(n: number): void {
+    this.advance(n);
+    this.flushAck();
+  }
+
+  /** Copying variant for a socket that delivers its own chunks (data events). */
+  push(chunk: Buffer): void {
+    let pos = 0;
+    while (pos < chunk.length && this.state.at !== "dead") {
+      const dst = this.nextBuffer();
+      const n = Math.min(dst.length, chunk.length - pos);
+      chunk.copy(dst, 0, pos, pos + n);
+      pos += n;
+      this.advance(n);
+    }
+    this.flushAck();
+  }
+
+  private scratchBuf(): Buffer {
+    if (!this.scratch) this.scratch = Buffer.allocUnsafe(SCRATCH_BYTES);
+    return this.scratch;
+  }
+
+  private advance(n: number): void {
+    const s = this.state;
+    switch (s.at) {
+      case "header":
+        this.headerGot += n;
+        if (this.headerGot === WRITE_HEADER_BYTES) this.onHeader();
+        return;
+      case "request-id":
+        this.headerGot += n;
+        if (this.headerGot === WRITE_HEADER_BYTES + s.header.requestIdBytes) this.onRequestId(s.header);
+        return;
+      case "payload":
+        s.got += n;
+        if (s.got === s.target.length) this.onPayload(s.requestId, s.header);
+        return;
+      case "skip":
+        s.left -= n;
+        if (s.left === 0) this.nextFrame();
+        return;
+      case "dead":
+        return;
+    }
+  }
+
+  private onHeader(): void {
+    const decoded = decodeWriteHeader(this.headerBuf, this.opts.maxFrameBytes);
+    if (!decoded.ok) {
+      this.die(decoded.problem);
+      return;
+    }
+    this.state = { at: "request-id", header: decoded.header };
+  }
+
+  private onRequestId(header: WriteFrameHeader): void {
+    let requestId: string;
+    try {
+      requestId = utf8.decode(this.headerBuf.subarray(WRITE_HEADER_BYTES, WRITE_HEADER_BYTES + header.requestIdBytes));
+    } catch {
+      this.die({ code: "INVALID_ARGUMENT", message: "request id is not valid UTF-8" });
+      return;
+    }
+    // The token is copied: the header buffer is overwritten by the next frame, and the gate may
+    // keep what it is given.
+    const token = Buffer.from(header.token);
+    let verdict: { ok: true; target: Buffer } | { ok: false; code: ErrorCode; message: string };
+    try {
+      verdict = this.opts.gate.admit(requestId, header.slot, header.offsetInSlot, header.payloadBytes, token);
+    } catch (err) {
+      verdict = { ok: false, code: "INTERNAL", message: `write gate failed: ${err instanceof Error ? err.message : String(err)}` };
+    }
+    if (verdict.ok) {
+      const problem = this.checkTarget(verdict.target, header.payloadBytes);
+      if (problem) verdict = { ok: false, code: "INTERNAL", message: problem };
+    }
+    if (!verdict.ok) {
+      // Earlier frames are answered first: every reply implicitly covers all frames before it.
+      this.flushAck();
+      this.opts.sink.reply(
+        encodeReply({
+          type: FrameType.NACK,
+          seq: header.seq,
+          code: verdict.code,
+          message: `write refused (request ${requestId}, slot ${header.slot}, offset ${header.offsetInSlot}, ${header.payloadBytes} bytes): ${verdict.message}`,
+        }),
+      );
+      if (header.payloadBytes === 0) this.nextFrame();
+      else this.state = { at: "skip", left: header.payloadBytes };
+      return;
+    }
+    // Only admitted frames count: a refused frame naming someone else's request must not let a
+    // torn connection abort that request.
+    this.opts.sink.admitted(requestId);
+    if (header.payloadBytes === 0) {
+      this.onPayload(requestId, header);
+      return;
+    }
+    this.state = { at: "payload", requestId, header, target: verdict.target, got: 0 };
+  }
+
+  /** A gate bug must never let a frame write outside the pool or past the length it claimed. */
+  private checkTarget(target: Buffer, length: number): string | null {
+    if (target.length !== length) return `write gate returned a ${target.length}-byte view for a ${length}-byte frame`;
+    if (length === 0) return null;
+    let pool: Buffer;
+    try {
+      pool = this.opts.memory.bytes;
+    } catch {
+      return "pool memory is closed";
+    }
+    const inside =
+      target.buffer === pool.buffer &&
+      target.byteOffset >= pool.byteOffset &&
+      target.byteOffset + target.length <= pool.byteOffset + pool.length;
+    return inside ? null : "write gate returned a view outside the pool memory";
+  }
+
+  private onPayload(requestId: string, header: WriteFrameHeader): void {
+    try {
+      this.opts.gate.written(requestId, header.slot, header.payloadBytes);
+    } catch (err) {
+      this.die({ code: "INTERNAL", message: `write gate failed after a write: ${err instanceof Error ? err.message : String(err)}` });
+      return;
+    }
+    this.ackDue = header.seq;
+    this.nextFrame();
+  }
+
+  private nextFrame(): void {
+    this.headerGot = 0;
+    this.state = { at: "header" };
+  }
+
+  private flushAck(): void {
+    if (this.ackDue === null || this.state.at === "dead") return;
+    const seq = this.ackDue;
+    this.ackDue = null;
+    this.opts.sink.reply(encodeReply({ type: FrameType.ACK, seq }));
+  }
+
+  private die(problem: HeaderProblem): void {
+    // Frames completed before the garbage are in memory: tell the sender so before closing.
+    this.flushAck();
+    this.state = { at: "dead" };
+    this.opts.sink.fatal(problem);
+  }
+}
