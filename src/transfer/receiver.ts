@@ -1,0 +1,285 @@
+// The receiving side of a transfer: the pure store plus what it cannot do itself: the pool memory,
+// the single lease sweeper, waiters for READY keys, and the write gate the TCP data plane asks before
+// any byte lands. Every store call here is one synchronous step; awaits happen only around them.
+
+import { createHash, randomBytes } from "node:crypto";
+import type { Logger } from "pino";
+import { KvbridgeError } from "../errors/kvbridge-error.js";
+import type { PoolMemory } from "../memory/pool-memory.js";
+import { type Clock, systemClock } from "../store/clock.js";
+import { type AllocInput, type AllocResult, type KeyState, KvStore, type StoreConfig } from "../store/kv-store.js";
+import type { AdmitResult, DataPlaneOffer, WriteGate } from "../transport/transport.js";
+import { LeaseSweeper } from "./lease-sweeper.js";
+
+export interface ReceiverOptions {
+  memory: PoolMemory;
+  leaseMs: number;
+  quarantineMs: number;
+  /** How long a committed request may keep its pins without consuming them (default 60 s). */
+  holdMs?: number;
+  maxKeysPerAlloc?: number;
+  maxChunksPerRequest?: number;
+  maxRequests?: number;
+  /** Model compatibility fingerprint; empty accepts raw (engine-less) senders only. */
+  fingerprint: string;
+  nodeId: string;
+  clock?: Clock;
+  logger?: Logger;
+}
+
+export interface KeyStatesResult {
+  allReady: boolean;
+  anyFailed: boolean;
+  keys: Array<{ key: string; state: KeyState }>;
+}
+
+export interface ReceiverEvents {
+  /** A lease ran out and the sweeper released the request. */
+  onExpired?(requestId: string): void;
+  onAborted?(requestId: string, reason: string): void;
+}
+
+export const DEFAULT_MAX_KEYS_PER_ALLOC = 1024;
+
+export class KvReceiver implements WriteGate {
+  readonly store: KvStore;
+  readonly memory: PoolMemory;
+  readonly nodeId: string;
+  readonly fingerprint: string;
+  /** New every process start: senders drop cached slot addresses and rkeys when it changes. */
+  readonly generation: number;
+  readonly leaseMs: number;
+  readonly maxKeysPerAlloc: number;
+  private readonly clock: Clock;
+  private readonly logger: Logger | undefined;
+  private readonly sweeper: LeaseSweeper;
+  private readonly waiters = new Set<() => void>();
+  private offers: DataPlaneOffer[] = [];
+  private bytesReceivedTotal = 0;
+  private closed = false;
+  events: ReceiverEvents = {};
+
+  constructor(opts: ReceiverOptions) {
+    this.memory = opts.memory;
+    this.clock = opts.clock ?? systemClock;
+    this.logger = opts.logger;
+    this.nodeId = opts.nodeId;
+    this.fingerprint = opts.fingerprint;
+    this.leaseMs = opts.leaseMs;
+    this.maxKeysPerAlloc = opts.maxKeysPerAlloc ?? DEFAULT_MAX_KEYS_PER_ALLOC;
+    // Milliseconds since the epoch times 1024 plus randomness stays below 2^53 and differs per start.
+    this.generation = Date.now() * 1024 + randomBytes(2).readUInt16LE(0) % 1024;
+    const config: StoreConfig = {
+      slots: opts.memory.slots,
+      slotBytes: opts.memory.slotBytes,
+      leaseMs: opts.leaseMs,
+      quarantineMs: opts.quarantineMs,
+      holdMs: opts.holdMs ?? 60_000,
+      maxKeysPerAlloc: this.maxKeysPerAlloc,
+      maxChunksPerRequest: opts.maxChunksPerRequest ?? 65_536,
+      maxRequests: opts.maxRequests ?? 4096,
+      newToken: () => randomBytes(8),
+    };
+    this.store = new KvStore(config);
+    this.sweeper = new LeaseSweeper({
+      intervalMs: Math.max(10, Math.min(1000, Math.floor(Math.min(opts.leaseMs, opts.quarantineMs || opts.leaseMs) / 4))),
+      sweep: () => this.sweepNow(),
+    });
+    this.sweeper.start();
+  }
+
+  get bytesReceived(): number {
+    return this.bytesReceivedTotal;
+  }
+
+  setOffers(offers: DataPlaneOffer[]): void {
+    this.offers = offers;
+  }
+
+  getOffers(): readonly DataPlaneOffer[] {
+    return this.offers;
+  }
+
+  now(): number {
+    return this.clock();
+  }
+
+  // ------------------------------------------------------------ control plane
+
+  alloc(input: AllocInput): AllocResult {
+    this.assertOpen();
+    return this.store.alloc(input, this.clock());
+  }
+
+  commit(requestId: string): { ready: number; pending: number; failed: number } {
+    this.assertOpen();
+    try {
+      return this.store.commit(requestId, this.clock());
+    } finally {
+      this.wake();
+    }
+  }
+
+  abort(requestId: string, reason: string): { slotsReleased: number; pinsReleased: number } {
+    const res = this.store.abort(requestId, reason, this.clock());
+    this.logger?.info({ requestId, reason, ...res }, "request aborted");
+    this.events.onAborted?.(requestId, reason);
+    this.wake();
+    return res;
+  }
+
+  release(requestId: string): { slotsReleased: number; pinsReleased: number } {
+    const res = this.store.release(requestId, this.clock());
+    this.wake();
+    return res;
+  }
+
+  renew(requestId: string): number {
+    this.assertOpen();
+    try {
+      return this.store.renew(requestId, this.clock());
+    } finally {
+      this.wake();
+    }
+  }
+
+  keyStates(requestId: string): KeyStatesResult {
+    const states = this.store.keyStates(requestId);
+    if (!states) {
+      throw new KvbridgeError("NOT_FOUND", `request ${requestId} is unknown (never allocated, finished, aborted or expired)`);
+    }
+    return {
+      allReady: states.every((s) => s.state === "ready"),
+      anyFailed: states.some((s) => s.state === "failed"),
+      keys: states.map(({ key, state }) => ({ key, state })),
+    };
+  }
+
+  /**
+   * Waits until every key of the request is READY or one is FAILED, at most `timeoutMs`. Resolves
+   * with the states either way (the caller decides: recompute, fail or wait more); rejects with
+   * NOT_FOUND when the request is gone and CANCELLED when `signal` fires.
+   */
+  async awaitReady(requestId: string, timeoutMs: number, signal?: AbortSignal): Promise<KeyStatesResult> {
+    const deadline = this.clock() + timeoutMs;
+    for (;;) {
+      const st = this.keyStates(requestId);
+      if (st.allReady || st.anyFailed) return st;
+      const left = deadline - this.clock();
+      if (left <= 0) return st;
+      await this.waitForChange(left, signal);
+    }
+  }
+
+  /**
+   * Zero-copy views of the request's READY chunks, in key order. Valid while the request holds its
+   * pins (until release/abort): the entries cannot be evicted or reused before that.
+   */
+  chunkViews(requestId: string): Buffer[] {
+    const states = this.store.keyStates(requestId);
+    if (!states) throw new KvbridgeError("NOT_FOUND", `request ${requestId} is unknown`);
+    return states.map((s) => {
+      if (s.state !== "ready" || s.slot === null) {
+        throw new KvbridgeError("KV_FAILED", `key ${s.key} of request ${requestId} is ${s.state}, not READY`);
+      }
+      return this.memory.slotView(s.slot, s.size);
+    });
+  }
+
+  /** sha256 of each READY key's bytes; a miss is reported as "missing" and creates nothing. */
+  checksums(keys: readonly string[]): Array<{ key: string; state: KeyState | "missing"; sha256: string; size: number }> {
+    return keys.map((key) => {
+      const readable = this.store.readable(key);
+      if (readable) {
+        const sha256 = createHash("sha256").update(this.memory.slotView(readable.slot, readable.size)).digest("hex");
+        return { key, state: "ready" as const, sha256, size: readable.size };
+      }
+      return { key, state: this.store.stateOf(key) ?? ("missing" as const), sha256: "", size: 0 };
+    });
+  }
+
+  // ------------------------------------------------------------ WriteGate (TCP data plane)
+
+  admit(requestId: string, slot: number, offsetInSlot: number, length: number, token: Buffer): AdmitResult {
+    if (this.closed) return { ok: false, code: "UNAVAILABLE", message: "receiver is closed" };
+    const res = this.store.admitWrite(requestId, slot, offsetInSlot, length, token, this.clock());
+    if (!res.ok) return res;
+    return { ok: true, target: this.memory.slotView(slot).subarray(offsetInSlot, offsetInSlot + length) };
+  }
+
+  written(_requestId: string, slot: number, length: number): void {
+    this.bytesReceivedTotal += length;
+    this.store.recordWritten(slot, length);
+  }
+
+  connectionLost(requestIds: ReadonlySet<string>, reason: string): void {
+    for (const id of requestIds) {
+      // Only unfinished requests lose their writes; committed ones already have all their bytes.
+      if (this.store.requestPhase(id) === "allocating") {
+        this.abort(id, `data connection lost: ${reason}`);
+      }
+    }
+  }
+
+  // ------------------------------------------------------------ lifecycle
+
+  sweepNow(): void {
+    const res = this.store.sweep(this.clock());
+    for (const id of res.expired) {
+      this.logger?.warn({ requestId: id }, "lease expired: allocation released");
+      this.events.onExpired?.(id);
+    }
+    for (const id of res.holdsExpired) {
+      this.logger?.warn({ requestId: id }, "committed request was never consumed: pins released");
+    }
+    if (res.expired.length > 0 || res.holdsExpired.length > 0) this.wake();
+  }
+
+  /** Idempotent. Stops the sweeper and wakes every waiter; the memory is closed by its owner. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.sweeper.stop();
+    this.wake();
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new KvbridgeError("UNAVAILABLE", `receiver ${this.nodeId} is shutting down; retry on another node`);
+  }
+
+  private wake(): void {
+    for (const w of [...this.waiters]) w();
+  }
+
+  private waitForChange(timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      if (signal?.aborted) {
+        reject(new KvbridgeError("CANCELLED", "wait cancelled"));
+        return;
+      }
+      if (this.closed) {
+        reject(new KvbridgeError("UNAVAILABLE", "receiver closed while waiting"));
+        return;
+      }
+      const done = (): void => {
+        clearTimeout(timer);
+        this.waiters.delete(done);
+        signal?.removeEventListener("abort", onAbort);
+        if (this.closed) reject(new KvbridgeError("UNAVAILABLE", "receiver closed while waiting"));
+        else resolve();
+      };
+      const onAbort = (): void => {
+        clearTimeout(timer);
+        this.waiters.delete(done);
+        reject(new KvbridgeError("CANCELLED", "wait cancelled"));
+      };
+      const timer = setTimeout(done, timeoutMs);
+      this.waiters.add(done);
+      signal?.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+}

@@ -1,0 +1,336 @@
+// The sending side of a transfer: Hello (cached per peer and generation) -> Alloc (batched) -> skip
+// deduped chunks -> write the rest over the negotiated transport -> Commit. Any failure or cancel
+// Aborts the request on the receiver, so nothing this request allocated outlives it.
+
+import * as grpc from "@grpc/grpc-js";
+import type { Logger } from "pino";
+import { KvbridgeError, toKvbridgeError } from "../errors/kvbridge-error.js";
+import type { AllocResponse__Output } from "../rpc/generated/kvbridge/v1/AllocResponse.js";
+import type { CommitResponse__Output } from "../rpc/generated/kvbridge/v1/CommitResponse.js";
+import type { HelloResponse__Output } from "../rpc/generated/kvbridge/v1/HelloResponse.js";
+import type { KvReceiverClient } from "../rpc/generated/kvbridge/v1/KvReceiver.js";
+import { kvbridgeV1, PROTOCOL_VERSION } from "../rpc/proto.js";
+import { callUnary } from "../rpc/unary.js";
+import type { DataPlaneOffer, SenderChannel, SenderTransport, SlotWrite, TransportKind } from "../transport/transport.js";
+import { offerFromWire } from "./offer-codec.js";
+
+export type TransportPreference = "auto" | TransportKind;
+
+export interface SenderOptions {
+  /** Model compatibility fingerprint; "" for raw transfers. */
+  fingerprint: string;
+  /** The transports this process can use (tcp always; ucx when libucp loaded). */
+  transports: Partial<Record<TransportKind, SenderTransport>>;
+  preference?: TransportPreference;
+  /** Bound on each control-plane call. Default 10 s. */
+  rpcTimeoutMs?: number;
+  senderId?: string;
+  credentials?: grpc.ChannelCredentials;
+  logger?: Logger;
+  /** Called when a UCX failure made a peer fall back to TCP. */
+  onFallback?: (peer: string, reason: string) => void;
+}
+
+export interface PushChunk {
+  key: string;
+  data: Buffer;
+}
+
+export interface PushResult {
+  requestId: string;
+  chunks: number;
+  deduped: number;
+  /** Payload bytes actually moved (deduped chunks excluded). */
+  bytesSent: number;
+  transport: TransportKind;
+  commit: { ready: number; pending: number; failed: number };
+  allocMs: number;
+  writeMs: number;
+  commitMs: number;
+  generation: number;
+}
+
+export interface PushOptions {
+  signal?: AbortSignal;
+  /** Called once per deduped chunk, as soon as its Alloc answer arrives: its staging buffer can go. */
+  onSkip?: (index: number) => void;
+}
+
+interface Peer {
+  target: string;
+  client: KvReceiverClient;
+  hello: HelloResponse__Output;
+  offers: DataPlaneOffer[];
+  channels: Partial<Record<TransportKind, Promise<SenderChannel>>>;
+  /** Set after a UCX failure: this peer is served over TCP from then on. */
+  ucxDisabled: boolean;
+}
+
+export class KvSender {
+  private readonly opts: Required<Pick<SenderOptions, "rpcTimeoutMs" | "preference" | "senderId">> & SenderOptions;
+  private readonly peers = new Map<string, Promise<Peer>>();
+  private closed = false;
+
+  constructor(opts: SenderOptions) {
+    if (!opts.transports.tcp && !opts.transports.ucx) throw new KvbridgeError("INVALID_ARGUMENT", "a sender needs at least one transport");
+    this.opts = { rpcTimeoutMs: 10_000, preference: "auto", senderId: `sender-${process.pid}`, ...opts };
+  }
+
+  /** Pushes one request's chunks into the receiver at `target` (host:port of its gRPC endpoint). */
+  async push(target: string, requestId: string, chunks: readonly PushChunk[], options: PushOptions = {}): Promise<PushResult> {
+    if (this.closed) throw new KvbridgeError("UNAVAILABLE", "sender is closed");
+    if (chunks.length === 0) throw new KvbridgeError("INVALID_ARGUMENT", "nothing to push: a request needs at least one chunk");
+    try {
+      return await this.attempt(target, requestId, chunks, options);
+    } catch (err) {
+      const e = toKvbridgeError(err);
+      // A receiver that restarted under the same address answers with another generation: forget
+      // everything cached about it, handshake again and retry once (nothing was allocated there).
+      if (e.code === "FAILED_PRECONDITION" && /generation/.test(e.message)) {
+        this.opts.logger?.warn({ requestId, peer: target }, "receiver restarted; handshaking again");
+        await this.forget(target);
+        return this.attempt(target, requestId, chunks, options);
+      }
+      throw e;
+    }
+  }
+
+  private async attempt(target: string, requestId: string, chunks: readonly PushChunk[], options: PushOptions): Promise<PushResult> {
+    const signal = options.signal;
+    const peer = await this.peer(target, signal);
+    const { hello } = peer;
+    for (const c of chunks) {
+      if (c.data.length > hello.slotBytes) {
+        throw new KvbridgeError(
+          "INVALID_ARGUMENT",
+          `chunk ${c.key} is ${c.data.length} bytes; receiver ${hello.nodeId} slots hold ${hello.slotBytes}: use smaller chunks or raise --slot-bytes there`,
+        );
+      }
+    }
+    const perBatch = Math.max(1, Math.min(hello.maxKeysPerAlloc || 1024, 1024));
+    const batches: number[][] = [];
+    for (let i = 0; i < chunks.length; i += perBatch) {
+      batches.push(Array.from({ length: Math.min(perBatch, chunks.length - i) }, (_, j) => i + j));
+    }
+
+    let allocated = false;
+    let renewTimer: NodeJS.Timeout | undefined;
+    let allocMs = 0;
+    let writeMs = 0;
+    let deduped = 0;
+    let bytesSent = 0;
+    let kind: TransportKind = "tcp";
+    try {
+      // Keep the lease alive during long transfers; a failed renew surfaces through the Commit.
+      if (hello.leaseMs > 0) {
+        renewTimer = setInterval(() => {
+          callUnary(peer.client, "Renew", { requestId }, { timeoutMs: this.opts.rpcTimeoutMs }).catch(() => undefined);
+        }, Math.max(50, Math.floor(hello.leaseMs / 3)));
+        renewTimer.unref();
+      }
+      for (let b = 0; b < batches.length; b++) {
+        const idx = batches[b]!;
+        const ta = performance.now();
+        allocated = true;
+        const res = await callUnary<object, AllocResponse__Output>(
+          peer.client,
+          "Alloc",
+          {
+            requestId,
+            keys: idx.map((i) => chunks[i]!.key),
+            sizes: idx.map((i) => chunks[i]!.data.length),
+            batchSeq: b,
+            totalChunks: batches.length > 1 ? chunks.length : 0,
+            isLastBatch: b === batches.length - 1,
+            fingerprint: this.opts.fingerprint,
+            generation: hello.generation,
+          },
+          { timeoutMs: this.opts.rpcTimeoutMs, signal },
+        );
+        allocMs += performance.now() - ta;
+        const skip = new Set(res.alreadySentIndexes);
+        if (res.remoteIndexes.length + skip.size !== idx.length || res.writeTokens.length !== res.remoteIndexes.length) {
+          throw new KvbridgeError("INTERNAL", `Alloc answer for ${requestId} does not match its ${idx.length} keys`);
+        }
+        const writes: SlotWrite[] = [];
+        let r = 0;
+        for (let j = 0; j < idx.length; j++) {
+          if (skip.has(j)) {
+            deduped++;
+            options.onSkip?.(idx[j]!);
+            continue;
+          }
+          const slot = res.remoteIndexes[r]!;
+          writes.push({ slot, poolOffset: slot * hello.slotBytes, token: res.writeTokens[r]!, data: chunks[idx[j]!]!.data });
+          bytesSent += chunks[idx[j]!]!.data.length;
+          r++;
+        }
+        if (writes.length > 0) {
+          const tw = performance.now();
+          kind = await this.write(peer, requestId, writes, signal);
+          writeMs += performance.now() - tw;
+        }
+      }
+      const tc = performance.now();
+      const commit = await callUnary<object, CommitResponse__Output>(peer.client, "Commit", { requestId }, { timeoutMs: this.opts.rpcTimeoutMs, signal });
+      const commitMs = performance.now() - tc;
+      return {
+        requestId,
+        chunks: chunks.length,
+        deduped,
+        bytesSent,
+        transport: kind,
+        commit: { ready: commit.keysReady, pending: commit.keysPending, failed: commit.keysFailed },
+        allocMs,
+        writeMs,
+        commitMs,
+        generation: hello.generation,
+      };
+    } catch (err) {
+      const e = signal?.aborted ? new KvbridgeError("CANCELLED", `push of ${requestId} cancelled`, { cause: err }) : toKvbridgeError(err);
+      if (allocated) await this.abortQuietly(peer, requestId, e.message);
+      throw e;
+    } finally {
+      if (renewTimer) clearInterval(renewTimer);
+    }
+  }
+
+  /** Writes over the peer's transport; a UCX failure retries the same writes over TCP. */
+  private async write(peer: Peer, requestId: string, writes: SlotWrite[], signal?: AbortSignal): Promise<TransportKind> {
+    const kind = this.chooseKind(peer);
+    const ac = signal ?? new AbortController().signal;
+    if (kind === "ucx") {
+      try {
+        const ch = await this.channel(peer, "ucx", ac);
+        await ch.writeAll(requestId, writes, ac);
+        return "ucx";
+      } catch (err) {
+        const e = toKvbridgeError(err);
+        if (e.code === "CANCELLED" || signal?.aborted || !peer.offers.some((o) => o.kind === "tcp") || !this.opts.transports.tcp) throw e;
+        peer.ucxDisabled = true;
+        this.dropChannel(peer, "ucx");
+        this.opts.logger?.warn({ requestId, peer: peer.target, err: e.message }, "UCX failed for this peer; falling back to TCP");
+        this.opts.onFallback?.(peer.target, e.message);
+      }
+    }
+    const ch = await this.channel(peer, "tcp", ac);
+    try {
+      await ch.writeAll(requestId, writes, ac);
+    } finally {
+      if (ch.broken) this.dropChannel(peer, "tcp");
+    }
+    return "tcp";
+  }
+
+  private chooseKind(peer: Peer): TransportKind {
+    const has = (k: TransportKind): boolean => !!this.opts.transports[k] && peer.offers.some((o) => o.kind === k);
+    const pref = this.opts.preference;
+    if (pref !== "auto") {
+      if (!has(pref)) {
+        throw new KvbridgeError(
+          "UNAVAILABLE",
+          `transport ${pref} was forced but ${this.opts.transports[pref] ? `receiver ${peer.hello.nodeId} does not offer it` : "this process cannot use it"}`,
+        );
+      }
+      if (pref === "ucx" && peer.ucxDisabled && has("tcp")) return "tcp";
+      return pref;
+    }
+    if (has("ucx") && !peer.ucxDisabled) return "ucx";
+    if (has("tcp")) return "tcp";
+    throw new KvbridgeError("UNAVAILABLE", `no common transport with receiver ${peer.hello.nodeId}`);
+  }
+
+  private channel(peer: Peer, kind: TransportKind, signal: AbortSignal): Promise<SenderChannel> {
+    const existing = peer.channels[kind];
+    if (existing) {
+      return existing.then((ch) => {
+        if (!ch.broken) return ch;
+        this.dropChannel(peer, kind);
+        return this.channel(peer, kind, signal);
+      });
+    }
+    const offer = peer.offers.find((o) => o.kind === kind)!;
+    const transport = this.opts.transports[kind]!;
+    const p = transport.connect(offer, signal);
+    peer.channels[kind] = p;
+    p.catch(() => {
+      if (peer.channels[kind] === p) delete peer.channels[kind];
+    });
+    return p;
+  }
+
+  private dropChannel(peer: Peer, kind: TransportKind): void {
+    const p = peer.channels[kind];
+    delete peer.channels[kind];
+    p?.then((ch) => ch.close()).catch(() => undefined);
+  }
+
+  private peer(target: string, signal?: AbortSignal): Promise<Peer> {
+    let p = this.peers.get(target);
+    if (!p) {
+      p = this.handshake(target, signal);
+      this.peers.set(target, p);
+      // A failed handshake is not cached: the next push tries again.
+      p.catch(() => {
+        if (this.peers.get(target) === p) this.peers.delete(target);
+      });
+    }
+    return p;
+  }
+
+  private async handshake(target: string, signal?: AbortSignal): Promise<Peer> {
+    const Ctor = kvbridgeV1().KvReceiver;
+    const client = new Ctor(target, this.opts.credentials ?? grpc.credentials.createInsecure()) as unknown as KvReceiverClient;
+    try {
+      const transports = (["ucx", "tcp"] as const).filter((k) => this.opts.transports[k]);
+      const hello = await callUnary<object, HelloResponse__Output>(
+        client,
+        "Hello",
+        { protocolVersion: PROTOCOL_VERSION, fingerprint: this.opts.fingerprint, transports, senderId: this.opts.senderId },
+        { timeoutMs: this.opts.rpcTimeoutMs, signal },
+      );
+      if (hello.protocolVersion !== PROTOCOL_VERSION) {
+        throw new KvbridgeError("INCOMPATIBLE", `receiver ${target} speaks protocol ${hello.protocolVersion}, this sender ${PROTOCOL_VERSION}`);
+      }
+      const offers = hello.offers.map(offerFromWire);
+      return { target, client, hello, offers, channels: {}, ucxDisabled: false };
+    } catch (err) {
+      client.close();
+      throw err;
+    }
+  }
+
+  /** Drops cached state for a peer (its channels, its handshake). */
+  async forget(target: string): Promise<void> {
+    const p = this.peers.get(target);
+    this.peers.delete(target);
+    if (!p) return;
+    const peer = await p.catch(() => undefined);
+    if (!peer) return;
+    for (const k of Object.keys(peer.channels) as TransportKind[]) this.dropChannel(peer, k);
+    peer.client.close();
+  }
+
+  /** The handshake answer for a peer (handshaking if needed). */
+  async helloOf(target: string, signal?: AbortSignal): Promise<HelloResponse__Output> {
+    return (await this.peer(target, signal)).hello;
+  }
+
+  private async abortQuietly(peer: Peer, requestId: string, reason: string): Promise<void> {
+    try {
+      await callUnary(peer.client, "Abort", { requestId, reason: reason.slice(0, 500) }, { timeoutMs: Math.min(this.opts.rpcTimeoutMs, 5_000) });
+    } catch (err) {
+      const e = toKvbridgeError(err);
+      // NOT_FOUND: the receiver already released it (expired, or never allocated). Anything else:
+      // the receiver's lease sweeper releases it; say so, since the caller already has its error.
+      if (e.code !== "NOT_FOUND") this.opts.logger?.warn({ requestId, err: e.message }, "abort failed; the receiver's lease will release the request");
+    }
+  }
+
+  /** Idempotent: closes every channel and client. Transports are closed by their owner. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all([...this.peers.keys()].map((t) => this.forget(t)));
+  }
+}
