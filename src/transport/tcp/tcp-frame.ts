@@ -114,6 +114,34 @@ export function encodeWriteHeader(
 /** Why a header cannot be a WRITE frame of this protocol; null when it is well formed. */
 export type HeaderProblem = { code: ErrorCode; message: string };
 
+/** Bytes of a WRITE header that identify the protocol (magic, version, type). */
+export const WRITE_PREFIX_BYTES = 6;
+
+/**
+ * Checks magic, version and frame type, which the receiver does as soon as the first 6 bytes are
+ * in, so a stray client (an HTTP probe, a port scanner) is turned away without waiting for 32 bytes.
+ */
+export function checkWritePrefix(header: Buffer): HeaderProblem | null {
+  if (header.compare(FRAME_MAGIC, 0, 4, 0, 4) !== 0) {
+    return {
+      code: "INVALID_ARGUMENT",
+      message: `bad frame magic 0x${header.subarray(0, 4).toString("hex")}; expected "KVBT" (0x4b564254): not a kvbridge TCP data-plane peer`,
+    };
+  }
+  const version = header.readUInt8(4);
+  if (version !== TCP_PROTOCOL_VERSION) {
+    return {
+      code: "INCOMPATIBLE",
+      message: `TCP data-plane protocol version ${version} is not supported; this receiver speaks ${TCP_PROTOCOL_VERSION}: upgrade the older node`,
+    };
+  }
+  const type = header.readUInt8(5);
+  if (type !== FrameType.WRITE) {
+    return { code: "INVALID_ARGUMENT", message: `frame type ${type} is not WRITE (1); senders only send WRITE frames` };
+  }
+  return null;
+}
+
 /**
  * Validates and decodes a WRITE header. Any problem is fatal for the connection: after a bad
  * header there is no way to find the next frame boundary.
@@ -125,32 +153,8 @@ export function decodeWriteHeader(
   if (header.length < WRITE_HEADER_BYTES) {
     return { ok: false, problem: { code: "INTERNAL", message: `header buffer is ${header.length} bytes` } };
   }
-  if (header.compare(FRAME_MAGIC, 0, 4, 0, 4) !== 0) {
-    return {
-      ok: false,
-      problem: {
-        code: "INVALID_ARGUMENT",
-        message: `bad frame magic 0x${header.subarray(0, 4).toString("hex")}; expected "KVBT" (0x4b564254): not a kvbridge TCP data-plane peer`,
-      },
-    };
-  }
-  const version = header.readUInt8(4);
-  if (version !== TCP_PROTOCOL_VERSION) {
-    return {
-      ok: false,
-      problem: {
-        code: "INCOMPATIBLE",
-        message: `TCP data-plane protocol version ${version} is not supported; this receiver speaks ${TCP_PROTOCOL_VERSION}: upgrade the older node`,
-      },
-    };
-  }
-  const type = header.readUInt8(5);
-  if (type !== FrameType.WRITE) {
-    return {
-      ok: false,
-      problem: { code: "INVALID_ARGUMENT", message: `frame type ${type} is not WRITE (1); senders only send WRITE frames` },
-    };
-  }
+  const prefixProblem = checkWritePrefix(header);
+  if (prefixProblem) return { ok: false, problem: prefixProblem };
   const requestIdBytes = header.readUInt16LE(6);
   if (requestIdBytes === 0 || requestIdBytes > MAX_REQUEST_ID_BYTES) {
     return {

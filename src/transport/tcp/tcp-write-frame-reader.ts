@@ -9,6 +9,8 @@ import {
   FrameType,
   MAX_REQUEST_ID_BYTES,
   WRITE_HEADER_BYTES,
+  WRITE_PREFIX_BYTES,
+  checkWritePrefix,
   decodeWriteHeader,
   encodeReply,
   type HeaderProblem,
@@ -113,10 +115,19 @@ export class WriteFrameReader {
   private advance(n: number): void {
     const s = this.state;
     switch (s.at) {
-      case "header":
+      case "header": {
+        const before = this.headerGot;
         this.headerGot += n;
+        if (before < WRITE_PREFIX_BYTES && this.headerGot >= WRITE_PREFIX_BYTES) {
+          const problem = checkWritePrefix(this.headerBuf);
+          if (problem) {
+            this.die(problem);
+            return;
+          }
+        }
         if (this.headerGot === WRITE_HEADER_BYTES) this.onHeader();
         return;
+      }
       case "request-id":
         this.headerGot += n;
         if (this.headerGot === WRITE_HEADER_BYTES + s.header.requestIdBytes) this.onRequestId(s.header);
