@@ -1,0 +1,13 @@
+// pino JSON logs on stderr (stdout stays clean for command output such as `kvbridge send --json`).
+import { pino, type Logger } from "pino";
+
+export type { Logger } from "pino";
+
+export function createLogger(opts: { level?: string; name: string; base?: Record<string, unknown> }): Logger {
+  return pino({ name: opts.name, level: opts.level ?? process.env.KVBRIDGE_LOG_LEVEL ?? "info", base: { pid: process.pid, ...opts.base } }, pino.destination(2));
+}
+
+/** A logger that writes nothing, for library use and tests that do not look at logs. */
+export function silentLogger(): Logger {
+  return pino({ level: "silent" });
+}
