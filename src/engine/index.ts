@@ -1,0 +1,26 @@
+// The engine layer's public surface: node-llama-cpp adapter, KV chunking, and the tiny model.
+
+export {
+  LlamaEngine,
+  DEFAULT_CHUNK_TOKENS,
+  DEFAULT_CONTEXT_SIZE,
+  DEFAULT_MAX_SEQUENCES,
+  DEFAULT_THREADS,
+  type EngineOptions,
+  type GenerateLocalOptions,
+  type GenerateOptions,
+  type GenerateResult,
+  type KvChunk,
+} from "./llama-engine.js";
+export type { FinishReason } from "./sequence-evaluation.js";
+export { runGenerate, type RunGenerateOptions } from "./run-generate.js";
+export { chunkCount, chunkRange, computeChunkKeys } from "./chunk-keys.js";
+export { describeMismatch, type EngineCompatibility } from "./fingerprint.js";
+export {
+  DEFAULT_MODEL_OPTIONS,
+  defaultModelPath,
+  encodeModel,
+  ensureDefaultModel,
+  writeModel,
+  type ModelWriterOptions,
+} from "./model-writer.js";

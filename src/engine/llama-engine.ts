@@ -1,0 +1,388 @@
+// The engine: node-llama-cpp behind the API the nodes use. A prefill node evaluates a prompt and
+// cuts its KV state into chunks; a decode node validates and loads chunks 0..k-1, recomputes the
+// rest of the prompt, and decodes greedily. The output equals the single-process reference
+// (generateLocal) token for token.
+
+import path from "node:path";
+import { getLlama, GgmlType, LlamaLogLevel, type Llama, type LlamaModel, type Token } from "node-llama-cpp";
+import { KvbridgeError, toKvbridgeError } from "../errors/kvbridge-error.js";
+import { chunkRange, computeChunkKeys } from "./chunk-keys.js";
+import { computeFingerprint, hashModelFile, type EngineCompatibility } from "./fingerprint.js";
+import { CHUNK_FORMAT_VERSION, chunkByteLength, decodeChunk, encodeChunk, type DecodedChunk } from "./kv-chunk-format.js";
+import { assembleSequenceState, bytesPerCell, layoutsEqual, parseSequenceState, type KvStateLayout } from "./kv-state-layout.js";
+import { decodeGreedy, evaluatePromptRange, PROMPT_PIECE_TOKENS, type FinishReason } from "./sequence-evaluation.js";
+import { SequencePool, throwIfAborted } from "./sequence-pool.js";
+import { loadSequenceState, saveSequenceState } from "./state-file.js";
+
+export interface EngineOptions {
+  modelPath: string;
+  /** CPU threads per evaluation. Default 1: measured fastest per request on small models (docs/engine.md). */
+  threads?: number;
+  /** Tokens per sequence (prompt + output). Default min(16384, the model's trained context). */
+  contextSize?: number;
+  /** Tokens per KV chunk. Default 128 (docs/engine.md). Part of the fingerprint. */
+  chunkTokens?: number;
+  /** Concurrent requests (one context each). Default 4. */
+  maxSequences?: number;
+  /** Longest wait for a free sequence before RESOURCE_EXHAUSTED. Default 60 s. */
+  sequenceWaitMs?: number;
+}
+
+export interface KvChunk {
+  index: number;
+  key: string;
+  tokenStart: number;
+  tokenEnd: number;
+  bytes: Buffer;
+}
+
+export interface GenerateResult {
+  text: string;
+  tokens: number[];
+  /** Prompt tokens whose KV this call computed instead of loading (see generate). */
+  recomputedTokens: number;
+  finishReason: FinishReason;
+}
+
+export interface GenerateLocalOptions {
+  tokens: readonly number[];
+  maxTokens: number;
+  signal?: AbortSignal;
+  /**
+   * Called once per generated token, in order, with the text that token made final ("" while a
+   * character or a possible stop string is incomplete). When generation ends on EOS with text
+   * still held back, one last call delivers it with the EOS token. The result's `text` is the
+   * concatenation of every `text` passed here.
+   */
+  onToken?: (text: string, token: number) => void;
+  /** Stop strings: output ends before the first occurrence of any of them. */
+  stop?: string[];
+}
+
+export interface GenerateOptions extends GenerateLocalOptions {
+  /** Bytes of chunks 0..k-1 of `tokens` (k from 0 to every chunk), as prefill cut them. */
+  prefix: readonly Buffer[];
+}
+
+export const DEFAULT_THREADS = 1;
+export const DEFAULT_CHUNK_TOKENS = 128;
+export const DEFAULT_MAX_SEQUENCES = 4;
+export const DEFAULT_CONTEXT_SIZE = 16384;
+const DEFAULT_SEQUENCE_WAIT_MS = 60_000;
+// Flash attention stays off: on CPU it made one-token decode steps 3-4x slower at long contexts
+// (docs/engine.md), and both nodes must agree on it (it changes the V layout and the arithmetic).
+const FLASH_ATTENTION = false;
+
+let sharedLlama: Promise<Llama> | null = null;
+
+/** One llama.cpp binding per process; models and contexts are per engine. */
+function loadLlama(): Promise<Llama> {
+  sharedLlama ??= getLlama({ gpu: false, build: "never", logLevel: LlamaLogLevel.error }).catch((err: unknown) => {
+    sharedLlama = null;
+    throw new KvbridgeError("UNAVAILABLE", `node-llama-cpp could not load its prebuilt CPU binary: ${(err as Error).message}`, { cause: err });
+  });
+  return sharedLlama;
+}
+
+export class LlamaEngine {
+  readonly fingerprint: string;
+  readonly chunkTokens: number;
+  readonly modelId: string;
+  /** The fields the fingerprint hashes, for explaining a mismatch to an operator. */
+  readonly compatibility: EngineCompatibility;
+  /** Bytes of a full chunk (chunkTokens tokens): the smallest pool slot that holds any chunk. */
+  readonly maxChunkBytes: number;
+  /** KV bytes per prompt token (all layers, K and V). */
+  readonly kvBytesPerToken: number;
+  readonly contextSize: number;
+
+  private readonly closer = new AbortController();
+  private readonly active = new Set<Promise<unknown>>();
+  private closing: Promise<void> | null = null;
+
+  private constructor(
+    private readonly model: LlamaModel,
+    private readonly pool: SequencePool,
+    private readonly layout: KvStateLayout,
+    private readonly vocabSize: number,
+    init: { modelId: string; chunkTokens: number; contextSize: number; compatibility: EngineCompatibility },
+  ) {
+    this.modelId = init.modelId;
+    this.chunkTokens = init.chunkTokens;
+    this.contextSize = init.contextSize;
+    this.compatibility = init.compatibility;
+    this.fingerprint = computeFingerprint(init.compatibility);
+    this.maxChunkBytes = chunkByteLength(layout, init.chunkTokens);
+    this.kvBytesPerToken = bytesPerCell(layout);
+  }
+
+  static async open(opts: EngineOptions): Promise<LlamaEngine> {
+    const threads = positiveInt(opts.threads ?? DEFAULT_THREADS, "threads");
+    const chunkTokens = positiveInt(opts.chunkTokens ?? DEFAULT_CHUNK_TOKENS, "chunkTokens");
+    const maxSequences = positiveInt(opts.maxSequences ?? DEFAULT_MAX_SEQUENCES, "maxSequences");
+    const sequenceWaitMs = positiveInt(opts.sequenceWaitMs ?? DEFAULT_SEQUENCE_WAIT_MS, "sequenceWaitMs");
+    if (opts.contextSize !== undefined) positiveInt(opts.contextSize, "contextSize");
+    const modelSha256 = await hashModelFile(opts.modelPath);
+    const llama = await loadLlama();
+    const model = await llama.loadModel({ modelPath: opts.modelPath }).catch((err: unknown) => {
+      throw new KvbridgeError("INVALID_ARGUMENT", `llama.cpp could not load ${opts.modelPath} as a GGUF model: ${(err as Error).message}`, { cause: err });
+    });
+    try {
+      const contextSize = opts.contextSize ?? Math.min(DEFAULT_CONTEXT_SIZE, model.trainContextSize || DEFAULT_CONTEXT_SIZE);
+      const pool = new SequencePool(model, {
+        size: maxSequences,
+        contextSize,
+        batchSize: Math.min(PROMPT_PIECE_TOKENS, contextSize),
+        threads,
+        flashAttention: FLASH_ATTENTION,
+        waitMs: sequenceWaitMs,
+      });
+      const layout = await probeLayout(model, pool);
+      const arch = model.fileInfo.architectureMetadata as unknown as {
+        block_count?: number;
+        embedding_length?: number;
+        attention?: { head_count?: number | number[]; head_count_kv?: number | number[] };
+      };
+      const compatibility: EngineCompatibility = {
+        modelSha256,
+        architecture: String(model.fileInfo.metadata.general.architecture),
+        layers: arch.block_count ?? layout.layers.length,
+        embedding: arch.embedding_length ?? 0,
+        heads: arch.attention?.head_count ?? 0,
+        kvHeads: arch.attention?.head_count_kv ?? arch.attention?.head_count ?? 0,
+        kvKeyType: ggmlTypeName(layout.layers[0]?.kType),
+        kvValueType: ggmlTypeName(layout.layers[0]?.vType),
+        kvLayout: layout,
+        chunkTokens,
+        chunkFormat: CHUNK_FORMAT_VERSION,
+      };
+      const tokenList = model.fileInfo.metadata.tokenizer?.ggml?.tokens;
+      const vocabSize = Array.isArray(tokenList) ? tokenList.length : Number.MAX_SAFE_INTEGER;
+      const modelId = path.basename(opts.modelPath).replace(/\.gguf$/i, "");
+      return new LlamaEngine(model, pool, layout, vocabSize, { modelId, chunkTokens, contextSize, compatibility });
+    } catch (err) {
+      await model.dispose().catch(() => undefined);
+      throw toKvbridgeError(err);
+    }
+  }
+
+  tokenize(text: string): number[] {
+    this.ensureOpen();
+    const tokens: number[] = this.model.tokenize(text, false);
+    const bos = this.model.tokens.bos;
+    if (bos !== null && this.model.tokens.shouldPrependBosToken) tokens.unshift(bos);
+    return tokens;
+  }
+
+  detokenize(tokens: readonly number[]): string {
+    this.ensureOpen();
+    return this.model.detokenize(tokens as Token[], false);
+  }
+
+  chunkKeys(tokens: readonly number[]): string[] {
+    return computeChunkKeys(this.fingerprint, this.chunkTokens, tokens);
+  }
+
+  /** Evaluates the prompt and returns its KV state cut into chunks (the last one partial). */
+  prefill(tokens: readonly number[], signal?: AbortSignal): Promise<{ chunks: KvChunk[]; evalMs: number }> {
+    return this.run(signal, async (sig) => {
+      this.checkPrompt(tokens, 0);
+      const lease = await this.pool.acquire(sig);
+      try {
+        const t0 = performance.now();
+        await evaluatePromptRange(lease.sequence, tokens, 0, tokens.length, sig);
+        const evalMs = performance.now() - t0;
+        throwIfAborted(sig, "prefilling");
+        const state = parseSequenceState(await saveSequenceState(lease.sequence));
+        if (!layoutsEqual(state.layout, this.layout) || state.cellCount !== tokens.length) {
+          throw new KvbridgeError("INTERNAL", `the sequence state after prefill (${state.cellCount} cells) does not match the layout probed at open`);
+        }
+        const keys = this.chunkKeys(tokens);
+        const chunks = keys.map((key, index): KvChunk => {
+          const { tokenStart, tokenEnd } = chunkRange(index, tokens.length, this.chunkTokens);
+          return { index, key, tokenStart, tokenEnd, bytes: encodeChunk({ fingerprint: this.fingerprint, key, index, tokenStart, tokenEnd, state }) };
+        });
+        return { chunks, evalMs };
+      } finally {
+        await lease.release();
+      }
+    });
+  }
+
+  /**
+   * Loads the prefix chunks, evaluates the prompt tokens they do not cover, and decodes greedily.
+   * `recomputedTokens` is the number of prompt tokens no chunk covered (0 with every chunk). The
+   * prompt's last token is re-evaluated on every path to get its logits (its KV cell from the
+   * last chunk is dropped and rewritten), which recomputedTokens does not count.
+   */
+  generate(opts: GenerateOptions): Promise<GenerateResult> {
+    return this.run(opts.signal, async (sig) => {
+      const { tokens, prefix } = opts;
+      this.checkPrompt(tokens, opts.maxTokens);
+      const keys = this.chunkKeys(tokens);
+      if (prefix.length > keys.length) {
+        throw new KvbridgeError("INVALID_ARGUMENT", `${prefix.length} prefix chunks given for a prompt of ${tokens.length} tokens, which has ${keys.length}`);
+      }
+      // Every chunk is checked before a sequence is taken: a bad chunk costs no evaluation.
+      const chunks = prefix.map((bytes, i) => this.checkChunk(bytes, i, keys, tokens.length));
+      const covered = chunks.length > 0 ? chunks[chunks.length - 1]!.tokenEnd : 0;
+      const loaded = Math.min(covered, tokens.length - 1);
+      const lease = await this.pool.acquire(sig);
+      try {
+        if (loaded > 0) {
+          const state = assembleSequenceState(this.layout, tokens.slice(0, loaded), chunks.map((c) => c.part));
+          throwIfAborted(sig, "loading the KV state");
+          await loadSequenceState(lease.sequence, state);
+          if (lease.sequence.nextTokenIndex !== loaded) {
+            throw new KvbridgeError("INTERNAL", `loaded KV state holds ${lease.sequence.nextTokenIndex} tokens; expected ${loaded}`);
+          }
+        }
+        await evaluatePromptRange(lease.sequence, tokens, loaded, tokens.length - 1, sig);
+        const result = await decodeGreedy(this.decodeOptions(lease.sequence, opts, sig));
+        return { ...result, recomputedTokens: tokens.length - covered };
+      } finally {
+        await lease.release();
+      }
+    });
+  }
+
+  /** The single-process reference: evaluate and decode greedily in one sequence. */
+  generateLocal(opts: GenerateLocalOptions): Promise<GenerateResult> {
+    return this.run(opts.signal, async (sig) => {
+      this.checkPrompt(opts.tokens, opts.maxTokens);
+      const lease = await this.pool.acquire(sig);
+      try {
+        await evaluatePromptRange(lease.sequence, opts.tokens, 0, opts.tokens.length - 1, sig);
+        const result = await decodeGreedy(this.decodeOptions(lease.sequence, opts, sig));
+        return { ...result, recomputedTokens: opts.tokens.length };
+      } finally {
+        await lease.release();
+      }
+    });
+  }
+
+  /** Stops in-flight requests (they reject with UNAVAILABLE), then frees every context and the model. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.closer.abort(new KvbridgeError("UNAVAILABLE", "the engine is closing; retry on another node"));
+      await Promise.allSettled([...this.active]);
+      await this.pool.close();
+      await this.model.dispose();
+    })();
+    return this.closing;
+  }
+
+  private decodeOptions(sequence: Parameters<typeof decodeGreedy>[0]["sequence"], opts: GenerateLocalOptions, signal: AbortSignal) {
+    // Never let node-llama-cpp shift the context: output stops with "length" where the context ends.
+    const room = this.contextSize - opts.tokens.length + 1;
+    return {
+      model: this.model,
+      sequence,
+      prompt: opts.tokens,
+      maxTokens: Math.min(opts.maxTokens, room),
+      signal,
+      onToken: opts.onToken,
+      stop: opts.stop,
+    };
+  }
+
+  private checkChunk(bytes: Buffer, i: number, keys: readonly string[], tokenCount: number): DecodedChunk {
+    if (!Buffer.isBuffer(bytes)) throw new KvbridgeError("INVALID_ARGUMENT", `prefix chunk ${i} is not a Buffer`);
+    const c = decodeChunk(bytes, `prefix chunk ${i}`);
+    if (c.fingerprint !== this.fingerprint) {
+      throw new KvbridgeError(
+        "INCOMPATIBLE",
+        `prefix chunk ${i} was made by an engine with fingerprint ${c.fingerprint.slice(0, 16)}, this one is ${this.fingerprint.slice(0, 16)} ` +
+          `(model sha256 ${this.compatibility.modelSha256.slice(0, 16)}, chunkTokens ${this.chunkTokens}); run the same model file, ` +
+          `chunk size and kvbridge release on prefill and decode nodes`,
+      );
+    }
+    if (!layoutsEqual(c.layout, this.layout)) {
+      throw new KvbridgeError("INCOMPATIBLE", `prefix chunk ${i} describes a KV layout that differs from this engine's, under the same fingerprint; the chunk was not written by kvbridge`);
+    }
+    const want = chunkRange(i, tokenCount, this.chunkTokens);
+    if (c.index !== i || c.tokenStart !== want.tokenStart || c.tokenEnd !== want.tokenEnd) {
+      throw new KvbridgeError(
+        "INCOMPATIBLE",
+        `prefix chunk ${i} is chunk ${c.index} holding tokens [${c.tokenStart}, ${c.tokenEnd}); position ${i} needs [${want.tokenStart}, ${want.tokenEnd}). Pass chunks in order, starting at chunk 0`,
+      );
+    }
+    if (c.key !== keys[i]) {
+      throw new KvbridgeError("INCOMPATIBLE", `prefix chunk ${i} (key ${c.key.slice(0, 16)}) was cut from a different prompt; this prompt's chunk ${i} has key ${keys[i]!.slice(0, 16)}`);
+    }
+    return c;
+  }
+
+  private checkPrompt(tokens: readonly number[], maxTokens: number): void {
+    if (!Array.isArray(tokens) || tokens.length === 0) {
+      throw new KvbridgeError("INVALID_ARGUMENT", "the prompt has no tokens; tokenize a non-empty prompt (tokenize() adds BOS)");
+    }
+    if (tokens.length > this.contextSize) {
+      throw new KvbridgeError("INVALID_ARGUMENT", `the prompt has ${tokens.length} tokens but a sequence holds ${this.contextSize}; shorten it or raise contextSize`);
+    }
+    for (let i = 0; i < tokens.length; i++) {
+      const t = tokens[i]!;
+      if (!Number.isInteger(t) || t < 0 || t >= this.vocabSize) {
+        throw new KvbridgeError("INVALID_ARGUMENT", `prompt token ${i} is ${t}; tokens are integers in [0, ${this.vocabSize})`);
+      }
+    }
+    if (!Number.isInteger(maxTokens) || maxTokens < 0) {
+      throw new KvbridgeError("INVALID_ARGUMENT", `maxTokens must be a non-negative integer, got ${maxTokens}`);
+    }
+  }
+
+  /** Runs one request with its own signal combined with the engine's close signal, tracked for close(). */
+  private run<T>(signal: AbortSignal | undefined, body: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const p = (async () => {
+      this.ensureOpen();
+      const sig = signal ? AbortSignal.any([signal, this.closer.signal]) : this.closer.signal;
+      throwIfAborted(sig, "starting");
+      try {
+        return await body(sig);
+      } catch (err) {
+        if (sig.aborted && !(err instanceof KvbridgeError)) throwIfAborted(sig, "running");
+        throw toKvbridgeError(err);
+      }
+    })();
+    this.active.add(p);
+    void p.then(
+      () => this.active.delete(p),
+      () => this.active.delete(p),
+    );
+    return p;
+  }
+
+  private ensureOpen(): void {
+    if (this.closing) throw new KvbridgeError("UNAVAILABLE", "the engine is closed; open a new one");
+  }
+}
+
+/**
+ * Learns the KV state layout this llama.cpp build writes for this model: evaluate one token,
+ * save the sequence state and parse it. Doing it at open means a build or model whose layout
+ * kvbridge cannot cut fails here, with the reason, rather than on the first transfer.
+ */
+async function probeLayout(model: LlamaModel, pool: SequencePool): Promise<KvStateLayout> {
+  const lease = await pool.acquire();
+  try {
+    const probeToken = model.tokens.bos ?? model.tokenize("a", false)[0];
+    if (probeToken === undefined) throw new KvbridgeError("INVALID_ARGUMENT", "the model's tokenizer produced no token to probe its KV layout with");
+    await lease.sequence.evaluateWithoutGeneratingNewTokens([probeToken]);
+    return parseSequenceState(await saveSequenceState(lease.sequence)).layout;
+  } catch (err) {
+    const e = toKvbridgeError(err);
+    throw new KvbridgeError(e.code, `this model's KV state cannot be moved between nodes: ${e.message}`, { cause: err });
+  } finally {
+    await lease.release();
+  }
+}
+
+function ggmlTypeName(id: number | undefined): string {
+  if (id === undefined) return "none";
+  return (GgmlType as unknown as Record<number, string>)[id] ?? `ggml-type-${id}`;
+}
+
+function positiveInt(v: number, name: string): number {
+  if (!Number.isInteger(v) || v <= 0) throw new KvbridgeError("INVALID_ARGUMENT", `${name} must be a positive integer, got ${v}`);
+  return v;
+}

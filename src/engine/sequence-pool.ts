@@ -1,0 +1,202 @@
+// A bounded pool of context sequences. Each request borrows one sequence for its whole life
+// (prefill, or load + decode) and gives it back cleared. Every sequence has a context of its own:
+// requests then never share a llama_decode batch or a KV buffer, so one request's arithmetic (and
+// so its greedy output) cannot depend on what else is running, and cancelling one request cannot
+// disturb another. Contexts are created on first need, up to `size`.
+
+import type { LlamaContext, LlamaContextSequence, LlamaModel } from "node-llama-cpp";
+import { KvbridgeError } from "../errors/kvbridge-error.js";
+
+export interface SequencePoolOptions {
+  size: number;
+  contextSize: number;
+  /** Tokens per llama_decode call. */
+  batchSize: number;
+  threads: number;
+  flashAttention: boolean;
+  /** Longest wait for a free sequence before RESOURCE_EXHAUSTED. */
+  waitMs: number;
+}
+
+export interface SequenceLease {
+  readonly sequence: LlamaContextSequence;
+  /** Clears the sequence and returns it to the pool. Idempotent. */
+  release(): Promise<void>;
+}
+
+interface Waiter {
+  resolve(ctx: LlamaContext): void;
+  reject(err: KvbridgeError): void;
+}
+
+export class SequencePool {
+  private readonly idle: LlamaContext[] = [];
+  private readonly waiters: Waiter[] = [];
+  private readonly leased = new Set<LlamaContext>();
+  private created = 0;
+  private closed = false;
+  private closing: Promise<void> = Promise.resolve();
+  private readonly drained = new Set<() => void>();
+
+  constructor(
+    private readonly model: LlamaModel,
+    private readonly opts: SequencePoolOptions,
+  ) {}
+
+  get size(): number {
+    return this.opts.size;
+  }
+  get inUse(): number {
+    return this.leased.size;
+  }
+
+  /** A context made now, outside the pool's count: for the engine's layout probe at open. */
+  createContext(): Promise<LlamaContext> {
+    return this.model.createContext({
+      contextSize: this.opts.contextSize,
+      batchSize: this.opts.batchSize,
+      sequences: 1,
+      threads: this.opts.threads,
+      flashAttention: this.opts.flashAttention,
+    });
+  }
+
+  /** Waits (bounded by `waitMs` and `signal`) for a sequence of its own. */
+  async acquire(signal?: AbortSignal): Promise<SequenceLease> {
+    this.ensureOpen();
+    throwIfAborted(signal, "waiting for a free sequence");
+    const ctx = await this.takeContext(signal);
+    this.leased.add(ctx);
+    let released = false;
+    return {
+      sequence: firstSequence(ctx),
+      release: async () => {
+        if (released) return;
+        released = true;
+        await this.giveBack(ctx);
+      },
+    };
+  }
+
+  private async takeContext(signal?: AbortSignal): Promise<LlamaContext> {
+    const idle = this.idle.pop();
+    if (idle) return idle;
+    if (this.created < this.opts.size) {
+      this.created++; // counted before the await so concurrent callers never overshoot
+      try {
+        return await this.createContext();
+      } catch (err) {
+        this.created--;
+        throw new KvbridgeError("RESOURCE_EXHAUSTED", `creating a context of ${this.opts.contextSize} tokens failed (${(err as Error).message}); lower contextSize or maxSequences`, { cause: err });
+      }
+    }
+    return new Promise<LlamaContext>((resolve, reject) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", onAbort);
+        const i = this.waiters.indexOf(waiter);
+        if (i >= 0) this.waiters.splice(i, 1);
+      };
+      const waiter: Waiter = {
+        resolve: (ctx) => {
+          done();
+          resolve(ctx);
+        },
+        reject: (err) => {
+          done();
+          reject(err);
+        },
+      };
+      const onAbort = (): void => waiter.reject(cancelled("waiting for a free sequence", signal));
+      const timer = setTimeout(() => {
+        waiter.reject(
+          new KvbridgeError(
+            "RESOURCE_EXHAUSTED",
+            `all ${this.opts.size} sequences stayed busy for ${this.opts.waitMs} ms; raise maxSequences or retry later`,
+          ),
+        );
+      }, this.opts.waitMs);
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.waiters.push(waiter);
+    });
+  }
+
+  private async giveBack(ctx: LlamaContext): Promise<void> {
+    let healthy = !this.closed;
+    if (healthy) {
+      try {
+        // A sequence is only reused empty: the next request's cells start at position 0.
+        await firstSequence(ctx).clearHistory();
+      } catch {
+        healthy = false;
+      }
+    }
+    this.leased.delete(ctx);
+    if (!healthy) {
+      this.created--;
+      await ctx.dispose().catch(() => undefined);
+      if (!this.closed) this.serveWaiterWithNewContext();
+    } else {
+      const next = this.waiters.shift();
+      if (next) next.resolve(ctx);
+      else this.idle.push(ctx);
+    }
+    if (this.leased.size === 0) for (const d of this.drained) d();
+  }
+
+  private serveWaiterWithNewContext(): void {
+    const next = this.waiters.shift();
+    if (!next) return;
+    this.created++;
+    this.createContext().then(
+      (ctx) => next.resolve(ctx),
+      (err: unknown) => {
+        this.created--;
+        next.reject(new KvbridgeError("RESOURCE_EXHAUSTED", `creating a replacement context failed: ${(err as Error).message}`, { cause: err }));
+      },
+    );
+  }
+
+  /**
+   * Rejects waiters, waits for leased sequences to come back (their owners are expected to have
+   * been cancelled), and disposes every context. Idempotent.
+   */
+  async close(): Promise<void> {
+    if (this.closed) return this.closing;
+    this.closed = true;
+    for (const w of this.waiters.splice(0)) w.reject(new KvbridgeError("UNAVAILABLE", "the engine is closing; retry on another node"));
+    this.closing = (async () => {
+      if (this.leased.size > 0) {
+        await new Promise<void>((resolve) => this.drained.add(resolve));
+      }
+      await Promise.all(this.idle.splice(0).map((c) => c.dispose().catch(() => undefined)));
+    })();
+    return this.closing;
+  }
+
+  private ensureOpen(): void {
+    if (this.closed) throw new KvbridgeError("UNAVAILABLE", "the engine is closed; open a new one");
+  }
+}
+
+function firstSequence(ctx: LlamaContext): LlamaContextSequence {
+  // One sequence per context, taken once and kept: node-llama-cpp hands out each sequence id once.
+  let seq = sequences.get(ctx);
+  if (!seq) {
+    seq = ctx.getSequence();
+    sequences.set(ctx, seq);
+  }
+  return seq;
+}
+const sequences = new WeakMap<LlamaContext, LlamaContextSequence>();
+
+export function throwIfAborted(signal: AbortSignal | undefined, during: string): void {
+  if (signal?.aborted) throw cancelled(during, signal);
+}
+
+export function cancelled(during: string, signal?: AbortSignal): KvbridgeError {
+  const reason: unknown = signal?.reason;
+  if (reason instanceof KvbridgeError) return reason;
+  const why = reason instanceof Error ? `: ${reason.message}` : "";
+  return new KvbridgeError("CANCELLED", `request cancelled while ${during}${why}`, { cause: reason });
+}

@@ -1,0 +1,60 @@
+// Moving a context sequence's KV state in and out of JavaScript memory. node-llama-cpp exposes
+// sequence state only as files (llama_state_seq_save_file / _load_file), so the bytes pass
+// through a file in /dev/shm (RAM-backed on Linux: no disk I/O), removed at once after use.
+
+import { randomBytes } from "node:crypto";
+import { accessSync, constants } from "node:fs";
+import { readFile, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import type { LlamaContextSequence } from "node-llama-cpp";
+import { KvbridgeError } from "../errors/kvbridge-error.js";
+
+let stateDir: string | null = null;
+
+function scratchDir(): string {
+  if (stateDir) return stateDir;
+  try {
+    accessSync("/dev/shm", constants.W_OK);
+    stateDir = "/dev/shm";
+  } catch {
+    stateDir = os.tmpdir(); // no RAM-backed tmpfs (macOS): a temp file still works, just slower
+  }
+  return stateDir;
+}
+
+function scratchPath(): string {
+  return path.join(scratchDir(), `kvbridge-state-${process.pid}-${randomBytes(8).toString("hex")}.ggsq`);
+}
+
+/** The sequence's state (its tokens and KV cells) as llama.cpp serializes it. */
+export async function saveSequenceState(sequence: LlamaContextSequence): Promise<Buffer> {
+  const file = scratchPath();
+  try {
+    await sequence.saveStateToFile(file);
+    return await readFile(file);
+  } catch (err) {
+    throw new KvbridgeError("INTERNAL", `saving the sequence KV state failed: ${(err as Error).message}`, { cause: err });
+  } finally {
+    await rm(file, { force: true });
+  }
+}
+
+/**
+ * Replaces the sequence's state with `state` (a ggsq file image). The caller has validated the
+ * bytes against this engine's layout: llama.cpp trusts them.
+ */
+export async function loadSequenceState(sequence: LlamaContextSequence, state: Buffer): Promise<void> {
+  const file = scratchPath();
+  try {
+    await writeFile(file, state).catch((err: unknown) => {
+      throw new KvbridgeError("RESOURCE_EXHAUSTED", `writing ${state.length} bytes of KV state to ${file} failed (${(err as Error).message}); free space in ${scratchDir()}`, { cause: err });
+    });
+    await sequence.loadStateFromFile(file, { acceptRisk: true });
+  } catch (err) {
+    if (err instanceof KvbridgeError) throw err;
+    throw new KvbridgeError("INCOMPATIBLE", `llama.cpp refused the assembled KV state: ${(err as Error).message}`, { cause: err });
+  } finally {
+    await rm(file, { force: true });
+  }
+}
