@@ -69,6 +69,8 @@ interface Peer {
 export class KvSender {
   private readonly opts: Required<Pick<SenderOptions, "rpcTimeoutMs" | "preference" | "senderId">> & SenderOptions;
   private readonly peers = new Map<string, Promise<Peer>>();
+  /** Aborted on close(): bounds shared work (handshakes, connects) that no single request owns. */
+  private readonly lifetime = new AbortController();
   private closed = false;
 
   constructor(opts: SenderOptions) {
@@ -97,7 +99,7 @@ export class KvSender {
 
   private async attempt(target: string, requestId: string, chunks: readonly PushChunk[], options: PushOptions): Promise<PushResult> {
     const signal = options.signal;
-    const peer = await this.peer(target, signal);
+    const peer = await raceSignal(this.peer(target), signal, `push of ${requestId}`);
     const { hello } = peer;
     for (const c of chunks) {
       if (c.data.length > hello.slotBytes) {
@@ -198,10 +200,10 @@ export class KvSender {
   /** Writes over the peer's transport; a UCX failure retries the same writes over TCP. */
   private async write(peer: Peer, requestId: string, writes: SlotWrite[], signal?: AbortSignal): Promise<TransportKind> {
     const kind = this.chooseKind(peer);
-    const ac = signal ?? new AbortController().signal;
+    const ac = signal ?? this.lifetime.signal;
     if (kind === "ucx") {
       try {
-        const ch = await this.channel(peer, "ucx", ac);
+        const ch = await raceSignal(this.channel(peer, "ucx"), signal, `push of ${requestId}`);
         await ch.writeAll(requestId, writes, ac);
         return "ucx";
       } catch (err) {
@@ -213,7 +215,7 @@ export class KvSender {
         this.opts.onFallback?.(peer.target, e.message);
       }
     }
-    const ch = await this.channel(peer, "tcp", ac);
+    const ch = await raceSignal(this.channel(peer, "tcp"), signal, `push of ${requestId}`);
     try {
       await ch.writeAll(requestId, writes, ac);
     } finally {
@@ -240,18 +242,19 @@ export class KvSender {
     throw new KvbridgeError("UNAVAILABLE", `no common transport with receiver ${peer.hello.nodeId}`);
   }
 
-  private channel(peer: Peer, kind: TransportKind, signal: AbortSignal): Promise<SenderChannel> {
+  /** The shared data channel to a peer; like the handshake, it lives under the sender's lifetime. */
+  private channel(peer: Peer, kind: TransportKind): Promise<SenderChannel> {
     const existing = peer.channels[kind];
     if (existing) {
       return existing.then((ch) => {
         if (!ch.broken) return ch;
         this.dropChannel(peer, kind);
-        return this.channel(peer, kind, signal);
+        return this.channel(peer, kind);
       });
     }
     const offer = peer.offers.find((o) => o.kind === kind)!;
     const transport = this.opts.transports[kind]!;
-    const p = transport.connect(offer, signal);
+    const p = transport.connect(offer, this.lifetime.signal);
     peer.channels[kind] = p;
     p.catch(() => {
       if (peer.channels[kind] === p) delete peer.channels[kind];
@@ -265,10 +268,15 @@ export class KvSender {
     p?.then((ch) => ch.close()).catch(() => undefined);
   }
 
-  private peer(target: string, signal?: AbortSignal): Promise<Peer> {
+  /**
+   * The cached handshake with a peer. It is shared by every request to that peer, so it runs under
+   * the sender's own lifetime, never under one request's signal: cancelling one request must not
+   * fail the others waiting on the same handshake.
+   */
+  private peer(target: string): Promise<Peer> {
     let p = this.peers.get(target);
     if (!p) {
-      p = this.handshake(target, signal);
+      p = this.handshake(target, this.lifetime.signal);
       this.peers.set(target, p);
       // A failed handshake is not cached: the next push tries again.
       p.catch(() => {
@@ -313,7 +321,7 @@ export class KvSender {
 
   /** The handshake answer for a peer (handshaking if needed). */
   async helloOf(target: string, signal?: AbortSignal): Promise<HelloResponse__Output> {
-    return (await this.peer(target, signal)).hello;
+    return (await raceSignal(this.peer(target), signal, `hello to ${target}`)).hello;
   }
 
   private async abortQuietly(peer: Peer, requestId: string, reason: string): Promise<void> {
@@ -331,6 +339,30 @@ export class KvSender {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.lifetime.abort();
     await Promise.all([...this.peers.keys()].map((t) => this.forget(t)));
   }
+}
+
+/**
+ * Waits for a shared promise on behalf of one request: the request's signal rejects this wait with
+ * CANCELLED but leaves the shared work (and everyone else waiting on it) untouched.
+ */
+function raceSignal<T>(p: Promise<T>, signal: AbortSignal | undefined, what: string): Promise<T> {
+  if (!signal) return p;
+  if (signal.aborted) return Promise.reject(new KvbridgeError("CANCELLED", `${what} cancelled`));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(new KvbridgeError("CANCELLED", `${what} cancelled`));
+    signal.addEventListener("abort", onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(e);
+      },
+    );
+  });
 }
