@@ -117,8 +117,12 @@ describe("decode process + sender processes over TCP", () => {
     const sock = createConnection({ host: "127.0.0.1", port: decode.dataPort });
     await new Promise<void>((r) => sock.once("connect", () => r()));
     const closed = new Promise<void>((r) => sock.once("close", () => r()));
+    const reply: Buffer[] = [];
+    sock.on("data", (d: Buffer) => reply.push(d));
     sock.write(Buffer.from("GET / HTTP/1.1\r\nHost: x\r\n\r\n".repeat(4)));
     await closed;
+    // The receiver says why before closing: a CLOSE frame naming the bad magic.
+    expect(Buffer.concat(reply).toString("latin1")).toMatch(/magic/);
     // The node still takes a full transfer afterwards.
     const tcp = new TcpSenderTransport({ connections: 1 });
     const sender = new KvSender({ fingerprint: "", transports: { tcp } });
