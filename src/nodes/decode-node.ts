@@ -37,6 +37,8 @@ export interface DecodeNodeOptions {
   /** Optional UCX data plane factory (absent or failing: TCP only, with one log line). */
   ucxDataPlane?: (memory: PoolMemory, logger: Logger) => Promise<ReceiverDataPlane>;
   grpcCredentials?: grpc.ServerCredentials;
+  /** HTTP address for /metrics (Prometheus); none when absent. */
+  metricsListen?: HostPort;
 }
 
 export interface DecodeNode {

@@ -76,6 +76,7 @@ Examples:
         lockMemory: flags.lockMemory,
         nodeId: flags.nodeId,
         logger: log,
+        metricsListen: flags.metricsListen,
       });
       onShutdownSignal(log, () => node.drain(flags.drainTimeout));
     });
