@@ -4,7 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rm -rf src/rpc/generated
-npx --no-install proto-loader-gen-types kvbridge/v1/receiver.proto kvbridge/v1/inspect.proto \
+# Every .proto of the package, so a new service file needs no edit here.
+mapfile -t protos < <(cd proto && ls kvbridge/v1/*.proto)
+npx --no-install proto-loader-gen-types "${protos[@]}" \
   --longs=Number --enums=String --defaults=true --oneofs=true --grpcLib=@grpc/grpc-js \
   --outDir=src/rpc/generated --includeDirs=proto 2>/dev/null
 find src/rpc/generated -name '*.ts' -exec sed -i -E "s#(from '\.[^']*)';#\1.js';#" {} +

@@ -1,9 +1,10 @@
 // Loads the wire contract (proto/kvbridge/v1) once and exposes typed service constructors.
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import type { ProtoGrpcType as EngineProto } from "./generated/engine.js";
 import type { ProtoGrpcType as InspectProto } from "./generated/inspect.js";
 import type { ProtoGrpcType as ReceiverProto } from "./generated/receiver.js";
 
@@ -28,16 +29,21 @@ export const LOADER_OPTIONS: protoLoader.Options = {
   oneofs: true,
 };
 
-let cached: (ReceiverProto & InspectProto)["kvbridge"]["v1"] | undefined;
+type V1 = (ReceiverProto & InspectProto & EngineProto)["kvbridge"]["v1"];
+let cached: V1 | undefined;
 
-export function kvbridgeV1(): (ReceiverProto & InspectProto)["kvbridge"]["v1"] {
+export function kvbridgeV1(): V1 {
   if (!cached) {
     const dir = protoDir();
-    const def = protoLoader.loadSync(["kvbridge/v1/receiver.proto", "kvbridge/v1/inspect.proto"], {
+    // Every service file of the package (receiver, inspect, engine, admin ...).
+    const files = readdirSync(path.join(dir, "kvbridge", "v1"))
+      .filter((f) => f.endsWith(".proto"))
+      .map((f) => `kvbridge/v1/${f}`);
+    const def = protoLoader.loadSync(files, {
       ...LOADER_OPTIONS,
       includeDirs: [dir],
     });
-    const loaded = grpc.loadPackageDefinition(def) as unknown as ReceiverProto & InspectProto;
+    const loaded = grpc.loadPackageDefinition(def) as unknown as ReceiverProto & InspectProto & EngineProto;
     cached = loaded.kvbridge.v1;
   }
   return cached;

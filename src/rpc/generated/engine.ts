@@ -1,0 +1,35 @@
+import type * as grpc from '@grpc/grpc-js';
+import type { MessageTypeDefinition } from '@grpc/proto-loader';
+
+import type { DecodeClient as _kvbridge_v1_DecodeClient, DecodeDefinition as _kvbridge_v1_DecodeDefinition } from './kvbridge/v1/Decode.js';
+import type { GenerateEvent as _kvbridge_v1_GenerateEvent, GenerateEvent__Output as _kvbridge_v1_GenerateEvent__Output } from './kvbridge/v1/GenerateEvent.js';
+import type { GenerateRequest as _kvbridge_v1_GenerateRequest, GenerateRequest__Output as _kvbridge_v1_GenerateRequest__Output } from './kvbridge/v1/GenerateRequest.js';
+import type { MatchPrefixRequest as _kvbridge_v1_MatchPrefixRequest, MatchPrefixRequest__Output as _kvbridge_v1_MatchPrefixRequest__Output } from './kvbridge/v1/MatchPrefixRequest.js';
+import type { MatchPrefixResponse as _kvbridge_v1_MatchPrefixResponse, MatchPrefixResponse__Output as _kvbridge_v1_MatchPrefixResponse__Output } from './kvbridge/v1/MatchPrefixResponse.js';
+import type { PlanRequest as _kvbridge_v1_PlanRequest, PlanRequest__Output as _kvbridge_v1_PlanRequest__Output } from './kvbridge/v1/PlanRequest.js';
+import type { PlanResponse as _kvbridge_v1_PlanResponse, PlanResponse__Output as _kvbridge_v1_PlanResponse__Output } from './kvbridge/v1/PlanResponse.js';
+import type { PrefillClient as _kvbridge_v1_PrefillClient, PrefillDefinition as _kvbridge_v1_PrefillDefinition } from './kvbridge/v1/Prefill.js';
+import type { PrefillRequest as _kvbridge_v1_PrefillRequest, PrefillRequest__Output as _kvbridge_v1_PrefillRequest__Output } from './kvbridge/v1/PrefillRequest.js';
+import type { PrefillResponse as _kvbridge_v1_PrefillResponse, PrefillResponse__Output as _kvbridge_v1_PrefillResponse__Output } from './kvbridge/v1/PrefillResponse.js';
+
+type SubtypeConstructor<Constructor extends new (...args: any) => any, Subtype> = {
+  new(...args: ConstructorParameters<Constructor>): Subtype;
+};
+
+export interface ProtoGrpcType {
+  kvbridge: {
+    v1: {
+      Decode: SubtypeConstructor<typeof grpc.Client, _kvbridge_v1_DecodeClient> & { service: _kvbridge_v1_DecodeDefinition }
+      GenerateEvent: MessageTypeDefinition<_kvbridge_v1_GenerateEvent, _kvbridge_v1_GenerateEvent__Output>
+      GenerateRequest: MessageTypeDefinition<_kvbridge_v1_GenerateRequest, _kvbridge_v1_GenerateRequest__Output>
+      MatchPrefixRequest: MessageTypeDefinition<_kvbridge_v1_MatchPrefixRequest, _kvbridge_v1_MatchPrefixRequest__Output>
+      MatchPrefixResponse: MessageTypeDefinition<_kvbridge_v1_MatchPrefixResponse, _kvbridge_v1_MatchPrefixResponse__Output>
+      PlanRequest: MessageTypeDefinition<_kvbridge_v1_PlanRequest, _kvbridge_v1_PlanRequest__Output>
+      PlanResponse: MessageTypeDefinition<_kvbridge_v1_PlanResponse, _kvbridge_v1_PlanResponse__Output>
+      Prefill: SubtypeConstructor<typeof grpc.Client, _kvbridge_v1_PrefillClient> & { service: _kvbridge_v1_PrefillDefinition }
+      PrefillRequest: MessageTypeDefinition<_kvbridge_v1_PrefillRequest, _kvbridge_v1_PrefillRequest__Output>
+      PrefillResponse: MessageTypeDefinition<_kvbridge_v1_PrefillResponse, _kvbridge_v1_PrefillResponse__Output>
+    }
+  }
+}
+

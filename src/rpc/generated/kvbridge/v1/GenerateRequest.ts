@@ -1,0 +1,18 @@
+// Original file: proto/kvbridge/v1/engine.proto
+
+
+export interface GenerateRequest {
+  'requestId'?: (string);
+  'prompt'?: (string);
+  'maxTokens'?: (number);
+  'stop'?: (string)[];
+  'kvWaitMs'?: (number);
+}
+
+export interface GenerateRequest__Output {
+  'requestId': (string);
+  'prompt': (string);
+  'maxTokens': (number);
+  'stop': (string)[];
+  'kvWaitMs': (number);
+}

@@ -1,0 +1,10 @@
+// Original file: proto/kvbridge/v1/engine.proto
+
+
+export interface MatchPrefixRequest {
+  'keys'?: (string)[];
+}
+
+export interface MatchPrefixRequest__Output {
+  'keys': (string)[];
+}

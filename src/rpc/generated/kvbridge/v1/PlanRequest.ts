@@ -1,0 +1,10 @@
+// Original file: proto/kvbridge/v1/engine.proto
+
+
+export interface PlanRequest {
+  'prompt'?: (string);
+}
+
+export interface PlanRequest__Output {
+  'prompt': (string);
+}
