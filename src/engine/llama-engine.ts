@@ -166,6 +166,16 @@ export class LlamaEngine {
     }
   }
 
+  /** Concurrent requests this engine serves (one sequence each). */
+  get maxSequences(): number {
+    return this.pool.size;
+  }
+
+  /** Sequences held by requests right now (a gauge for metrics; 0 when idle). */
+  get sequencesInUse(): number {
+    return this.pool.inUse;
+  }
+
   tokenize(text: string): number[] {
     this.ensureOpen();
     const tokens: number[] = this.model.tokenize(text, false);
@@ -174,9 +184,12 @@ export class LlamaEngine {
     return tokens;
   }
 
+  /** The inverse of tokenize: a leading BOS is skipped so the text's own leading-space rule applies. */
   detokenize(tokens: readonly number[]): string {
     this.ensureOpen();
-    return this.model.detokenize(tokens as Token[], false);
+    const bos = this.model.tokens.bos;
+    const body = bos !== null && tokens[0] === bos ? tokens.slice(1) : tokens;
+    return this.model.detokenize(body as Token[], false);
   }
 
   chunkKeys(tokens: readonly number[]): string[] {
