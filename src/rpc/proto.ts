@@ -4,6 +4,7 @@ import * as protoLoader from "@grpc/proto-loader";
 import { existsSync, readdirSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import type { ProtoGrpcType as AdminProto } from "./generated/admin.js";
 import type { ProtoGrpcType as EngineProto } from "./generated/engine.js";
 import type { ProtoGrpcType as InspectProto } from "./generated/inspect.js";
 import type { ProtoGrpcType as ReceiverProto } from "./generated/receiver.js";
@@ -29,7 +30,8 @@ export const LOADER_OPTIONS: protoLoader.Options = {
   oneofs: true,
 };
 
-type V1 = (ReceiverProto & InspectProto & EngineProto)["kvbridge"]["v1"];
+type Contract = ReceiverProto & InspectProto & EngineProto & AdminProto;
+type V1 = Contract["kvbridge"]["v1"];
 let cached: V1 | undefined;
 
 export function kvbridgeV1(): V1 {
@@ -43,7 +45,7 @@ export function kvbridgeV1(): V1 {
       ...LOADER_OPTIONS,
       includeDirs: [dir],
     });
-    const loaded = grpc.loadPackageDefinition(def) as unknown as ReceiverProto & InspectProto & EngineProto;
+    const loaded = grpc.loadPackageDefinition(def) as unknown as Contract;
     cached = loaded.kvbridge.v1;
   }
   return cached;
