@@ -4,7 +4,12 @@ import { Command, CommanderError } from "commander";
 import { toKvbridgeError } from "../errors/kvbridge-error.js";
 import { VERSION } from "../nodes/version.js";
 import { decodeCommand } from "./commands/decode-command.js";
+import { generateCommand } from "./commands/generate-command.js";
+import { makeModelCommand } from "./commands/make-model-command.js";
+import { prefillCommand } from "./commands/prefill-command.js";
+import { routerCommand } from "./commands/router-command.js";
 import { sendCommand } from "./commands/send-command.js";
+import { upCommand } from "./commands/up-command.js";
 
 const program = new Command("kvbridge")
   .description("disaggregated prefill/decode KV-cache transfer: prefill and decode nodes, router, tools")
@@ -12,8 +17,9 @@ const program = new Command("kvbridge")
   .showHelpAfterError("(run with --help for usage)")
   .exitOverride();
 
-program.addCommand(decodeCommand().exitOverride());
-program.addCommand(sendCommand().exitOverride());
+for (const cmd of [upCommand(), prefillCommand(), decodeCommand(), routerCommand(), sendCommand(), generateCommand(), makeModelCommand()]) {
+  program.addCommand(cmd.exitOverride());
+}
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof CommanderError) {

@@ -1,5 +1,9 @@
 // `kvbridge decode`: the decode node process.
+import type * as grpc from "@grpc/grpc-js";
 import { Command } from "commander";
+import { decodeEngineService, type DecodeEngineService } from "../../nodes/decode-engine-service.js";
+import { kvbridgeV1 } from "../../rpc/proto.js";
+import { addEngineOptions, openEngine } from "../engine-options.js";
 import { startDecodeNode } from "../../nodes/decode-node.js";
 import type { HostPort } from "../../nodes/host-port.js";
 import { createLogger } from "../../observability/logger.js";
@@ -20,8 +24,10 @@ export interface DecodeFlags {
   holdMs: number;
   transport: "auto" | "tcp" | "ucx";
   lockMemory: boolean | "auto";
-  threads?: number;
-  chunkTokens?: number;
+  threads: number;
+  chunkTokens: number;
+  maxSequences?: number;
+  kvWaitMs: number;
   recomputePolicy: "recompute" | "fail";
   metricsListen?: HostPort;
   drainTimeout: number;
@@ -30,12 +36,13 @@ export interface DecodeFlags {
 }
 
 export function decodeCommand(): Command {
-  return new Command("decode")
+  const cmd = new Command("decode");
+  addEngineOptions(cmd);
+  return cmd
     .description("run a decode node: receives KV chunks into a pinned pool and generates tokens from them")
     .addOption(envOption("--listen <host:port>", "gRPC control plane address", hostPortArg, hostPortArg("127.0.0.1:50061"), "127.0.0.1:50061"))
     .addOption(envOption("--data-listen <host:port>", "TCP data plane address", hostPortArg, hostPortArg("127.0.0.1:50062"), "127.0.0.1:50062"))
     .addOption(envOption("--advertise-host <host>", "address put in data-plane offers (default: env POD_IP, else the listen host)"))
-    .addOption(envOption("--model <path>", "GGUF model file (default: the model kvbridge writes itself)"))
     .addOption(envOption("--no-engine", "receiver only: no model, raw KV transfers (tests, benchmarks, fabric checks)"))
     .addOption(envOption("--pool-slots <n>", "number of KV slots in the pinned pool", intArg(1, 1 << 24), 256))
     .addOption(envOption("--slot-bytes <bytes>", "bytes per slot (largest chunk); accepts KiB/MiB suffixes", bytesArg, 1 << 20, "1MiB"))
@@ -44,8 +51,7 @@ export function decodeCommand(): Command {
     .addOption(envOption("--hold-ms <ms>", "a committed request that is never consumed gives its pins back after this", intArg(10, 3_600_000), 60_000))
     .addOption(envOption("--transport <kind>", "data planes to offer: auto (UCX when available, and TCP), ucx or tcp", choiceArg(["auto", "ucx", "tcp"] as const), "auto" as const))
     .addOption(envOption("--lock-memory <mode>", "mlock the pool: auto (try, warn if not possible), true (fail if not possible), false", lockArg, "auto" as const))
-    .addOption(envOption("--threads <n>", "engine threads", intArg(1, 256)))
-    .addOption(envOption("--chunk-tokens <n>", "tokens per KV chunk (must match the prefill nodes)", intArg(1, 65_536)))
+    .addOption(envOption("--kv-wait-ms <ms>", "how long Generate waits for a request's KV chunks before recomputing or failing", intArg(1, 3_600_000), 30_000))
     .addOption(envOption("--recompute-policy <policy>", "when a needed KV chunk is lost: recompute it locally or fail the request", choiceArg(["recompute", "fail"] as const), "recompute" as const))
     .addOption(envOption("--metrics-listen <host:port>", "HTTP address for /metrics", hostPortArg))
     .addOption(envOption("--drain-timeout <ms>", "on SIGTERM, how long in-flight requests may take before they are released", intArg(0, 3_600_000), 30_000))
@@ -60,10 +66,23 @@ Examples:
     )
     .action(async (flags: DecodeFlags) => {
       const log = createLogger({ name: "kvbridge-decode", level: flags.logLevel });
-      if (flags.engine) {
-        throw new Error("the decode engine is not wired into this build yet; start with --no-engine");
+      const engine = flags.engine ? await openEngine(flags) : undefined;
+      if (engine && engine.maxChunkBytes > flags.slotBytes) {
+        await engine.close();
+        throw new Error(
+          `a ${flags.chunkTokens}-token KV chunk of this model is ${engine.maxChunkBytes} bytes but --slot-bytes is ${flags.slotBytes}; raise --slot-bytes to at least ${engine.maxChunkBytes} or lower --chunk-tokens`,
+        );
       }
+      let engineService: DecodeEngineService | undefined;
+      let serving = false;
       const node = await startDecodeNode({
+        fingerprint: engine?.fingerprint ?? "",
+        extraServices: engine
+          ? (rx) => {
+              engineService = decodeEngineService({ engine, receiver: rx, policy: flags.recomputePolicy, kvWaitMs: flags.kvWaitMs, logger: log, serving: () => serving });
+              return [{ name: "kvbridge.v1.Decode", definition: kvbridgeV1().Decode.service, implementation: engineService.handlers as unknown as grpc.UntypedServiceImplementation }];
+            }
+          : undefined,
         listen: flags.listen,
         dataListen: flags.dataListen,
         advertiseHost: flags.advertiseHost,
@@ -78,6 +97,13 @@ Examples:
         logger: log,
         metricsListen: flags.metricsListen,
       });
-      onShutdownSignal(log, () => node.drain(flags.drainTimeout));
+      serving = true;
+      onShutdownSignal(log, async () => {
+        serving = false;
+        const deadline = Date.now() + flags.drainTimeout;
+        while ((engineService?.activeRequests() ?? 0) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+        await node.drain(Math.max(0, deadline - Date.now()));
+        await engine?.close();
+      });
     });
 }

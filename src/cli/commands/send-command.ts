@@ -5,11 +5,9 @@ import { createLogger } from "../../observability/logger.js";
 import { formatHostPort, type HostPort } from "../../nodes/host-port.js";
 import { runLoad } from "../../transfer/load-generator.js";
 import { KvSender, type TransportPreference } from "../../transfer/sender.js";
-import { TcpSenderTransport } from "../../transport/tcp/tcp-sender.js";
-import type { SenderTransport, TransportKind } from "../../transport/transport.js";
 import { envOption } from "../env-option.js";
 import { bytesArg, choiceArg, fractionArg, hostPortArg, intArg } from "../option-parsers.js";
-import { loadUcxSenderTransport } from "../ucx-loader.js";
+import { closeTransports, createSenderTransports } from "../sender-transports.js";
 
 interface SendFlags {
   to: HostPort;
@@ -48,14 +46,7 @@ Examples:
     )
     .action(async (flags: SendFlags) => {
       const log = createLogger({ name: "kvbridge-send", level: flags.logLevel });
-      const transports: Partial<Record<TransportKind, SenderTransport>> = {};
-      if (flags.transport !== "ucx") transports.tcp = new TcpSenderTransport({ connections: flags.connections, logger: log });
-      if (flags.transport !== "tcp") {
-        const ucx = await loadUcxSenderTransport(log);
-        if (ucx) transports.ucx = ucx;
-        else if (flags.transport === "ucx") throw new Error("--transport ucx was asked for but UCX is not available here (see the log line above)");
-        if (!transports.tcp) transports.tcp = new TcpSenderTransport({ connections: flags.connections, logger: log });
-      }
+      const transports = await createSenderTransports(flags.transport, log, flags.connections);
       const sender = new KvSender({ fingerprint: "", transports, preference: flags.transport, logger: log });
       const ac = new AbortController();
       process.once("SIGINT", () => ac.abort());
@@ -88,7 +79,7 @@ Examples:
         if (res.requests_failed > 0 || res.requests_ok !== flags.requests) process.exitCode = 1;
       } finally {
         await sender.close();
-        await Promise.all(Object.values(transports).map((t) => t.close()));
+        await closeTransports(transports);
       }
     });
 }

@@ -1,0 +1,51 @@
+// `kvbridge prefill`: the prefill node process.
+import { Command } from "commander";
+import type { HostPort } from "../../nodes/host-port.js";
+import { startPrefillNode } from "../../nodes/prefill-node.js";
+import { createLogger } from "../../observability/logger.js";
+import { addEngineOptions, openEngine, type EngineFlags } from "../engine-options.js";
+import { envOption } from "../env-option.js";
+import { choiceArg, hostPortArg, intArg } from "../option-parsers.js";
+import { onShutdownSignal } from "../process-lifecycle.js";
+import { closeTransports, createSenderTransports } from "../sender-transports.js";
+
+interface PrefillFlags extends EngineFlags {
+  listen: HostPort;
+  transport: "auto" | "tcp" | "ucx";
+  tcpConnections: number;
+  metricsListen?: HostPort;
+  drainTimeout: number;
+  nodeId?: string;
+  logLevel: string;
+}
+
+export function prefillCommand(): Command {
+  const cmd = new Command("prefill").description("run a prefill node: evaluates prompts and pushes their KV cache to decode nodes");
+  addEngineOptions(cmd);
+  return cmd
+    .addOption(envOption("--listen <host:port>", "gRPC address", hostPortArg, hostPortArg("127.0.0.1:50051"), "127.0.0.1:50051"))
+    .addOption(envOption("--transport <kind>", "data plane to decode nodes: auto (UCX when both ends have it), ucx or tcp", choiceArg(["auto", "ucx", "tcp"] as const), "auto" as const))
+    .addOption(envOption("--tcp-connections <n>", "TCP data connections per decode node", intArg(1, 64), 2))
+    .addOption(envOption("--metrics-listen <host:port>", "HTTP address for /metrics", hostPortArg))
+    .addOption(envOption("--drain-timeout <ms>", "on SIGTERM, how long in-flight prefills may take", intArg(0, 3_600_000), 30_000))
+    .addOption(envOption("--node-id <id>", "name of this node in logs"))
+    .addOption(envOption("--log-level <level>", "pino log level", choiceArg(["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const), "info"))
+    .addHelpText(
+      "after",
+      `
+Examples:
+  kvbridge prefill --listen 127.0.0.1:50051
+  kvbridge prefill --model ./model.gguf --listen 0.0.0.0:50051 --transport ucx --threads 4`,
+    )
+    .action(async (flags: PrefillFlags) => {
+      const log = createLogger({ name: "kvbridge-prefill", level: flags.logLevel });
+      const engine = await openEngine(flags);
+      const transports = await createSenderTransports(flags.transport, log, flags.tcpConnections);
+      const node = await startPrefillNode({ listen: flags.listen, engine, transports, transport: flags.transport, nodeId: flags.nodeId, logger: log });
+      onShutdownSignal(log, async () => {
+        await node.drain(flags.drainTimeout);
+        await closeTransports(transports);
+        await engine.close();
+      });
+    });
+}

@@ -1,0 +1,84 @@
+// `kvbridge up`: router + one prefill node + one decode node on loopback with the default model,
+// in one process (each still talks to the others over loopback gRPC and the data plane).
+import type * as grpc from "@grpc/grpc-js";
+import { Command } from "commander";
+import { decodeEngineService, type DecodeEngineService } from "../../nodes/decode-engine-service.js";
+import { startDecodeNode } from "../../nodes/decode-node.js";
+import { hostPortArg as hp } from "../option-parsers.js";
+import { startPrefillNode } from "../../nodes/prefill-node.js";
+import { startRouter } from "../../nodes/router.js";
+import { createLogger } from "../../observability/logger.js";
+import { kvbridgeV1 } from "../../rpc/proto.js";
+import { addEngineOptions, openEngine, type EngineFlags } from "../engine-options.js";
+import { envOption } from "../env-option.js";
+import { choiceArg, intArg } from "../option-parsers.js";
+import { onShutdownSignal } from "../process-lifecycle.js";
+import { closeTransports, createSenderTransports } from "../sender-transports.js";
+
+interface UpFlags extends EngineFlags {
+  port: number;
+  host: string;
+  transport: "auto" | "tcp" | "ucx";
+  poolSlots: number;
+  logLevel: string;
+}
+
+export function upCommand(): Command {
+  const cmd = new Command("up").description("start router + prefill + decode on loopback with the default model (a laptop or a demo)");
+  addEngineOptions(cmd);
+  return cmd
+    .addOption(envOption("--port <n>", "router HTTP port", intArg(0, 65_535), 8000))
+    .addOption(envOption("--host <host>", "address the router listens on", undefined, "127.0.0.1"))
+    .addOption(envOption("--transport <kind>", "data plane between the nodes: auto, ucx or tcp", choiceArg(["auto", "ucx", "tcp"] as const), "auto" as const))
+    .addOption(envOption("--pool-slots <n>", "KV slots in the decode node's pool", intArg(1, 1 << 24), 512))
+    .addOption(envOption("--log-level <level>", "pino log level", choiceArg(["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const), "warn"))
+    .addHelpText("after", "\nExamples:\n  kvbridge up\n  kvbridge up --port 9000 --model ./model.gguf")
+    .action(async (flags: UpFlags) => {
+      const log = createLogger({ name: "kvbridge-up", level: flags.logLevel });
+      process.stderr.write("kvbridge up: loading the model (the default one is written on first use)...\n");
+      const [prefillEngine, decodeEngine] = await Promise.all([openEngine(flags), openEngine(flags)]);
+      const slotBytes = Math.ceil(decodeEngine.maxChunkBytes / 4096) * 4096;
+      let engineService: DecodeEngineService | undefined;
+      let serving = false;
+      const decode = await startDecodeNode({
+        listen: hp("127.0.0.1:0"),
+        dataListen: hp("127.0.0.1:0"),
+        poolSlots: flags.poolSlots,
+        slotBytes,
+        leaseMs: 10_000,
+        quarantineMs: 30_000,
+        transport: flags.transport,
+        lockMemory: "auto",
+        nodeId: "decode-0",
+        fingerprint: decodeEngine.fingerprint,
+        logger: log.child({ role: "decode" }),
+        extraServices: (rx) => {
+          engineService = decodeEngineService({ engine: decodeEngine, receiver: rx, policy: "recompute", kvWaitMs: 30_000, logger: log.child({ role: "decode" }), serving: () => serving });
+          return [{ name: "kvbridge.v1.Decode", definition: kvbridgeV1().Decode.service, implementation: engineService.handlers as unknown as grpc.UntypedServiceImplementation }];
+        },
+      });
+      serving = true;
+      const transports = await createSenderTransports(flags.transport, log);
+      const prefill = await startPrefillNode({ listen: hp("127.0.0.1:0"), engine: prefillEngine, transports, transport: flags.transport, nodeId: "prefill-0", logger: log.child({ role: "prefill" }) });
+      const router = await startRouter({
+        listen: hp(`${flags.host}:${flags.port}`),
+        prefill: { kind: "static", targets: [prefill.grpcAddress] },
+        decode: { kind: "static", targets: [decode.grpcAddress] },
+        logger: log.child({ role: "router" }),
+      });
+      process.stdout.write(
+        `kvbridge is up: ${router.url}  (model ${decodeEngine.modelId}; prefill ${prefill.grpcAddress}, decode ${decode.grpcAddress}, data plane ${decode.transports.join("+")})\n` +
+          `try:\n  curl -s ${router.url}/v1/completions -H 'content-type: application/json' -d '{"prompt": "Once upon a time", "max_tokens": 32}'\n` +
+          `stop with Ctrl-C\n`,
+      );
+      onShutdownSignal(log, async () => {
+        await router.drain(10_000);
+        await prefill.drain(5_000);
+        serving = false;
+        void engineService;
+        await decode.drain(5_000);
+        await closeTransports(transports);
+        await Promise.all([prefillEngine.close(), decodeEngine.close()]);
+      });
+    });
+}

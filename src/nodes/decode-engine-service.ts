@@ -1,0 +1,145 @@
+// The decode node's engine service: Generate loads a request's received KV chunks into a context
+// sequence (recomputing what is missing, or failing, by policy) and streams the tokens; MatchPrefix
+// tells the router how much of a prompt this node already holds.
+
+import type * as grpc from "@grpc/grpc-js";
+import type { Logger } from "pino";
+import type { LlamaEngine } from "../engine/llama-engine.js";
+import { KvbridgeError, toKvbridgeError } from "../errors/kvbridge-error.js";
+import { toServiceError } from "../rpc/error-status.js";
+import type { DecodeHandlers } from "../rpc/generated/kvbridge/v1/Decode.js";
+import type { GenerateEvent } from "../rpc/generated/kvbridge/v1/GenerateEvent.js";
+import type { GenerateRequest__Output } from "../rpc/generated/kvbridge/v1/GenerateRequest.js";
+import { unaryHandler } from "../rpc/unary.js";
+import type { KvReceiver } from "../transfer/receiver.js";
+import { MAX_PROMPT_CHARS } from "./prefill-node.js";
+
+export type RecomputePolicy = "recompute" | "fail";
+
+export interface DecodeEngineOptions {
+  engine: LlamaEngine;
+  receiver: KvReceiver;
+  policy: RecomputePolicy;
+  /** Default bound on waiting for a request's chunks to be READY. */
+  kvWaitMs: number;
+  maxTokensLimit?: number;
+  logger: Logger;
+  serving: () => boolean;
+}
+
+export interface DecodeEngineService {
+  handlers: DecodeHandlers;
+  activeRequests(): number;
+}
+
+export function decodeEngineService(o: DecodeEngineOptions): DecodeEngineService {
+  const { engine, receiver: rx } = o;
+  const maxTokensLimit = o.maxTokensLimit ?? 8192;
+  const active = new Set<string>();
+
+  /**
+   * The chunk bytes this request can load: the longest run of READY chunks from the start whose keys
+   * are exactly the keys of these tokens. Anything after it is recomputed (or the request fails).
+   */
+  const loadablePrefix = async (req: GenerateRequest__Output, keys: string[], signal: AbortSignal): Promise<{ prefix: Buffer[]; holding: boolean; why: string }> => {
+    if (!rx.store.hasRequest(req.requestId)) {
+      return { prefix: [], holding: false, why: `no KV was received for request ${req.requestId} (its prefill failed before allocating, or it expired)` };
+    }
+    const st = await rx.awaitReady(req.requestId, req.kvWaitMs || o.kvWaitMs, signal);
+    let k = 0;
+    while (k < keys.length && k < st.keys.length && st.keys[k]!.key === keys[k] && st.keys[k]!.state === "ready") k++;
+    const views = k > 0 ? rx.chunkViews(req.requestId).slice(0, k) : [];
+    if (k === keys.length && st.keys.length === keys.length) return { prefix: views, holding: true, why: "" };
+    const bad = st.keys[k];
+    const why =
+      k < st.keys.length && bad && bad.key !== keys[k]
+        ? `chunk ${k} of request ${req.requestId} does not belong to this prompt (key mismatch)`
+        : `chunk ${k} of ${keys.length} for request ${req.requestId} is ${bad?.state ?? "missing"}`;
+    return { prefix: views, holding: true, why };
+  };
+
+  const finish = (requestId: string, holding: boolean): void => {
+    if (!holding) return;
+    try {
+      // Committed: drop our pins (READY entries stay as prefix cache). Still being written (its
+      // prefill died or is late): abort, which releases exactly this request's holds.
+      if (rx.store.requestPhase(requestId) === "committed") rx.release(requestId);
+      else if (rx.store.hasRequest(requestId)) rx.abort(requestId, "decode finished without a complete transfer");
+    } catch (err) {
+      o.logger.warn({ requestId, err: toKvbridgeError(err).message }, "releasing request after decode failed");
+    }
+  };
+
+  const handlers: DecodeHandlers = {
+    Generate: (call: grpc.ServerWritableStream<GenerateRequest__Output, GenerateEvent>) => {
+      const req = call.request;
+      const ac = new AbortController();
+      call.on("cancelled", () => ac.abort());
+      const log = o.logger.child({ requestId: req.requestId });
+      let holding = false;
+      let mine = false;
+      void (async () => {
+        try {
+          if (!o.serving()) throw new KvbridgeError("UNAVAILABLE", "decode node is not serving (starting or draining)");
+          if (!req.requestId) throw new KvbridgeError("INVALID_ARGUMENT", "request_id is empty");
+          if (!req.prompt || req.prompt.length > MAX_PROMPT_CHARS) throw new KvbridgeError("INVALID_ARGUMENT", "prompt is empty or too long");
+          if (req.maxTokens < 1 || req.maxTokens > maxTokensLimit) {
+            throw new KvbridgeError("INVALID_ARGUMENT", `max_tokens must be 1..${maxTokensLimit}, got ${req.maxTokens}`);
+          }
+          if (active.has(req.requestId)) throw new KvbridgeError("ALREADY_EXISTS", `request ${req.requestId} is already generating here`);
+          active.add(req.requestId);
+          mine = true;
+          const tokens = engine.tokenize(req.prompt);
+          if (tokens.length + req.maxTokens > engine.contextSize) {
+            throw new KvbridgeError("INVALID_ARGUMENT", `prompt (${tokens.length} tokens) + max_tokens (${req.maxTokens}) exceeds the context (${engine.contextSize})`);
+          }
+          const keys = engine.chunkKeys(tokens);
+          const plan = await loadablePrefix(req, keys, ac.signal);
+          holding = plan.holding;
+          if (plan.prefix.length < keys.length) {
+            if (o.policy === "fail") {
+              throw new KvbridgeError("KV_FAILED", `${plan.why}; policy is fail (start the decode node with --recompute-policy recompute to compute it locally)`);
+            }
+            log.warn({ loaded: plan.prefix.length, chunks: keys.length, reason: plan.why }, "recomputing missing KV locally");
+          }
+          let completion = 0;
+          const result = await engine.generate({
+            tokens,
+            prefix: plan.prefix,
+            maxTokens: req.maxTokens,
+            stop: req.stop.length > 0 ? req.stop : undefined,
+            signal: ac.signal,
+            onToken: (text, token) => {
+              completion++;
+              call.write({ text, token, done: false });
+            },
+          });
+          call.write({
+            text: "",
+            done: true,
+            finishReason: result.finishReason,
+            promptTokens: tokens.length,
+            completionTokens: completion,
+            recomputedTokens: result.recomputedTokens,
+            chunksLoaded: plan.prefix.length,
+          });
+          call.end();
+          log.info({ promptTokens: tokens.length, completionTokens: completion, recomputed: result.recomputedTokens, chunksLoaded: plan.prefix.length }, "generated");
+        } catch (err) {
+          const e = ac.signal.aborted ? new KvbridgeError("CANCELLED", `generate ${req.requestId} cancelled by its caller`) : toKvbridgeError(err);
+          if (e.code === "CANCELLED") log.info("generate cancelled");
+          else log.error({ err: e.message, code: e.code }, "generate failed");
+          if (!call.cancelled) call.emit("error", toServiceError(e));
+        } finally {
+          // A duplicate call that was refused must not end the original's bookkeeping.
+          if (mine) {
+            active.delete(req.requestId);
+            finish(req.requestId, holding);
+          }
+        }
+      })();
+    },
+    MatchPrefix: unaryHandler((req) => ({ matched: rx.store.matchPrefix(req.keys) })),
+  };
+  return { handlers, activeRequests: () => active.size };
+}
