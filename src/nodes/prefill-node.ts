@@ -25,6 +25,8 @@ export interface PrefillNodeOptions {
   logger: Logger;
   grpcCredentials?: grpc.ServerCredentials;
   channelCredentials?: grpc.ChannelCredentials;
+  /** Fault injection (tests only): see SenderOptions.faultDelayBeforeWriteMs. */
+  faultDelayBeforeWriteMs?: number;
 }
 
 export interface PrefillNode {
@@ -47,6 +49,7 @@ export async function startPrefillNode(opts: PrefillNodeOptions): Promise<Prefil
     senderId: nodeId,
     logger: log,
     credentials: opts.channelCredentials,
+    faultDelayBeforeWriteMs: opts.faultDelayBeforeWriteMs,
   });
   let serving = false;
   const active = new Set<string>();

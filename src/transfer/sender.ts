@@ -27,6 +27,11 @@ export interface SenderOptions {
   senderId?: string;
   credentials?: grpc.ChannelCredentials;
   logger?: Logger;
+  /**
+   * Fault injection for failure tests: wait this long between a batch's Alloc and its writes, so a
+   * test can kill the process while it holds WRITING allocations. 0 (default) in production.
+   */
+  faultDelayBeforeWriteMs?: number;
   /** Called when a UCX failure made a peer fall back to TCP. */
   onFallback?: (peer: string, reason: string) => void;
 }
@@ -167,6 +172,7 @@ export class KvSender {
           bytesSent += chunks[idx[j]!]!.data.length;
           r++;
         }
+        if (this.opts.faultDelayBeforeWriteMs) await sleepUnlessAborted(this.opts.faultDelayBeforeWriteMs, signal);
         if (writes.length > 0) {
           const tw = performance.now();
           kind = await this.write(peer, requestId, writes, signal);
@@ -364,5 +370,19 @@ function raceSignal<T>(p: Promise<T>, signal: AbortSignal | undefined, what: str
         reject(e);
       },
     );
+  });
+}
+
+function sleepUnlessAborted(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    const onAbort = (): void => {
+      clearTimeout(t);
+      reject(new KvbridgeError("CANCELLED", "cancelled"));
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
   });
 }

@@ -41,7 +41,10 @@ Examples:
       const log = createLogger({ name: "kvbridge-prefill", level: flags.logLevel });
       const engine = await openEngine(flags);
       const transports = await createSenderTransports(flags.transport, log, flags.tcpConnections);
-      const node = await startPrefillNode({ listen: flags.listen, engine, transports, transport: flags.transport, nodeId: flags.nodeId, logger: log });
+      const node = await startPrefillNode({ listen: flags.listen, engine, transports, transport: flags.transport, nodeId: flags.nodeId, logger: log,
+        // Fault injection for failure tests only (docs/operations.md); unset in production.
+        faultDelayBeforeWriteMs: Number(process.env.KVBRIDGE_FAULT_DELAY_WRITE_MS ?? 0) || undefined,
+      });
       onShutdownSignal(log, async () => {
         await node.drain(flags.drainTimeout);
         await closeTransports(transports);
