@@ -281,8 +281,9 @@ describe("overlay specifics", () => {
       expect(init?.image).toBe(w.main.image);
       const initMount = init?.volumeMounts?.find((m) => m.name === modelMount?.name);
       expect(initMount?.readOnly ?? false).toBe(false);
-      // The script writes exactly the file the node is told to load.
-      expect(init?.command?.join(" ")).toContain(`"${path.posix.join(initMount?.mountPath ?? "?", path.posix.basename(model))}"`);
+      // The image's entry point (the kvbridge CLI) writes exactly the file the node is told to load.
+      expect(init?.command).toBeUndefined();
+      expect(init?.args).toEqual(["make-model", "--out", path.posix.join(initMount?.mountPath ?? "?", path.posix.basename(model))]);
     }
   });
 
@@ -313,7 +314,7 @@ describe("overlay specifics", () => {
     const objects = rendered(byName("xpyd-rdma"));
     const services = ofKind<IService>(objects, "Service");
     for (const sm of objects.filter((o) => o.kind === "ServiceMonitor")) {
-      const spec = sm["spec"] as { selector: LabelSelector; endpoints: Array<{ port: string }> };
+      const spec = sm["spec"] as unknown as { selector: LabelSelector; endpoints: Array<{ port: string }> };
       const matched = services.filter((s) => selects(spec.selector, s.metadata?.labels ?? {}));
       expect(matched.length, sm.metadata.name).toBeGreaterThan(0);
       for (const s of matched) for (const e of spec.endpoints) expect(s.spec?.ports?.map((p) => p.name), `${s.metadata?.name}`).toContain(e.port);
