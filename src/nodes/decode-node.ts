@@ -1,13 +1,18 @@
-// The decode node: a KV receiver (pool, store, data planes, gRPC control plane, inspection, health)
-// and, when a model is loaded, the engine that turns received KV chunks into tokens.
+// The decode node: a KV receiver (pool, store, data planes, gRPC control plane, inspection, admin,
+// health, metrics) and, when a model is loaded, the engine that turns received KV chunks into tokens.
 
 import type * as grpc from "@grpc/grpc-js";
 import { hostname } from "node:os";
 import type { Logger } from "pino";
-import { toKvbridgeError } from "../errors/kvbridge-error.js";
+import { KvbridgeError, toKvbridgeError } from "../errors/kvbridge-error.js";
 import { allocatePoolMemory } from "../memory/mapped-pool.js";
 import type { PoolMemory } from "../memory/pool-memory.js";
-import { kvbridgeV1 } from "../rpc/proto.js";
+import { nodeMetrics, type NodeMetrics } from "../observability/metrics.js";
+import { countReceiverAborts, instrumentReceiverHandlers, receiverSnapshot } from "../observability/metrics-receiver.js";
+import { startMetricsServer } from "../observability/metrics-server.js";
+import { toServiceError } from "../rpc/error-status.js";
+import { kvbridgeV1, PROTOCOL_VERSION } from "../rpc/proto.js";
+import { adminHandlers } from "../transfer/admin-service.js";
 import { KvReceiver } from "../transfer/receiver.js";
 import { inspectHandlers, receiverHandlers } from "../transfer/receiver-service.js";
 import { TcpReceiverDataPlane } from "../transport/tcp/tcp-receiver.js";
@@ -39,7 +44,26 @@ export interface DecodeNodeOptions {
   grpcCredentials?: grpc.ServerCredentials;
   /** HTTP address for /metrics (Prometheus); none when absent. */
   metricsListen?: HostPort;
+  /** The node's metric set (share it to add the engine's own metrics); default: a fresh registry. */
+  metrics?: NodeMetrics;
+  /**
+   * Token guarding the Admin service (kvctl evict/abort); default: env KVBRIDGE_ADMIN_TOKEN. Without
+   * one, admin calls are accepted from loopback callers only.
+   */
+  adminToken?: string;
+  /**
+   * Settles when the engine has loaded. Until it resolves, health is NOT_SERVING and Allocs are
+   * refused; if it rejects, the node stays NOT_SERVING (and says why in the log).
+   */
+  loading?: Promise<unknown>;
+  /**
+   * Health turns NOT_SERVING when no slot could be given to a new request (none free, none
+   * evictable) for this long: the pool is stuck, not just busy. Default: twice the lease.
+   */
+  stuckPoolMs?: number;
 }
+
+export type DecodeHealthReason = "serving" | "loading" | "load failed" | "draining" | "closed" | "pool stuck";
 
 export interface DecodeNode {
   receiver: KvReceiver;
@@ -47,6 +71,11 @@ export interface DecodeNode {
   dataPlanes: ReceiverDataPlane[];
   grpcAddress: string;
   transports: TransportKind[];
+  metrics: NodeMetrics;
+  /** host:port of /metrics when metricsListen was given. */
+  metricsAddress?: string;
+  /** What grpc.health.v1 reports now, and why. */
+  health(): { status: "SERVING" | "NOT_SERVING"; reason: DecodeHealthReason };
   /** Health NOT_SERVING, refuse new Allocs, wait for in-flight requests (bounded), then close. */
   drain(timeoutMs: number): Promise<void>;
   /** Idempotent. Releases everything: servers, data planes, sweeper, pool memory. */
@@ -110,28 +139,103 @@ export async function startDecodeNode(opts: DecodeNodeOptions): Promise<DecodeNo
     receiver.setOffers(dataPlanes.map((d) => d.offer()));
     const transports = dataPlanes.map((d) => d.kind);
 
-    let serving = false;
-    const identity = { role: "decode", version: VERSION, serving: () => serving };
+    // Health is one decision over these flags and the pool (decodeHealth); `draining` refuses new
+    // requests only: Allocs of requests already on the node go on, so a drain loses none of them.
+    const state = { started: false, loading: opts.loading !== undefined, loadFailed: false, draining: false, closed: false, stuckSince: undefined as number | undefined };
+    const stuckPoolMs = opts.stuckPoolMs ?? 2 * opts.leaseMs;
+    const health = (): { status: "SERVING" | "NOT_SERVING"; reason: DecodeHealthReason } => {
+      const reason = decodeHealth(state, receiver, stuckPoolMs);
+      return { status: reason === "serving" ? "SERVING" : "NOT_SERVING", reason };
+    };
+    const acceptsRequests = (): boolean => state.started && !state.loading && !state.loadFailed && !state.closed;
+    const identity = { role: "decode", version: VERSION, serving: acceptsRequests };
+    const inspectIdentity = { ...identity, serving: () => health().status === "SERVING" };
+
+    const metrics = opts.metrics ?? nodeMetrics(undefined, { defaultMetrics: true });
     const v1 = kvbridgeV1();
+    const rxHandlers = instrumentReceiverHandlers(receiverHandlers(receiver, identity), receiver, metrics);
+    const alloc = rxHandlers.Alloc;
+    rxHandlers.Alloc = (call, callback) => {
+      if (state.draining && !receiver.store.hasRequest(call.request.requestId)) {
+        metrics.failures.inc({ op: "alloc", reason: "unavailable" });
+        callback(toServiceError(new KvbridgeError("UNAVAILABLE", `node ${nodeId} is draining and takes no new requests; send ${call.request.requestId} to another node`)));
+        return;
+      }
+      alloc(call, callback);
+    };
     const services: GrpcServiceBinding[] = [
       {
         name: "kvbridge.v1.KvReceiver",
         definition: v1.KvReceiver.service,
-        implementation: receiverHandlers(receiver, identity) as unknown as grpc.UntypedServiceImplementation,
+        implementation: rxHandlers as unknown as grpc.UntypedServiceImplementation,
       },
       {
         name: "kvbridge.v1.Inspect",
         definition: v1.Inspect.service,
-        implementation: inspectHandlers(receiver, identity, () => transports) as unknown as grpc.UntypedServiceImplementation,
+        implementation: inspectHandlers(receiver, inspectIdentity, () => transports) as unknown as grpc.UntypedServiceImplementation,
+      },
+      {
+        name: "kvbridge.v1.Admin",
+        definition: v1.Admin.service,
+        implementation: adminHandlers(receiver, { token: opts.adminToken ?? process.env.KVBRIDGE_ADMIN_TOKEN, logger: log }) as unknown as grpc.UntypedServiceImplementation,
       },
       ...(opts.extraServices?.(receiver) ?? []),
     ];
+    // After extraServices: the engine may set its own receiver hooks; the abort counter chains onto them.
+    countReceiverAborts(receiver, metrics);
+    metrics.nodeInfo.set({ node_id: nodeId, role: "decode", version: VERSION, protocol_version: String(PROTOCOL_VERSION) }, 1);
+    cleanups.push(metrics.attachReceiver(receiverSnapshot(receiver, () => health().status === "SERVING")));
+
     const server = await startGrpcServer(opts.listen, services, opts.grpcCredentials);
     cleanups.push(() => server.close(1_000));
-    serving = true;
-    server.setServing("SERVING");
+    let reported: string | undefined;
+    let status: string | undefined;
+    const refreshHealth = (): void => {
+      const h = health();
+      // Set on change only: Watch streams (grpc.health.v1) send an update for every set.
+      if (h.status !== status) server.setServing(h.status);
+      status = h.status;
+      if (h.reason !== reported) {
+        if (reported !== undefined) {
+          const level = h.reason === "serving" || h.reason === "draining" || h.reason === "closed" ? "info" : "warn";
+          log[level]({ nodeId, health: h.status, reason: h.reason }, "health changed");
+        }
+        reported = h.reason;
+      }
+    };
+    // Health follows the pool without anyone asking: a stuck pool turns NOT_SERVING within a tick.
+    const healthTimer = setInterval(refreshHealth, Math.max(50, Math.min(1_000, Math.floor(stuckPoolMs / 4))));
+    healthTimer.unref();
+    cleanups.push(() => clearInterval(healthTimer));
+
+    let metricsAddress: string | undefined;
+    if (opts.metricsListen) {
+      const ms = await startMetricsServer(opts.metricsListen, metrics.registry);
+      cleanups.push(() => ms.close());
+      metricsAddress = ms.address;
+    }
+    state.started = true;
+    refreshHealth();
+    opts.loading?.then(
+      () => {
+        state.loading = false;
+        refreshHealth();
+      },
+      (err: unknown) => {
+        state.loading = false;
+        state.loadFailed = true;
+        log.error({ nodeId, err: toKvbridgeError(err).message }, "engine failed to load: the node stays NOT_SERVING");
+        refreshHealth();
+      },
+    );
     log.info(
-      { nodeId, grpc: server.address, offers: receiver.getOffers().map((o) => (o.kind === "tcp" ? `tcp://${o.host}:${o.port}` : "ucx")), pool: { kind: memory.kind, locked: memory.locked, slots: memory.slots, slotBytes: memory.slotBytes } },
+      {
+        nodeId,
+        grpc: server.address,
+        metrics: metricsAddress,
+        offers: receiver.getOffers().map((o) => (o.kind === "tcp" ? `tcp://${o.host}:${o.port}` : "ucx")),
+        pool: { kind: memory.kind, locked: memory.locked, slots: memory.slots, slotBytes: memory.slotBytes },
+      },
       "decode node serving",
     );
 
@@ -142,21 +246,27 @@ export async function startDecodeNode(opts: DecodeNodeOptions): Promise<DecodeNo
       dataPlanes,
       grpcAddress: server.address,
       transports,
+      metrics,
+      metricsAddress,
+      health,
       async drain(timeoutMs) {
-        serving = false;
-        server.setServing("NOT_SERVING");
+        state.draining = true;
+        refreshHealth();
+        const active = (): number => receiver.store.stats().activeRequests;
+        log.info({ nodeId, active: active(), timeoutMs }, "draining: new requests refused, waiting for those in flight");
         const deadline = Date.now() + timeoutMs;
-        while (receiver.store.stats().activeRequests > 0 && Date.now() < deadline) {
+        while (active() > 0 && Date.now() < deadline) {
           await new Promise((r) => setTimeout(r, 50));
         }
-        const left = receiver.store.stats().activeRequests;
+        const left = active();
         if (left > 0) log.warn({ nodeId, left }, "drain timeout: releasing requests still in flight");
+        else log.info({ nodeId }, "drained: no request in flight");
         await node.close();
       },
       close() {
         closed ??= (async () => {
-          serving = false;
-          server.setServing("NOT_SERVING");
+          state.closed = true;
+          refreshHealth();
           await runCleanups();
           log.info({ nodeId }, "decode node closed");
         })();
@@ -168,6 +278,37 @@ export async function startDecodeNode(opts: DecodeNodeOptions): Promise<DecodeNo
     await runCleanups();
     throw err;
   }
+}
+
+/**
+ * The health decision, first reason wins. "pool stuck": no slot could be given to a new request
+ * (none free beyond reservations, none evictable) continuously for `stuckPoolMs`. A busy pool that
+ * frees slots as requests finish never gets there; one held by stuck requests or quarantine does.
+ */
+function decodeHealth(
+  s: { started: boolean; loading: boolean; loadFailed: boolean; draining: boolean; closed: boolean; stuckSince: number | undefined },
+  rx: KvReceiver,
+  stuckPoolMs: number,
+): DecodeHealthReason {
+  if (s.closed || rx.isClosed) return "closed";
+  if (s.draining) return "draining";
+  if (s.loadFailed) return "load failed";
+  if (s.loading || !s.started) return "loading";
+  const now = Date.now();
+  if (canAllocate(rx)) s.stuckSince = undefined;
+  else s.stuckSince ??= now;
+  return s.stuckSince !== undefined && now - s.stuckSince >= stuckPoolMs ? "pool stuck" : "serving";
+}
+
+/** True when a new one-chunk request could get a slot now: a free unreserved one, or an evictable entry. */
+function canAllocate(rx: KvReceiver): boolean {
+  const st = rx.store.stats();
+  if (st.slotsFree - st.slotsReserved > 0) return true;
+  // Rare (the pool is full): look for one unpinned READY entry, which Alloc would evict for room.
+  for (const e of rx.store.internals().live.values()) {
+    if (e.status.state === "ready" && e.pins.size === 0) return true;
+  }
+  return false;
 }
 
 /** A wildcard listen address is not something a peer can dial: offer the control-plane host instead. */
