@@ -115,8 +115,10 @@ export function encodeChunk(input: EncodeChunkInput): Buffer {
 /**
  * Reads a chunk's header and checks the chunk is whole and undamaged. Whether it fits this
  * engine (fingerprint, position, key) is the caller's check: this only needs the bytes.
+ * `input` may run past the chunk (a whole pool slot): the header says where the chunk ends.
  */
-export function decodeChunk(bytes: Buffer, what = "KV chunk"): DecodedChunk {
+export function decodeChunk(input: Buffer, what = "KV chunk"): DecodedChunk {
+  let bytes = input;
   if (bytes.length < FIXED_HEADER_BYTES || !bytes.subarray(0, 4).equals(MAGIC)) {
     throw bad(`${what} is not a kvbridge KV chunk (no "KVBC" header in its ${bytes.length} bytes)`);
   }
@@ -128,10 +130,6 @@ export function decodeChunk(bytes: Buffer, what = "KV chunk"): DecodedChunk {
   const headerBytes = bytes.readUInt16LE(6);
   if (nLayer > 4096 || headerBytes !== chunkHeaderBytes(nLayer) || bytes.length < headerBytes) {
     throw bad(`${what} header is malformed (${nLayer} layers, header ${headerBytes} bytes, chunk ${bytes.length} bytes)`);
-  }
-  const sum = createHash("sha256").update(bytes.subarray(CHECKSUMMED_FROM)).digest();
-  if (!sum.equals(bytes.subarray(CHECKSUM_OFFSET, CHECKSUMMED_FROM))) {
-    throw bad(`${what} is damaged: its checksum does not match its bytes (a partial, stale or corrupted write)`);
   }
   const index = bytes.readUInt32LE(104);
   const tokenStart = bytes.readUInt32LE(108);
@@ -158,8 +156,14 @@ export function decodeChunk(bytes: Buffer, what = "KV chunk"): DecodedChunk {
     throw bad(`${what} header is malformed (transposed V sizes disagree)`);
   }
   const expected = chunkByteLength(layout, cells);
-  if (bytes.length !== expected) {
-    throw bad(`${what} is ${bytes.length} bytes; its header describes ${expected} (${cells} tokens)`);
+  if (bytes.length < expected) {
+    throw bad(`${what} is ${bytes.length} bytes; its header describes ${expected} (${cells} tokens): it is truncated`);
+  }
+  bytes = bytes.subarray(0, expected);
+  // Checked before the payload is handed out: a damaged chunk never reaches llama.cpp.
+  const sum = createHash("sha256").update(bytes.subarray(CHECKSUMMED_FROM)).digest();
+  if (!sum.equals(bytes.subarray(CHECKSUM_OFFSET, CHECKSUMMED_FROM))) {
+    throw bad(`${what} is damaged: its checksum does not match its bytes (a partial, stale or corrupted write)`);
   }
   const k: Buffer[] = [];
   const v: Buffer[] = [];

@@ -60,8 +60,17 @@ export interface GenerateLocalOptions {
 }
 
 export interface GenerateOptions extends GenerateLocalOptions {
-  /** Bytes of chunks 0..k-1 of `tokens` (k from 0 to every chunk), as prefill cut them. */
+  /**
+   * Bytes of chunks 0..k-1 of `tokens` (k from 0 to every chunk), as prefill cut them. A buffer
+   * may run past its chunk (a whole pool slot); the chunk header says where the chunk ends.
+   */
   prefix: readonly Buffer[];
+  /**
+   * Called once the prefix buffers have been validated and copied, before waiting for a sequence
+   * and before any evaluation: from then on the caller may reuse them (release its pins). Not
+   * called when validation fails; generate then rejects and the buffers are the caller's again.
+   */
+  onPrefixConsumed?: () => void;
 }
 
 export const DEFAULT_THREADS = 1;
@@ -236,14 +245,16 @@ export class LlamaEngine {
       if (prefix.length > keys.length) {
         throw new KvbridgeError("INVALID_ARGUMENT", `${prefix.length} prefix chunks given for a prompt of ${tokens.length} tokens, which has ${keys.length}`);
       }
-      // Every chunk is checked before a sequence is taken: a bad chunk costs no evaluation.
+      // Every chunk is checked, and the state assembled (copied), before a sequence is taken: a
+      // bad chunk costs no evaluation, and the caller's buffers are free while this request waits.
       const chunks = prefix.map((bytes, i) => this.checkChunk(bytes, i, keys, tokens.length));
       const covered = chunks.length > 0 ? chunks[chunks.length - 1]!.tokenEnd : 0;
       const loaded = Math.min(covered, tokens.length - 1);
+      const state = loaded > 0 ? assembleSequenceState(this.layout, tokens.slice(0, loaded), chunks.map((c) => c.part)) : null;
+      opts.onPrefixConsumed?.();
       const lease = await this.pool.acquire(sig);
       try {
-        if (loaded > 0) {
-          const state = assembleSequenceState(this.layout, tokens.slice(0, loaded), chunks.map((c) => c.part));
+        if (state) {
           throwIfAborted(sig, "loading the KV state");
           await loadSequenceState(lease.sequence, state);
           if (lease.sequence.nextTokenIndex !== loaded) {

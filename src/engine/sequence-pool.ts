@@ -194,9 +194,16 @@ export function throwIfAborted(signal: AbortSignal | undefined, during: string):
   if (signal?.aborted) throw cancelled(during, signal);
 }
 
+/**
+ * The error for a fired signal: the reason itself when it is a KvbridgeError (the engine closing,
+ * a caller's own code), DEADLINE_EXCEEDED for AbortSignal.timeout, else CANCELLED.
+ */
 export function cancelled(during: string, signal?: AbortSignal): KvbridgeError {
   const reason: unknown = signal?.reason;
   if (reason instanceof KvbridgeError) return reason;
+  if (reason instanceof Error && reason.name === "TimeoutError") {
+    return new KvbridgeError("DEADLINE_EXCEEDED", `request deadline passed while ${during}`, { cause: reason });
+  }
   const why = reason instanceof Error ? `: ${reason.message}` : "";
   return new KvbridgeError("CANCELLED", `request cancelled while ${during}${why}`, { cause: reason });
 }

@@ -53,7 +53,23 @@ describe("LlamaEngine on the project's model", () => {
     expect(chunks).toHaveLength(Math.ceil(n / T));
     expect(chunks.at(-1)!.tokenEnd).toBe(n); // the last, partial chunk travels too
     expect(chunks[0]!.bytes.length).toBe(n >= T ? engine.maxChunkBytes : chunks[0]!.bytes.length);
-    const out = await engine.generate({ tokens, prefix: chunks.map((c) => c.bytes), maxTokens: 32 });
+    // Chunks handed over inside larger buffers (whole pool slots), released as soon as consumed.
+    const slots = chunks.map((c) => {
+      const slot = Buffer.alloc(engine.maxChunkBytes + 64, 0xee);
+      c.bytes.copy(slot);
+      return slot;
+    });
+    let consumed = false;
+    const out = await engine.generate({
+      tokens,
+      prefix: slots,
+      maxTokens: 32,
+      onPrefixConsumed: () => {
+        consumed = true;
+        for (const s of slots) s.fill(0); // the engine must not read them any more
+      },
+    });
+    expect(consumed).toBe(true);
     expect(out.tokens).toEqual(reference.tokens);
     expect(out.text).toBe(reference.text);
     expect(out.recomputedTokens).toBe(0);
@@ -198,8 +214,12 @@ describe("LlamaEngine sequence pool", () => {
       const reference = await engine.generateLocal({ tokens, maxTokens: 300 });
       const running = engine.generateLocal({ tokens, maxTokens: 300 });
       const started = Date.now();
-      const waiting = engine.generateLocal({ tokens, maxTokens: 4, signal: AbortSignal.timeout(30) });
+      const cancel = new AbortController();
+      const waiting = engine.generateLocal({ tokens, maxTokens: 4, signal: cancel.signal });
+      const timed = engine.generateLocal({ tokens, maxTokens: 4, signal: AbortSignal.timeout(30) });
+      setTimeout(() => cancel.abort(), 30);
       expect(await codeOf(waiting)).toBe("CANCELLED");
+      expect(await codeOf(timed)).toBe("DEADLINE_EXCEEDED");
       expect(Date.now() - started).toBeLessThan(2000);
       expect((await running).tokens).toEqual(reference.tokens);
       expect(engine.sequencesInUse).toBe(0);

@@ -167,6 +167,9 @@ describe("KV state layout and chunks", () => {
       expect(codeOf(() => decodeChunk(bad))).toBe("INCOMPATIBLE");
     }
     expect(codeOf(() => decodeChunk(chunk.subarray(0, chunk.length - 2)))).toBe("INCOMPATIBLE");
+    // Slack after the chunk (the rest of a pool slot) is not part of it.
+    const inSlot = Buffer.concat([chunk, Buffer.alloc(100, 0xab)]);
+    expect(decodeChunk(inSlot).part.k[0]!.equals(decodeChunk(chunk).part.k[0]!)).toBe(true);
     expect(codeOf(() => decodeChunk(Buffer.alloc(chunk.length)))).toBe("INCOMPATIBLE");
     const otherVersion = Buffer.from(chunk);
     otherVersion.writeUInt16LE(2, 4);
