@@ -45,7 +45,15 @@ export function decodeEngineService(o: DecodeEngineOptions): DecodeEngineService
     if (!rx.store.hasRequest(req.requestId)) {
       return { prefix: [], holding: false, why: `no KV was received for request ${req.requestId} (its prefill failed before allocating, or it expired)` };
     }
-    const st = await rx.awaitReady(req.requestId, req.kvWaitMs || o.kvWaitMs, signal);
+    let st;
+    try {
+      st = await rx.awaitReady(req.requestId, req.kvWaitMs || o.kvWaitMs, signal);
+    } catch (err) {
+      // Its writer died and the lease sweeper (or a torn data connection) released the request
+      // while we waited: nothing of it is left to load.
+      if (toKvbridgeError(err).code !== "NOT_FOUND") throw err;
+      return { prefix: [], holding: false, why: `the KV transfer of request ${req.requestId} failed (its writer aborted or its lease expired)` };
+    }
     let k = 0;
     while (k < keys.length && k < st.keys.length && st.keys[k]!.key === keys[k] && st.keys[k]!.state === "ready") k++;
     const views = k > 0 ? rx.chunkViews(req.requestId).slice(0, k) : [];
