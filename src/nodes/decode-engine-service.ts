@@ -117,6 +117,12 @@ export function decodeEngineService(o: DecodeEngineOptions): DecodeEngineService
             maxTokens: req.maxTokens,
             stop: req.stop.length > 0 ? req.stop : undefined,
             signal: ac.signal,
+            // The engine copied the chunks: drop the pins now, not after decoding, so the pool slots
+            // serve other requests (READY entries stay as prefix cache) while this one generates.
+            onPrefixConsumed: () => {
+              finish(req.requestId, holding);
+              holding = false;
+            },
             onToken: (text, token) => {
               completion++;
               call.write({ text, token, done: false });
