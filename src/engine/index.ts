@@ -16,6 +16,8 @@ export type { FinishReason } from "./sequence-evaluation.js";
 export { runGenerate, type RunGenerateOptions } from "./run-generate.js";
 export { chunkCount, chunkRange, computeChunkKeys } from "./chunk-keys.js";
 export { describeMismatch, type EngineCompatibility } from "./fingerprint.js";
+export { CHUNK_FORMAT_VERSION, decodeChunk, type DecodedChunk } from "./kv-chunk-format.js";
+export type { KvLayerLayout, KvStateLayout } from "./kv-state-layout.js";
 export {
   DEFAULT_MODEL_OPTIONS,
   defaultModelPath,

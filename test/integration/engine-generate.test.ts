@@ -1,5 +1,6 @@
 // The engine end to end on the real node-llama-cpp and the project's own model: prefill, chunks,
 // generate from chunks, and the single-process reference must agree token for token.
+import { createHash } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { KvbridgeError } from "../../src/errors/kvbridge-error.js";
 import type { LlamaEngine } from "../../src/engine/llama-engine.js";
@@ -84,6 +85,19 @@ describe("LlamaEngine on the project's model", () => {
       expect(out.tokens, `with ${k} chunks`).toEqual(reference.tokens);
       expect(out.recomputedTokens).toBe(700 - k * engine.chunkTokens);
     }
+  });
+
+  it("output depends on the loaded KV: perturbing 32 values of one chunk (checksum redone) changes it", async () => {
+    const tokens = promptOf(engine, 300, 13);
+    const reference = await engine.generateLocal({ tokens, maxTokens: 16 });
+    const { chunks } = await engine.prefill(tokens);
+    const prefix = chunks.map((c) => Buffer.from(c.bytes));
+    const target = prefix[1]!;
+    const at = target.length - 4000; // V of the last layer
+    for (let i = 0; i < 64; i++) target[at + i]! ^= 0x40;
+    createHash("sha256").update(target.subarray(40)).digest().copy(target, 8); // header checksum field
+    const out = await engine.generate({ tokens, prefix, maxTokens: 16 });
+    expect(out.tokens).not.toEqual(reference.tokens);
   });
 
   it("prompts sharing a prefix produce byte-identical chunks for it (what dedup by key relies on)", async () => {
