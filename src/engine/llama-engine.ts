@@ -136,9 +136,10 @@ export class LlamaEngine {
     const model = await llama.loadModel({ modelPath: opts.modelPath }).catch((err: unknown) => {
       throw new KvbridgeError("INVALID_ARGUMENT", `llama.cpp could not load ${opts.modelPath} as a GGUF model: ${(err as Error).message}`, { cause: err });
     });
+    let pool: SequencePool | null = null;
     try {
       const contextSize = opts.contextSize ?? Math.min(DEFAULT_CONTEXT_SIZE, model.trainContextSize || DEFAULT_CONTEXT_SIZE);
-      const pool = new SequencePool(model, {
+      pool = new SequencePool(model, {
         size: maxSequences,
         contextSize,
         batchSize: Math.min(PROMPT_PIECE_TOKENS, contextSize),
@@ -170,6 +171,7 @@ export class LlamaEngine {
       const modelId = path.basename(opts.modelPath).replace(/\.gguf$/i, "");
       return new LlamaEngine(model, pool, layout, vocabSize, { modelId, chunkTokens, contextSize, compatibility });
     } catch (err) {
+      await pool?.close().catch(() => undefined);
       await model.dispose().catch(() => undefined);
       throw toKvbridgeError(err);
     }
@@ -187,7 +189,7 @@ export class LlamaEngine {
 
   tokenize(text: string): number[] {
     this.ensureOpen();
-    const tokens: number[] = this.model.tokenize(text, false);
+    const tokens: number[] = [...this.model.tokenize(text, false)];
     const bos = this.model.tokens.bos;
     if (bos !== null && this.model.tokens.shouldPrependBosToken) tokens.unshift(bos);
     return tokens;

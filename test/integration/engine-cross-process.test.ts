@@ -22,7 +22,7 @@ describe("engine across processes", () => {
   });
 
   it("chunks prefilled by another process with other threads load here and match generateLocal token for token", async () => {
-    const tokens = promptOf(engine, 1000, 77);
+    const tokens = promptOf(engine, 600, 77);
     await writeFile(path.join(dir, "tokens.json"), JSON.stringify(tokens));
     const child = spawnScript("test/support/model-fixture.ts", ["prefill", path.join(dir, "tokens.json"), path.join(dir, "chunks"), "2"]);
     const [code] = (await once(child.child, "exit")) as [number | null];
