@@ -1,0 +1,125 @@
+// `kvctl keys ADDR...`: the node's KV entries with state, refcount, the requests pinning them, slot,
+// size, age and the lease left on WRITING ones; filters by state, pinned, key prefix.
+import { Command, Option } from "commander";
+import { toKvbridgeError } from "../../errors/kvbridge-error.js";
+import type { EntryInfo__Output } from "../../rpc/generated/kvbridge/v1/EntryInfo.js";
+import { intArg } from "../option-parsers.js";
+import { runCommand, writeJson } from "./command-runner.js";
+import { addCommonOptions, clientOptions, type CommonFlags } from "./common-options.js";
+import { EXIT, exitCodeFor } from "./exit-codes.js";
+import { formatBytes, formatDuration } from "./human-units.js";
+import { NodeClient, type EntryFilter } from "./node-client.js";
+import { resolveNodes } from "./node-targets.js";
+import { renderTable, type Column } from "./table.js";
+
+interface KeysFlags extends CommonFlags {
+  state?: "writing" | "ready" | "failed";
+  pinned: boolean;
+  prefix?: string;
+  limit: number;
+}
+
+export interface KeyRow {
+  key: string;
+  state: string;
+  refcount: number;
+  pinned_by: string[];
+  /** null when the entry holds no slot (FAILED). */
+  slot: number | null;
+  size: number;
+  age_ms: number;
+  /** null unless WRITING. */
+  lease_left_ms: number | null;
+  /** The writing request, when WRITING. */
+  owner: string | null;
+}
+
+export function keyRow(e: EntryInfo__Output): KeyRow {
+  return {
+    key: e.key,
+    state: e.state,
+    refcount: e.refcount,
+    pinned_by: e.pinnedBy,
+    slot: e.slot < 0 ? null : e.slot,
+    size: e.size,
+    age_ms: e.ageMs,
+    lease_left_ms: e.leaseLeftMs < 0 ? null : e.leaseLeftMs,
+    owner: e.owner || null,
+  };
+}
+
+/** Up to three pinning requests, then a count: a hot prefix can be pinned by hundreds. */
+function pinners(ids: readonly string[]): string {
+  if (ids.length === 0) return "-";
+  return ids.length <= 3 ? ids.join(",") : `${ids.slice(0, 3).join(",")} +${ids.length - 3}`;
+}
+
+export const KEY_COLUMNS: ReadonlyArray<Column<KeyRow>> = [
+  { header: "KEY", value: (r) => r.key },
+  { header: "STATE", value: (r) => r.state.toUpperCase() },
+  { header: "REFS", value: (r) => String(r.refcount), align: "right" },
+  { header: "PINNED BY", value: (r) => pinners(r.pinned_by) },
+  { header: "SLOT", value: (r) => (r.slot === null ? "-" : String(r.slot)), align: "right" },
+  { header: "SIZE", value: (r) => formatBytes(r.size), align: "right" },
+  { header: "AGE", value: (r) => formatDuration(r.age_ms), align: "right" },
+  { header: "LEASE LEFT", value: (r) => (r.lease_left_ms === null ? "-" : formatDuration(r.lease_left_ms)), align: "right" },
+];
+
+export function keysCommand(): Command {
+  const cmd = new Command("keys")
+    .description("list a node's KV entries: key, state, refcount, pinning requests, slot, size, age, lease left")
+    .argument("[addr...]", "node gRPC addresses (host:port)")
+    .addOption(new Option("--state <state>", "only entries in this state").choices(["writing", "ready", "failed"]))
+    .option("--pinned", "only entries some request pins (refcount > 0)", false)
+    .option("--prefix <p>", "only keys starting with this")
+    .option("--limit <n>", "at most this many entries per node", intArg(1, 1_000_000), 1_000);
+  return addCommonOptions(cmd)
+    .addHelpText(
+      "after",
+      `
+Examples:
+  kvctl keys 127.0.0.1:50061
+  kvctl keys 127.0.0.1:50061 --state writing          # transfers in progress, with their lease left
+  kvctl keys 127.0.0.1:50061 --pinned --prefix 3fa2   # who holds this prefix
+  kvctl keys 127.0.0.1:50061 --json | jq -r '.nodes[0].entries[] | select(.refcount == 0) | .key'`,
+    )
+    .action(async (addrs: string[], flags: KeysFlags) => {
+      await runCommand(flags.json, async () => {
+        const filter: EntryFilter = { state: flags.state, pinnedOnly: flags.pinned, prefix: flags.prefix, limit: flags.limit };
+        const nodes = resolveNodes(addrs, flags.node);
+        let exit: number = EXIT.OK;
+        const results = await Promise.all(
+          nodes.map(async (address) => {
+            const c = new NodeClient(address, clientOptions(flags));
+            try {
+              const res = await c.entries(filter);
+              return { address, total: res.total, entries: res.entries.map(keyRow) };
+            } catch (err) {
+              const e = toKvbridgeError(err);
+              exit = exit === EXIT.OK ? exitCodeFor(e.code) : exit;
+              process.stderr.write(`kvctl: ${address}: ${e.message}\n`);
+              return { address, error: { code: e.code, message: e.message } };
+            } finally {
+              c.close();
+            }
+          }),
+        );
+        if (flags.json) {
+          writeJson({ nodes: results });
+          return exit;
+        }
+        const out: string[] = [];
+        for (const r of results) {
+          if (nodes.length > 1) out.push(`== ${r.address} ==\n`);
+          if ("error" in r) {
+            out.push(`UNREACHABLE: ${r.error!.message}\n`);
+            continue;
+          }
+          out.push(r.entries.length > 0 ? renderTable(KEY_COLUMNS, r.entries) : "no entries match\n");
+          if (r.total > r.entries.length) out.push(`(${r.entries.length} of ${r.total} shown; raise --limit or narrow with --state/--prefix)\n`);
+        }
+        process.stdout.write(out.join(nodes.length > 1 ? "\n" : ""));
+        return exit;
+      });
+    });
+}

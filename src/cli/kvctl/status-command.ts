@@ -1,0 +1,57 @@
+// `kvctl status ADDR...`: per node its identity, health, pool by slot state (slots and bytes),
+// active requests and leases close to expiry, dedup hit rate and the data-plane transfer rate.
+import { Command } from "commander";
+import { intArg } from "../option-parsers.js";
+import { runCommand, writeJson } from "./command-runner.js";
+import { addCommonOptions, clientOptions, type CommonFlags } from "./common-options.js";
+import { EXIT } from "./exit-codes.js";
+import { NodeClient } from "./node-client.js";
+import { collectReports } from "./node-reports.js";
+import { resolveNodes } from "./node-targets.js";
+import { renderStatus, type NodeReport } from "./status-report.js";
+
+interface StatusFlags extends CommonFlags {
+  sampleMs: number;
+  nearExpiryMs: number;
+}
+
+/** 0 when every node answered and serves; 3 when one is unreachable; 7 when one is not serving. */
+export function statusExitCode(reports: readonly NodeReport[]): number {
+  if (reports.some((r) => !r.ok)) return EXIT.UNREACHABLE;
+  if (reports.some((r) => r.ok && r.health !== "SERVING")) return EXIT.NOT_SERVING;
+  return EXIT.OK;
+}
+
+export function statusCommand(): Command {
+  const cmd = new Command("status")
+    .description("per node: role, versions, health, transports, pool by slot state, requests, leases near expiry, dedup, transfer rate")
+    .argument("[addr...]", "node gRPC addresses (host:port)")
+    .option("--sample-ms <ms>", "measure the transfer rate over this long (0: skip)", intArg(0, 60_000), 1_000)
+    .option("--near-expiry-ms <ms>", "count allocating requests whose lease ends within this", intArg(1, 3_600_000), 2_000);
+  return addCommonOptions(cmd)
+    .addHelpText(
+      "after",
+      `
+Exit codes: 0 all nodes serving, 3 a node unreachable, 7 a node answered but is not serving
+(loading, draining, or its pool is stuck).
+
+Examples:
+  kvctl status 127.0.0.1:50061
+  KVBRIDGE_NODES=10.0.0.7:50061,10.0.0.8:50061 kvctl status
+  kvctl status 127.0.0.1:50061 --json | jq '.nodes[0].pool.slots'`,
+    )
+    .action(async (addrs: string[], flags: StatusFlags) => {
+      await runCommand(flags.json, async () => {
+        const clients = resolveNodes(addrs, flags.node).map((a) => new NodeClient(a, clientOptions(flags)));
+        try {
+          const reports = (await collectReports(clients, { nearExpiryMs: flags.nearExpiryMs, sampleMs: flags.sampleMs })).map((v) => v.report);
+          if (flags.json) writeJson({ nodes: reports });
+          else process.stdout.write(reports.map(renderStatus).join("\n"));
+          for (const r of reports) if (!r.ok) process.stderr.write(`kvctl: ${r.address}: ${r.error.message}\n`);
+          return statusExitCode(reports);
+        } finally {
+          for (const c of clients) c.close();
+        }
+      });
+    });
+}

@@ -1,0 +1,132 @@
+// What `kvctl status` and `kvctl watch` say about a node, built from its Inspect answers and health.
+// Pure: the same report renders as a human block or as JSON, and tests build it from known values.
+import { toKvbridgeError, type ErrorCode } from "../../errors/kvbridge-error.js";
+import type { RequestInfo__Output } from "../../rpc/generated/kvbridge/v1/RequestInfo.js";
+import type { Stats__Output } from "../../rpc/generated/kvbridge/v1/Stats.js";
+import { formatBytes, formatDuration, formatPercent, formatRate } from "./human-units.js";
+import type { HealthStatus } from "./node-client.js";
+
+/** One GetStats answer and when it arrived (ms, the caller's clock). */
+export interface StatsSample {
+  stats: Stats__Output;
+  at: number;
+}
+
+export interface SlotCounts {
+  total: number;
+  free: number;
+  reserved: number;
+  writing: number;
+  ready: number;
+  quarantined: number;
+}
+
+export interface NodeStatus {
+  address: string;
+  ok: true;
+  node_id: string;
+  role: string;
+  version: string;
+  protocol_version: number;
+  health: HealthStatus;
+  transports: string[];
+  fingerprint: string;
+  generation: number;
+  pool: { slot_bytes: number; slots: SlotCounts; bytes: SlotCounts };
+  entries: number;
+  active_requests: number;
+  /** Allocating requests whose lease ends within near_expiry_ms (a stalled sender looks like this). */
+  leases_near_expiry: number;
+  near_expiry_ms: number;
+  dedup: { hits: number; misses: number; hit_rate: number | null };
+  /** Data-plane bytes the node received over TCP, and their rate between two samples. */
+  transfer: { bytes_received: number; rate_bytes_per_second: number | null; sample_ms: number | null };
+  requests_committed: number;
+  requests_aborted: number;
+  leases_expired: number;
+  evictions: number;
+}
+
+export interface NodeFailure {
+  address: string;
+  ok: false;
+  error: { code: ErrorCode; message: string };
+}
+
+export type NodeReport = NodeStatus | NodeFailure;
+
+export function failureReport(address: string, err: unknown): NodeFailure {
+  const e = toKvbridgeError(err);
+  return { address, ok: false, error: { code: e.code, message: e.message } };
+}
+
+export function buildStatus(
+  address: string,
+  sample: StatsSample,
+  health: HealthStatus,
+  requests: readonly RequestInfo__Output[],
+  opts: { nearExpiryMs: number; previous?: StatsSample },
+): NodeStatus {
+  const s = sample.stats;
+  const slots: SlotCounts = {
+    total: s.slotsTotal,
+    // The free list includes slots promised to batched requests: shown apart so the states add up.
+    free: s.slotsFree - s.slotsReserved,
+    reserved: s.slotsReserved,
+    writing: s.slotsWriting,
+    ready: s.slotsReady,
+    quarantined: s.slotsQuarantined,
+  };
+  const bytes = Object.fromEntries(Object.entries(slots).map(([k, v]) => [k, v * s.slotBytes])) as unknown as SlotCounts;
+  const lookups = s.dedupHits + s.dedupMisses;
+  const prev = opts.previous;
+  // A rate needs two samples of the same process: a restarted node (new generation) starts over.
+  const comparable = prev !== undefined && prev.stats.generation === s.generation && sample.at > prev.at;
+  const rate = comparable ? Math.max(0, s.bytesReceived - prev.stats.bytesReceived) / ((sample.at - prev.at) / 1000) : null;
+  return {
+    address,
+    ok: true,
+    node_id: s.nodeId,
+    role: s.role,
+    version: s.version,
+    protocol_version: s.protocolVersion,
+    health,
+    transports: s.transports,
+    fingerprint: s.fingerprint,
+    generation: s.generation,
+    pool: { slot_bytes: s.slotBytes, slots, bytes },
+    entries: s.entries,
+    active_requests: s.activeRequests,
+    leases_near_expiry: requests.filter((r) => r.phase === "allocating" && r.leaseLeftMs < opts.nearExpiryMs).length,
+    near_expiry_ms: opts.nearExpiryMs,
+    dedup: { hits: s.dedupHits, misses: s.dedupMisses, hit_rate: lookups > 0 ? s.dedupHits / lookups : null },
+    transfer: { bytes_received: s.bytesReceived, rate_bytes_per_second: rate, sample_ms: comparable ? sample.at - prev.at : null },
+    requests_committed: s.requestsCommitted,
+    requests_aborted: s.requestsAborted,
+    leases_expired: s.leasesExpired,
+    evictions: s.evictions,
+  };
+}
+
+function slotsWithBytes(n: number, slotBytes: number): string {
+  return n === 0 ? "0" : `${n} (${formatBytes(n * slotBytes)})`;
+}
+
+/** The human block of one node: an identity line, then one labelled line per concern. */
+export function renderStatus(r: NodeReport): string {
+  if (!r.ok) return `${r.address}  UNREACHABLE\n  error        ${r.error.code}: ${r.error.message}\n`;
+  const sb = r.pool.slot_bytes;
+  const p = r.pool.slots;
+  const identity = [r.address, r.node_id, r.role, `v${r.version}`, `protocol ${r.protocol_version}`, r.health, r.transports.join(",") || "no data plane"];
+  const lines = [
+    identity.join("  "),
+    `  pool         ${p.total} slots x ${formatBytes(sb)} = ${formatBytes(p.total * sb)}, ${formatPercent(p.total > 0 ? (p.total - p.free) / p.total : null)} in use`,
+    `               free ${slotsWithBytes(p.free, sb)}  reserved ${slotsWithBytes(p.reserved, sb)}  writing ${slotsWithBytes(p.writing, sb)}  ready ${slotsWithBytes(p.ready, sb)}  quarantined ${slotsWithBytes(p.quarantined, sb)}`,
+    `  requests     ${r.active_requests} active, ${r.leases_near_expiry} lease(s) ending within ${formatDuration(r.near_expiry_ms)}; ${r.requests_committed} committed, ${r.requests_aborted} aborted, ${r.leases_expired} expired so far`,
+    `  keys         ${r.entries} entries, ${r.evictions} evicted so far`,
+    `  dedup        ${r.dedup.hits} hits / ${r.dedup.misses} misses (${formatPercent(r.dedup.hit_rate)} hit rate)`,
+    `  transfer     ${formatBytes(r.transfer.bytes_received)} received over TCP, ${formatRate(r.transfer.rate_bytes_per_second)}` +
+      (r.transfer.sample_ms !== null ? ` over the last ${formatDuration(r.transfer.sample_ms)}` : " (rate not sampled)"),
+  ];
+  return lines.join("\n") + "\n";
+}

@@ -1,0 +1,101 @@
+// `kvctl watch ADDR...`: status and the oldest in-flight requests of each node, refreshed in place
+// every --interval; the transfer rate is measured between refreshes. q or Ctrl-C quits cleanly.
+import { Command } from "commander";
+import type { RequestInfo__Output } from "../../rpc/generated/kvbridge/v1/RequestInfo.js";
+import { intArg } from "../option-parsers.js";
+import { runCommand } from "./command-runner.js";
+import { addCommonOptions, clientOptions, type CommonFlags } from "./common-options.js";
+import { EXIT } from "./exit-codes.js";
+import { formatDuration } from "./human-units.js";
+import { NodeClient } from "./node-client.js";
+import { collectReports, sleep } from "./node-reports.js";
+import { resolveNodes } from "./node-targets.js";
+import { REQUEST_COLUMNS, requestRow, sortRequests } from "./requests-command.js";
+import { renderStatus, type NodeReport, type StatsSample } from "./status-report.js";
+import { renderTable } from "./table.js";
+import { openWatchScreen } from "./watch-screen.js";
+
+interface WatchFlags extends CommonFlags {
+  interval: number;
+  count?: number;
+  nearExpiryMs: number;
+}
+
+/** One frame: a title line, then per node its status block and its oldest requests (up to `maxRequests`). */
+export function renderWatchFrame(
+  title: string,
+  nodes: ReadonlyArray<{ report: NodeReport; requests: readonly RequestInfo__Output[] }>,
+  maxRequests: number,
+): string {
+  const parts = [title + "\n"];
+  for (const n of nodes) {
+    parts.push("\n" + renderStatus(n.report));
+    if (!n.report.ok) continue;
+    const rows = sortRequests(n.requests.map(requestRow));
+    if (rows.length === 0) {
+      parts.push("  no requests in flight\n");
+      continue;
+    }
+    const shown = rows.slice(0, Math.max(1, maxRequests));
+    parts.push("\n" + indent(renderTable(REQUEST_COLUMNS, shown)));
+    if (rows.length > shown.length) parts.push(`  ... ${rows.length - shown.length} more (kvctl requests ${n.report.address})\n`);
+  }
+  return parts.join("");
+}
+
+function indent(text: string): string {
+  return text.replace(/^(?=.)/gm, "  ");
+}
+
+export function watchCommand(): Command {
+  const cmd = new Command("watch")
+    .description("live view of nodes (status + oldest in-flight requests), refreshed in place like top; q or Ctrl-C quits")
+    .argument("[addr...]", "node gRPC addresses (host:port)")
+    .option("--interval <ms>", "refresh period", intArg(100, 3_600_000), 1_000)
+    .option("--count <n>", "quit after this many refreshes (default: until q)", intArg(1, 1_000_000))
+    .option("--near-expiry-ms <ms>", "count allocating requests whose lease ends within this", intArg(1, 3_600_000), 2_000);
+  return addCommonOptions(cmd)
+    .addHelpText(
+      "after",
+      `
+On a terminal the view is redrawn in place; piped, frames are printed one after another.
+--json is not supported here (use kvctl status --json in a loop).
+
+Examples:
+  kvctl watch 127.0.0.1:50061
+  kvctl watch 10.0.0.7:50061 10.0.0.8:50061 --interval 500
+  kvctl watch 127.0.0.1:50061 --count 3 > snapshot.txt`,
+    )
+    .action(async (addrs: string[], flags: WatchFlags) => {
+      await runCommand(false, async () => {
+        if (flags.json) process.stderr.write("kvctl: watch prints frames for people; --json is ignored (use kvctl status --json)\n");
+        const stop = new AbortController();
+        const clients = resolveNodes(addrs, flags.node).map((a) => new NodeClient(a, clientOptions(flags, { signal: stop.signal })));
+        const screen = openWatchScreen(process.stdout, process.stdin, () => stop.abort());
+        const previous = new Map<string, StatsSample>();
+        let frames = 0;
+        let lastExit: number = EXIT.OK;
+        try {
+          while (!stop.signal.aborted) {
+            const started = performance.now();
+            const views = await collectReports(clients, { nearExpiryMs: flags.nearExpiryMs, previous, signal: stop.signal });
+            if (stop.signal.aborted) break;
+            const title = `kvctl watch  ${new Date().toISOString().slice(11, 19)}  every ${formatDuration(flags.interval)}  ${screen.live ? "q: quit" : `frame ${frames + 1}`}`;
+            const rows = screen.rows();
+            // Fit the requests into the terminal: status blocks take ~9 lines per node.
+            const room = rows === undefined ? 20 : Math.max(1, Math.floor((rows - 2 - clients.length * 11) / clients.length));
+            screen.draw(renderWatchFrame(title, views, room));
+            lastExit = views.some((v) => !v.report.ok) ? EXIT.UNREACHABLE : EXIT.OK;
+            frames++;
+            if (flags.count !== undefined && frames >= flags.count) break;
+            await sleep(Math.max(0, flags.interval - (performance.now() - started)), stop.signal);
+          }
+        } finally {
+          screen.close();
+          for (const c of clients) c.close();
+        }
+        // Quitting with q is how a watch normally ends; --count runs report the last frame's state.
+        return stop.signal.aborted ? EXIT.OK : lastExit;
+      });
+    });
+}
