@@ -82,8 +82,9 @@ Examples:
             if (stop.signal.aborted) break;
             const title = `kvctl watch  ${new Date().toISOString().slice(11, 19)}  every ${formatDuration(flags.interval)}  ${screen.live ? "q: quit" : `frame ${frames + 1}`}`;
             const rows = screen.rows();
-            // Fit the requests into the terminal: status blocks take ~9 lines per node.
-            const room = rows === undefined ? 20 : Math.max(1, Math.floor((rows - 2 - clients.length * 11) / clients.length));
+            // Fit the requests into the terminal (a status block and table header take ~11 lines per
+            // node); a terminal that reports no size (0 rows) gets the same 20 as a pipe.
+            const room = !rows ? 20 : Math.max(3, Math.floor((rows - 2 - clients.length * 11) / clients.length));
             screen.draw(renderWatchFrame(title, views, room));
             lastExit = views.some((v) => !v.report.ok) ? EXIT.UNREACHABLE : EXIT.OK;
             frames++;

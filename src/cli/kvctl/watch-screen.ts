@@ -15,7 +15,7 @@ const CTRL_C = "\x03";
 export interface WatchScreen {
   /** True when frames are drawn in place (stdout is a terminal). */
   readonly live: boolean;
-  /** Terminal height in rows, when known. */
+  /** Terminal height in rows, when known (a pseudo-terminal without a size reports 0). */
   rows(): number | undefined;
   draw(frame: string): void;
   /** Idempotent: leaves the alternate screen, shows the cursor, gives the keyboard back. */
