@@ -1,0 +1,144 @@
+// /metrics of a real decode process scraped over HTTP while real transfers, refusals, aborts and
+// lease expiries happen: every series moves by exactly what the traffic did, and the pool gauges
+// agree with the node's own Inspect answer. The sender side is checked through its own registry.
+import * as grpc from "@grpc/grpc-js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { nodeMetrics, recordPush, Registry } from "../../src/observability/metrics.js";
+import type { HelloResponse__Output } from "../../src/rpc/generated/kvbridge/v1/HelloResponse.js";
+import { kvbridgeV1 } from "../../src/rpc/proto.js";
+import { callUnary } from "../../src/rpc/unary.js";
+import { KvSender } from "../../src/transfer/sender.js";
+import { TcpSenderTransport } from "../../src/transport/tcp/tcp-sender.js";
+import { startDecodeProcess, type DecodeProcess } from "../support/decode-process.js";
+import { nodeClients, type NodeClients } from "../support/node-clients.js";
+
+let node: DecodeProcess;
+let metricsUrl: string;
+let clients: NodeClients;
+let rx: grpc.Client;
+let generation: number;
+const tcp = new TcpSenderTransport({ connections: 1 });
+const sender = new KvSender({ fingerprint: "", transports: { tcp } });
+
+async function scrape(): Promise<{ text: string; type: string }> {
+  const res = await fetch(metricsUrl, { signal: AbortSignal.timeout(5_000) });
+  expect(res.status).toBe(200);
+  return { text: await res.text(), type: res.headers.get("content-type") ?? "" };
+}
+
+/** The value of the sample `series` (name plus labels exactly as exported); undefined when absent. */
+function value(text: string, series: string): number | undefined {
+  const line = text.split("\n").find((l) => l.startsWith(series + " "));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
+async function waitForValue(series: string, expected: number, timeoutMs = 10_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  let { text } = await scrape();
+  while (value(text, series) !== expected && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 100));
+    ({ text } = await scrape());
+  }
+  return text;
+}
+
+function alloc(requestId: string, keys: string[], size = 100): Promise<unknown> {
+  return callUnary(
+    rx,
+    "Alloc",
+    { requestId, keys, sizes: keys.map(() => size), batchSeq: 0, totalChunks: 0, isLastBatch: true, fingerprint: "", generation },
+    { timeoutMs: 5_000 },
+  );
+}
+
+beforeAll(async () => {
+  node = await startDecodeProcess(["--pool-slots", "16", "--lease-ms", "800", "--quarantine-ms", "1500", "--hold-ms", "600000", "--metrics-listen", "127.0.0.1:0"]);
+  const serving = JSON.parse(node.proc.lines.find((l) => l.includes("decode node serving"))!) as { metrics: string };
+  metricsUrl = `http://${serving.metrics}/metrics`;
+  clients = nodeClients(node.grpc);
+  rx = clients.receiver;
+  generation = (await callUnary<object, HelloResponse__Output>(rx, "Hello", { protocolVersion: 1, fingerprint: "" }, { timeoutMs: 5_000 })).generation;
+});
+
+afterAll(async () => {
+  await sender.close();
+  await tcp.close();
+  clients?.close();
+  await node?.proc.stop();
+});
+
+describe("decode node /metrics", () => {
+  it("starts with its identity, an idle pool, health SERVING and zeroed counters", async () => {
+    const { text, type } = await scrape();
+    expect(type).toMatch(/^text\/plain; version=0\.0\.4/);
+    const stats = await clients.stats();
+    expect(value(text, `kvbridge_node_info{node_id="${stats.nodeId}",role="decode",version="${stats.version}",protocol_version="1"}`)).toBe(1);
+    expect(value(text, 'kvbridge_pool_slots{state="free"}')).toBe(16);
+    for (const state of ["reserved", "writing", "ready", "quarantined"]) expect(value(text, `kvbridge_pool_slots{state="${state}"}`)).toBe(0);
+    expect(value(text, "kvbridge_pool_slot_size_bytes")).toBe(256 * 1024);
+    expect(value(text, "kvbridge_serving")).toBe(1);
+    expect(value(text, "kvbridge_dedup_hits_total")).toBe(0);
+    expect(value(text, "kvbridge_alloc_seconds_count")).toBe(0);
+    expect(value(text, "kvbridge_leases_expired_total")).toBe(0);
+    expect(text).toContain("# TYPE kvbridge_transfer_seconds histogram");
+    expect(text).toContain("process_resident_memory_bytes");
+    expect(text).not.toContain("kvbridge_router_");
+  });
+
+  it("moves with transfers: bytes and seconds by transport, dedup hits and misses, Alloc latency, pool gauges equal to Inspect", async () => {
+    const senderMetrics = nodeMetrics(new Registry());
+    const shared = [{ key: "m-p0", data: Buffer.alloc(10_000, 1) }, { key: "m-p1", data: Buffer.alloc(10_000, 2) }];
+    const r1 = await sender.push(node.grpc, "m-1", [...shared, { key: "m-1-2", data: Buffer.alloc(10_000, 3) }]);
+    const r2 = await sender.push(node.grpc, "m-2", [...shared, { key: "m-2-2", data: Buffer.alloc(5_000, 4) }]);
+    recordPush(senderMetrics, r1);
+    recordPush(senderMetrics, r2);
+    expect(r2.deduped).toBe(2);
+
+    const { text } = await scrape();
+    expect(value(text, 'kvbridge_transfer_bytes_total{transport="tcp",direction="received"}')).toBe(35_000);
+    expect(value(text, 'kvbridge_transfer_seconds_count{transport="tcp",direction="received"}')).toBe(2);
+    expect(value(text, 'kvbridge_transfer_seconds_sum{transport="tcp",direction="received"}')).toBeGreaterThan(0);
+    expect(value(text, "kvbridge_dedup_hits_total")).toBe(2);
+    expect(value(text, "kvbridge_dedup_misses_total")).toBe(4);
+    expect(value(text, "kvbridge_alloc_seconds_count")).toBe(2);
+    expect(value(text, 'kvbridge_alloc_seconds_bucket{le="+Inf"}')).toBe(2);
+    expect(value(text, "kvbridge_requests_committed_total")).toBe(2);
+    expect(value(text, "kvbridge_requests_active")).toBe(2);
+    const s = await clients.stats();
+    expect(value(text, 'kvbridge_pool_slots{state="ready"}')).toBe(s.slotsReady);
+    expect(value(text, 'kvbridge_pool_slots{state="free"}')).toBe(s.slotsFree - s.slotsReserved);
+    expect(s.slotsReady).toBe(4);
+
+    const sent = await senderMetrics.registry.metrics();
+    expect(value(sent, 'kvbridge_transfer_bytes_total{transport="tcp",direction="sent"}')).toBe(35_000);
+    expect(value(sent, 'kvbridge_transfer_seconds_count{transport="tcp",direction="sent"}')).toBe(2);
+
+    await callUnary(rx, "Release", { requestId: "m-1" }, { timeoutMs: 5_000 });
+    await callUnary(rx, "Release", { requestId: "m-2" }, { timeoutMs: 5_000 });
+    expect(value((await scrape()).text, "kvbridge_requests_active")).toBe(0);
+  });
+
+  it("counts refusals by operation and code, and aborts by reason", async () => {
+    await expect(alloc("m-huge", Array.from({ length: 17 }, (_, i) => `m-h${i}`))).rejects.toMatchObject({ code: "RESOURCE_EXHAUSTED" });
+    await expect(callUnary(rx, "Commit", { requestId: "m-never" }, { timeoutMs: 5_000 })).rejects.toMatchObject({ code: "NOT_FOUND" });
+    await alloc("m-3", ["m-3-0", "m-3-1"]);
+    await callUnary(rx, "Abort", { requestId: "m-3", reason: "sender gave up" }, { timeoutMs: 5_000 });
+    const { text } = await scrape();
+    expect(value(text, 'kvbridge_failures_total{op="alloc",reason="resource_exhausted"}')).toBe(1);
+    expect(value(text, 'kvbridge_failures_total{op="commit",reason="not_found"}')).toBe(1);
+    expect(value(text, 'kvbridge_aborts_total{reason="requested"}')).toBe(1);
+    // The aborted writes' slots are quarantined (a late write may still land), then come back.
+    expect(value(text, 'kvbridge_pool_slots{state="quarantined"}')).toBe(2);
+    const later = await waitForValue('kvbridge_pool_slots{state="quarantined"}', 0);
+    expect(value(later, 'kvbridge_pool_slots{state="quarantined"}')).toBe(0);
+  });
+
+  it("counts a lease the sweeper expired", async () => {
+    await alloc("m-4", ["m-4-0"]);
+    const expired = await waitForValue("kvbridge_leases_expired_total", 1);
+    expect(value(expired, "kvbridge_leases_expired_total")).toBe(1);
+    expect(value(expired, "kvbridge_requests_active")).toBe(0);
+    // An expiry is not an abort: the abort count is still the one from the test above.
+    expect(value(expired, 'kvbridge_aborts_total{reason="requested"}')).toBe(1);
+  });
+});
