@@ -1,0 +1,111 @@
+// The process's ucp_context per libucp and configuration (UCX recommends one context per process):
+// workers, endpoints and memory registrations hang off it, so a pool allocated by UCX can be handed
+// to a receiver's worker without registering it twice. Reference-counted: the last release cleans up.
+import {
+  UCP_API_MAJOR,
+  UCP_API_MINOR,
+  UCP_FEATURE_RMA,
+  UCP_FEATURE_WAKEUP,
+  UCP_PARAM_FIELD_FEATURES,
+  UCP_PARAM_FIELD_MT_WORKERS_SHARED,
+  UCP_PARAM_FIELD_NAME,
+  UCS_OK,
+} from "./ucx-constants.js";
+import { loadUcx, type LoadUcxOptions, type UcpConfig, type UcpContext, type UcxLibrary } from "./ucx-library.js";
+
+export interface UcxContextOptions extends LoadUcxOptions {
+  /**
+   * UCX configuration applied on top of the UCX_* environment (ucp_config_modify), without the
+   * UCX_ prefix: { TLS: "tcp,self" }. Components that share a pool must use the same settings.
+   */
+  ucxConfig?: Readonly<Record<string, string>>;
+}
+
+export interface UcxContextLease {
+  readonly ucx: UcxLibrary;
+  readonly context: UcpContext;
+  /** Idempotent: drops this lease; the context is cleaned up when the last lease goes. */
+  release(): void;
+}
+
+export type UcxContextResult = { ok: true; lease: UcxContextLease } | { ok: false; reason: string };
+
+interface Shared {
+  context: UcpContext;
+  leases: number;
+}
+
+const shared = new Map<string, Shared>();
+
+/**
+ * Leases the shared context for this libucp and configuration, creating it on first use with the
+ * features kvbridge needs (RMA for put, WAKEUP for event-driven progress). Never throws.
+ */
+export function acquireUcxContext(opts: UcxContextOptions = {}): UcxContextResult {
+  const loaded = loadUcx(opts);
+  if (!loaded.available) return { ok: false, reason: loaded.reason };
+  const ucx = loaded.ucx;
+  const config = Object.entries(opts.ucxConfig ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const key = JSON.stringify([ucx.libraryPath, config]);
+  let entry = shared.get(key);
+  if (!entry) {
+    const created = createContext(ucx, config);
+    if (!created.ok) return created;
+    entry = { context: created.context, leases: 0 };
+    shared.set(key, entry);
+  }
+  entry.leases += 1;
+  const held = entry;
+  let released = false;
+  return {
+    ok: true,
+    lease: {
+      ucx,
+      context: held.context,
+      release(): void {
+        if (released) return;
+        released = true;
+        held.leases -= 1;
+        if (held.leases === 0) {
+          shared.delete(key);
+          ucx.fns.ucp_cleanup(held.context);
+        }
+      },
+    },
+  };
+}
+
+function createContext(ucx: UcxLibrary, settings: Array<[string, string]>): { ok: true; context: UcpContext } | { ok: false; reason: string } {
+  const { fns } = ucx;
+  const config: [UcpConfig | null] = [null];
+  const readStatus = fns.ucp_config_read(null, null, config);
+  if (readStatus !== UCS_OK || config[0] === null) {
+    return { ok: false, reason: `ucp_config_read failed: ${ucx.describeStatus(readStatus)}; check the UCX_* environment variables` };
+  }
+  try {
+    for (const [name, value] of settings) {
+      const st = fns.ucp_config_modify(config[0], name, value);
+      if (st !== UCS_OK) return { ok: false, reason: `UCX rejected the setting ${name}=${value}: ${ucx.describeStatus(st)}` };
+    }
+    const context: [UcpContext | null] = [null];
+    const status = fns.ucp_init_version(
+      UCP_API_MAJOR,
+      UCP_API_MINOR,
+      {
+        field_mask: UCP_PARAM_FIELD_FEATURES | UCP_PARAM_FIELD_MT_WORKERS_SHARED | UCP_PARAM_FIELD_NAME,
+        features: UCP_FEATURE_RMA | UCP_FEATURE_WAKEUP,
+        // Every worker is driven from the one JavaScript thread.
+        mt_workers_shared: 0,
+        name: "kvbridge",
+      },
+      config[0],
+      context,
+    );
+    if (status !== UCS_OK || context[0] === null) {
+      return { ok: false, reason: `ucp_init failed: ${ucx.describeStatus(status)}; check UCX_TLS / UCX_NET_DEVICES (ucx_info -d lists what this host has)` };
+    }
+    return { ok: true, context: context[0] };
+  } finally {
+    fns.ucp_config_release(config[0]);
+  }
+}

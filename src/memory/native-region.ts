@@ -1,0 +1,72 @@
+// A native memory region (mmap'ed by libc or allocated by UCX) seen as PoolMemory: zero-copy views,
+// bounds-checked slot views, and an idempotent close that unlocks and unmaps it.
+import { KvbridgeError } from "../errors/kvbridge-error.js";
+import type { PoolMemory } from "./pool-memory.js";
+
+export interface MappedPoolMemory extends PoolMemory {
+  readonly kind: "mmap";
+  /** Base address of the region (page-aligned). */
+  readonly address: bigint;
+  /** Who mapped it: libc mmap, or UCX (ucp_mem_map ALLOCATE, see ucx-pool.ts). */
+  readonly allocator: "libc" | "ucx";
+  /** Length of the mapping (slots * slotBytes rounded up to whole pages, or what UCX allocated). */
+  readonly mappedBytes: number;
+  /** Set when lock was "auto" and mlock failed: why, and how to fix it (log it as a warning). */
+  readonly lockWarning: string | null;
+}
+
+export interface NativeRegion {
+  address: bigint;
+  mappedBytes: number;
+  allocator: "libc" | "ucx";
+  locked: boolean;
+  lockWarning: string | null;
+  slots: number;
+  slotBytes: number;
+  /** Zero-copy view over at least slots * slotBytes bytes at `address`. */
+  view: ArrayBuffer;
+  /** Unlocks and unmaps; called once, by close(). */
+  release: () => void;
+}
+
+/** The PoolMemory face of a native region: bounds-checked slot views and an idempotent close. */
+export function wrapNativeRegion(region: NativeRegion): MappedPoolMemory {
+  const { slots, slotBytes } = region;
+  let bytes: Buffer | null = Buffer.from(region.view, 0, slots * slotBytes);
+  const live = (): Buffer => {
+    if (!bytes) throw new KvbridgeError("FAILED_PRECONDITION", "pool memory is closed; no view may be used after close()");
+    return bytes;
+  };
+  return {
+    kind: "mmap",
+    address: region.address,
+    allocator: region.allocator,
+    mappedBytes: region.mappedBytes,
+    locked: region.locked,
+    lockWarning: region.lockWarning,
+    slotBytes,
+    slots,
+    get bytes(): Buffer {
+      return live();
+    },
+    slotView(slot: number, length = slotBytes): Buffer {
+      const b = live();
+      if (!Number.isInteger(slot) || slot < 0 || slot >= slots) {
+        throw new KvbridgeError("INVALID_ARGUMENT", `slot ${slot} is outside the pool (0..${slots - 1})`);
+      }
+      if (!Number.isInteger(length) || length < 0 || length > slotBytes) {
+        throw new KvbridgeError("INVALID_ARGUMENT", `view length ${length} is outside 0..${slotBytes} (the slot size)`);
+      }
+      const start = slot * slotBytes;
+      return b.subarray(start, start + length);
+    },
+    close(): void {
+      if (!bytes) return;
+      // Views handed out earlier point at memory about to be unmapped: touching one after this
+      // faults. Dropping ours first at least makes every later `bytes`/`slotView` throw.
+      bytes = null;
+      region.release();
+    },
+  };
+}
+

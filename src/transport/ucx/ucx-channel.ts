@@ -1,0 +1,383 @@
+// One sender endpoint to one receiver: writeAll() pipelines ucp_put_nbx calls (many in flight, a
+// bounded window shared round-robin by concurrent writeAll calls), then flushes the endpoint and
+// resolves only when the flush completed. Every wait is bounded by a no-progress watchdog.
+import { KvbridgeError } from "../../errors/kvbridge-error.js";
+import { UCP_EP_CLOSE_FLAG_FORCE, UCS_OK } from "../../../native-bindings/ucx/ucx-constants.js";
+import type { UcpEp, UcpRkey, UcpRequest } from "../../../native-bindings/ucx/ucx-library.js";
+import type { SenderChannel, SlotWrite } from "../transport.js";
+import type { PumpSource, RequestPump, TrackedRequest } from "./ucx-request-pump.js";
+import { ucxError } from "./ucx-status.js";
+import type { UcxWorker } from "./ucx-worker.js";
+
+export type UcxErrorHandling = "none" | "peer";
+
+export interface UcxChannelLimits {
+  /** Most puts in flight on one channel, across all its writeAll calls. */
+  window: number;
+  /** Writes larger than this are split into several puts (keeps each synchronous copy short). */
+  maxPutBytes: number;
+  /** A channel with requests in flight and none completing for this long is declared dead. */
+  stallTimeoutMs: number;
+  /** Bound on closing the endpoint (flush-mode close needs the peer's help). */
+  closeTimeoutMs: number;
+}
+
+export interface UcxChannelStats {
+  writeAlls: number;
+  puts: number;
+  /** Puts UCX completed inside ucp_put_nbx (a direct copy through a mapped segment, or buffered). */
+  immediatePuts: number;
+  bytes: number;
+}
+
+interface Segment {
+  data: Buffer;
+  remote: bigint;
+}
+
+interface WriteJob {
+  requestId: string;
+  segments: Segment[];
+  next: number;
+  inflight: number;
+  flushing: boolean;
+  cancelled: boolean;
+  settled: boolean;
+  signal: AbortSignal;
+  onAbort: () => void;
+  resolve: () => void;
+  reject: (err: KvbridgeError) => void;
+}
+
+export interface UcxChannelParts {
+  id: bigint;
+  worker: UcxWorker;
+  pump: RequestPump;
+  ep: UcpEp;
+  rkey: UcpRkey;
+  baseAddress: bigint;
+  errorHandling: UcxErrorHandling;
+  limits: UcxChannelLimits;
+  /** Called once the channel is closed, so its transport forgets it. */
+  onClosed: (ch: UcxSenderChannel) => void;
+}
+
+export class UcxSenderChannel implements SenderChannel, PumpSource {
+  readonly kind = "ucx" as const;
+  readonly id: bigint;
+  readonly stats: UcxChannelStats = { writeAlls: 0, puts: 0, immediatePuts: 0, bytes: 0 };
+  private readonly worker: UcxWorker;
+  private readonly pump: RequestPump;
+  private readonly baseAddress: bigint;
+  private readonly errorHandling: UcxErrorHandling;
+  private readonly limits: UcxChannelLimits;
+  private readonly onClosed: (ch: UcxSenderChannel) => void;
+  private readonly param: Buffer;
+  private ep: UcpEp | null;
+  private rkey: UcpRkey | null;
+  private jobs: WriteJob[] = [];
+  private rr = 0;
+  /** This channel's requests being polled (puts and flushes). */
+  private readonly tracked = new Set<TrackedRequest>();
+  private lastProgressAt = performance.now();
+  private failure: KvbridgeError | null = null;
+  /**
+   * Source buffers of requests abandoned when the channel failed: UCX may still read them until
+   * the endpoint is gone, so they stay referenced (not collectable) until then.
+   */
+  private abandoned: Buffer[] = [];
+  private closing: Promise<void> | null = null;
+
+  constructor(parts: UcxChannelParts) {
+    this.id = parts.id;
+    this.worker = parts.worker;
+    this.pump = parts.pump;
+    this.ep = parts.ep;
+    this.rkey = parts.rkey;
+    this.baseAddress = parts.baseAddress;
+    this.errorHandling = parts.errorHandling;
+    this.limits = parts.limits;
+    this.onClosed = parts.onClosed;
+    this.param = this.worker.ucx.requestParam();
+  }
+
+  get broken(): boolean {
+    return this.failure !== null;
+  }
+
+  writeAll(requestId: string, writes: readonly SlotWrite[], signal: AbortSignal): Promise<void> {
+    if (signal.aborted) return Promise.reject(new KvbridgeError("CANCELLED", `request ${requestId} was cancelled before its UCX writes started`));
+    if (this.failure) return Promise.reject(this.failure);
+    if (this.closing) return Promise.reject(new KvbridgeError("UNAVAILABLE", "the UCX channel is closed; connect again"));
+    let segments: Segment[];
+    try {
+      segments = this.segment(writes);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    this.stats.writeAlls++;
+    return new Promise<void>((resolve, reject) => {
+      const job: WriteJob = {
+        requestId,
+        segments,
+        next: 0,
+        inflight: 0,
+        flushing: false,
+        cancelled: false,
+        settled: false,
+        signal,
+        onAbort: () => {
+          job.cancelled = true;
+          // Puts already posted still read their buffers: the job settles once they are done.
+          this.pump.wake();
+        },
+        resolve,
+        reject,
+      };
+      signal.addEventListener("abort", job.onAbort, { once: true });
+      this.jobs.push(job);
+      this.pump.addSource(this);
+    });
+  }
+
+  private segment(writes: readonly SlotWrite[]): Segment[] {
+    const max = this.limits.maxPutBytes;
+    const out: Segment[] = [];
+    for (const w of writes) {
+      if (!Number.isSafeInteger(w.poolOffset) || w.poolOffset < 0) {
+        throw new KvbridgeError("INVALID_ARGUMENT", `slot ${w.slot}: pool offset ${w.poolOffset} is not a non-negative integer`);
+      }
+      if (!(w.data instanceof Uint8Array)) throw new KvbridgeError("INVALID_ARGUMENT", `slot ${w.slot}: write data is not a Buffer`);
+      // Tiny typed arrays can live inside the V8 heap, where the GC may move them while UCX reads
+      // them asynchronously; asking for `.buffer` moves them out of the heap for good.
+      void w.data.buffer;
+      const remote = this.baseAddress + BigInt(w.poolOffset);
+      for (let off = 0; off < w.data.length; off += max) {
+        const len = Math.min(max, w.data.length - off);
+        out.push({ data: w.data.subarray(off, off + len), remote: remote + BigInt(off) });
+      }
+    }
+    return out;
+  }
+
+  /** Pump hook: post puts while the window has room, settle finished jobs, watch for stalls. */
+  turn(now: number, sliceDeadline: number): boolean {
+    if (this.failure || this.ep === null) {
+      this.pump.removeSource(this);
+      return false;
+    }
+    if (this.tracked.size > 0 && now - this.lastProgressAt > this.limits.stallTimeoutMs) {
+      this.fail(
+        new KvbridgeError(
+          "UNAVAILABLE",
+          `UCX peer made no progress for ${Math.round(now - this.lastProgressAt)} ms with ${this.tracked.size} operations in flight; the receiver is gone or stuck (sender reconnects)`,
+        ),
+      );
+      return true;
+    }
+    let did = false;
+    // Post round-robin across jobs so one large writeAll does not starve the others.
+    let idleJobs = 0;
+    while (this.tracked.size < this.limits.window && idleJobs < this.jobs.length) {
+      if (this.rr >= this.jobs.length) this.rr = 0;
+      const job = this.jobs[this.rr]!;
+      this.rr++;
+      if (job.cancelled || job.next >= job.segments.length) {
+        idleJobs++;
+        continue;
+      }
+      idleJobs = 0;
+      this.post(job, job.segments[job.next++]!);
+      did = true;
+      if (this.failure) return true;
+      if (performance.now() >= sliceDeadline) break;
+    }
+    for (let i = 0; i < this.jobs.length; i++) {
+      const job = this.jobs[i]!;
+      if (job.inflight > 0 || job.settled) continue;
+      if (job.cancelled) {
+        this.settle(job, new KvbridgeError("CANCELLED", `request ${job.requestId} was cancelled; ${job.next} of ${job.segments.length} UCX puts had been posted`));
+        did = true;
+      } else if (job.next >= job.segments.length && !job.flushing) {
+        this.flush(job);
+        did = true;
+        if (this.failure) return true;
+      }
+    }
+    if (this.jobs.some((j) => j.settled)) this.jobs = this.jobs.filter((j) => !j.settled);
+    if (this.jobs.length === 0) this.pump.removeSource(this);
+    return did;
+  }
+
+  private post(job: WriteJob, seg: Segment): void {
+    const { ucx } = this.worker;
+    this.stats.puts++;
+    this.stats.bytes += seg.data.length;
+    const ptr = ucx.fns.ucp_put_nbx(this.ep!, seg.data, seg.data.length, seg.remote, this.rkey!, this.param);
+    const r = ucx.classifyStatusPtr(ptr);
+    switch (r.kind) {
+      case "done":
+        this.stats.immediatePuts++;
+        this.lastProgressAt = performance.now();
+        return;
+      case "failed":
+        this.fail(ucxError(ucx, `UCX put of ${seg.data.length} bytes for request ${job.requestId} failed`, r.status));
+        return;
+      case "request":
+        job.inflight++;
+        this.trackRequest(r.request, seg.data, (status) => {
+          job.inflight--;
+          if (status !== UCS_OK) this.fail(ucxError(ucx, `UCX put of ${seg.data.length} bytes for request ${job.requestId} failed`, status));
+        });
+        return;
+    }
+  }
+
+  private flush(job: WriteJob): void {
+    const { ucx } = this.worker;
+    job.flushing = true;
+    const r = ucx.classifyStatusPtr(ucx.fns.ucp_ep_flush_nbx(this.ep!, this.param));
+    switch (r.kind) {
+      case "done":
+        this.settle(job, null);
+        return;
+      case "failed":
+        this.fail(ucxError(ucx, `flushing the UCX endpoint for request ${job.requestId} failed`, r.status));
+        return;
+      case "request":
+        job.inflight++;
+        this.trackRequest(r.request, null, (status) => {
+          job.inflight--;
+          if (status !== UCS_OK) {
+            this.fail(ucxError(ucx, `flushing the UCX endpoint for request ${job.requestId} failed`, status));
+          } else {
+            // Cancelled while the flush was in flight: the bytes are there, but the caller asked to stop.
+            this.settle(job, job.cancelled ? new KvbridgeError("CANCELLED", `request ${job.requestId} was cancelled`) : null);
+          }
+        });
+        return;
+    }
+  }
+
+  private trackRequest(request: UcpRequest, keep: Buffer | null, done: (status: number) => void): void {
+    // The watchdog measures silence while something is in flight, not time since the last write.
+    if (this.tracked.size === 0) this.lastProgressAt = performance.now();
+    // `keep` is referenced by this closure until the request completes: UCX reads it until then.
+    const t = this.pump.track(request, (status, now) => {
+      this.tracked.delete(t);
+      this.lastProgressAt = now;
+      void keep;
+      done(status);
+    });
+    this.tracked.add(t);
+    if (keep) this.keepIfAbandoned.set(t, keep);
+  }
+
+  /** Buffers of tracked requests, so fail() can keep them alive after abandoning the requests. */
+  private readonly keepIfAbandoned = new WeakMap<TrackedRequest, Buffer>();
+
+  private settle(job: WriteJob, err: KvbridgeError | null): void {
+    if (job.settled) return;
+    job.settled = true;
+    job.signal.removeEventListener("abort", job.onAbort);
+    if (err) job.reject(err);
+    else job.resolve();
+  }
+
+  /**
+   * The endpoint is unusable: reject every write, hand in-flight requests back to UCX (keeping
+   * their buffers referenced) and close the endpoint in the background (bounded).
+   */
+  fail(err: KvbridgeError): void {
+    if (this.failure) return;
+    this.failure = err;
+    for (const job of this.jobs) {
+      this.settle(job, job.signal.aborted ? new KvbridgeError("CANCELLED", `request ${job.requestId} was cancelled`, { cause: err }) : this.failure);
+    }
+    this.jobs = [];
+    this.pump.removeSource(this);
+    this.abandonInFlight();
+    void this.closeEndpoint(true);
+  }
+
+  private abandonInFlight(): void {
+    const { fns } = this.worker.ucx;
+    for (const t of this.tracked) {
+      this.pump.untrack(t);
+      const keep = this.keepIfAbandoned.get(t);
+      if (keep) this.abandoned.push(keep);
+      // Released by UCX when it completes (or when the worker is destroyed).
+      fns.ucp_request_free(t.request);
+    }
+    this.tracked.clear();
+  }
+
+  /** UCX reported the endpoint failed (error handler, called from inside worker progress). */
+  endpointFailed(status: number): void {
+    this.fail(ucxError(this.worker.ucx, "the UCX endpoint to the receiver failed", status, "UNAVAILABLE"));
+  }
+
+  /**
+   * Closes the endpoint: force (cancel everything) when the endpoint failed and was created with
+   * peer error handling, else a flush-mode close, which needs the peer. Bounded by closeTimeoutMs;
+   * on timeout the endpoint is left to the worker's destruction.
+   */
+  private closeEndpoint(afterFailure: boolean): Promise<void> {
+    if (this.closing) return this.closing;
+    this.closing = new Promise<void>((resolve) => {
+      const { ucx } = this.worker;
+      const ep = this.ep;
+      if (ep === null || this.worker.closed) {
+        resolve();
+        return;
+      }
+      this.ep = null;
+      const force = afterFailure && this.errorHandling === "peer";
+      const finish = (completed: boolean): void => {
+        clearTimeout(timer);
+        if (completed) {
+          // The endpoint is gone, so no request can read a source buffer or use the rkey any more.
+          if (this.rkey !== null && !this.worker.closed) ucx.fns.ucp_rkey_destroy(this.rkey);
+          this.rkey = null;
+          this.abandoned = [];
+        }
+        // Not completed: the rkey may still be used by requests UCX holds; it and the abandoned
+        // buffers go with the worker.
+        this.onClosed(this);
+        resolve();
+      };
+      const r = ucx.classifyStatusPtr(ucx.fns.ucp_ep_close_nbx(ep, ucx.requestParam(force ? { flags: UCP_EP_CLOSE_FLAG_FORCE } : {})));
+      let timer: NodeJS.Timeout | undefined;
+      if (r.kind !== "request") {
+        finish(true);
+        return;
+      }
+      const t = this.pump.track(r.request, () => finish(true));
+      timer = setTimeout(() => {
+        this.pump.untrack(t);
+        if (!this.worker.closed) ucx.fns.ucp_request_free(t.request);
+        finish(false);
+      }, this.limits.closeTimeoutMs);
+    });
+    return this.closing;
+  }
+
+  /** Idempotent. Rejects writes still running (UNAVAILABLE), then closes the endpoint (bounded). */
+  close(): Promise<void> {
+    if (this.closing) return this.closing;
+    if (this.jobs.length > 0 || this.tracked.size > 0) {
+      this.fail(new KvbridgeError("UNAVAILABLE", "the UCX channel was closed while writes were in flight"));
+      return this.closing!;
+    }
+    return this.closeEndpoint(false);
+  }
+
+  /** For the transport's close after its worker is gone: drop what UCX released with it. */
+  forget(): void {
+    this.ep = null;
+    this.rkey = null;
+    this.abandoned = [];
+    this.jobs = [];
+    this.tracked.clear();
+  }
+}
