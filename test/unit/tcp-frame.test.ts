@@ -163,6 +163,7 @@ describe("WriteFrameReader", () => {
               left -= k;
               reader.consumed(k);
             }
+            reader.flushAck(); // the connection does this once per burst of reads
           } else {
             reader.push(stream.subarray(pos, pos + n));
             pos += n;

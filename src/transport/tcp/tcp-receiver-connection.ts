@@ -54,6 +54,11 @@ export class TcpReceiverConnection {
   private closeReason = "connection closed by the sender";
   private readPausedForReplies = false;
   private graceTimer: NodeJS.Timeout | null = null;
+  private ackScheduled = false;
+  private readonly flushAck = (): void => {
+    this.ackScheduled = false;
+    this.reader.flushAck();
+  };
   readonly closed: Promise<void>;
 
   constructor(accepted: net.Socket, opts: ReceiverConnectionOptions) {
@@ -119,6 +124,12 @@ export class TcpReceiverConnection {
         buffer: () => this.reader.nextBuffer(),
         callback: (nread: number) => {
           this.reader.consumed(nread);
+          if (this.reader.ackPending && !this.ackScheduled) {
+            // libuv reads a socket up to 32 times per readiness event; answering after the burst
+            // (check phase) sends one cumulative ACK instead of one per frame.
+            this.ackScheduled = true;
+            setImmediate(this.flushAck);
+          }
           return true;
         },
       },

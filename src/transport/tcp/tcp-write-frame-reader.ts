@@ -88,10 +88,17 @@ export class WriteFrameReader {
     }
   }
 
-  /** `n` bytes were read into the buffer last returned by nextBuffer(). */
+  /**
+   * `n` bytes were read into the buffer last returned by nextBuffer(). The ACK for frames it
+   * completed is left to flushAck(), so the caller can answer a burst of reads with one reply.
+   */
   consumed(n: number): void {
     this.advance(n);
-    this.flushAck();
+  }
+
+  /** True when completed frames await their (cumulative) ACK. */
+  get ackPending(): boolean {
+    return this.ackDue !== null;
   }
 
   /** Copying variant for a socket that delivers its own chunks (data events). */
@@ -233,7 +240,8 @@ export class WriteFrameReader {
     this.state = { at: "header" };
   }
 
-  private flushAck(): void {
+  /** Sends the ACK covering every frame completed so far, if any. */
+  flushAck(): void {
     if (this.ackDue === null || this.state.at === "dead") return;
     const seq = this.ackDue;
     this.ackDue = null;
