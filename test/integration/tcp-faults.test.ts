@@ -159,6 +159,25 @@ describe("receiver: torn and stalled connections report their requests", () => {
     expect(gate.allocation(1)!.aborted).toBe(false);
   });
 
+  it("request ids silent on a connection for forgetIdleMs are no longer reported when it ends", async () => {
+    const { gate, port } = await receiverFixture({ slots: 1100, slotBytes: 1, forgetIdleMs: 100 });
+    const peer = await RawPeer.connect(port);
+    const send = (from: number, to: number): void => {
+      for (let i = from; i < to; i++) peer.send(...frame(`id-${i}`, i, gate.allocate(`id-${i}`, i, 1), Buffer.from([i & 0xff]), i));
+    };
+    send(0, 10);
+    await peer.waitForReplies(1);
+    await new Promise((r) => setTimeout(r, 250));
+    // The table reaching 1024 ids triggers the sweep of ids idle for more than forgetIdleMs.
+    send(10, 1100);
+    while ((peer.replies.at(-1)?.seq ?? 0) < 1099) await peer.waitForReplies(peer.replies.length + 1);
+    peer.socket.resetAndDestroy();
+    const [lost] = await gate.waitForLost(1);
+    expect(lost!.ids).toHaveLength(1090);
+    expect(lost!.ids).not.toContain("id-0");
+    expect(lost!.ids).toContain("id-10");
+  });
+
   it("a sender that stalls mid-frame is cut off after stallTimeoutMs", async () => {
     const { gate, port, receiver } = await receiverFixture({ stallTimeoutMs: 200 });
     const token = gate.allocate("s1", 0, 5000);
