@@ -25,7 +25,9 @@ async function receiverFixture(opts: { slots?: number; slotBytes?: number } & Pa
   const gate = new TableWriteGate(memory);
   const receiver = await TcpReceiverDataPlane.listen({ host: "127.0.0.1", port: 0, ...opts, memory, gate });
   closers.push(() => receiver.close());
-  return { memory, gate, receiver, port: receiver.offer().kind === "tcp" ? (receiver.offer() as { port: number }).port : 0 };
+  const offer = receiver.offer();
+  if (offer.kind !== "tcp") throw new Error("a TCP receiver offers tcp");
+  return { memory, gate, receiver, port: offer.port };
 }
 
 function sender(opts: TcpSenderOptions = {}): TcpSenderTransport {

@@ -8,7 +8,7 @@ import { allocateHeapPool, type PoolMemory } from "../../src/memory/pool-memory.
 import { TcpReceiverDataPlane } from "../../src/transport/tcp/tcp-receiver.js";
 import type { TcpReceiveMode } from "../../src/transport/tcp/tcp-receiver-connection.js";
 import { TcpSenderTransport, type TcpSenderOptions } from "../../src/transport/tcp/tcp-sender.js";
-import type { SenderChannel, SlotWrite } from "../../src/transport/transport.js";
+import type { SlotWrite } from "../../src/transport/transport.js";
 import { TableWriteGate } from "../support/tcp-gate.js";
 
 const closers: Array<() => Promise<void> | void> = [];
@@ -176,5 +176,3 @@ it("connect to a closed port fails UNAVAILABLE at once", async () => {
   expect(err.message).toMatch(/cannot connect to the TCP data plane/);
   expect(Date.now() - started).toBeLessThan(2_000);
 });
-
-export type { SenderChannel };

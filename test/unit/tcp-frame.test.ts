@@ -49,18 +49,18 @@ describe("WRITE frame header", () => {
 
   it("rejects bad magic, version, type, id length and oversize payloads with their reasons", () => {
     const good = encodeWriteHeader(Buffer.from("r"), 0, 0, 0, 100, Buffer.alloc(8));
-    const mutate = (at: number, write: (b: Buffer) => void): string => {
+    const mutate = (write: (b: Buffer) => void): string => {
       const b = Buffer.from(good);
       write(b);
       const d = decodeWriteHeader(b, 99);
       return d.ok ? "ok" : `${d.problem.code}: ${d.problem.message}`;
     };
-    expect(mutate(0, (b) => b.write("HTTP", 0, "latin1"))).toMatch(/^INVALID_ARGUMENT: bad frame magic 0x48545450/);
-    expect(mutate(4, (b) => b.writeUInt8(2, 4))).toMatch(/^INCOMPATIBLE: TCP data-plane protocol version 2/);
-    expect(mutate(5, (b) => b.writeUInt8(2, 5))).toMatch(/^INVALID_ARGUMENT: frame type 2 is not WRITE/);
-    expect(mutate(6, (b) => b.writeUInt16LE(0, 6))).toMatch(/request id length 0 is outside 1\.\.256/);
-    expect(mutate(6, (b) => b.writeUInt16LE(257, 6))).toMatch(/request id length 257/);
-    expect(mutate(0, () => {})).toMatch(/100 bytes exceeds this receiver's limit of 99/);
+    expect(mutate((b) => b.write("HTTP", 0, "latin1"))).toMatch(/^INVALID_ARGUMENT: bad frame magic 0x48545450/);
+    expect(mutate((b) => b.writeUInt8(2, 4))).toMatch(/^INCOMPATIBLE: TCP data-plane protocol version 2/);
+    expect(mutate((b) => b.writeUInt8(2, 5))).toMatch(/^INVALID_ARGUMENT: frame type 2 is not WRITE/);
+    expect(mutate((b) => b.writeUInt16LE(0, 6))).toMatch(/request id length 0 is outside 1\.\.256/);
+    expect(mutate((b) => b.writeUInt16LE(257, 6))).toMatch(/request id length 257/);
+    expect(mutate(() => {})).toMatch(/100 bytes exceeds this receiver's limit of 99/);
   });
 
   it("bounds request ids to 1..256 UTF-8 bytes", () => {
