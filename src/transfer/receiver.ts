@@ -10,6 +10,7 @@ import { type Clock, systemClock } from "../store/clock.js";
 import { type AllocInput, type AllocResult, type KeyState, KvStore, type StoreConfig } from "../store/kv-store.js";
 import type { AdmitResult, DataPlaneOffer, WriteGate } from "../transport/transport.js";
 import { LeaseSweeper } from "./lease-sweeper.js";
+import { WriteTokenSource } from "./write-tokens.js";
 
 export interface ReceiverOptions {
   memory: PoolMemory;
@@ -69,6 +70,7 @@ export class KvReceiver implements WriteGate {
     this.maxKeysPerAlloc = opts.maxKeysPerAlloc ?? DEFAULT_MAX_KEYS_PER_ALLOC;
     // Milliseconds since the epoch times 1024 plus randomness stays below 2^53 and differs per start.
     this.generation = Date.now() * 1024 + randomBytes(2).readUInt16LE(0) % 1024;
+    const tokens = new WriteTokenSource();
     const config: StoreConfig = {
       slots: opts.memory.slots,
       slotBytes: opts.memory.slotBytes,
@@ -78,7 +80,7 @@ export class KvReceiver implements WriteGate {
       maxKeysPerAlloc: this.maxKeysPerAlloc,
       maxChunksPerRequest: opts.maxChunksPerRequest ?? 65_536,
       maxRequests: opts.maxRequests ?? 4096,
-      newToken: () => randomBytes(8),
+      newToken: () => tokens.take(),
     };
     this.store = new KvStore(config);
     this.sweeper = new LeaseSweeper({

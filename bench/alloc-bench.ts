@@ -1,0 +1,108 @@
+// Alloc latency (p50/p99) for 64-key requests at 1 and 100 concurrent callers through a real decode
+// node's gRPC server, next to a bare grpc-js unary call of the same payload size to a handler that
+// does nothing, measured in the same run. The Allocs of a phase are aborted after it, untimed.
+
+import * as grpc from "@grpc/grpc-js";
+import { randomBytes } from "node:crypto";
+import type { AllocResponse__Output } from "../src/rpc/generated/kvbridge/v1/AllocResponse.js";
+import type { HelloResponse__Output } from "../src/rpc/generated/kvbridge/v1/HelloResponse.js";
+import { startDecodeNode } from "../src/nodes/decode-node.js";
+import { silentLogger } from "../src/observability/logger.js";
+import { kvbridgeV1, PROTOCOL_VERSION } from "../src/rpc/proto.js";
+import { callUnary } from "../src/rpc/unary.js";
+import type { BenchFigure } from "./bench-figure.js";
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+async function timed(concurrency: number, total: number, one: (i: number) => Promise<number>): Promise<{ lat: number[]; seconds: number }> {
+  const lat: number[] = [];
+  let next = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      for (;;) {
+        const i = next++;
+        if (i >= total) return;
+        const ms = await one(i);
+        lat.push(ms);
+      }
+    }),
+  );
+  return { lat: lat.sort((a, b) => a - b), seconds: (performance.now() - t0) / 1000 };
+}
+
+export async function runAllocBench(opts: { requests?: number } = {}): Promise<BenchFigure[]> {
+  const total = opts.requests ?? 4000;
+  const node = await startDecodeNode({
+    listen: { host: "127.0.0.1", port: 0 },
+    dataListen: { host: "127.0.0.1", port: 0 },
+    // Every Alloc of a phase stays allocated until the phase ends (Aborts are not interleaved with
+    // the timed calls), so the pool holds them all; tiny slots keep that small.
+    poolSlots: 64 * total + 64,
+    slotBytes: 64,
+    leaseMs: 60_000,
+    quarantineMs: 0,
+    transport: "tcp",
+    lockMemory: false,
+    logger: silentLogger(),
+  });
+  // The baseline: the same grpc-js stack and the same Alloc request and response messages (protobuf
+  // encoding and decoding included), answered by a handler that does nothing.
+  const bare = new grpc.Server();
+  const allocDef = kvbridgeV1().KvReceiver.service.Alloc;
+  const service: grpc.ServiceDefinition = { Alloc: { ...allocDef, path: "/bench.Bare/Alloc" } };
+  const reply = {
+    remoteIndexes: Array.from({ length: 64 }, (_, i) => i),
+    alreadySentIndexes: [],
+    writeTokens: Array.from({ length: 64 }, () => randomBytes(8)),
+    slotBytes: 64,
+    leaseExpiresAtMs: Date.now(),
+  };
+  bare.addService(service, { Alloc: (_call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => cb(null, reply) });
+  const barePort = await new Promise<number>((res, rej) => bare.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
+  const BareClient = grpc.makeGenericClientConstructor(service, "Bare");
+  const bareClient = new BareClient(`127.0.0.1:${barePort}`, grpc.credentials.createInsecure());
+  const client = new (kvbridgeV1().KvReceiver)(node.grpcAddress, grpc.credentials.createInsecure());
+  const figures: BenchFigure[] = [];
+  try {
+    const hello = await callUnary<object, HelloResponse__Output>(client, "Hello", { protocolVersion: PROTOCOL_VERSION, fingerprint: "" }, { timeoutMs: 5_000 });
+    const run = randomBytes(4).toString("hex");
+    const keys = (i: number): string[] => Array.from({ length: 64 }, (_, k) => `${run}-${i}-${"k".repeat(40)}-${k}`);
+    for (const concurrency of [1, 100]) {
+      const n = concurrency === 1 ? Math.min(total, 1000) : total;
+      const alloc = await timed(concurrency, n, async (i) => {
+        const id = `${run}-c${concurrency}-${i}`;
+        const t = performance.now();
+        await callUnary<object, AllocResponse__Output>(
+          client,
+          "Alloc",
+          { requestId: id, keys: keys(i + concurrency * 1_000_000), sizes: Array(64).fill(64), fingerprint: "", generation: hello.generation },
+          { timeoutMs: 30_000 },
+        );
+        return performance.now() - t;
+      });
+      for (let i = 0; i < n; i++) await callUnary(client, "Abort", { requestId: `${run}-c${concurrency}-${i}`, reason: "bench" }, { timeoutMs: 30_000 });
+      const base = await timed(concurrency, n, async (i) => {
+        const req = { requestId: `${run}-bare-${i}`, keys: keys(i + concurrency * 2_000_000), sizes: Array(64).fill(64), fingerprint: "", generation: hello.generation };
+        const t = performance.now();
+        await callUnary(bareClient, "Alloc", req, { timeoutMs: 30_000 });
+        return performance.now() - t;
+      });
+      const allocRate = n / alloc.seconds;
+      const bareRate = n / base.seconds;
+      figures.push(
+        { bench: `alloc.64keys.c${concurrency}.p50`, value: percentile(alloc.lat, 50), unit: "ms", baseline: percentile(base.lat, 50), baselineName: "bare grpc-js unary, same messages", ratio: percentile(alloc.lat, 50) / percentile(base.lat, 50) },
+        { bench: `alloc.64keys.c${concurrency}.p99`, value: percentile(alloc.lat, 99), unit: "ms", baseline: percentile(base.lat, 99), baselineName: "bare grpc-js unary, same messages", ratio: percentile(alloc.lat, 99) / percentile(base.lat, 99) },
+        { bench: `alloc.64keys.c${concurrency}.rate`, value: allocRate, unit: "calls/s", baseline: bareRate, baselineName: "bare grpc-js unary, same messages", ratio: allocRate / bareRate },
+      );
+    }
+  } finally {
+    client.close();
+    bareClient.close();
+    bare.forceShutdown();
+    await node.close();
+  }
+  return figures;
+}

@@ -1,0 +1,72 @@
+// `npm run bench`: every benchmark, each figure next to a baseline measured in the same run.
+// Prints a table, or with --json one JSON object per figure. --only a,b selects benches
+// (tcp, transfer, alloc, engine); --gib N sets the bytes per throughput figure (default 1).
+
+import { runAllocBench } from "./alloc-bench.js";
+import type { BenchFigure } from "./bench-figure.js";
+import { runEngineBench } from "./engine-bench.js";
+import { runTcpBench } from "./tcp-bench.js";
+import { measureTransfer, tcpTransport } from "./transfer-bench.js";
+
+const args = process.argv.slice(2);
+const json = args.includes("--json");
+const onlyArg = args[args.indexOf("--only") + 1];
+const only = args.includes("--only") && onlyArg ? new Set(onlyArg.split(",")) : null;
+const gibArg = args.includes("--gib") ? Number(args[args.indexOf("--gib") + 1]) : 1;
+const totalBytes = Math.round((Number.isFinite(gibArg) && gibArg > 0 ? gibArg : 1) * 1024 ** 3);
+const want = (name: string): boolean => !only || only.has(name);
+const progress = (line: string): void => {
+  process.stderr.write(`bench: ${line}\n`);
+};
+
+const figures: BenchFigure[] = [];
+const emit = (f: BenchFigure[]): void => {
+  for (const x of f) {
+    figures.push(x);
+    if (json) process.stdout.write(JSON.stringify({ bench: x.bench, value: x.value, unit: x.unit, baseline: x.baseline, ratio: x.ratio, baselineName: x.baselineName }) + "\n");
+  }
+};
+
+if (want("tcp") || want("transfer")) {
+  progress("tcp data plane vs bare node:net and iperf3");
+  const tcp = await runTcpBench({ totalBytes, log: progress });
+  emit(tcp);
+  if (want("transfer")) {
+    progress("end-to-end transfers through kvbridge (Alloc + writes + Commit) over TCP");
+    const bare = new Map(tcp.filter((f) => f.baselineName?.includes("node:net")).map((f) => [f.bench.split(".").pop()!, f.baseline!] as const));
+    const iperf = tcp.find((f) => f.baselineName?.includes("iperf3"))?.baseline ?? null;
+    const t = tcpTransport();
+    try {
+      for (const r of await measureTransfer("tcp", t, totalBytes)) {
+        const name = r.chunk >= 1024 ** 2 ? `${r.chunk / 1024 ** 2}MiB` : `${r.chunk / 1024}KiB`;
+        const b = bare.get(name) ?? null;
+        emit([
+          { bench: `transfer.tcp.${name}`, value: r.gbps, unit: "GB/s", baseline: b, baselineName: "bare node:net socket", ratio: b ? r.gbps / b : null },
+          { bench: `transfer.tcp.${name}.vs_iperf3`, value: r.gbps, unit: "GB/s", baseline: iperf, baselineName: "iperf3 single stream", ratio: iperf ? r.gbps / iperf : null },
+        ]);
+      }
+    } finally {
+      await t.close();
+    }
+  }
+}
+if (want("alloc")) {
+  progress("Alloc latency vs a bare grpc-js unary call");
+  emit(await runAllocBench());
+}
+if (want("engine")) {
+  progress("TTFT: disaggregated vs single process (512, 2k, 8k tokens)");
+  emit(await runEngineBench());
+}
+
+if (!json) {
+  const rows = figures.map((f) => [
+    f.bench,
+    `${f.value.toFixed(f.unit === "bytes" ? 0 : 3)} ${f.unit}`,
+    f.baseline === null ? "-" : `${f.baseline.toFixed(f.unit === "bytes" ? 0 : 3)} (${f.baselineName ?? "baseline"})`,
+    f.ratio === null ? "-" : `${f.ratio.toFixed(2)}x`,
+  ]);
+  const head = ["bench", "value", "baseline", "ratio"];
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  for (const r of [head, ...rows]) process.stdout.write(r.map((c, i) => c.padEnd(w[i]!)).join("  ") + "\n");
+}

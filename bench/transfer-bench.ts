@@ -1,0 +1,77 @@
+// End-to-end transfer throughput through kvbridge: a real `kvbridge decode --no-engine` process and
+// the real sender (Hello, Alloc, writes, Commit, Release per request) over TCP or UCX, for 256 KiB,
+// 1 MiB and 4 MiB chunks over >= 1 GiB each. Baselines come from the transport benches of the same run.
+
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import path from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { silentLogger } from "../src/observability/logger.js";
+import { runLoad } from "../src/transfer/load-generator.js";
+import { KvSender } from "../src/transfer/sender.js";
+import { TcpSenderTransport } from "../src/transport/tcp/tcp-sender.js";
+import type { SenderTransport, TransportKind } from "../src/transport/transport.js";
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+export const TRANSFER_CHUNKS = [256 * KiB, MiB, 4 * MiB];
+
+export async function startBenchDecode(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ grpc: string; stop: () => Promise<void> }> {
+  const self = fileURLToPath(import.meta.url);
+  const fromSource = self.endsWith(".ts");
+  const cli = path.resolve(path.dirname(self), fromSource ? "../src/cli/kvbridge.ts" : "../src/cli/kvbridge.js");
+  const proc = spawn(process.execPath, [...(fromSource ? ["--import", "tsx"] : []), cli, "decode", "--no-engine", "--listen", "127.0.0.1:0", "--data-listen", "127.0.0.1:0", ...args], {
+    stdio: ["ignore", "ignore", "pipe"],
+    env: { ...process.env, ...env },
+  });
+  const lines = createInterface({ input: proc.stderr! });
+  const grpcAddr = await new Promise<string>((resolve, reject) => {
+    lines.on("line", (l) => {
+      if (l.includes("decode node serving")) resolve((JSON.parse(l) as { grpc: string }).grpc);
+    });
+    proc.once("exit", (c) => reject(new Error(`bench decode node exited (${c}) before serving`)));
+  });
+  return {
+    grpc: grpcAddr,
+    async stop() {
+      proc.kill("SIGTERM");
+      await once(proc, "exit");
+    },
+  };
+}
+
+/** GB/s through kvbridge's sender for each chunk size, `totalBytes` each. */
+export async function measureTransfer(
+  kind: TransportKind,
+  transport: SenderTransport,
+  totalBytes: number,
+  decodeArgs: string[] = [],
+  env: NodeJS.ProcessEnv = {},
+): Promise<Array<{ chunk: number; gbps: number; bytes: number }>> {
+  const out: Array<{ chunk: number; gbps: number; bytes: number }> = [];
+  const chunksPerRequest = 16;
+  const concurrency = 4;
+  for (const chunk of TRANSFER_CHUNKS) {
+    const slots = chunksPerRequest * concurrency * 2;
+    const node = await startBenchDecode(["--pool-slots", String(slots), "--slot-bytes", String(chunk), "--transport", kind, "--lock-memory", "auto", "--log-level", "warn", ...decodeArgs], env);
+    const transports: Partial<Record<TransportKind, SenderTransport>> = { [kind]: transport };
+    const sender = new KvSender({ fingerprint: "", transports, preference: kind, logger: silentLogger() });
+    try {
+      const requests = Math.ceil(totalBytes / (chunk * chunksPerRequest));
+      // Warm-up: connections, handshakes, first-touch of the pool pages.
+      await runLoad(sender, { target: node.grpc, requests: concurrency * 2, chunks: chunksPerRequest, chunkBytes: chunk, concurrency, sharedPrefix: 0, verify: false });
+      const r = await runLoad(sender, { target: node.grpc, requests, chunks: chunksPerRequest, chunkBytes: chunk, concurrency, sharedPrefix: 0, verify: false });
+      if (r.requests_failed > 0) throw new Error(`transfer bench: ${r.requests_failed} requests failed: ${r.errors.join("; ")}`);
+      out.push({ chunk, gbps: r.gbps, bytes: r.bytes });
+    } finally {
+      await sender.close();
+      await node.stop();
+    }
+  }
+  return out;
+}
+
+export function tcpTransport(): SenderTransport {
+  return new TcpSenderTransport({ connections: 2 });
+}
