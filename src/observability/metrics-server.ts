@@ -1,6 +1,6 @@
 // The HTTP endpoint Prometheus scrapes: GET /metrics renders a prom-client registry. Nothing else is
 // served (404), nothing can be changed through it, and every connection is bounded in time.
-import { createServer, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Registry } from "prom-client";
 import { KvbridgeError } from "../errors/kvbridge-error.js";
@@ -18,16 +18,17 @@ export interface MetricsServer {
   close(): Promise<void>;
 }
 
-export async function startMetricsServer(listen: MetricsListen, registry: Registry): Promise<MetricsServer> {
-  const server: Server = createServer((req, res) => {
+/**
+ * Answers `/metrics` from `registry` and returns true; returns false for any other path. Usable as
+ * a route of another HTTP server (the router serves /metrics next to its API this way).
+ */
+export function metricsRoute(registry: Registry): (req: IncomingMessage, res: ServerResponse) => boolean {
+  return (req, res) => {
     const path = (req.url ?? "/").split("?")[0];
-    if (path !== "/metrics") {
-      res.writeHead(404, { "content-type": "text/plain; charset=utf-8" }).end("not found: metrics are served at /metrics\n");
-      return;
-    }
+    if (path !== "/metrics") return false;
     if (req.method !== "GET" && req.method !== "HEAD") {
       res.writeHead(405, { allow: "GET, HEAD", "content-type": "text/plain; charset=utf-8" }).end("method not allowed: use GET\n");
-      return;
+      return true;
     }
     registry.metrics().then(
       (body) => {
@@ -39,6 +40,14 @@ export async function startMetricsServer(listen: MetricsListen, registry: Regist
         res.writeHead(500, { "content-type": "text/plain; charset=utf-8" }).end(`metrics collection failed: ${(err as Error).message}\n`);
       },
     );
+    return true;
+  };
+}
+
+export async function startMetricsServer(listen: MetricsListen, registry: Registry): Promise<MetricsServer> {
+  const route = metricsRoute(registry);
+  const server: Server = createServer((req, res) => {
+    if (!route(req, res)) res.writeHead(404, { "content-type": "text/plain; charset=utf-8" }).end("not found: metrics are served at /metrics\n");
   });
   // A scraper that connects and stays silent must not hold a socket forever.
   server.requestTimeout = 10_000;

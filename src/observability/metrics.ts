@@ -2,7 +2,7 @@
 // node (receiver), the prefill node (sender) and the router. Names follow Prometheus conventions
 // (`kvbridge_..._total` counters, `_seconds` and `_bytes` units, low-cardinality labels only).
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
-import { toKvbridgeError } from "../errors/kvbridge-error.js";
+import { toKvbridgeError, type ErrorCode } from "../errors/kvbridge-error.js";
 
 export { Registry } from "prom-client";
 
@@ -29,8 +29,11 @@ export interface ReceiverSnapshot {
   serving: boolean;
 }
 
-/** Outcomes of a router request, the label values of kvbridge_router_requests_total. */
-export type RouterOutcome = "ok" | "failed" | "cancelled" | "rejected";
+/**
+ * Outcome of a router request, the label value of kvbridge_router_requests_total: "ok", "cancelled"
+ * (the client went away), or the failure's error code in lowercase ("unavailable", "invalid_argument"...).
+ */
+export type RouterOutcome = "ok" | "cancelled" | Lowercase<ErrorCode>;
 
 export interface NodeMetrics {
   readonly registry: Registry;
@@ -54,7 +57,7 @@ export interface NodeMetrics {
   readonly allocSeconds: Histogram;
   /** kvbridge_router_ttft_seconds: router time to first token, per request. */
   readonly routerTtftSeconds: Histogram;
-  /** kvbridge_router_requests_total{outcome}: router requests by outcome. */
+  /** kvbridge_router_requests_total{outcome}: router requests by outcome (see RouterOutcome). */
   readonly routerRequests: Counter<"outcome">;
   /** kvbridge_node_info{node_id,role,version,protocol_version}: always 1; joins names onto series. */
   readonly nodeInfo: Gauge<"node_id" | "role" | "version" | "protocol_version">;
@@ -192,7 +195,7 @@ export function nodeMetrics(registry: Registry = new Registry(), opts: { default
     () =>
       new Counter({
         name: "kvbridge_router_requests_total",
-        help: "Router: completion requests by outcome (ok, failed, cancelled, rejected)",
+        help: "Router: completion requests by outcome (ok, cancelled, or the error code in lowercase)",
         labelNames: ["outcome"] as const,
         registers: [registry],
       }),
@@ -275,8 +278,8 @@ export function nodeMetrics(registry: Registry = new Registry(), opts: { default
 }
 
 /** The label value for an error: its KvbridgeError code in lowercase ("resource_exhausted"). */
-export function failureReason(err: unknown): string {
-  return toKvbridgeError(err).code.toLowerCase();
+export function failureReason(err: unknown): Lowercase<ErrorCode> {
+  return toKvbridgeError(err).code.toLowerCase() as Lowercase<ErrorCode>;
 }
 
 /** Sender side: one finished push (fields as in the sender's PushResult). */
@@ -292,7 +295,7 @@ export function recordFailure(m: NodeMetrics, op: string, err: unknown): void {
 }
 
 /** Router: one finished completion request; `ttftSeconds` when a first token was produced. */
-export function recordRouterRequest(m: NodeMetrics, outcome: RouterOutcome, ttftSeconds?: number): void {
+export function recordRouterRequest(m: NodeMetrics, outcome: RouterOutcome, ttftSeconds?: number | null): void {
   m.routerRequests.inc({ outcome });
-  if (ttftSeconds !== undefined) m.routerTtftSeconds.observe(ttftSeconds);
+  if (ttftSeconds !== undefined && ttftSeconds !== null) m.routerTtftSeconds.observe(ttftSeconds);
 }

@@ -1,12 +1,12 @@
 // The metric set and its HTTP endpoint through real prom-client and a real loopback HTTP server:
 // names and labels, one set per registry, series only for the parts a process runs, receiver values
 // mirrored (never double counted), and /metrics served with the Prometheus content type.
-import { request } from "node:http";
+import { createServer, request } from "node:http";
 import { afterEach, describe, expect, it } from "vitest";
 import { KvbridgeError } from "../../src/errors/kvbridge-error.js";
 import { nodeMetrics, recordFailure, recordPush, recordRouterRequest, Registry, type ReceiverSnapshot } from "../../src/observability/metrics.js";
 import { abortReasonLabel } from "../../src/observability/metrics-receiver.js";
-import { startMetricsServer, type MetricsServer } from "../../src/observability/metrics-server.js";
+import { metricsRoute, startMetricsServer, type MetricsServer } from "../../src/observability/metrics-server.js";
 
 function snapshot(over: Partial<ReceiverSnapshot> = {}): ReceiverSnapshot {
   return {
@@ -50,10 +50,10 @@ describe("node metrics", () => {
   it("exports only what a process uses: a router registry has router series and no pool series", async () => {
     const m = nodeMetrics(new Registry());
     recordRouterRequest(m, "ok", 0.12);
-    recordRouterRequest(m, "failed");
+    recordRouterRequest(m, "unavailable", null);
     const text = await m.registry.metrics();
     expect(sample(text, 'kvbridge_router_requests_total{outcome="ok"}')).toBe(1);
-    expect(sample(text, 'kvbridge_router_requests_total{outcome="failed"}')).toBe(1);
+    expect(sample(text, 'kvbridge_router_requests_total{outcome="unavailable"}')).toBe(1);
     expect(sample(text, "kvbridge_router_ttft_seconds_count")).toBe(1);
     expect(sample(text, 'kvbridge_router_ttft_seconds_bucket{le="0.25"}')).toBe(1);
     expect(sample(text, 'kvbridge_router_ttft_seconds_bucket{le="0.1"}')).toBe(0);
@@ -131,6 +131,25 @@ describe("metrics server", () => {
     await server.close();
     await server.close();
     await expect(get(`http://${server.address}/metrics`)).rejects.toThrow(/ECONNREFUSED/);
+  });
+
+  it("serves /metrics as a route of another HTTP server and leaves its other paths alone", async () => {
+    const m = nodeMetrics(new Registry());
+    recordRouterRequest(m, "cancelled");
+    const route = metricsRoute(m.registry);
+    const api = createServer((req, res) => {
+      if (!route(req, res)) res.writeHead(200).end("api");
+    });
+    await new Promise<void>((r) => api.listen(0, "127.0.0.1", () => r()));
+    try {
+      const base = `http://127.0.0.1:${(api.address() as { port: number }).port}`;
+      const metrics = await get(`${base}/metrics?x=1`);
+      expect(metrics.status).toBe(200);
+      expect(sample(metrics.body, 'kvbridge_router_requests_total{outcome="cancelled"}')).toBe(1);
+      expect((await get(`${base}/v1/models`)).body).toBe("api");
+    } finally {
+      await new Promise<void>((r) => api.close(() => r()));
+    }
   });
 
   it("refuses an address already in use with a clear UNAVAILABLE", async () => {
