@@ -1,16 +1,30 @@
 // Loads the UCX transports when libucp is present; a machine without it runs on TCP with one clear
 // log line, never a crash.
 import type { Logger } from "pino";
+import { toKvbridgeError } from "../errors/kvbridge-error.js";
 import type { PoolMemory } from "../memory/pool-memory.js";
+import { ucxAvailability, UcxReceiverDataPlane, UcxSenderTransport } from "../transport/ucx/index.js";
 import type { ReceiverDataPlane, SenderTransport } from "../transport/transport.js";
 
 export async function loadUcxSenderTransport(log: Logger): Promise<SenderTransport | undefined> {
-  void log;
-  return undefined;
+  const avail = ucxAvailability();
+  if (!avail.available) {
+    log.info({ reason: avail.reason }, "UCX unavailable: using the TCP data plane");
+    return undefined;
+  }
+  try {
+    return UcxSenderTransport.create();
+  } catch (err) {
+    log.warn({ reason: toKvbridgeError(err).message }, "UCX sender could not start: using the TCP data plane");
+    return undefined;
+  }
 }
 
+/** The receiver's UCX data plane over `memory`; throws (the caller logs and keeps TCP) when UCX cannot serve it. */
 export async function loadUcxReceiver(memory: PoolMemory, log: Logger): Promise<ReceiverDataPlane> {
-  void memory;
-  void log;
-  throw new Error("UCX data plane not built in");
+  const avail = ucxAvailability();
+  if (!avail.available) throw new Error(`UCX unavailable: ${avail.reason}`);
+  const plane = UcxReceiverDataPlane.create(memory);
+  log.info({ ucx: avail.version }, "UCX data plane registered the pool");
+  return plane;
 }

@@ -85,7 +85,8 @@ export interface DecodeNode {
 export async function startDecodeNode(opts: DecodeNodeOptions): Promise<DecodeNode> {
   const log = opts.logger;
   const nodeId = opts.nodeId ?? `decode-${hostname()}-${process.pid}`;
-  const { memory, warning } = allocatePoolMemory({ slots: opts.poolSlots, slotBytes: opts.slotBytes, lock: opts.lockMemory });
+  // TCP only: plain mmap; otherwise "auto" lets UCX allocate the pool (same-host peers then write it directly).
+  const { memory, warning } = allocatePoolMemory({ slots: opts.poolSlots, slotBytes: opts.slotBytes, lock: opts.lockMemory, allocator: opts.transport === "tcp" ? "mmap" : "auto" });
   if (warning) log.warn({ nodeId }, warning);
   const cleanups: Array<() => Promise<void> | void> = [() => memory.close()];
   const runCleanups = async (): Promise<void> => {

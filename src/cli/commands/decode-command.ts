@@ -8,6 +8,7 @@ import { startDecodeNode } from "../../nodes/decode-node.js";
 import type { HostPort } from "../../nodes/host-port.js";
 import { createLogger } from "../../observability/logger.js";
 import { envOption } from "../env-option.js";
+import { loadUcxReceiver } from "../ucx-loader.js";
 import { bytesArg, choiceArg, hostPortArg, intArg, lockArg } from "../option-parsers.js";
 import { onShutdownSignal } from "../process-lifecycle.js";
 
@@ -76,6 +77,7 @@ Examples:
       let engineService: DecodeEngineService | undefined;
       let serving = false;
       const node = await startDecodeNode({
+        ucxDataPlane: loadUcxReceiver,
         fingerprint: engine?.fingerprint ?? "",
         extraServices: engine
           ? (rx) => {

@@ -11,6 +11,7 @@ import { createLogger } from "../../observability/logger.js";
 import { kvbridgeV1 } from "../../rpc/proto.js";
 import { addEngineOptions, openEngine, type EngineFlags } from "../engine-options.js";
 import { envOption } from "../env-option.js";
+import { loadUcxReceiver } from "../ucx-loader.js";
 import { choiceArg, intArg } from "../option-parsers.js";
 import { onShutdownSignal } from "../process-lifecycle.js";
 import { closeTransports, createSenderTransports } from "../sender-transports.js";
@@ -41,6 +42,7 @@ export function upCommand(): Command {
       let engineService: DecodeEngineService | undefined;
       let serving = false;
       const decode = await startDecodeNode({
+        ucxDataPlane: loadUcxReceiver,
         listen: hp("127.0.0.1:0"),
         dataListen: hp("127.0.0.1:0"),
         poolSlots: flags.poolSlots,
