@@ -91,10 +91,13 @@ export class KvSender {
       return await this.attempt(target, requestId, chunks, options);
     } catch (err) {
       const e = toKvbridgeError(err);
-      // A receiver that restarted under the same address answers with another generation: forget
-      // everything cached about it, handshake again and retry once (nothing was allocated there).
-      if (e.code === "FAILED_PRECONDITION" && /generation/.test(e.message)) {
-        this.opts.logger?.warn({ requestId, peer: target }, "receiver restarted; handshaking again");
+      // A receiver that restarted under the same address answers with another generation, or our
+      // cached channel to it is still failing from the old process: forget everything cached about
+      // the peer (channel, handshake, data channels, rkeys), handshake again and retry once. The
+      // retry is safe: a (request, batch) the receiver already allocated is answered the same way.
+      const restarted = e.code === "FAILED_PRECONDITION" && /generation/.test(e.message);
+      if ((restarted || e.code === "UNAVAILABLE") && !options.signal?.aborted && !this.closed) {
+        this.opts.logger?.warn({ requestId, peer: target, reason: e.message }, "receiver unreachable or restarted; handshaking again");
         await this.forget(target);
         return this.attempt(target, requestId, chunks, options);
       }
