@@ -62,7 +62,7 @@ function bind(): LibcLoadResult {
     const mlock = lib.func("mlock", "int", ["void *", "size_t"]);
     const munlock = lib.func("munlock", "int", ["void *", "size_t"]);
     // struct rlimit { rlim_t rlim_cur; rlim_t rlim_max; } with rlim_t = unsigned long (64-bit Linux).
-    const getrlimit = lib.func("getrlimit", "int", ["int", koffi.out(koffi.pointer("uint64_t"))]);
+    const getrlimit = lib.func("getrlimit", "int", ["int", "void *"]);
     const sysconf = lib.func("sysconf", "long", ["int"]);
     const strerror = lib.func("strerror", "const char *", ["int"]);
     const bindings: LibcBindings = {

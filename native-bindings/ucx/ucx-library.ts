@@ -169,12 +169,18 @@ function bind(libraryPath: string): UcxLoadResult {
   const k = loadKoffi();
   if (!k.ok) return { available: false, reason: k.reason };
   const koffi = k.koffi;
-  // UCX's malloc hooks swap the process's allocator for UCX's own heap to learn about freed memory
-  // (for registration caches of RDMA NICs). Inside Node, whose V8 and libuv threads allocate
-  // concurrently, that crashed receivers under load (SIGSEGV in heap addresses, about one run in two
-  // of the integration tests). It must be decided before libucs initialises, so it is set here,
-  // unless the operator chose otherwise. mmap/munmap event hooks, which those caches rely on, stay on.
+  // UCX's memory-event machinery (libucm) is unsafe in a process whose other threads allocate while
+  // UCX initialises, which is every Node process (V8 and libuv threads):
+  //  - its malloc hooks swap the allocator for UCX's own heap: receivers crashed with SIGSEGV on
+  //    heap addresses in about one integration run in two;
+  //  - installing its mmap hooks probes them with sbrk(+page) then sbrk(-page), which cuts off a
+  //    brk growth another thread made in between; with malloc hooks already off, about one process
+  //    start in a hundred still crashed later in V8's GC or compiler on an unmapped heap address.
+  // The events only feed registration caches of RDMA NICs (shared memory and tcp do not use them),
+  // and must be decided before libucs initialises, so they are turned off here unless the operator
+  // set these variables (docs/ucx.md: RDMA deployments).
   process.env.UCX_MEM_MALLOC_HOOKS ??= "no";
+  process.env.UCX_MEM_EVENTS ??= "no";
   let lib: ReturnType<Koffi["load"]>;
   try {
     lib = koffi.load(libraryPath);

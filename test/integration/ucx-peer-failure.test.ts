@@ -1,0 +1,84 @@
+// A receiver killed with SIGKILL while a writeAll is in flight: the sender must settle within a
+// bound (never hang), mark the channel broken where the death is visible, and refuse to reconnect.
+import { randomBytes } from "node:crypto";
+import { afterEach, describe, expect, test } from "vitest";
+import { isKvbridgeError } from "../../src/errors/kvbridge-error.js";
+import { ucxAvailability, UcxSenderTransport, type UcxSenderChannel } from "../../src/transport/ucx/index.js";
+import type { SlotWrite } from "../../src/transport/transport.js";
+import { startUcxReceiverProcess, type UcxReceiverProcess } from "../support/ucx-receiver-client.js";
+
+const avail = ucxAvailability();
+const SLOT = 1024 * 1024;
+const STALL_MS = 2_000;
+
+let receiver: UcxReceiverProcess | null = null;
+let sender: UcxSenderTransport | null = null;
+
+afterEach(async () => {
+  await sender?.close();
+  sender = null;
+  await receiver?.kill9();
+  receiver = null;
+});
+
+/** 4 GiB of puts over 64 slots (one shared source buffer): far more than finishes before the kill. */
+function hugeWrites(): SlotWrite[] {
+  const data = randomBytes(SLOT);
+  return Array.from({ length: 4096 }, (_, i) => ({ slot: i % 64, poolOffset: (i % 64) * SLOT, token: Buffer.alloc(8), data }));
+}
+
+type Outcome = { kind: "resolved" } | { kind: "rejected"; code: string; message: string };
+
+async function killDuringWriteAll(tls: string, allocator: "ucx" | "mmap"): Promise<{ outcome: Outcome; ms: number; ch: UcxSenderChannel; rx: UcxReceiverProcess }> {
+  const ucxConfig = { TLS: tls };
+  const rx = (receiver = await startUcxReceiverProcess({ slots: 64, slotBytes: SLOT, allocator, ucxConfig }));
+  sender = UcxSenderTransport.create({ ucxConfig, stallTimeoutMs: STALL_MS, closeTimeoutMs: 500 });
+  const ch = (await sender.connect(rx.offer, new AbortController().signal)) as UcxSenderChannel;
+  const started = performance.now();
+  const settled = ch.writeAll("doomed", hugeWrites(), new AbortController().signal).then(
+    (): Outcome => ({ kind: "resolved" }),
+    (e: unknown): Outcome => ({ kind: "rejected", code: isKvbridgeError(e) ? e.code : "not a KvbridgeError", message: String(e) }),
+  );
+  await new Promise((r) => setTimeout(r, 50));
+  await rx.kill9();
+  const outcome = await settled;
+  return { outcome, ms: performance.now() - started, ch, rx };
+}
+
+async function expectReconnectRefused(rx: UcxReceiverProcess): Promise<void> {
+  const started = performance.now();
+  const err = await sender!.connect(rx.offer, new AbortController().signal).then(
+    () => null,
+    (e: unknown) => e,
+  );
+  expect(isKvbridgeError(err) ? err.code : err).toBe("UNAVAILABLE");
+  expect(performance.now() - started).toBeLessThan(STALL_MS + 3_000);
+}
+
+describe.skipIf(!avail.available)("UCX sender when the receiver process is killed (SIGKILL)", () => {
+  test("over tcp an in-flight writeAll rejects with UNAVAILABLE within the bound and the channel is broken", async () => {
+    const { outcome, ms, ch, rx } = await killDuringWriteAll("tcp,self", "ucx");
+    expect(outcome.kind === "rejected" ? outcome.code : outcome.kind).toBe("UNAVAILABLE");
+    expect(ms).toBeLessThan(STALL_MS + 3_000);
+    expect(ch.broken).toBe(true);
+    await expect(ch.writeAll("after", [], new AbortController().signal)).rejects.toMatchObject({ code: "UNAVAILABLE" });
+    await expectReconnectRefused(rx);
+  });
+
+  test("over shared memory with software-emulated puts (mmap pool) an in-flight writeAll rejects with UNAVAILABLE within the stall bound", async () => {
+    const { outcome, ms, ch, rx } = await killDuringWriteAll("posix,cma,self", "mmap");
+    expect(outcome.kind === "rejected" ? outcome.code : outcome.kind).toBe("UNAVAILABLE");
+    expect(ms).toBeLessThan(STALL_MS + 3_000);
+    expect(ch.broken).toBe(true);
+    await expectReconnectRefused(rx);
+  });
+
+  test("over shared memory into a UCX-allocated pool the writeAll settles within the bound (direct copies cannot see the death) and reconnecting is refused", async () => {
+    const { outcome, ms, rx } = await killDuringWriteAll("posix,cma,self", "ucx");
+    // The copies land in the dead receiver's segment, which outlives it while mapped here; the
+    // Commit that follows a transfer is what fails. Rejecting is fine too; hanging is not.
+    if (outcome.kind === "rejected") expect(outcome.code).toBe("UNAVAILABLE");
+    expect(ms).toBeLessThan(STALL_MS + 3_000);
+    await expectReconnectRefused(rx);
+  });
+});
