@@ -75,8 +75,8 @@ beforeAll(async () => {
   // through a non-loopback address can be shown refused. `guarded` requires a token.
   [open, guarded] = await Promise.all([
     // Long lease and hold: the known state must outlive the whole file, however slow the machine.
-    startDecodeProcess(["--listen", "0.0.0.0:0", "--lease-ms", "600000", "--hold-ms", "600000", "--quarantine-ms", "300"]),
-    startDecodeProcess([], { KVBRIDGE_ADMIN_TOKEN: "s3cret-token" }),
+    startDecodeProcess(["--transport", "tcp", "--listen", "0.0.0.0:0", "--lease-ms", "600000", "--hold-ms", "600000", "--quarantine-ms", "300"]),
+    startDecodeProcess(["--transport", "tcp"], { KVBRIDGE_ADMIN_TOKEN: "s3cret-token" }),
   ]);
   port = Number(open.grpc.split(":").pop());
   addr = `127.0.0.1:${port}`;
