@@ -125,7 +125,7 @@ describe("kvctl read-only commands against a known state", () => {
     expect(human.stdout).toContain("free 59 (14.8 MiB)  reserved 0  writing 1 (256 KiB)  ready 4 (1 MiB)  quarantined 0");
     expect(human.stdout).toContain("2 active, 0 lease(s) ending within 2.00s; 2 committed, 0 aborted, 0 expired so far");
     expect(human.stdout).toContain("3 hits / 5 misses (37.5% hit rate)");
-    expect(human.stdout).toMatch(/9\.9 KiB received over TCP, 0 B\/s over the last \d+ms/);
+    expect(human.stdout).toMatch(/9\.9 KiB received, 0 B\/s over the last \d+ms/);
 
     expect(json.code).toBe(0);
     const node = (JSON.parse(json.stdout) as { nodes: Array<Record<string, unknown>> }).nodes[0]!;

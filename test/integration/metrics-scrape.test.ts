@@ -9,6 +9,7 @@ import { kvbridgeV1 } from "../../src/rpc/proto.js";
 import { callUnary } from "../../src/rpc/unary.js";
 import { KvSender } from "../../src/transfer/sender.js";
 import { TcpSenderTransport } from "../../src/transport/tcp/tcp-sender.js";
+import { ucxAvailability, UcxSenderTransport } from "../../src/transport/ucx/index.js";
 import { startDecodeProcess, type DecodeProcess } from "../support/decode-process.js";
 import { nodeClients, type NodeClients } from "../support/node-clients.js";
 
@@ -140,5 +141,32 @@ describe("decode node /metrics", () => {
     expect(value(expired, "kvbridge_requests_active")).toBe(0);
     // An expiry is not an abort: the abort count is still the one from the test above.
     expect(value(expired, 'kvbridge_aborts_total{reason="requested"}')).toBe(1);
+  });
+
+  const ucx = ucxAvailability();
+  it.skipIf(!ucx.available)(`counts UCX transfers, which land without the receiver's CPU, at their commit${ucx.available ? "" : " (UCX not available on this machine)"}`, async () => {
+    const stats = await clients.stats();
+    if (!stats.transports.includes("ucx")) return expect.fail(`the decode process offers ${stats.transports.join(",")}: its UCX data plane did not start (see its log)`);
+    const transport = UcxSenderTransport.create();
+    const ucxSender = new KvSender({ fingerprint: "", transports: { ucx: transport }, preference: "ucx" });
+    try {
+      const before = (await scrape()).text;
+      const res = await ucxSender.push(node.grpc, "m-ucx", [{ key: "m-u0", data: Buffer.alloc(30_000, 7) }, { key: "m-u1", data: Buffer.alloc(12_345, 8) }]);
+      expect(res.transport).toBe("ucx");
+      const after = (await scrape()).text;
+      const series = 'kvbridge_transfer_bytes_total{transport="ucx",direction="received"}';
+      expect((value(after, series) ?? 0) - (value(before, series) ?? 0)).toBe(42_345);
+      expect(value(after, 'kvbridge_transfer_seconds_count{transport="ucx",direction="received"}')).toBe(1);
+      // Inspect (and so kvctl) counts them too, once: a retried Commit adds nothing.
+      expect((await clients.stats()).bytesReceived - stats.bytesReceived).toBe(42_345);
+      await callUnary(rx, "Commit", { requestId: "m-ucx" }, { timeoutMs: 5_000 });
+      expect((await clients.stats()).bytesReceived - stats.bytesReceived).toBe(42_345);
+      const listed = await clients.call<{ requests: Array<{ requestId: string; bytes: number }> }>(clients.inspect, "ListRequests", {});
+      expect(listed.requests.find((r) => r.requestId === "m-ucx")?.bytes).toBe(42_345);
+      await callUnary(rx, "Release", { requestId: "m-ucx" }, { timeoutMs: 5_000 });
+    } finally {
+      await ucxSender.close();
+      await transport.close();
+    }
   });
 });

@@ -130,7 +130,7 @@ describe("status report", () => {
     expect(text).toContain("10 slots x 1 KiB = 10 KiB, 60.0% in use");
     expect(text).toContain("free 4 (4 KiB)  reserved 1 (1 KiB)  writing 2 (2 KiB)  ready 2 (2 KiB)  quarantined 1 (1 KiB)");
     expect(text).toContain("3 hits / 1 misses (75.0% hit rate)");
-    expect(text).toContain("9.8 KiB received over TCP, 9.8 KiB/s over the last 1.00s");
+    expect(text).toContain("9.8 KiB received, 9.8 KiB/s over the last 1.00s");
     const failed = renderStatus(failureReport("m:2", new KvbridgeError("UNAVAILABLE", "node m:2 did not answer")));
     expect(failed).toBe("m:2  UNREACHABLE\n  error        UNAVAILABLE: node m:2 did not answer\n");
   });

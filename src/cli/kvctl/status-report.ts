@@ -39,7 +39,7 @@ export interface NodeStatus {
   leases_near_expiry: number;
   near_expiry_ms: number;
   dedup: { hits: number; misses: number; hit_rate: number | null };
-  /** Data-plane bytes the node received over TCP, and their rate between two samples. */
+  /** Data-plane bytes the node received (TCP as frames land, UCX at each request's commit), and their rate between two samples. */
   transfer: { bytes_received: number; rate_bytes_per_second: number | null; sample_ms: number | null };
   requests_committed: number;
   requests_aborted: number;
@@ -125,7 +125,7 @@ export function renderStatus(r: NodeReport): string {
     `  requests     ${r.active_requests} active, ${r.leases_near_expiry} lease(s) ending within ${formatDuration(r.near_expiry_ms)}; ${r.requests_committed} committed, ${r.requests_aborted} aborted, ${r.leases_expired} expired so far`,
     `  keys         ${r.entries} entries, ${r.evictions} evicted so far`,
     `  dedup        ${r.dedup.hits} hits / ${r.dedup.misses} misses (${formatPercent(r.dedup.hit_rate)} hit rate)`,
-    `  transfer     ${formatBytes(r.transfer.bytes_received)} received over TCP, ${formatRate(r.transfer.rate_bytes_per_second)}` +
+    `  transfer     ${formatBytes(r.transfer.bytes_received)} received, ${formatRate(r.transfer.rate_bytes_per_second)}` +
       (r.transfer.sample_ms !== null ? ` over the last ${formatDuration(r.transfer.sample_ms)}` : " (rate not sampled)"),
   ];
   return lines.join("\n") + "\n";
