@@ -17,10 +17,13 @@ export type ErrorCode =
 
 export class KvbridgeError extends Error {
   readonly code: ErrorCode;
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+  /** True when a kvbridge peer answered with this error (as opposed to the call never reaching one). */
+  readonly remote: boolean;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; remote?: boolean }) {
     super(message, options);
     this.name = "KvbridgeError";
     this.code = code;
+    this.remote = options?.remote ?? false;
   }
 }
 

@@ -155,13 +155,6 @@ export async function startDecodeNode(opts: DecodeNodeOptions): Promise<DecodeNo
     const metrics = opts.metrics ?? nodeMetrics(undefined, { defaultMetrics: true });
     const v1 = kvbridgeV1();
     const plain = receiverHandlers(receiver, identity);
-    if (transports.includes("ucx")) {
-      const commit = plain.Commit;
-      plain.Commit = (call, callback) => {
-        accountOneSidedWrites(receiver, call.request.requestId);
-        commit(call, callback);
-      };
-    }
     const rxHandlers = instrumentReceiverHandlers(plain, receiver, metrics);
     const alloc = rxHandlers.Alloc;
     rxHandlers.Alloc = (call, callback) => {
@@ -289,23 +282,6 @@ export async function startDecodeNode(opts: DecodeNodeOptions): Promise<DecodeNo
   }
 }
 
-/**
- * UCX puts land in the pool without the receiver's CPU, so the receiver never sees them arrive as it
- * sees TCP frames. A sender commits only after flushing its puts: at the first Commit of a request,
- * its chunks with no byte seen over TCP have landed whole, and are accounted then, so the bytes and
- * rates in Inspect (kvctl) cover both transports. Runs before the commit itself, while the entries
- * are still WRITING; a retried Commit finds the request committed and accounts nothing twice.
- */
-function accountOneSidedWrites(rx: KvReceiver, requestId: string): void {
-  const { requests, entries } = rx.store.internals();
-  const rec = requests.get(requestId);
-  if (!rec || rec.phase !== "allocating" || !rec.lastBatchSeen) return;
-  for (const hold of rec.holds.values()) {
-    if (hold.role !== "writer") continue;
-    const e = entries.get(hold.entryId);
-    if (e && e.status.state === "writing" && e.slot !== null && e.bytesWritten === 0) rx.written(requestId, e.slot, e.size);
-  }
-}
 
 /**
  * The health decision, first reason wins. "pool stuck": no slot could be given to a new request

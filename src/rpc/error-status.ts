@@ -72,5 +72,6 @@ export function fromServiceError(err: unknown, what: string): KvbridgeError {
   if (typeof se?.code !== "number") return toKvbridgeError(err);
   const carried = se.metadata?.get(CODE_METADATA_KEY)[0];
   const code = (typeof carried === "string" && carried in TO_GRPC ? carried : FROM_GRPC[se.code] ?? "INTERNAL") as ErrorCode;
-  return new KvbridgeError(code, `${what}: ${se.details || se.message || grpc.status[se.code]}`, { cause: err });
+  // A carried code means a kvbridge node answered; without it the call never reached one.
+  return new KvbridgeError(code, `${what}: ${se.details || se.message || grpc.status[se.code]}`, { cause: err, remote: typeof carried === "string" });
 }

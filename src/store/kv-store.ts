@@ -122,6 +122,8 @@ export interface StoreStats {
   requestsCommitted: number;
   requestsAborted: number;
   evictions: number;
+  /** Bytes of entries turned READY by their writer's Commit (whatever transport moved them). */
+  bytesCommitted: number;
 }
 
 export interface EntryView {
@@ -169,6 +171,7 @@ export class KvStore {
     requestsCommitted: 0,
     requestsAborted: 0,
     evictions: 0,
+    bytesCommitted: 0,
   };
 
   constructor(config: StoreConfig) {
@@ -365,7 +368,10 @@ export class KvStore {
       for (const hold of rec.holds.values()) {
         if (hold.role !== "writer") continue;
         const entry = this.entries.get(hold.entryId);
-        if (entry && entry.status.state === "writing") entry.status = { state: "ready", lastUsedAt: now };
+        if (entry && entry.status.state === "writing") {
+          entry.status = { state: "ready", lastUsedAt: now };
+          this.counters.bytesCommitted += entry.size;
+        }
       }
       rec.phase = "committed";
       rec.holdExpiresAt = now + this.config.holdMs;
@@ -606,7 +612,8 @@ export class KvStore {
         const e = this.entries.get(hold.entryId)!;
         if (hold.role === "writer") {
           written++;
-          bytes += e.bytesWritten;
+          // One-sided (UCX) writes are invisible to the receiver: a committed entry has all its bytes.
+          bytes += e.status.state === "ready" ? e.size : e.bytesWritten;
         } else deduped++;
         if (e.status.state === "writing") pending++;
       }

@@ -90,7 +90,13 @@ export class KvReceiver implements WriteGate {
     this.sweeper.start();
   }
 
+  /** KV bytes received and committed, over any transport (UCX puts are invisible until Commit). */
   get bytesReceived(): number {
+    return this.store.stats().bytesCommitted;
+  }
+
+  /** Bytes that arrived over the TCP data plane (admitted frames' payloads). */
+  get tcpBytesReceived(): number {
     return this.bytesReceivedTotal;
   }
 

@@ -69,6 +69,10 @@ interface Peer {
   channels: Partial<Record<TransportKind, Promise<SenderChannel>>>;
   /** Set after a UCX failure: this peer is served over TCP from then on. */
   ucxDisabled: boolean;
+  /** Pushes using this peer's client and channels right now. */
+  users: number;
+  /** Forgotten (a newer handshake replaces it): closed once its last user is done. */
+  retired: boolean;
 }
 
 export class KvSender {
@@ -95,8 +99,10 @@ export class KvSender {
       // cached channel to it is still failing from the old process: forget everything cached about
       // the peer (channel, handshake, data channels, rkeys), handshake again and retry once. The
       // retry is safe: a (request, batch) the receiver already allocated is answered the same way.
+      // A node that answers UNAVAILABLE itself (draining) is alive and means it: no retry there.
       const restarted = e.code === "FAILED_PRECONDITION" && /generation/.test(e.message);
-      if ((restarted || e.code === "UNAVAILABLE") && !options.signal?.aborted && !this.closed) {
+      const unreachable = e.code === "UNAVAILABLE" && !e.remote;
+      if ((restarted || unreachable) && !options.signal?.aborted && !this.closed) {
         this.opts.logger?.warn({ requestId, peer: target, reason: e.message }, "receiver unreachable or restarted; handshaking again");
         await this.forget(target);
         return this.attempt(target, requestId, chunks, options);
@@ -108,6 +114,17 @@ export class KvSender {
   private async attempt(target: string, requestId: string, chunks: readonly PushChunk[], options: PushOptions): Promise<PushResult> {
     const signal = options.signal;
     const peer = await raceSignal(this.peer(target), signal, `push of ${requestId}`);
+    peer.users++;
+    try {
+      return await this.pushTo(peer, requestId, chunks, options);
+    } finally {
+      peer.users--;
+      if (peer.retired && peer.users === 0) this.closePeer(peer);
+    }
+  }
+
+  private async pushTo(peer: Peer, requestId: string, chunks: readonly PushChunk[], options: PushOptions): Promise<PushResult> {
+    const signal = options.signal;
     const { hello } = peer;
     for (const c of chunks) {
       if (c.data.length > hello.slotBytes) {
@@ -310,20 +327,29 @@ export class KvSender {
         throw new KvbridgeError("INCOMPATIBLE", `receiver ${target} speaks protocol ${hello.protocolVersion}, this sender ${PROTOCOL_VERSION}`);
       }
       const offers = hello.offers.map(offerFromWire);
-      return { target, client, hello, offers, channels: {}, ucxDisabled: false };
+      return { target, client, hello, offers, channels: {}, ucxDisabled: false, users: 0, retired: false };
     } catch (err) {
       client.close();
       throw err;
     }
   }
 
-  /** Drops cached state for a peer (its channels, its handshake). */
+  /**
+   * Drops the cached handshake for a peer so the next push handshakes again. Its client and data
+   * channels are shared by pushes still running: they are closed when the last of those is done,
+   * never under them (closing a data connection aborts every request with frames on it).
+   */
   async forget(target: string): Promise<void> {
     const p = this.peers.get(target);
     this.peers.delete(target);
     if (!p) return;
     const peer = await p.catch(() => undefined);
     if (!peer) return;
+    peer.retired = true;
+    if (peer.users === 0) this.closePeer(peer);
+  }
+
+  private closePeer(peer: Peer): void {
     for (const k of Object.keys(peer.channels) as TransportKind[]) this.dropChannel(peer, k);
     peer.client.close();
   }
@@ -349,7 +375,10 @@ export class KvSender {
     if (this.closed) return;
     this.closed = true;
     this.lifetime.abort();
-    await Promise.all([...this.peers.keys()].map((t) => this.forget(t)));
+    // Closing the sender ends everything, in-flight pushes included (they fail and abort).
+    const peers = await Promise.all([...this.peers.values()].map((p) => p.catch(() => undefined)));
+    this.peers.clear();
+    for (const peer of peers) if (peer) this.closePeer(peer);
   }
 }
 

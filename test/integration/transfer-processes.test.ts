@@ -14,8 +14,9 @@ let decode: DecodeProcess;
 let clients: NodeClients;
 
 beforeAll(async () => {
-  // Short lease and quarantine so expiry paths finish within the test.
-  decode = await startDecodeProcess(["--lease-ms", "1500", "--quarantine-ms", "300", "--pool-slots", "96"]);
+  // Short lease, quarantine and hold so expiry paths finish within the test (a killed sender may
+  // have committed a request it never released: the hold gives its pins back).
+  decode = await startDecodeProcess(["--lease-ms", "1500", "--quarantine-ms", "300", "--hold-ms", "2000", "--pool-slots", "96"]);
   clients = nodeClients(decode.grpc);
 });
 

@@ -33,6 +33,7 @@ export function nodeClients(target: string): NodeClients {
         await new Promise((r) => setTimeout(r, 50));
         s = await stats();
       }
+      if (!pred(s)) process.stderr.write(`waitForStats: condition still false after ${timeoutMs} ms: ${JSON.stringify(s)}\n`);
       return s;
     },
     close() {
