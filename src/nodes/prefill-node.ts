@@ -11,7 +11,11 @@ import { kvbridgeV1 } from "../rpc/proto.js";
 import { callSignal, unaryHandler } from "../rpc/unary.js";
 import { KvSender, type TransportPreference } from "../transfer/sender.js";
 import type { SenderTransport, TransportKind } from "../transport/transport.js";
+import { nodeMetrics, recordFailure, recordPush, type NodeMetrics } from "../observability/metrics.js";
+import { startMetricsServer } from "../observability/metrics-server.js";
+import { PROTOCOL_VERSION } from "../rpc/proto.js";
 import { startGrpcServer, type NodeGrpcServer } from "./grpc-server.js";
+import { VERSION } from "./version.js";
 import { parseHostPort, type HostPort } from "./host-port.js";
 
 export const MAX_PROMPT_CHARS = 4 * 1024 * 1024;
@@ -27,6 +31,10 @@ export interface PrefillNodeOptions {
   channelCredentials?: grpc.ChannelCredentials;
   /** Fault injection (tests only): see SenderOptions.faultDelayBeforeWriteMs. */
   faultDelayBeforeWriteMs?: number;
+  /** Metrics registry set (shared with other nodes of the process, e.g. `kvbridge up`). */
+  metrics?: NodeMetrics;
+  /** HTTP address for /metrics; none when absent. */
+  metricsListen?: HostPort;
 }
 
 export interface PrefillNode {
@@ -42,6 +50,8 @@ export async function startPrefillNode(opts: PrefillNodeOptions): Promise<Prefil
   const log = opts.logger;
   const nodeId = opts.nodeId ?? `prefill-${hostname()}-${process.pid}`;
   const { engine } = opts;
+  const metrics = opts.metrics ?? nodeMetrics(undefined, { defaultMetrics: true });
+  metrics.nodeInfo.set({ node_id: nodeId, role: "prefill", version: VERSION, protocol_version: String(PROTOCOL_VERSION) }, 1);
   const sender = new KvSender({
     fingerprint: engine.fingerprint,
     transports: opts.transports,
@@ -82,6 +92,7 @@ export async function startPrefillNode(opts: PrefillNodeOptions): Promise<Prefil
         const t0 = performance.now();
         const res = await sender.push(req.decodeTarget, req.requestId, chunks.map((c) => ({ key: c.key, data: c.bytes })), { signal });
         const transferMs = performance.now() - t0;
+        recordPush(metrics, res);
         rlog.info(
           { tokens: tokens.length, chunks: chunks.length, deduped: res.deduped, bytes: res.bytesSent, transport: res.transport, evalMs: Math.round(evalMs), transferMs: Math.round(transferMs) },
           "prefill pushed",
@@ -97,6 +108,7 @@ export async function startPrefillNode(opts: PrefillNodeOptions): Promise<Prefil
         };
       } catch (err) {
         const e = toKvbridgeError(err);
+        recordFailure(metrics, "prefill", e);
         if (e.code === "CANCELLED") rlog.info("prefill cancelled by its caller");
         else rlog.error({ err: e.message, code: e.code }, "prefill failed");
         throw e;
@@ -111,9 +123,10 @@ export async function startPrefillNode(opts: PrefillNodeOptions): Promise<Prefil
     [{ name: "kvbridge.v1.Prefill", definition: kvbridgeV1().Prefill.service, implementation: handlers as unknown as grpc.UntypedServiceImplementation }],
     opts.grpcCredentials,
   );
+  const metricsServer = opts.metricsListen ? await startMetricsServer(opts.metricsListen, metrics.registry) : undefined;
   serving = true;
   server.setServing("SERVING");
-  log.info({ nodeId, grpc: server.address, fingerprint: engine.fingerprint, model: engine.modelId }, "prefill node serving");
+  log.info({ nodeId, grpc: server.address, metrics: metricsServer?.address, fingerprint: engine.fingerprint, model: engine.modelId }, "prefill node serving");
 
   let closed: Promise<void> | undefined;
   const node: PrefillNode = {
@@ -135,6 +148,7 @@ export async function startPrefillNode(opts: PrefillNodeOptions): Promise<Prefil
         server.setServing("NOT_SERVING");
         await server.close(1_000);
         await sender.close();
+        await metricsServer?.close();
         log.info({ nodeId }, "prefill node closed");
       })();
       return closed;

@@ -15,7 +15,10 @@ import type { MatchPrefixResponse__Output } from "../rpc/generated/kvbridge/v1/M
 import type { PlanResponse__Output } from "../rpc/generated/kvbridge/v1/PlanResponse.js";
 import type { PrefillClient } from "../rpc/generated/kvbridge/v1/Prefill.js";
 import type { PrefillResponse__Output } from "../rpc/generated/kvbridge/v1/PrefillResponse.js";
-import { kvbridgeV1 } from "../rpc/proto.js";
+import { failureReason, nodeMetrics, recordRouterRequest, type NodeMetrics } from "../observability/metrics.js";
+import { metricsRoute } from "../observability/metrics-server.js";
+import { kvbridgeV1, PROTOCOL_VERSION } from "../rpc/proto.js";
+import { VERSION } from "./version.js";
 import { callUnary } from "../rpc/unary.js";
 import { formatHostPort, type HostPort } from "./host-port.js";
 import { openAiError, openAiFinishReason, parseChat, parseCompletion, type CompletionInput } from "./openai-api.js";
@@ -34,8 +37,8 @@ export interface RouterOptions {
   channelCredentials?: grpc.ChannelCredentials;
   /** Extra routes (e.g. /metrics), tried before the API; return true when handled. */
   extraRoutes?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean | Promise<boolean>;
-  /** Observes each finished request: outcome and time to first token. */
-  onRequestDone?: (outcome: string, ttftSeconds: number | null) => void;
+  /** Metrics registry set (shared with other nodes of the process, e.g. `kvbridge up`). */
+  metrics?: NodeMetrics;
 }
 
 export interface Router {
@@ -52,6 +55,9 @@ interface NodeState {
 
 export async function startRouter(opts: RouterOptions): Promise<Router> {
   const log = opts.logger;
+  const metrics = opts.metrics ?? nodeMetrics(undefined, { defaultMetrics: true });
+  metrics.nodeInfo.set({ node_id: `router-${process.pid}`, role: "router", version: VERSION, protocol_version: String(PROTOCOL_VERSION) }, 1);
+  const serveMetrics = metricsRoute(metrics.registry);
   const v1 = kvbridgeV1();
   const creds = opts.channelCredentials ?? grpc.credentials.createInsecure();
   const prefillPeers = new PeerDiscovery(opts.prefill, log);
@@ -286,10 +292,10 @@ export async function startRouter(opts: RouterOptions): Promise<Router> {
             : { index: 0, text: r.text, logprobs: null, finish_reason: openAiFinishReason(r.finishReason) };
         sendJson(res, 200, { id: requestId, object, created, model: modelName(), choices: [choice], usage: usage(r) });
       }
-      opts.onRequestDone?.("ok", ttftForMetrics);
+      recordRouterRequest(metrics, "ok", ttftForMetrics);
     } catch (err) {
       const e = toKvbridgeError(err);
-      opts.onRequestDone?.(ac.signal.aborted ? "cancelled" : e.code.toLowerCase(), null);
+      recordRouterRequest(metrics, ac.signal.aborted ? "cancelled" : failureReason(e));
       if (ac.signal.aborted) {
         log.info({ requestId }, "client went away; request cancelled");
         return;
@@ -306,6 +312,7 @@ export async function startRouter(opts: RouterOptions): Promise<Router> {
     void (async () => {
       try {
         if (opts.extraRoutes && (await opts.extraRoutes(req, res))) return;
+        if (serveMetrics(req, res)) return;
         const url = new URL(req.url ?? "/", "http://router");
         const route = `${req.method} ${url.pathname}`;
         switch (route) {
@@ -330,7 +337,7 @@ export async function startRouter(opts: RouterOptions): Promise<Router> {
             return sendJson(res, ready ? 200 : 503, { status: ready ? "ready" : "not ready", prefill: prefillPeers.targets(), decode: decodePeers.targets() });
           }
           default:
-            return sendJson(res, 404, openAiError(`no route ${route}; kvbridge serves POST /v1/completions, POST /v1/chat/completions, GET /v1/models`, "invalid_request_error", "not_found"));
+            return sendJson(res, 404, openAiError(`no route ${route}; kvbridge serves POST /v1/completions, POST /v1/chat/completions, GET /v1/models, GET /metrics`, "invalid_request_error", "not_found"));
         }
       } catch (err) {
         sendError(res, err);

@@ -33,6 +33,7 @@ export interface DecodeFlags {
   metricsListen?: HostPort;
   drainTimeout: number;
   nodeId?: string;
+  adminToken?: string;
   logLevel: string;
 }
 
@@ -56,6 +57,7 @@ export function decodeCommand(): Command {
     .addOption(envOption("--recompute-policy <policy>", "when a needed KV chunk is lost: recompute it locally or fail the request", choiceArg(["recompute", "fail"] as const), "recompute" as const))
     .addOption(envOption("--metrics-listen <host:port>", "HTTP address for /metrics", hostPortArg))
     .addOption(envOption("--drain-timeout <ms>", "on SIGTERM, how long in-flight requests may take before they are released", intArg(0, 3_600_000), 30_000))
+    .addOption(envOption("--admin-token <token>", "token kvctl must send for admin actions (evict, abort); without one, only loopback callers may"))
     .addOption(envOption("--node-id <id>", "name of this node in logs and inspection"))
     .addOption(envOption("--log-level <level>", "pino log level", choiceArg(["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const), "info"))
     .addHelpText(
@@ -98,6 +100,7 @@ Examples:
         nodeId: flags.nodeId,
         logger: log,
         metricsListen: flags.metricsListen,
+        adminToken: flags.adminToken,
       });
       serving = true;
       onShutdownSignal(log, async () => {

@@ -42,6 +42,7 @@ Examples:
       const engine = await openEngine(flags);
       const transports = await createSenderTransports(flags.transport, log, flags.tcpConnections);
       const node = await startPrefillNode({ listen: flags.listen, engine, transports, transport: flags.transport, nodeId: flags.nodeId, logger: log,
+        metricsListen: flags.metricsListen,
         // Fault injection for failure tests only (docs/operations.md); unset in production.
         faultDelayBeforeWriteMs: Number(process.env.KVBRIDGE_FAULT_DELAY_WRITE_MS ?? 0) || undefined,
       });

@@ -8,6 +8,7 @@ import { hostPortArg as hp } from "../option-parsers.js";
 import { startPrefillNode } from "../../nodes/prefill-node.js";
 import { startRouter } from "../../nodes/router.js";
 import { createLogger } from "../../observability/logger.js";
+import { nodeMetrics } from "../../observability/metrics.js";
 import { kvbridgeV1 } from "../../rpc/proto.js";
 import { addEngineOptions, openEngine, type EngineFlags } from "../engine-options.js";
 import { envOption } from "../env-option.js";
@@ -38,6 +39,8 @@ export function upCommand(): Command {
       const log = createLogger({ name: "kvbridge-up", level: flags.logLevel });
       process.stderr.write("kvbridge up: loading the model (the default one is written on first use)...\n");
       const [prefillEngine, decodeEngine] = await Promise.all([openEngine(flags), openEngine(flags)]);
+      // One registry for the three nodes of this process: the router's /metrics shows all of them.
+      const metrics = nodeMetrics(undefined, { defaultMetrics: true });
       const slotBytes = Math.ceil(decodeEngine.maxChunkBytes / 4096) * 4096;
       let engineService: DecodeEngineService | undefined;
       let serving = false;
@@ -52,6 +55,7 @@ export function upCommand(): Command {
         transport: flags.transport,
         lockMemory: "auto",
         nodeId: "decode-0",
+        metrics,
         fingerprint: decodeEngine.fingerprint,
         logger: log.child({ role: "decode" }),
         extraServices: (rx) => {
@@ -61,12 +65,13 @@ export function upCommand(): Command {
       });
       serving = true;
       const transports = await createSenderTransports(flags.transport, log);
-      const prefill = await startPrefillNode({ listen: hp("127.0.0.1:0"), engine: prefillEngine, transports, transport: flags.transport, nodeId: "prefill-0", logger: log.child({ role: "prefill" }) });
+      const prefill = await startPrefillNode({ listen: hp("127.0.0.1:0"), engine: prefillEngine, transports, transport: flags.transport, nodeId: "prefill-0", logger: log.child({ role: "prefill" }), metrics });
       const router = await startRouter({
         listen: hp(`${flags.host}:${flags.port}`),
         prefill: { kind: "static", targets: [prefill.grpcAddress] },
         decode: { kind: "static", targets: [decode.grpcAddress] },
         logger: log.child({ role: "router" }),
+        metrics,
       });
       process.stdout.write(
         `kvbridge is up: ${router.url}  (model ${decodeEngine.modelId}; prefill ${prefill.grpcAddress}, decode ${decode.grpcAddress}, data plane ${decode.transports.join("+")})\n` +
