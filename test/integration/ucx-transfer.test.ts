@@ -98,17 +98,71 @@ describe.skipIf(!avail.available)("UCX data plane between two processes", () => 
     });
   });
 
-  test("the receiver's event-driven progress serves software-emulated puts and sleeps when idle", async () => {
+  test("the receiver's event-driven progress serves software-emulated puts, then sleeps: idle costs it no CPU", async () => {
     const { rx, ch } = await connect({ name: "", tls: "posix,self", allocator: "mmap", direct: false });
     const data = randomBytes(16 * SLOT);
     await ch.writeAll("emulated", [{ slot: 0, poolOffset: 0, token: Buffer.alloc(8), data }], new AbortController().signal);
+    const slots = Array.from({ length: 16 }, (_, i) => i);
+    expect(await rx.sha256(slots.map((slot) => ({ slot, length: SLOT })))).toEqual(slots.map((i) => expectedDigest(data.subarray(i * SLOT, (i + 1) * SLOT), SLOT)));
     const before = await rx.stats();
     expect(before.wakeups).toBeGreaterThan(0);
     expect(before.events).toBeGreaterThan(0);
-    await new Promise((r) => setTimeout(r, 300));
+    await new Promise((r) => setTimeout(r, 1_000));
     const after = await rx.stats();
-    // Idle: no wakeups and no progress calls that found work (it is asleep on the event fd).
+    // Asleep on the event fd: no progress found work, and a second of idling cost (far) less than
+    // the ~1000 ms a polling loop would burn.
     expect(after.events).toBe(before.events);
+    expect(after.cpuMs - before.cpuMs).toBeLessThan(100);
+  });
+
+  test("while a stalled receiver (SIGSTOP) holds a writeAll, the sender sleeps instead of spinning, and finishes when it resumes", async () => {
+    const { rx, ch } = await connect({ name: "", tls: "tcp,self", allocator: "ucx", direct: false });
+    const writes = Array.from({ length: 64 }, (_, i) => ({ slot: i, poolOffset: i * SLOT, token: Buffer.alloc(8), data: randomBytes(SLOT) }));
+    rx.child.kill("SIGSTOP");
+    try {
+      const done = ch.writeAll("stalled", writes, new AbortController().signal);
+      await new Promise((r) => setTimeout(r, 200));
+      const cpu0 = process.cpuUsage();
+      const t0 = performance.now();
+      await new Promise((r) => setTimeout(r, 1_000));
+      const cpu = process.cpuUsage(cpu0);
+      const busy = (cpu.user + cpu.system) / 1000 / (performance.now() - t0);
+      // A spinning pump would keep this process near 100% of a core.
+      expect(busy).toBeLessThan(0.3);
+      rx.child.kill("SIGCONT");
+      await done;
+    } finally {
+      rx.child.kill("SIGCONT");
+    }
+    const digests = await rx.sha256(writes.map((w) => ({ slot: w.slot, length: SLOT })));
+    expect(digests).toEqual(writes.map((w) => expectedDigest(w.data, SLOT)));
+  });
+
+  test("a long writeAll leaves the sender's event loop responsive (it yields every slice)", async () => {
+    const { ch } = await connect({ name: "", tls: "posix,cma,self", allocator: "ucx", direct: true });
+    const data = randomBytes(SLOT);
+    // 8 GiB of direct copies: seconds of work done in 2 ms slices.
+    const writes = Array.from({ length: 32_768 }, (_, i) => ({ slot: i % SLOTS, poolOffset: (i % SLOTS) * SLOT, token: Buffer.alloc(8), data }));
+    let ticks = 0;
+    let worstGap = 0;
+    let last = performance.now();
+    const timer = setInterval(() => {
+      const now = performance.now();
+      worstGap = Math.max(worstGap, now - last);
+      last = now;
+      ticks++;
+    }, 5);
+    const t0 = performance.now();
+    try {
+      await ch.writeAll("long", writes, new AbortController().signal);
+    } finally {
+      clearInterval(timer);
+    }
+    const ms = performance.now() - t0;
+    expect(ms).toBeGreaterThan(100);
+    // A blocked loop would show one gap as long as the whole transfer and about no ticks.
+    expect(worstGap).toBeLessThan(Math.max(100, ms / 4));
+    expect(ticks).toBeGreaterThan(ms / 5 / 4);
   });
 
   test("a cancelled writeAll rejects with CANCELLED and the channel stays usable", async () => {

@@ -14,7 +14,8 @@ export interface UcxReceiverProcess {
   ucxAllocatedPool: boolean;
   lines: string[];
   sha256(slots: Array<{ slot: number; length: number }>): Promise<string[]>;
-  stats(): Promise<{ wakeups: number; events: number }>;
+  /** Progress wakeups and events, and the process's CPU time so far. */
+  stats(): Promise<{ wakeups: number; events: number; cpuMs: number }>;
   kill9(): Promise<void>;
   /** Graceful close (plane, then pool), then exit. Idempotent. */
   stop(): Promise<void>;
@@ -100,7 +101,7 @@ export async function startUcxReceiverProcess(opts: UcxReceiverProcessOptions): 
     },
     async stats() {
       const body = await ask({ cmd: "stats" });
-      return { wakeups: body.wakeups as number, events: body.events as number };
+      return { wakeups: body.wakeups as number, events: body.events as number, cpuMs: body.cpuMs as number };
     },
     async kill9() {
       if (!alive()) return;

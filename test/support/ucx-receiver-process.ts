@@ -53,9 +53,11 @@ createInterface({ input: process.stdin }).on("line", (line) => {
     case "sha256":
       reply({ digests: c.slots.map((s) => createHash("sha256").update(memory.slotView(s.slot, s.length)).digest("hex")) });
       return;
-    case "stats":
-      reply({ ...plane.progressStats });
+    case "stats": {
+      const cpu = process.cpuUsage();
+      reply({ ...plane.progressStats, cpuMs: (cpu.user + cpu.system) / 1000 });
       return;
+    }
     case "close":
       void shutdown().then(() => {
         reply({ closed: true });

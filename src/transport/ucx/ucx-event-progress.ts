@@ -2,9 +2,8 @@
 // on the worker's event fd inside Node's own event loop (libuv poll through koffi), progresses in
 // short slices when woken, lingers briefly after activity to ride out bursts without a wakeup per
 // message, and re-arms. Idle costs no CPU; busy never holds the event loop longer than one slice.
-import { KvbridgeError } from "../../errors/kvbridge-error.js";
-import { loadKoffi } from "../../../native-bindings/koffi/load-koffi.js";
 import { UCS_ERR_BUSY, UCS_OK } from "../../../native-bindings/ucx/ucx-constants.js";
+import { watchEventFd, type EventFdWatch } from "./ucx-event-fd.js";
 import type { UcxWorker } from "./ucx-worker.js";
 
 export interface EventProgressOptions {
@@ -13,13 +12,6 @@ export interface EventProgressOptions {
   /** How long to keep polling after the last event before sleeping on the fd again (default 2 ms). */
   lingerMs?: number;
 }
-
-/** The part of koffi's (undocumented in its typings) libuv poll handle that we use. */
-interface PollHandle {
-  close(): void;
-  unref(): void;
-}
-type PollFn = (fd: number, opts: { readable: boolean }, cb: (status: number) => void) => PollHandle;
 
 export interface EventProgressStats {
   /** Times the fd woke us. */
@@ -32,8 +24,7 @@ export class EventDrivenProgress {
   private readonly worker: UcxWorker;
   private readonly sliceMs: number;
   private readonly lingerMs: number;
-  /** Held strongly: koffi closes the libuv handle when its JS object is collected. */
-  private poll: PollHandle | null;
+  private readonly watch: EventFdWatch;
   private scheduled: { cancel(): void } | null = null;
   private lastEventAt = 0;
   private stopped = false;
@@ -43,18 +34,10 @@ export class EventDrivenProgress {
     this.worker = worker;
     this.sliceMs = opts.sliceMs ?? 1;
     this.lingerMs = opts.lingerMs ?? 2;
-    const k = loadKoffi();
-    if (!k.ok) throw new KvbridgeError("UNAVAILABLE", k.reason);
-    const poll = (k.koffi as unknown as { node?: { poll?: PollFn } }).node?.poll;
-    if (typeof poll !== "function") {
-      throw new KvbridgeError("UNAVAILABLE", "this koffi has no node.poll (libuv fd polling); kvbridge needs koffi >= 3.2");
-    }
-    const fd = worker.eventFd();
     // The fd is level-triggered: while we are draining or lingering it may report readable on every
-    // loop turn; onReadable ignores those because a drive is already scheduled.
-    this.poll = poll(fd, { readable: true }, () => this.onReadable());
-    // A data plane alone should not keep a process alive; its node's servers do.
-    this.poll.unref();
+    // loop turn; onReadable ignores those because a drive is already scheduled. A data plane alone
+    // does not keep its process alive (the watch is unref'd); its node's servers do.
+    this.watch = watchEventFd(worker, () => this.onReadable());
     // Events may have arrived between worker creation and now: drain once, then arm.
     this.drive();
   }
@@ -106,7 +89,6 @@ export class EventDrivenProgress {
     this.stopped = true;
     this.scheduled?.cancel();
     this.scheduled = null;
-    this.poll?.close();
-    this.poll = null;
+    this.watch.close();
   }
 }

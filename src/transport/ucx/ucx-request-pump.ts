@@ -1,8 +1,11 @@
-// Progress for a sender's worker: runs only while requests are in flight or a channel has writes to
-// post, in slices of at most `sliceMs` so Node's event loop keeps turning, and backs off to 1 ms
-// naps when a stretch of slices saw nothing happen (a slow or dead peer must not eat a core).
-import { UCS_INPROGRESS } from "../../../native-bindings/ucx/ucx-constants.js";
+// Progress for a sender's worker. It runs only while requests are in flight or a channel has writes
+// to post: in slices of at most `sliceMs` (Node's event loop keeps turning between them), chained
+// within one turn when finished writeAlls hand it their successors, and, when nothing happens for a
+// short spin, armed and asleep on the worker's event fd until the peer answers (a slow or dead
+// peer costs no CPU; a fallback timer keeps deadlines honest and the process alive meanwhile).
+import { UCS_ERR_BUSY, UCS_INPROGRESS, UCS_OK } from "../../../native-bindings/ucx/ucx-constants.js";
 import type { UcpRequest } from "../../../native-bindings/ucx/ucx-library.js";
+import { watchEventFd, type EventFdWatch } from "./ucx-event-fd.js";
 import type { UcxWorker } from "./ucx-worker.js";
 
 /** Something that has work to post (a channel with queued writes) or deadlines to watch. */
@@ -20,18 +23,23 @@ export interface TrackedRequest {
 export interface RequestPumpOptions {
   /** Longest synchronous stretch before yielding to the event loop (default 2 ms). */
   sliceMs?: number;
-  /** Quiet slices in a row before napping 1 ms between slices (default 4). */
-  quietSlicesBeforeNap?: number;
+  /** Progress calls in a row that find nothing before arming and sleeping (default 64, some 10 µs). */
+  spinBeforeSleep?: number;
+  /** Longest sleep on the event fd while work is in flight (default 5 ms): bounds watchdog lag. */
+  maxSleepMs?: number;
 }
+
+type Schedule = { kind: "immediate" | "sleep"; cancel(): void };
 
 export class RequestPump {
   private readonly worker: UcxWorker;
   private readonly sliceMs: number;
-  private readonly quietSlicesBeforeNap: number;
+  private readonly spinBeforeSleep: number;
+  private readonly maxSleepMs: number;
   private readonly pending = new Set<TrackedRequest>();
   private readonly sources = new Set<PumpSource>();
-  private scheduled: { cancel(): void; nap: boolean } | null = null;
-  private quietSlices = 0;
+  private readonly watch: EventFdWatch;
+  private scheduled: Schedule | null = null;
   /** True inside a slice: work added then is picked up by the slice itself or its reschedule. */
   private running = false;
   /** When the current event-loop turn's first slice started (the budget chained slices share). */
@@ -42,7 +50,12 @@ export class RequestPump {
   constructor(worker: UcxWorker, opts: RequestPumpOptions = {}) {
     this.worker = worker;
     this.sliceMs = opts.sliceMs ?? 2;
-    this.quietSlicesBeforeNap = opts.quietSlicesBeforeNap ?? 4;
+    this.spinBeforeSleep = opts.spinBeforeSleep ?? 64;
+    this.maxSleepMs = opts.maxSleepMs ?? 5;
+    this.watch = watchEventFd(worker, () => {
+      // Level-triggered: only a sleeping pump cares.
+      if (this.scheduled?.kind === "sleep") this.wake();
+    });
   }
 
   get inFlight(): number {
@@ -70,14 +83,11 @@ export class RequestPump {
     this.sources.delete(s);
   }
 
-  /** Makes sure a slice runs soon (after the current event-loop turn). */
+  /** Makes sure a slice runs soon: at the next event-loop turn, or right away if asleep. */
   wake(): void {
-    if (this.closed) return;
-    this.quietSlices = 0;
-    if (this.running || this.chainQueued) return;
+    if (this.closed || this.running || this.chainQueued) return;
     if (this.scheduled !== null) {
-      if (!this.scheduled.nap) return;
-      // New work while napping: run at the next turn, not up to 1 ms later.
+      if (this.scheduled.kind === "immediate") return;
       this.scheduled.cancel();
     }
     this.soon();
@@ -85,7 +95,15 @@ export class RequestPump {
 
   private soon(): void {
     const i = setImmediate(this.run);
-    this.scheduled = { cancel: () => clearImmediate(i), nap: false };
+    this.scheduled = { kind: "immediate", cancel: () => clearImmediate(i) };
+  }
+
+  private sleep(): void {
+    // Armed: the event fd turns readable when anything arrives. The timer bounds the sleep for
+    // deadlines (watchdog, cancellation) and, being ref'd, keeps the process alive while work is
+    // in flight; the fd watch itself is unref'd.
+    const t = setTimeout(this.run, this.maxSleepMs);
+    this.scheduled = { kind: "sleep", cancel: () => clearTimeout(t) };
   }
 
   private readonly run = (): void => {
@@ -120,11 +138,10 @@ export class RequestPump {
 
   private slice(deadline: number): void {
     const { fns } = this.worker.ucx;
-    let active = false;
-    let now = performance.now();
+    let quiet = 0;
     for (;;) {
       const events = this.worker.progress();
-      now = performance.now();
+      const now = performance.now();
       let completed = 0;
       for (const t of this.pending) {
         const status = fns.ucp_request_check_status(t.request);
@@ -136,20 +153,25 @@ export class RequestPump {
       }
       let posted = false;
       for (const s of this.sources) if (s.turn(now, deadline)) posted = true;
-      if (events > 0 || completed > 0 || posted) active = true;
       if (this.closed || (this.pending.size === 0 && this.sources.size === 0)) return;
-      now = performance.now();
-      if (now >= deadline) break;
+      quiet = events > 0 || completed > 0 || posted ? 0 : quiet + 1;
+      if (quiet >= this.spinBeforeSleep) {
+        // Nothing is moving: sleep on the event fd unless events are already pending.
+        const armed = this.worker.arm();
+        if (armed === UCS_OK) {
+          this.sleep();
+          return;
+        }
+        if (armed !== UCS_ERR_BUSY) {
+          // Cannot arm (should not happen): fall back to the timer alone.
+          this.sleep();
+          return;
+        }
+        quiet = 0;
+      }
+      if (performance.now() >= deadline) break;
     }
-    if (active) {
-      this.quietSlices = 0;
-      this.soon();
-    } else if (++this.quietSlices < this.quietSlicesBeforeNap) {
-      this.soon();
-    } else {
-      const t = setTimeout(this.run, 1);
-      this.scheduled = { cancel: () => clearTimeout(t), nap: true };
-    }
+    this.soon();
   }
 
   /**
@@ -161,6 +183,7 @@ export class RequestPump {
     this.closed = true;
     this.scheduled?.cancel();
     this.scheduled = null;
+    this.watch.close();
     const { fns } = this.worker.ucx;
     for (const t of this.pending) fns.ucp_request_free(t.request);
     this.pending.clear();
