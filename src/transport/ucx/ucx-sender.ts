@@ -54,28 +54,35 @@ export class UcxSenderTransport implements SenderTransport {
   private nextId = 1n;
   private closing: Promise<void> | null = null;
 
-  private constructor(worker: UcxWorker, opts: UcxSenderOptions) {
+  private constructor(worker: UcxWorker, opts: UcxSenderOptions, limits: UcxChannelLimits, connectTimeoutMs: number) {
     this.worker = worker;
-    this.pump = new RequestPump(worker, { sliceMs: opts.sliceMs });
-    this.limits = {
-      window: positiveInt("window", opts.window ?? UCX_SENDER_DEFAULTS.window),
-      maxPutBytes: positiveInt("maxPutBytes", opts.maxPutBytes ?? UCX_SENDER_DEFAULTS.maxPutBytes),
-      stallTimeoutMs: positiveInt("stallTimeoutMs", opts.stallTimeoutMs ?? UCX_SENDER_DEFAULTS.stallTimeoutMs),
-      closeTimeoutMs: positiveInt("closeTimeoutMs", opts.closeTimeoutMs ?? UCX_SENDER_DEFAULTS.closeTimeoutMs),
-    };
+    this.limits = limits;
+    this.connectTimeoutMs = connectTimeoutMs;
     this.errorHandling = opts.errorHandling ?? "none";
-    this.connectTimeoutMs = positiveInt("connectTimeoutMs", opts.connectTimeoutMs ?? UCX_SENDER_DEFAULTS.connectTimeoutMs);
+    this.pump = new RequestPump(worker, { sliceMs: opts.sliceMs });
     // UCX calls this from inside ucp_worker_progress when an endpoint fails; arg is the channel id.
     this.errHandler = worker.ucx.registerErrHandler((arg, _ep, status) => {
       if (arg !== null) this.channels.get(arg)?.endpointFailed(status);
     });
   }
 
-  /** One worker for this sender. Throws UNAVAILABLE when UCX cannot be used here, INVALID_ARGUMENT for bad limits. */
+  /** One worker for this sender. Throws INVALID_ARGUMENT for bad limits, UNAVAILABLE when UCX cannot be used here. */
   static create(opts: UcxSenderOptions = {}): UcxSenderTransport {
+    // Validated before anything native exists, so a bad option leaves nothing behind.
+    const limits: UcxChannelLimits = {
+      window: positiveInt("window", opts.window ?? UCX_SENDER_DEFAULTS.window),
+      maxPutBytes: positiveInt("maxPutBytes", opts.maxPutBytes ?? UCX_SENDER_DEFAULTS.maxPutBytes),
+      stallTimeoutMs: positiveInt("stallTimeoutMs", opts.stallTimeoutMs ?? UCX_SENDER_DEFAULTS.stallTimeoutMs),
+      closeTimeoutMs: positiveInt("closeTimeoutMs", opts.closeTimeoutMs ?? UCX_SENDER_DEFAULTS.closeTimeoutMs),
+    };
+    const connectTimeoutMs = positiveInt("connectTimeoutMs", opts.connectTimeoutMs ?? UCX_SENDER_DEFAULTS.connectTimeoutMs);
+    if (opts.sliceMs !== undefined) positiveInt("sliceMs", opts.sliceMs);
+    if (opts.errorHandling !== undefined && opts.errorHandling !== "none" && opts.errorHandling !== "peer") {
+      throw new KvbridgeError("INVALID_ARGUMENT", `UCX sender option errorHandling must be "none" or "peer", got ${String(opts.errorHandling)}`);
+    }
     const worker = UcxWorker.create(opts.name ?? `kvbridge-sender-${process.pid}`, opts);
     try {
-      return new UcxSenderTransport(worker, opts);
+      return new UcxSenderTransport(worker, opts, limits, connectTimeoutMs);
     } catch (err) {
       worker.destroy();
       throw err;
