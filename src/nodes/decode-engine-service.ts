@@ -157,3 +157,18 @@ export function decodeEngineService(o: DecodeEngineOptions): DecodeEngineService
   };
   return { handlers, activeRequests: () => active.size };
 }
+
+/**
+ * The Decode service while the engine may still be loading: Generate answers UNAVAILABLE until the
+ * engine service exists; MatchPrefix needs only the store and always answers.
+ */
+export function lazyDecodeHandlers(rx: KvReceiver, current: () => DecodeEngineService | undefined): DecodeHandlers {
+  return {
+    Generate: (call: grpc.ServerWritableStream<GenerateRequest__Output, GenerateEvent>) => {
+      const svc = current();
+      if (svc) return svc.handlers.Generate(call);
+      call.emit("error", toServiceError(new KvbridgeError("UNAVAILABLE", "the decode node's engine is still loading; retry shortly")));
+    },
+    MatchPrefix: unaryHandler((req) => ({ matched: rx.store.matchPrefix(req.keys) })),
+  };
+}

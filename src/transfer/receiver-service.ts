@@ -42,6 +42,8 @@ export function receiverHandlers(rx: KvReceiver, node: NodeIdentity): KvReceiver
   };
   return {
     Hello: unaryHandler((req) => {
+      // While the engine loads (or once closed) the fingerprint is not final: say so, not "mismatch".
+      refuseWhenNotServing();
       if (req.protocolVersion !== PROTOCOL_VERSION) {
         throw new KvbridgeError(
           "INCOMPATIBLE",

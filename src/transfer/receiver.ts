@@ -46,7 +46,7 @@ export class KvReceiver implements WriteGate {
   readonly store: KvStore;
   readonly memory: PoolMemory;
   readonly nodeId: string;
-  readonly fingerprint: string;
+  private fingerprintValue: string;
   /** New every process start: senders drop cached slot addresses and rkeys when it changes. */
   readonly generation: number;
   readonly leaseMs: number;
@@ -65,7 +65,7 @@ export class KvReceiver implements WriteGate {
     this.clock = opts.clock ?? systemClock;
     this.logger = opts.logger;
     this.nodeId = opts.nodeId;
-    this.fingerprint = opts.fingerprint;
+    this.fingerprintValue = opts.fingerprint;
     this.leaseMs = opts.leaseMs;
     this.maxKeysPerAlloc = opts.maxKeysPerAlloc ?? DEFAULT_MAX_KEYS_PER_ALLOC;
     // Milliseconds since the epoch times 1024 plus randomness stays below 2^53 and differs per start.
@@ -98,6 +98,22 @@ export class KvReceiver implements WriteGate {
   /** Bytes that arrived over the TCP data plane (admitted frames' payloads). */
   get tcpBytesReceived(): number {
     return this.bytesReceivedTotal;
+  }
+
+  /** The model compatibility fingerprint senders must match ("" for raw transfers). */
+  get fingerprint(): string {
+    return this.fingerprintValue;
+  }
+
+  /**
+   * Sets the fingerprint once the engine has loaded (the node serves health and inspection while it
+   * loads). Only before any request exists: keys already stored were made under the old one.
+   */
+  setFingerprint(fingerprint: string): void {
+    if (this.store.stats().entries > 0 || this.store.stats().activeRequests > 0) {
+      throw new KvbridgeError("FAILED_PRECONDITION", "the fingerprint cannot change once the store holds entries");
+    }
+    this.fingerprintValue = fingerprint;
   }
 
   setOffers(offers: DataPlaneOffer[]): void {

@@ -30,7 +30,7 @@ function producedPaths(stage: Stage): string[] {
   stage.instructions.forEach((ins, i) => {
     const dir = workdirAt(stage, i);
     if (ins.keyword === "COPY") out.push(...copyTargets(stage, i, parseCopy(ins.rest)));
-    if (ins.keyword === "RUN" && /\bnpm ci\b/.test(ins.rest)) out.push(path.posix.join(dir, "node_modules"));
+    if (ins.keyword === "RUN" && /\bnpm (ci|install)\b/.test(ins.rest)) out.push(path.posix.join(dir, "node_modules"));
     if (ins.keyword === "RUN" && /\bnpm run build\b/.test(ins.rest)) out.push(path.posix.join(dir, tsconfig.compilerOptions.outDir));
   });
   return out;
@@ -43,10 +43,10 @@ describe("deploy/Dockerfile", () => {
     expect(stages.length).toBeGreaterThanOrEqual(2);
   });
 
-  it("installs with npm ci and then builds with npm run build in the build stage", () => {
+  it("installs from the lock file (npm install/ci) and then builds with npm run build in the build stage", () => {
     const build = stages[0] as Stage;
     const steps = runs(build);
-    const ci = steps.findIndex((r) => /\bnpm ci\b/.test(r));
+    const ci = steps.findIndex((r) => /\bnpm (ci|install)\b/.test(r));
     const compile = steps.findIndex((r) => /\bnpm run build\b/.test(r));
     expect(ci).toBeGreaterThanOrEqual(0);
     expect(compile).toBeGreaterThan(ci);

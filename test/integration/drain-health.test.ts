@@ -83,10 +83,12 @@ describe("decode node health", () => {
     expect(await health()).toBe("NOT_SERVING");
     expect(node.health()).toEqual({ status: "NOT_SERVING", reason: "loading" });
     expect((await clients.stats()).serving).toBe(false);
-    const hello = await clients.call<HelloResponse__Output>(clients.receiver, "Hello", { protocolVersion: 1, fingerprint: "" });
-    await expect(alloc(clients, "early", ["e-0"], hello.generation)).rejects.toMatchObject({ code: "UNAVAILABLE", message: expect.stringMatching(/not serving \(starting or draining\)/) });
+    // While loading, the fingerprint is not final: Hello and Alloc are both refused as unavailable.
+    await expect(clients.call(clients.receiver, "Hello", { protocolVersion: 1, fingerprint: "" })).rejects.toMatchObject({ code: "UNAVAILABLE", message: expect.stringMatching(/not serving \(starting or draining\)/) });
+    await expect(alloc(clients, "early", ["e-0"], 0)).rejects.toMatchObject({ code: "UNAVAILABLE", message: expect.stringMatching(/not serving \(starting or draining\)/) });
     loaded();
     await waitForHealth(health, "SERVING");
+    const hello = await clients.call<HelloResponse__Output>(clients.receiver, "Hello", { protocolVersion: 1, fingerprint: "" });
     await alloc(clients, "on-time", ["e-0"], hello.generation);
     expect(node.health().reason).toBe("serving");
   });

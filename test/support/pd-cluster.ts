@@ -21,7 +21,9 @@ export async function startPdCluster(o: PdClusterOptions = {}): Promise<PdCluste
   const decode = spawnKvbridge(["decode", "--listen", "127.0.0.1:0", "--data-listen", "127.0.0.1:0", "--pool-slots", "256", "--slot-bytes", "512KiB", ...(o.decodeArgs ?? [])]);
   const prefill = spawnKvbridge(["prefill", "--listen", "127.0.0.1:0", ...(o.prefillArgs ?? [])], o.prefillEnv);
   try {
+    // The decode node listens at once and serves requests once its engine has loaded.
     const [d, p] = await Promise.all([decode.waitForLine(/decode node serving/, 90_000), prefill.waitForLine(/prefill node serving/, 90_000)]);
+    await decode.waitForLine(/engine loaded/, 90_000);
     const decodeGrpc = (JSON.parse(d) as { grpc: string }).grpc;
     const prefillGrpc = (JSON.parse(p) as { grpc: string }).grpc;
     const router = spawnKvbridge(["router", "--listen", "127.0.0.1:0", "--prefill", prefillGrpc, "--decode", decodeGrpc]);

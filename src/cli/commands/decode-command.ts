@@ -1,7 +1,10 @@
 // `kvbridge decode`: the decode node process.
 import type * as grpc from "@grpc/grpc-js";
 import { Command } from "commander";
-import { decodeEngineService, type DecodeEngineService } from "../../nodes/decode-engine-service.js";
+import type { LlamaEngine } from "../../engine/llama-engine.js";
+import { decodeEngineService, lazyDecodeHandlers, type DecodeEngineService } from "../../nodes/decode-engine-service.js";
+import type { DecodeNode } from "../../nodes/decode-node.js";
+import type { KvReceiver } from "../../transfer/receiver.js";
 import { kvbridgeV1 } from "../../rpc/proto.js";
 import { addEngineOptions, openEngine } from "../engine-options.js";
 import { startDecodeNode } from "../../nodes/decode-node.js";
@@ -69,24 +72,38 @@ Examples:
     )
     .action(async (flags: DecodeFlags) => {
       const log = createLogger({ name: "kvbridge-decode", level: flags.logLevel });
-      const engine = flags.engine ? await openEngine(flags) : undefined;
-      if (engine && engine.maxChunkBytes > flags.slotBytes) {
-        await engine.close();
-        throw new Error(
-          `a ${flags.chunkTokens}-token KV chunk of this model is ${engine.maxChunkBytes} bytes but --slot-bytes is ${flags.slotBytes}; raise --slot-bytes to at least ${engine.maxChunkBytes} or lower --chunk-tokens`,
-        );
-      }
+      let engine: LlamaEngine | undefined;
       let engineService: DecodeEngineService | undefined;
       let serving = false;
-      const node = await startDecodeNode({
-        ucxDataPlane: loadUcxReceiver,
-        fingerprint: engine?.fingerprint ?? "",
-        extraServices: engine
-          ? (rx) => {
-              engineService = decodeEngineService({ engine, receiver: rx, policy: flags.recomputePolicy, kvWaitMs: flags.kvWaitMs, logger: log, serving: () => serving });
-              return [{ name: "kvbridge.v1.Decode", definition: kvbridgeV1().Decode.service, implementation: engineService.handlers as unknown as grpc.UntypedServiceImplementation }];
+      let node: DecodeNode | undefined;
+      // The node serves health (NOT_SERVING), inspection and metrics while the engine loads.
+      const engineLoad = flags.engine
+        ? openEngine(flags).then(async (e) => {
+            if (e.maxChunkBytes > flags.slotBytes) {
+              await e.close();
+              throw new Error(
+                `a ${flags.chunkTokens}-token KV chunk of this model is ${e.maxChunkBytes} bytes but --slot-bytes is ${flags.slotBytes}; raise --slot-bytes to at least ${e.maxChunkBytes} or lower --chunk-tokens`,
+              );
             }
-          : undefined,
+            engine = e;
+            return e;
+          })
+        : undefined;
+      const extraServices = flags.engine
+        ? (rx: KvReceiver) => {
+            const loaded = engineLoad!.then((e) => {
+              rx.setFingerprint(e.fingerprint);
+              engineService = decodeEngineService({ engine: e, receiver: rx, policy: flags.recomputePolicy, kvWaitMs: flags.kvWaitMs, logger: log, serving: () => serving });
+            });
+            loaded.catch(() => undefined);
+            return [{ name: "kvbridge.v1.Decode", definition: kvbridgeV1().Decode.service, implementation: lazyDecodeHandlers(rx, () => engineService) as unknown as grpc.UntypedServiceImplementation }];
+          }
+        : undefined;
+      node = await startDecodeNode({
+        ucxDataPlane: loadUcxReceiver,
+        fingerprint: "",
+        loading: engineLoad,
+        extraServices,
         listen: flags.listen,
         dataListen: flags.dataListen,
         advertiseHost: flags.advertiseHost,
@@ -103,11 +120,21 @@ Examples:
         adminToken: flags.adminToken,
       });
       serving = true;
+      const running = node;
+      engineLoad?.then(
+        (e) => log.info({ model: e.modelId, fingerprint: e.fingerprint }, "engine loaded: decode node serving"),
+        async (err: unknown) => {
+          log.error({ err: (err as Error).message }, "engine failed to load");
+          process.stderr.write(`kvbridge: ${(err as Error).message}\n`);
+          await running.close();
+          process.exit(1);
+        },
+      );
       onShutdownSignal(log, async () => {
         serving = false;
         const deadline = Date.now() + flags.drainTimeout;
         while ((engineService?.activeRequests() ?? 0) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-        await node.drain(Math.max(0, deadline - Date.now()));
+        await running.drain(Math.max(0, deadline - Date.now()));
         await engine?.close();
       });
     });

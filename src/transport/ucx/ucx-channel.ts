@@ -105,6 +105,15 @@ export class UcxSenderChannel implements SenderChannel, PumpSource {
   }
 
   writeAll(requestId: string, writes: readonly SlotWrite[], signal: AbortSignal): Promise<void> {
+    return this.enqueue(requestId, writes, signal, true);
+  }
+
+  /** A bare endpoint flush: completes once the connection to the peer is established and idle. */
+  probe(signal: AbortSignal): Promise<void> {
+    return this.enqueue("connect", [], signal, false);
+  }
+
+  private enqueue(requestId: string, writes: readonly SlotWrite[], signal: AbortSignal, counted: boolean): Promise<void> {
     if (signal.aborted) return Promise.reject(new KvbridgeError("CANCELLED", `request ${requestId} was cancelled before its UCX writes started`));
     if (this.failure) return Promise.reject(this.failure);
     if (this.closing) return Promise.reject(new KvbridgeError("UNAVAILABLE", "the UCX channel is closed; connect again"));
@@ -114,7 +123,7 @@ export class UcxSenderChannel implements SenderChannel, PumpSource {
     } catch (err) {
       return Promise.reject(err);
     }
-    this.stats.writeAlls++;
+    if (counted) this.stats.writeAlls++;
     return new Promise<void>((resolve, reject) => {
       const job: WriteJob = {
         requestId,
@@ -344,9 +353,9 @@ export class UcxSenderChannel implements SenderChannel, PumpSource {
           this.rkey = null;
           this.abandoned = [];
         }
-        // Not completed: the rkey may still be used by requests UCX holds; it and the abandoned
-        // buffers go with the worker.
-        this.onClosed(this);
+        // Not completed: requests UCX still holds may use the rkey and read the abandoned buffers,
+        // so the transport keeps this channel (and them) until it destroys the worker.
+        if (completed) this.onClosed(this);
         resolve();
       };
       const r = ucx.classifyStatusPtr(ucx.fns.ucp_ep_close_nbx(ep, ucx.requestParam(force ? { flags: UCP_EP_CLOSE_FLAG_FORCE } : {})));

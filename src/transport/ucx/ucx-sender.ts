@@ -134,9 +134,9 @@ export class UcxSenderTransport implements SenderTransport {
     });
     this.channels.set(id, channel);
     try {
-      // An empty writeAll is a bare endpoint flush: it completes only once the connection to the
-      // peer is established, so a dead or unreachable receiver fails here, within the bound.
-      await withTimeout(channel.writeAll("connect", [], signal), this.connectTimeoutMs, () =>
+      // The flush completes only once the connection to the peer is established, so a dead or
+      // unreachable receiver fails here, within the bound.
+      await withTimeout(channel.probe(signal), this.connectTimeoutMs, () =>
         new KvbridgeError("UNAVAILABLE", `the UCX receiver did not answer within ${this.connectTimeoutMs} ms (connect)`),
       );
     } catch (err) {
