@@ -1,10 +1,12 @@
 // A receiver killed with SIGKILL while a writeAll is in flight: the sender must settle within a
 // bound (never hang), mark the channel broken where the death is visible, and refuse to reconnect.
-import { randomBytes } from "node:crypto";
+// A sender killed mid-transfer: the receiver (a decode node) must keep serving others.
+import { createHash, randomBytes } from "node:crypto";
 import { afterEach, describe, expect, test } from "vitest";
 import { isKvbridgeError } from "../../src/errors/kvbridge-error.js";
 import { ucxAvailability, UcxSenderTransport, type UcxSenderChannel } from "../../src/transport/ucx/index.js";
 import type { SlotWrite } from "../../src/transport/transport.js";
+import { spawnScript } from "../support/processes.js";
 import { startUcxReceiverProcess, type UcxReceiverProcess } from "../support/ucx-receiver-client.js";
 
 const avail = ucxAvailability();
@@ -80,5 +82,34 @@ describe.skipIf(!avail.available)("UCX sender when the receiver process is kille
     if (outcome.kind === "rejected") expect(outcome.code).toBe("UNAVAILABLE");
     expect(ms).toBeLessThan(STALL_MS + 3_000);
     await expectReconnectRefused(rx);
+  });
+});
+
+describe.skipIf(!avail.available)("UCX receiver when a sender process is killed (SIGKILL) mid-transfer", () => {
+  test.each([
+    ["tcp", "tcp,self", "ucx"],
+    ["shared memory, software-emulated puts", "posix,cma,self", "mmap"],
+    ["shared memory, direct copies", "posix,cma,self", "ucx"],
+  ] as const)("over %s the receiver keeps serving: it answers, and a new sender's bytes land", async (_name, tls, allocator) => {
+    const ucxConfig = { TLS: tls };
+    const rx = (receiver = await startUcxReceiverProcess({ slots: 64, slotBytes: SLOT, allocator, ucxConfig }));
+    const o = rx.offer;
+    const offerJson = JSON.stringify({ workerAddress: o.workerAddress.toString("base64"), rkey: o.rkey.toString("base64"), baseAddress: o.baseAddress.toString() });
+    const doomed = spawnScript("test/support/ucx-sender-process.ts", [offerJson, JSON.stringify(ucxConfig)]);
+    try {
+      await doomed.waitForLine(/^UCX_SENDER_WRITING$/, 30_000);
+      await new Promise((r) => setTimeout(r, 50));
+    } finally {
+      await doomed.kill9();
+    }
+    // Give UCX on the receiver time to notice the dead peer.
+    await new Promise((r) => setTimeout(r, 500));
+    sender = UcxSenderTransport.create({ ucxConfig, stallTimeoutMs: STALL_MS });
+    const ch = await sender.connect(rx.offer, new AbortController().signal);
+    const data = randomBytes(SLOT);
+    await ch.writeAll("survivor", [{ slot: 40, poolOffset: 40 * SLOT, token: Buffer.alloc(8), data }], new AbortController().signal);
+    expect(await rx.sha256([{ slot: 40, length: SLOT }])).toEqual([createHash("sha256").update(data).digest("hex")]);
+    expect(rx.child.exitCode).toBeNull();
+    expect(rx.child.signalCode).toBeNull();
   });
 });
