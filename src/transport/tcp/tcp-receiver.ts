@@ -1,14 +1,17 @@
 // The receiver's TCP data plane: a listener whose connections carry WRITE frames into pool slots,
-// each frame admitted by the WriteGate before a single payload byte is read into memory.
+// each frame admitted by the WriteGate before a single payload byte is read into memory. With TLS,
+// connections are mutual TLS and payloads are copied out of decrypted reads (see receiveMode).
 
 import net from "node:net";
 import { once } from "node:events";
+import tls from "node:tls";
 import type { Logger } from "pino";
 import { KvbridgeError } from "../../errors/kvbridge-error.js";
 import type { PoolMemory } from "../../memory/pool-memory.js";
 import type { DataPlaneOffer, ReceiverDataPlane, WriteGate } from "../transport.js";
 import { DEFAULT_MAX_FRAME_BYTES } from "./tcp-frame.js";
 import { TcpReceiverConnection, type TcpReceiveMode } from "./tcp-receiver-connection.js";
+import { tlsServerOptions, type TcpTlsOptions } from "./tcp-tls.js";
 
 export interface TcpReceiverOptions {
   host: string;
@@ -21,8 +24,13 @@ export interface TcpReceiverOptions {
   logger?: Logger;
   /** Host put in the offer when it differs from the listen address (e.g. listening on 0.0.0.0). */
   advertiseHost?: string;
-  /** Default "zero-copy" (measured faster, see bench/tcp-bench.ts). */
+  /**
+   * Default "zero-copy" (measured faster, see bench/tcp-bench.ts). With `tls` always "copy": TLS
+   * decrypts in user space, so the kernel can never read a payload straight into its slot.
+   */
   receiveMode?: TcpReceiveMode;
+  /** Mutual TLS: every connection must present a certificate signed by `tls.ca`. Default plaintext. */
+  tls?: TcpTlsOptions;
   /** A frame stalled this long mid-way closes its connection. Default 30 s. */
   stallTimeoutMs?: number;
   /** Request ids silent on a connection this long are no longer reported when it ends. Default 10 min. */
@@ -35,6 +43,8 @@ export class TcpReceiverDataPlane implements ReceiverDataPlane {
   private readonly host: string;
   private readonly port: number;
   private readonly connections = new Set<TcpReceiverConnection>();
+  /** TLS: raw sockets still in their handshake (closed with the plane, not left to time out). */
+  private readonly handshaking = new Set<net.Socket>();
   private closing: Promise<void> | null = null;
 
   private constructor(server: net.Server, host: string, port: number) {
@@ -49,10 +59,11 @@ export class TcpReceiverDataPlane implements ReceiverDataPlane {
       throw new KvbridgeError("INVALID_ARGUMENT", `maxFrameBytes ${maxFrameBytes} must be an integer in 1..2^32-1`);
     }
     const logger = opts.logger?.child({ component: "tcp-receiver" });
-    // Paused on accept so no byte is read before the connection picks where reads land.
-    const server = net.createServer({ pauseOnConnect: true, noDelay: true });
+    const mode: TcpReceiveMode = opts.tls ? "copy" : (opts.receiveMode ?? "zero-copy");
+    // Plaintext: paused on accept so no byte is read before the connection picks where reads land.
+    const server = opts.tls ? tls.createServer({ ...tlsServerOptions(opts.tls), noDelay: true }) : net.createServer({ pauseOnConnect: true, noDelay: true });
     let plane: TcpReceiverDataPlane | null = null;
-    server.on("connection", (accepted) => {
+    const accept = (accepted: net.Socket): void => {
       if (!plane || plane.closing) {
         accepted.destroy();
         return;
@@ -61,14 +72,34 @@ export class TcpReceiverDataPlane implements ReceiverDataPlane {
         gate: opts.gate,
         memory: opts.memory,
         maxFrameBytes,
-        mode: opts.receiveMode ?? "zero-copy",
+        mode,
         stallTimeoutMs: opts.stallTimeoutMs ?? 30_000,
         forgetIdleMs: opts.forgetIdleMs ?? 600_000,
         logger,
         onClosed: (c) => plane?.connections.delete(c),
       });
       plane.connections.add(conn);
-    });
+    };
+    if (opts.tls) {
+      server.on("connection", (raw: net.Socket) => {
+        if (!plane || plane.closing) {
+          raw.destroy();
+          return;
+        }
+        plane.handshaking.add(raw);
+        raw.once("close", () => plane?.handshaking.delete(raw));
+      });
+      server.on("secureConnection", (secured: tls.TLSSocket) => accept(secured));
+      // A peer without a certificate from our CA, or one speaking plaintext, never gets a frame in.
+      server.on("tlsClientError", (err: Error, raw: tls.TLSSocket) => {
+        logger?.warn(
+          { remote: `${raw.remoteAddress ?? "?"}:${raw.remotePort ?? "?"}`, reason: err.message },
+          "tcp data connection refused: TLS handshake failed (this data plane requires mutual TLS with a certificate from its CA)",
+        );
+      });
+    } else {
+      server.on("connection", accept);
+    }
     server.listen({ host: opts.host, port: opts.port });
     try {
       await Promise.race([
@@ -93,7 +124,7 @@ export class TcpReceiverDataPlane implements ReceiverDataPlane {
       throw new KvbridgeError("INTERNAL", "TCP data-plane listener has no IP address after listening");
     }
     plane = new TcpReceiverDataPlane(server, opts.advertiseHost ?? opts.host, address.port);
-    logger?.info({ host: opts.host, port: address.port, mode: opts.receiveMode ?? "zero-copy" }, "tcp data plane listening");
+    logger?.info({ host: opts.host, port: address.port, mode, tls: opts.tls !== undefined }, "tcp data plane listening");
     return plane;
   }
 
@@ -111,6 +142,7 @@ export class TcpReceiverDataPlane implements ReceiverDataPlane {
       this.closing = (async () => {
         const stopped = new Promise<void>((resolve) => this.server.close(() => resolve()));
         const conns = [...this.connections];
+        for (const raw of this.handshaking) raw.destroy();
         for (const c of conns) c.destroy("receiver data plane closing");
         await Promise.all([stopped, ...conns.map((c) => c.closed)]);
       })();

@@ -1,11 +1,14 @@
 // One sender data connection: queues WRITE frames, hands header + payload to the kernel without
 // copying the payload (corked writev), respects backpressure, and matches ACK / NACK replies.
+// With TLS the connection is mutual TLS (node:tls); frames and their handling are the same.
 
 import net from "node:net";
+import tls from "node:tls";
 import type { Logger } from "pino";
 import { KvbridgeError, type ErrorCode } from "../../errors/kvbridge-error.js";
 import { FrameType, ReplyDecoder, encodeWriteHeader, type ReplyFrame } from "./tcp-frame.js";
 import type { RequestWrite } from "./tcp-request-write.js";
+import { TLS_HANDSHAKE_TIMEOUT_MS, isNotTlsError, tlsConnectOptions, tlsErrorReason, type TcpTlsOptions } from "./tcp-tls.js";
 
 export interface OutFrame {
   write: RequestWrite;
@@ -25,8 +28,22 @@ export interface SenderConnectionOptions {
   /** Bytes queued in the socket before waiting for 'drain'. */
   windowBytes: number;
   logger: Logger | undefined;
+  /** Mutual TLS to the receiver; plaintext when absent. */
+  tls?: TcpTlsOptions;
   /** Called once when the connection dies (error, peer close, stall, CLOSE reply, or close()). */
   onDead(conn: TcpSenderConnection, err: KvbridgeError): void;
+}
+
+/** What went wrong opening a data connection, and what the operator should check. */
+function connectFailure(peer: string, err: Error, tls: boolean): string {
+  if (!tls || "syscall" in err) return `cannot connect to the TCP data plane at ${peer}: ${err.message}; is the receiver up and its data port reachable?`;
+  if (isNotTlsError(err)) {
+    return `cannot connect to the TCP data plane at ${peer}: the TLS handshake failed (${tlsErrorReason(err)}): the receiver does not speak TLS; run it with the same --tls-* flags, or drop --tls-* here`;
+  }
+  return (
+    `cannot connect to the TCP data plane at ${peer}: the TLS handshake failed (${tlsErrorReason(err)}); the receiver's certificate must chain to --tls-ca and ` +
+    `name the dialed host (or --tls-server-name), and the receiver must trust this sender's certificate (--tls-*)`
+  );
 }
 
 export class TcpSenderConnection {
@@ -61,9 +78,9 @@ export class TcpSenderConnection {
     socket.on("close", () => this.die(new KvbridgeError("UNAVAILABLE", `data connection to ${peer} closed`)));
   }
 
-  /** Opens one connection; bounded by connectTimeoutMs and by `signal`. */
+  /** Opens one connection (and its TLS handshake); bounded by connectTimeoutMs and by `signal`. */
   static open(host: string, port: number, opts: SenderConnectionOptions, signal: AbortSignal): Promise<TcpSenderConnection> {
-    const peer = `tcp://${host}:${port}`;
+    const peer = `${opts.tls ? "tcp+tls" : "tcp"}://${host}:${port}`;
     return new Promise<TcpSenderConnection>((resolve, reject) => {
       if (signal.aborted) {
         reject(new KvbridgeError("CANCELLED", `connect to ${peer} cancelled`));
@@ -76,12 +93,13 @@ export class TcpSenderConnection {
         noDelay: true,
         writableHighWaterMark: opts.windowBytes,
       };
-      const socket = net.connect(connectOpts);
+      const socket = opts.tls ? tls.connect({ ...tlsConnectOptions(opts.tls, host, port), noDelay: true, writableHighWaterMark: opts.windowBytes } as tls.ConnectionOptions) : net.connect(connectOpts);
+      const ready = opts.tls ? "secureConnect" : "connect";
       const finish = (err: KvbridgeError | null): void => {
         clearTimeout(timer);
         signal.removeEventListener("abort", onAbort);
         socket.removeListener("error", onError);
-        socket.removeListener("connect", onConnect);
+        socket.removeListener(ready, onConnect);
         if (err) {
           socket.destroy();
           reject(err);
@@ -90,20 +108,22 @@ export class TcpSenderConnection {
         }
       };
       const onAbort = (): void => finish(new KvbridgeError("CANCELLED", `connect to ${peer} cancelled`));
-      const onError = (err: Error): void =>
-        finish(
-          new KvbridgeError("UNAVAILABLE", `cannot connect to the TCP data plane at ${peer}: ${err.message}; is the receiver up and its data port reachable?`, {
-            cause: err,
-          }),
-        );
+      const onError = (err: Error): void => finish(new KvbridgeError("UNAVAILABLE", connectFailure(peer, err, opts.tls !== undefined), { cause: err }));
       const onConnect = (): void => finish(null);
+      const timeoutMs = opts.tls ? opts.connectTimeoutMs + TLS_HANDSHAKE_TIMEOUT_MS : opts.connectTimeoutMs;
       const timer = setTimeout(
-        () => finish(new KvbridgeError("UNAVAILABLE", `connect to the TCP data plane at ${peer} timed out after ${opts.connectTimeoutMs} ms; check the address and firewall`)),
-        opts.connectTimeoutMs,
+        () =>
+          finish(
+            new KvbridgeError(
+              "UNAVAILABLE",
+              `connect to the TCP data plane at ${peer} timed out after ${timeoutMs} ms; check the address and firewall${opts.tls ? ", and that the receiver speaks TLS" : ""}`,
+            ),
+          ),
+        timeoutMs,
       );
       signal.addEventListener("abort", onAbort, { once: true });
       socket.once("error", onError);
-      socket.once("connect", onConnect);
+      socket.once(ready, onConnect);
     });
   }
 

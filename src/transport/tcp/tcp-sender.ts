@@ -7,6 +7,7 @@ import type { DataPlaneOffer, SenderChannel, SenderTransport, SlotWrite } from "
 import { DEFAULT_MAX_FRAME_BYTES, WRITE_TOKEN_BYTES, encodeRequestId } from "./tcp-frame.js";
 import { RequestWrite } from "./tcp-request-write.js";
 import { TcpSenderConnection, type OutFrame, type SenderConnectionOptions } from "./tcp-sender-connection.js";
+import type { TcpTlsOptions } from "./tcp-tls.js";
 
 /**
  * "spread": each frame goes to the connection with the fewest outstanding bytes, so one request
@@ -27,6 +28,8 @@ export interface TcpSenderOptions {
   windowBytes?: number;
   placement?: TcpFramePlacement;
   logger?: Logger;
+  /** Mutual TLS to every receiver (which must then run its data plane with TLS too). Default plaintext. */
+  tls?: TcpTlsOptions;
 }
 
 interface ResolvedOptions {
@@ -60,7 +63,7 @@ export class TcpSenderChannel implements SenderChannel {
     signal: AbortSignal,
     onClosed: (ch: TcpSenderChannel) => void,
   ): Promise<TcpSenderChannel> {
-    const channel = new TcpSenderChannel(`tcp://${host}:${port}`, opts, onClosed);
+    const channel = new TcpSenderChannel(`${opts.connection.tls ? "tcp+tls" : "tcp"}://${host}:${port}`, opts, onClosed);
     const connOpts: SenderConnectionOptions = { ...opts.connection, onDead: (_c, err) => channel.onConnectionDead(err) };
     const attempts = await Promise.allSettled(
       Array.from({ length: opts.connections }, () => TcpSenderConnection.open(host, port, connOpts, signal)),
@@ -201,6 +204,7 @@ export class TcpSenderTransport implements SenderTransport {
         ackTimeoutMs: positiveInt("ackTimeoutMs", opts.ackTimeoutMs ?? 15_000, 3_600_000),
         windowBytes: positiveInt("windowBytes", opts.windowBytes ?? 4 * 1024 * 1024, 1024 * 1024 * 1024),
         logger: opts.logger?.child({ component: "tcp-sender" }),
+        tls: opts.tls,
       },
     };
   }
