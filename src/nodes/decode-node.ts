@@ -16,6 +16,7 @@ import { adminHandlers } from "../transfer/admin-service.js";
 import { KvReceiver } from "../transfer/receiver.js";
 import { inspectHandlers, receiverHandlers } from "../transfer/receiver-service.js";
 import { TcpReceiverDataPlane } from "../transport/tcp/tcp-receiver.js";
+import type { TcpTlsOptions } from "../transport/tcp/tcp-tls.js";
 import type { ReceiverDataPlane, TransportKind } from "../transport/transport.js";
 import { startGrpcServer, type GrpcServiceBinding, type NodeGrpcServer } from "./grpc-server.js";
 import type { HostPort } from "./host-port.js";
@@ -42,6 +43,13 @@ export interface DecodeNodeOptions {
   /** Optional UCX data plane factory (absent or failing: TCP only, with one log line). */
   ucxDataPlane?: (memory: PoolMemory, logger: Logger) => Promise<ReceiverDataPlane>;
   grpcCredentials?: grpc.ServerCredentials;
+  /** Mutual TLS on the TCP data plane (give it with TLS grpcCredentials); plaintext when absent. */
+  dataTls?: TcpTlsOptions;
+  /**
+   * With mutual TLS: client certificate names admitted to the Admin service (see
+   * AdminServiceOptions.identities); default any certificate from the node's CA.
+   */
+  adminIdentities?: readonly string[];
   /** HTTP address for /metrics (Prometheus); none when absent. */
   metricsListen?: HostPort;
   /** The node's metric set (share it to add the engine's own metrics); default: a fresh registry. */
@@ -133,6 +141,7 @@ export async function startDecodeNode(opts: DecodeNodeOptions): Promise<DecodeNo
         gate: receiver,
         maxFrameBytes: Math.max(opts.slotBytes, 1),
         logger: log,
+        tls: opts.dataTls,
       });
       dataPlanes.push(tcp);
       cleanups.push(() => tcp.close());
@@ -179,7 +188,7 @@ export async function startDecodeNode(opts: DecodeNodeOptions): Promise<DecodeNo
       {
         name: "kvbridge.v1.Admin",
         definition: v1.Admin.service,
-        implementation: adminHandlers(receiver, { token: opts.adminToken ?? process.env.KVBRIDGE_ADMIN_TOKEN, logger: log }) as unknown as grpc.UntypedServiceImplementation,
+        implementation: adminHandlers(receiver, { token: opts.adminToken ?? process.env.KVBRIDGE_ADMIN_TOKEN, identities: opts.adminIdentities, logger: log }) as unknown as grpc.UntypedServiceImplementation,
       },
       ...(opts.extraServices?.(receiver) ?? []),
     ];

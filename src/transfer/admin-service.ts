@@ -1,12 +1,15 @@
 // gRPC handlers of the Admin service (kvctl evict / abort) over a KvReceiver, and the guard in front
 // of them. A caller must present the node's admin token; a node without a token accepts loopback
-// callers only (an operator on the pod, or behind `kubectl port-forward`). No action can free a slot
+// callers only (an operator on the pod, or behind `kubectl port-forward`). On a node with mutual TLS
+// the caller's verified client certificate is the credential: any certificate from the node's CA,
+// or only those named in --admin-identity; a configured token still admits. No action can free a slot
 // out from under a request: eviction takes only unpinned READY entries (the store refuses the rest)
 // and abort takes only unfinished requests, whose slots go to quarantine like any other abort.
 import { createHash, timingSafeEqual } from "node:crypto";
 import type * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import { KvbridgeError } from "../errors/kvbridge-error.js";
+import { peerCertificateNames } from "../security/certificate-names.js";
 import type { AdminHandlers } from "../rpc/generated/kvbridge/v1/Admin.js";
 import { unaryHandler } from "../rpc/unary.js";
 import { MAX_ID_LENGTH } from "../store/kv-store.js";
@@ -16,9 +19,23 @@ import type { KvReceiver } from "./receiver.js";
 export const ADMIN_TOKEN_METADATA_KEY = "kvbridge-admin-token";
 
 export interface AdminServiceOptions {
-  /** The node's admin token; empty or absent: loopback callers only. */
+  /** The node's admin token; empty or absent: loopback callers only (or, with mTLS, certificates). */
   token?: string;
+  /**
+   * Mutual TLS only: the client certificate names (subject CN, DNS or URI SAN) that may use admin
+   * actions. Empty or absent: any certificate the node's CA signed, unless a token is configured,
+   * which is then required.
+   */
+  identities?: readonly string[];
   logger?: Logger;
+}
+
+/** Who is calling: address, presented token, and the names of a CA-verified client certificate. */
+export interface AdminCaller {
+  peer: string;
+  token?: string;
+  /** Present only when the call came over mutual TLS with a verified client certificate. */
+  certificateNames?: readonly string[];
 }
 
 /** The host part of a grpc-js peer string ("127.0.0.1:5000", "::1:5000", "[::1]:5000", "unknown"). */
@@ -40,8 +57,34 @@ function sameToken(a: string, b: string): boolean {
 }
 
 /**
- * Throws PERMISSION_DENIED unless the caller may use admin actions on `nodeId`: with a token
- * configured, the caller's token must match; without one, the caller must be on loopback.
+ * Throws PERMISSION_DENIED unless the caller may use admin actions on `nodeId`. A matching token
+ * always admits. A verified client certificate (mutual TLS) admits when its names include one of
+ * `identities`, or, with no identities and no token configured, whatever its name: the node's CA
+ * vouched for it. Otherwise: with a token configured it is required; without one, loopback only.
+ */
+export function checkAdminAccess(nodeId: string, policy: { token?: string; identities?: readonly string[] }, caller: AdminCaller): void {
+  const configuredToken = policy.token || undefined;
+  const identities = policy.identities ?? [];
+  if (configuredToken && caller.token && sameToken(caller.token, configuredToken)) return;
+  const names = caller.certificateNames;
+  if (names !== undefined) {
+    if (identities.length > 0) {
+      if (names.some((n) => identities.includes(n))) return;
+      throw new KvbridgeError(
+        "PERMISSION_DENIED",
+        `admin action refused: node ${nodeId} takes admin calls from certificates named ${identities.join(", ")}` +
+          `${configuredToken ? " or with its admin token" : ""}, and this caller's certificate is ${names.length ? names.join(", ") : "unnamed"}; ` +
+          `run kvctl with an admin certificate (--tls-cert/--tls-key)${configuredToken ? " or pass --admin-token" : ""}`,
+      );
+    }
+    if (!configuredToken) return;
+  }
+  checkAdminCaller(nodeId, configuredToken, caller.token, caller.peer);
+}
+
+/**
+ * The guard without certificates: with a token configured, the caller's token must match; without
+ * one, the caller must be on loopback.
  */
 export function checkAdminCaller(nodeId: string, configuredToken: string | undefined, presented: string | undefined, peer: string): void {
   if (configuredToken) {
@@ -71,17 +114,26 @@ function presentedToken(call: grpc.ServerUnaryCall<unknown, unknown>): string | 
   return typeof v === "string" ? v : v.toString("utf8");
 }
 
+/** Names of the caller's client certificate when the call came over mTLS and the node verified it. */
+function verifiedCertificateNames(call: grpc.ServerUnaryCall<unknown, unknown>): string[] | undefined {
+  // grpc-js fills sslPeerCertificate only for an authorized TLS socket (verified against our CA).
+  const cert = call.getAuthContext?.().sslPeerCertificate;
+  return cert ? peerCertificateNames(cert) : undefined;
+}
+
 export function adminHandlers(rx: KvReceiver, opts: AdminServiceOptions = {}): AdminHandlers {
-  const token = opts.token || undefined;
+  const policy = { token: opts.token || undefined, identities: opts.identities };
   const guard = (call: grpc.ServerUnaryCall<unknown, unknown>, action: string): string => {
     const peer = call.getPeer();
+    const certificateNames = verifiedCertificateNames(call);
     try {
-      checkAdminCaller(rx.nodeId, token, presentedToken(call), peer);
+      checkAdminAccess(rx.nodeId, policy, { peer, token: presentedToken(call), certificateNames });
     } catch (err) {
-      opts.logger?.warn({ peer, action }, "admin action refused");
+      opts.logger?.warn({ peer, action, certificate: certificateNames }, "admin action refused");
       throw err;
     }
-    return peer;
+    // The audit line of every admin action names the certificate too, when there is one.
+    return certificateNames?.length ? `${peer} ${certificateNames[0]}` : peer;
   };
   return {
     Evict: unaryHandler((req, call) => {
