@@ -22,10 +22,11 @@ const program = new Command("kvctl")
     "after",
     `
 Nodes are gRPC addresses (host:port): ADDR arguments, --node flags, or ${NODES_ENV}
-(comma-separated). Tables for people by default, --json for scripts.
+(comma-separated). Tables for people by default, --json for scripts. Nodes with mutual TLS need
+--tls-cert, --tls-key and --tls-ca (KVBRIDGE_TLS_CERT/KEY/CA) on every command.
 
 Exit codes:
-  0  ok                            4  admin action refused (token / not loopback)
+  0  ok                            4  refused: admin credentials, or the node's mTLS
   1  unexpected error              5  key or request not found
   2  usage error                   6  refused by state (pinned key, committed request)
   3  node unreachable or timed out 7  status: a node answered but is not serving

@@ -14,8 +14,11 @@ import { envOption } from "../env-option.js";
 import { loadUcxReceiver } from "../ucx-loader.js";
 import { bytesArg, choiceArg, hostPortArg, intArg, lockArg } from "../option-parsers.js";
 import { onShutdownSignal } from "../process-lifecycle.js";
+import { KvbridgeError } from "../../errors/kvbridge-error.js";
+import { grpcServerCredentials } from "../../security/grpc-credentials.js";
+import { addPlaintextUcxOption, addTlsOptions, effectiveTransport, tlsFromFlags, TLS_HELP, type PlaintextUcxFlags, type TlsFlags } from "./tls-flags.js";
 
-export interface DecodeFlags {
+export interface DecodeFlags extends TlsFlags, PlaintextUcxFlags {
   listen: HostPort;
   dataListen: HostPort;
   advertiseHost?: string;
@@ -37,12 +40,15 @@ export interface DecodeFlags {
   drainTimeout: number;
   nodeId?: string;
   adminToken?: string;
+  adminIdentity?: string;
   logLevel: string;
 }
 
 export function decodeCommand(): Command {
   const cmd = new Command("decode");
   addEngineOptions(cmd);
+  addTlsOptions(cmd);
+  addPlaintextUcxOption(cmd);
   return cmd
     .description("run a decode node: receives KV chunks into a pinned pool and generates tokens from them")
     .addOption(envOption("--listen <host:port>", "gRPC control plane address", hostPortArg, hostPortArg("127.0.0.1:50061"), "127.0.0.1:50061"))
@@ -61,17 +67,28 @@ export function decodeCommand(): Command {
     .addOption(envOption("--metrics-listen <host:port>", "HTTP address for /metrics", hostPortArg))
     .addOption(envOption("--drain-timeout <ms>", "on SIGTERM, how long in-flight requests may take before they are released", intArg(0, 3_600_000), 30_000))
     .addOption(envOption("--admin-token <token>", "token kvctl must send for admin actions (evict, abort); without one, only loopback callers may"))
+    .addOption(envOption("--admin-identity <names>", "with mutual TLS: client certificate names (CN, DNS or URI SAN; comma separated) allowed admin actions; default any from --tls-ca"))
     .addOption(envOption("--node-id <id>", "name of this node in logs and inspection"))
     .addOption(envOption("--log-level <level>", "pino log level", choiceArg(["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const), "info"))
     .addHelpText(
       "after",
       `
+${TLS_HELP}
+A TLS node offers only the TLS'd TCP data plane: UCX carries no TLS (--allow-plaintext-ucx offers it).
+
 Examples:
   kvbridge decode --no-engine --listen 127.0.0.1:50061 --pool-slots 1024 --slot-bytes 1MiB
   KVBRIDGE_POOL_SLOTS=4096 kvbridge decode --model ./model.gguf --listen 0.0.0.0:50061 --data-listen 0.0.0.0:50062`,
     )
     .action(async (flags: DecodeFlags) => {
       const log = createLogger({ name: "kvbridge-decode", level: flags.logLevel });
+      // TLS files are checked before the engine loads: a wrong path fails the start, not every peer.
+      const tls = tlsFromFlags(flags);
+      const transport = effectiveTransport(flags.transport, tls, flags, log);
+      const adminIdentities = flags.adminIdentity?.split(",").map((n) => n.trim()).filter((n) => n.length > 0);
+      if (adminIdentities?.length && !tls) {
+        throw new KvbridgeError("INVALID_ARGUMENT", "--admin-identity names client certificates, which only mutual TLS has; add --tls-cert, --tls-key and --tls-ca, or use --admin-token");
+      }
       let engine: LlamaEngine | undefined;
       let engineService: DecodeEngineService | undefined;
       let serving = false;
@@ -112,13 +129,17 @@ Examples:
         leaseMs: flags.leaseMs,
         quarantineMs: flags.quarantineMs,
         holdMs: flags.holdMs,
-        transport: flags.transport,
+        transport,
         lockMemory: flags.lockMemory,
         nodeId: flags.nodeId,
         logger: log,
         metricsListen: flags.metricsListen,
         adminToken: flags.adminToken,
+        grpcCredentials: tls ? grpcServerCredentials(tls) : undefined,
+        dataTls: tls,
+        adminIdentities,
       });
+      if (tls) log.info({ certificate: tls.names, notAfter: tls.notAfter.toISOString(), adminIdentities }, "mutual TLS on gRPC and the TCP data plane");
       serving = true;
       const running = node;
       engineLoad?.then(

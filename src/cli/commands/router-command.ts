@@ -7,8 +7,10 @@ import { createLogger } from "../../observability/logger.js";
 import { envOption } from "../env-option.js";
 import { choiceArg, hostPortArg, intArg } from "../option-parsers.js";
 import { onShutdownSignal } from "../process-lifecycle.js";
+import { grpcChannelCredentials } from "../../security/grpc-credentials.js";
+import { addTlsOptions, tlsFromFlags, type TlsFlags } from "./tls-flags.js";
 
-interface RouterFlags {
+interface RouterFlags extends TlsFlags {
   listen: HostPort;
   prefill?: string;
   prefillDns?: string;
@@ -19,7 +21,7 @@ interface RouterFlags {
 }
 
 export function routerCommand(): Command {
-  return new Command("router")
+  return addTlsOptions(new Command("router"))
     .description("run the router: OpenAI-compatible HTTP API that sends each request through a prefill and a decode node")
     .addOption(envOption("--listen <host:port>", "HTTP address", hostPortArg, hostPortArg("127.0.0.1:8000"), "127.0.0.1:8000"))
     .addOption(envOption("--prefill <list>", "prefill nodes' gRPC addresses, comma separated"))
@@ -31,13 +33,19 @@ export function routerCommand(): Command {
     .addHelpText(
       "after",
       `
+With --tls-cert, --tls-key and --tls-ca the router calls prefill and decode nodes over mutual TLS,
+presenting its certificate and verifying theirs (the OpenAI HTTP API itself stays plain HTTP).
+
 Examples:
   kvbridge router --listen 0.0.0.0:8000 --prefill 127.0.0.1:50051 --decode 127.0.0.1:50061
   kvbridge router --prefill-dns kvbridge-prefill:50051 --decode-dns kvbridge-decode:50061`,
     )
     .action(async (flags: RouterFlags) => {
       const log = createLogger({ name: "kvbridge-router", level: flags.logLevel });
+      const tls = tlsFromFlags(flags);
+      if (tls) log.info({ certificate: tls.names, notAfter: tls.notAfter.toISOString(), serverName: tls.serverName }, "mutual TLS to prefill and decode nodes");
       const router = await startRouter({
+        channelCredentials: tls ? grpcChannelCredentials(tls) : undefined,
         listen: flags.listen,
         prefill: parsePeerSource(flags.prefill, flags.prefillDns, "prefill"),
         decode: parsePeerSource(flags.decode, flags.decodeDns, "decode"),

@@ -8,8 +8,11 @@ import { KvSender, type TransportPreference } from "../../transfer/sender.js";
 import { envOption } from "../env-option.js";
 import { bytesArg, choiceArg, fractionArg, hostPortArg, intArg } from "../option-parsers.js";
 import { closeTransports, createSenderTransports } from "../sender-transports.js";
+import { channelCredentialsFor } from "../../security/grpc-credentials.js";
+import { diagnoseTls } from "../../security/tls-diagnosis.js";
+import { addPlaintextUcxOption, addTlsOptions, effectiveTransport, tlsFromFlags, TLS_HELP, useTlsDataPlane, type PlaintextUcxFlags, type TlsFlags } from "./tls-flags.js";
 
-interface SendFlags {
+interface SendFlags extends TlsFlags, PlaintextUcxFlags {
   to: HostPort;
   transport: TransportPreference;
   requests: number;
@@ -24,7 +27,10 @@ interface SendFlags {
 }
 
 export function sendCommand(): Command {
-  return new Command("send")
+  const cmd = new Command("send");
+  addTlsOptions(cmd);
+  addPlaintextUcxOption(cmd);
+  return cmd
     .description("push synthetic KV chunks to a decode node through the real sender and report throughput")
     .requiredOption("--to <host:port>", "the decode node's gRPC address", hostPortArg)
     .addOption(envOption("--transport <kind>", "tcp, ucx or auto (UCX when both ends have it)", choiceArg(["auto", "ucx", "tcp"] as const), "auto" as const))
@@ -39,15 +45,21 @@ export function sendCommand(): Command {
     .addOption(envOption("--log-level <level>", "pino log level (logs go to stderr)", undefined, "warn"))
     .addHelpText(
       "after",
-      `
+      `${TLS_HELP}
+
 Examples:
   kvbridge send --to 127.0.0.1:50061 --requests 200 --chunks 16 --chunk-bytes 1MiB --concurrency 8
-  kvbridge send --to 10.0.0.7:50061 --transport ucx --shared-prefix 0.5 --json`,
+  kvbridge send --to 10.0.0.7:50061 --transport ucx --shared-prefix 0.5 --json
+  kvbridge send --to 10.0.0.7:50061 --tls-cert client.pem --tls-key client.key --tls-ca ca.pem`,
     )
     .action(async (flags: SendFlags) => {
       const log = createLogger({ name: "kvbridge-send", level: flags.logLevel });
-      const transports = await createSenderTransports(flags.transport, log, flags.connections);
-      const sender = new KvSender({ fingerprint: "", transports, preference: flags.transport, logger: log });
+      const tls = tlsFromFlags(flags);
+      const transport = effectiveTransport(flags.transport, tls, flags, log);
+      const credentials = channelCredentialsFor(tls);
+      const transports = await createSenderTransports(transport, log, flags.connections);
+      await useTlsDataPlane(transports, tls, log, flags.connections);
+      const sender = new KvSender({ fingerprint: "", transports, preference: transport, logger: log, credentials });
       const ac = new AbortController();
       process.once("SIGINT", () => ac.abort());
       try {
@@ -59,10 +71,14 @@ Examples:
           concurrency: flags.concurrency,
           sharedPrefix: flags.sharedPrefix,
           verify: flags.verify,
+          credentials,
           signal: ac.signal,
         });
+        // A TLS mismatch reaches us as grpc-js's bare "Failed to connect": say which side is wrong.
+        const diagnosis = res.requests_failed > 0 ? await diagnoseTls(formatHostPort(flags.to), tls) : undefined;
+        if (diagnosis) process.stderr.write(`kvbridge send: ${diagnosis.message}\n`);
         if (flags.json) {
-          process.stdout.write(JSON.stringify(res) + "\n");
+          process.stdout.write(JSON.stringify(diagnosis ? { ...res, tls_diagnosis: diagnosis.message } : res) + "\n");
         } else {
           const rows: Array<[string, string]> = [
             ["transport", res.transport],

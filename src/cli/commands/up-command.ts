@@ -16,8 +16,10 @@ import { loadUcxReceiver } from "../ucx-loader.js";
 import { choiceArg, intArg } from "../option-parsers.js";
 import { onShutdownSignal } from "../process-lifecycle.js";
 import { closeTransports, createSenderTransports } from "../sender-transports.js";
+import { grpcChannelCredentials, grpcServerCredentials } from "../../security/grpc-credentials.js";
+import { addPlaintextUcxOption, addTlsOptions, effectiveTransport, tlsFromFlags, useTlsDataPlane, type PlaintextUcxFlags, type TlsFlags } from "./tls-flags.js";
 
-interface UpFlags extends EngineFlags {
+interface UpFlags extends EngineFlags, TlsFlags, PlaintextUcxFlags {
   port: number;
   host: string;
   transport: "auto" | "tcp" | "ucx";
@@ -28,6 +30,8 @@ interface UpFlags extends EngineFlags {
 export function upCommand(): Command {
   const cmd = new Command("up").description("start router + prefill + decode on loopback with the default model (a laptop or a demo)");
   addEngineOptions(cmd);
+  addTlsOptions(cmd);
+  addPlaintextUcxOption(cmd);
   return cmd
     .addOption(envOption("--port <n>", "router HTTP port", intArg(0, 65_535), 8000))
     .addOption(envOption("--host <host>", "address the router listens on", undefined, "127.0.0.1"))
@@ -37,6 +41,9 @@ export function upCommand(): Command {
     .addHelpText("after", "\nExamples:\n  kvbridge up\n  kvbridge up --port 9000 --model ./model.gguf")
     .action(async (flags: UpFlags) => {
       const log = createLogger({ name: "kvbridge-up", level: flags.logLevel });
+      // With --tls-*: the three nodes talk mutual TLS to each other over loopback, with one certificate.
+      const tls = tlsFromFlags(flags);
+      const transport = effectiveTransport(flags.transport, tls, flags, log);
       process.stderr.write("kvbridge up: loading the model (the default one is written on first use)...\n");
       const [prefillEngine, decodeEngine] = await Promise.all([openEngine(flags), openEngine(flags)]);
       // One registry for the three nodes of this process: the router's /metrics shows all of them.
@@ -52,8 +59,10 @@ export function upCommand(): Command {
         slotBytes,
         leaseMs: 10_000,
         quarantineMs: 30_000,
-        transport: flags.transport,
+        transport,
         lockMemory: "auto",
+        grpcCredentials: tls ? grpcServerCredentials(tls) : undefined,
+        dataTls: tls,
         nodeId: "decode-0",
         metrics,
         fingerprint: decodeEngine.fingerprint,
@@ -64,14 +73,19 @@ export function upCommand(): Command {
         },
       });
       serving = true;
-      const transports = await createSenderTransports(flags.transport, log);
-      const prefill = await startPrefillNode({ listen: hp("127.0.0.1:0"), engine: prefillEngine, transports, transport: flags.transport, nodeId: "prefill-0", logger: log.child({ role: "prefill" }), metrics });
+      const transports = await createSenderTransports(transport, log);
+      await useTlsDataPlane(transports, tls, log);
+      const prefill = await startPrefillNode({ listen: hp("127.0.0.1:0"), engine: prefillEngine, transports, transport, nodeId: "prefill-0", logger: log.child({ role: "prefill" }), metrics,
+        grpcCredentials: tls ? grpcServerCredentials(tls) : undefined,
+        channelCredentials: tls ? grpcChannelCredentials(tls) : undefined,
+      });
       const router = await startRouter({
         listen: hp(`${flags.host}:${flags.port}`),
         prefill: { kind: "static", targets: [prefill.grpcAddress] },
         decode: { kind: "static", targets: [decode.grpcAddress] },
         logger: log.child({ role: "router" }),
         metrics,
+        channelCredentials: tls ? grpcChannelCredentials(tls) : undefined,
       });
       process.stdout.write(
         `kvbridge is up: ${router.url}  (model ${decodeEngine.modelId}; prefill ${prefill.grpcAddress}, decode ${decode.grpcAddress}, data plane ${decode.transports.join("+")})\n` +

@@ -15,4 +15,6 @@ export function addAdminOptions(cmd: Command): Command {
 export const ADMIN_HELP = `
 Admin actions are guarded: the node must have been started with the same --admin-token
 (KVBRIDGE_ADMIN_TOKEN), or, when it has none, kvctl must run on the node itself (loopback,
-or through kubectl port-forward). A refused call exits 4.`;
+or through kubectl port-forward). On a node with mutual TLS, kvctl's client certificate
+(--tls-cert/--tls-key/--tls-ca) is the credential: any certificate from the node's CA, or one
+named in the node's --admin-identity; a matching token also admits. A refused call exits 4.`;

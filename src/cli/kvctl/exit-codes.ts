@@ -10,7 +10,7 @@ export const EXIT = {
   USAGE: 2,
   /** A node could not be reached or did not answer in time. */
   UNREACHABLE: 3,
-  /** An admin action without the right token, or from a non-loopback caller to a node without one. */
+  /** An admin action without the right credential (token, loopback, client certificate), or a node with mutual TLS refused us. */
   DENIED: 4,
   /** The key or request is not on the node. */
   NOT_FOUND: 5,

@@ -1,5 +1,6 @@
 // kvctl's connection to one node: the read-only Inspect service, grpc.health.v1, and the guarded
-// Admin service (its token sent as metadata). Every call is bounded by the same timeout.
+// Admin service (its token sent as metadata; with mutual TLS the client certificate is a credential
+// too). Every call is bounded by the same timeout.
 import * as grpc from "@grpc/grpc-js";
 import { service as healthService } from "grpc-health-check";
 import { KvbridgeError } from "../../errors/kvbridge-error.js";
@@ -11,6 +12,9 @@ import type { RequestInfo__Output } from "../../rpc/generated/kvbridge/v1/Reques
 import type { Stats__Output } from "../../rpc/generated/kvbridge/v1/Stats.js";
 import { kvbridgeV1 } from "../../rpc/proto.js";
 import { callUnary } from "../../rpc/unary.js";
+import { channelCredentialsFor } from "../../security/grpc-credentials.js";
+import { diagnoseTls, type TlsDiagnosis } from "../../security/tls-diagnosis.js";
+import type { TlsMaterial } from "../../security/tls-material.js";
 import { ADMIN_TOKEN_METADATA_KEY } from "../../transfer/admin-service.js";
 
 export type HealthStatus = "SERVING" | "NOT_SERVING" | "UNKNOWN" | "SERVICE_UNKNOWN";
@@ -26,6 +30,9 @@ export interface NodeClientOptions {
   /** Bound on each call. */
   timeoutMs: number;
   adminToken?: string;
+  /** Mutual TLS: kvctl's certificate and the CA nodes are verified against; plaintext when absent. */
+  tls?: TlsMaterial;
+  /** Overrides the credentials made from `tls`. */
   credentials?: grpc.ChannelCredentials;
   /** Cancels every call in flight (CANCELLED): `kvctl watch` quitting mid-refresh. */
   signal?: AbortSignal;
@@ -44,7 +51,7 @@ export class NodeClient {
   constructor(address: string, opts: NodeClientOptions) {
     this.address = address;
     this.opts = opts;
-    const creds = opts.credentials ?? grpc.credentials.createInsecure();
+    const creds = opts.credentials ?? channelCredentialsFor(opts.tls);
     const v1 = kvbridgeV1();
     // One channel for the three clients: grpc-js shares it when the target and options match.
     this.inspect = new v1.Inspect(address, creds);
@@ -103,6 +110,9 @@ export class NodeClient {
     } catch (err) {
       const e = err instanceof KvbridgeError ? err : new KvbridgeError("INTERNAL", String(err), { cause: err });
       if (e.code === "UNAVAILABLE" || e.code === "DEADLINE_EXCEEDED") {
+        // grpc-js says only "Failed to connect" for a TLS mismatch; one TLS handshake of our own says why.
+        const tls = e.code === "UNAVAILABLE" && !this.opts.signal?.aborted ? await diagnoseTls(this.address, this.opts.tls, Math.min(2_000, this.opts.timeoutMs)) : undefined;
+        if (tls) throw new KvbridgeError(tlsErrorCode(tls), `node ${this.address}: ${tls.message}`, { cause: err });
         throw new KvbridgeError(
           e.code,
           `node ${this.address} did not answer ${method} within ${this.opts.timeoutMs} ms (${e.message}); check the address and that the node is running, or raise --timeout`,
@@ -112,4 +122,9 @@ export class NodeClient {
       throw e;
     }
   }
+}
+
+/** A node that wants a certificate we lack or refused ours denied us (exit 4); the rest is unreachable. */
+function tlsErrorCode(d: TlsDiagnosis): "PERMISSION_DENIED" | "UNAVAILABLE" {
+  return d.kind === "server-requires-tls" || d.kind === "client-refused" ? "PERMISSION_DENIED" : "UNAVAILABLE";
 }
