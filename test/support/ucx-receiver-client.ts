@@ -55,8 +55,13 @@ export async function startUcxReceiverProcess(opts: UcxReceiverProcessOptions): 
   createInterface({ input: child.stderr! }).on("line", onLine);
 
   const timeoutMs = opts.timeoutMs ?? 60_000;
+  // A receiver that crashed inside UCX may hang in UCX's fault handler instead of exiting: never
+  // leave one behind when it gave no offer.
   const raw = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`UCX receiver sent no offer within ${timeoutMs} ms:\n${lines.join("\n")}`)), timeoutMs);
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`UCX receiver sent no offer within ${timeoutMs} ms:\n${lines.join("\n")}`));
+    }, timeoutMs);
     offerLine = (l) => {
       clearTimeout(timer);
       resolve(l);
@@ -72,10 +77,10 @@ export async function startUcxReceiverProcess(opts: UcxReceiverProcessOptions): 
   const ask = (cmd: Record<string, unknown>): Promise<Record<string, unknown>> => {
     const id = nextId++;
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`UCX receiver did not answer ${String(cmd.cmd)} within ${timeoutMs} ms; its output:\n${lines.slice(-20).join("\n")}`)),
-        timeoutMs,
-      );
+      const timer = setTimeout(() => {
+        child.kill("SIGKILL");
+        reject(new Error(`UCX receiver did not answer ${String(cmd.cmd)} within ${timeoutMs} ms; its output:\n${lines.slice(-20).join("\n")}`));
+      }, timeoutMs);
       void exited.then(() => {
         clearTimeout(timer);
         reject(new Error(`UCX receiver exited (code ${child.exitCode}, signal ${child.signalCode}) before answering ${String(cmd.cmd)}:\n${lines.slice(-20).join("\n")}`));
