@@ -54,8 +54,8 @@ export interface TlsInspect {
   close(): void;
 }
 
-/** KvReceiver and Inspect clients of `target` with the given certificate, or with `credentials` as is. */
-export function tlsNodeClients(target: string, files: CertFiles | grpc.ChannelCredentials): TlsInspect {
+/** KvReceiver and Inspect clients of `target` with the given certificate (and name to expect), or with `credentials` as is. */
+export function tlsNodeClients(target: string, files: (CertFiles & { serverName?: string }) | grpc.ChannelCredentials): TlsInspect {
   const creds = files instanceof grpc.ChannelCredentials ? files : grpcChannelCredentials(loadTlsMaterial(files)!);
   const v1 = kvbridgeV1();
   const clients = { KvReceiver: new v1.KvReceiver(target, creds), Inspect: new v1.Inspect(target, creds) };
