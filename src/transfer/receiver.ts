@@ -55,6 +55,7 @@ export class KvReceiver implements WriteGate {
   private readonly logger: Logger | undefined;
   private readonly sweeper: LeaseSweeper;
   private readonly waiters = new Set<() => void>();
+  private readonly admissionWatchers = new Set<() => void>();
   private offers: DataPlaneOffer[] = [];
   private bytesReceivedTotal = 0;
   private closed = false;
@@ -132,7 +133,11 @@ export class KvReceiver implements WriteGate {
 
   alloc(input: AllocInput): AllocResult {
     this.assertOpen();
-    return this.store.alloc(input, this.clock());
+    const res = this.store.alloc(input, this.clock());
+    // The slots may have belonged to an ended request whose frame is still arriving: the TCP data
+    // plane re-checks such frames now, before the new owner can even learn the slots.
+    if (res.remoteIndexes.length > 0) this.admissionsChanged();
+    return res;
   }
 
   commit(requestId: string): { ready: number; pending: number; failed: number } {
@@ -140,6 +145,8 @@ export class KvReceiver implements WriteGate {
     try {
       return this.store.commit(requestId, this.clock());
     } finally {
+      // READY bytes must not change any more, even under a frame its sender did not finish.
+      this.admissionsChanged();
       this.wake();
     }
   }
@@ -234,6 +241,15 @@ export class KvReceiver implements WriteGate {
   written(_requestId: string, slot: number, length: number): void {
     this.bytesReceivedTotal += length;
     this.store.recordWritten(slot, length);
+  }
+
+  watchAdmissions(listener: () => void): () => void {
+    this.admissionWatchers.add(listener);
+    return () => this.admissionWatchers.delete(listener);
+  }
+
+  private admissionsChanged(): void {
+    for (const w of [...this.admissionWatchers]) w();
   }
 
   connectionLost(requestIds: ReadonlySet<string>, reason: string): void {

@@ -60,6 +60,13 @@ export interface WriteGate {
   written(requestId: string, slot: number, length: number): void;
   /** A data connection ended while these requests had frames on it. */
   connectionLost(requestIds: ReadonlySet<string>, reason: string): void;
+  /**
+   * Optional: calls `listener` synchronously whenever an admission may have lapsed where it matters:
+   * slots were handed to a request (possibly slots an ended request held) or a request committed.
+   * A data plane whose payload reads outlive one admission (a frame arriving slowly) re-checks them
+   * then, before another byte lands. Returns the unsubscribe function.
+   */
+  watchAdmissions?(listener: () => void): () => void;
 }
 
 /** A receiver's data plane for one transport. */

@@ -37,6 +37,15 @@ interface HandleOwner {
   _handle: object | null;
 }
 
+/** The libuv stream handle's setter for the buffer its next read fills (what `onread` arms after each read). */
+interface UserBufferHandle {
+  useUserBuffer(buffer: Uint8Array): void;
+}
+
+function isUserBufferHandle(h: object | null): h is UserBufferHandle {
+  return h !== null && typeof (h as Partial<UserBufferHandle>).useUserBuffer === "function";
+}
+
 function hasHandle(socket: net.Socket): socket is net.Socket & HandleOwner {
   const h = (socket as unknown as Partial<HandleOwner>)._handle;
   return typeof h === "object" && h !== null;
@@ -47,6 +56,8 @@ export class TcpReceiverConnection {
   private readonly opts: ReceiverConnectionOptions;
   private readonly reader: WriteFrameReader;
   private readonly socket: net.Socket;
+  /** Zero-copy only: the handle reading into the buffers the reader picks. */
+  private userBufferHandle: UserBufferHandle | null = null;
   /** Request id -> last time one of its frames was admitted here. */
   private readonly ids = new Map<string, number>();
   private nextSweepAt = MIN_IDS_BEFORE_SWEEP;
@@ -112,6 +123,7 @@ export class TcpReceiverConnection {
     const handle = hasHandle(accepted) ? accepted._handle : null;
     if (!hasHandle(accepted) || handle === null) return this.useDataEvents(accepted);
     accepted._handle = null;
+    if (isUserBufferHandle(handle)) this.userBufferHandle = handle;
     // The empty wrapper only releases the server's connection count; the handle lives on below.
     accepted.destroy();
     const SocketWithHandle = net.Socket as unknown as new (
@@ -186,6 +198,16 @@ export class TcpReceiverConnection {
     } catch (err) {
       this.opts.logger?.error({ err, remote: this.remote }, "write gate failed to handle a lost connection");
     }
+  }
+
+  /**
+   * Re-checks a frame whose payload is still arriving (the gate says an admission may have lapsed).
+   * Zero-copy reads fill a buffer chosen after the previous read, so a lapsed frame must also move
+   * the handle's next read off its slot, now, before any more bytes arrive.
+   */
+  revalidate(): void {
+    if (!this.reader.revalidate()) return;
+    if (this.userBufferHandle && !this.socket.destroyed) this.userBufferHandle.useUserBuffer(this.reader.nextBuffer());
   }
 
   /** Closes the connection now; the gate hears about its requests once. Idempotent. */

@@ -46,6 +46,7 @@ export class TcpReceiverDataPlane implements ReceiverDataPlane {
   /** TLS: raw sockets still in their handshake (closed with the plane, not left to time out). */
   private readonly handshaking = new Set<net.Socket>();
   private closing: Promise<void> | null = null;
+  private unwatch: () => void = () => undefined;
 
   private constructor(server: net.Server, host: string, port: number) {
     this.server = server;
@@ -124,6 +125,12 @@ export class TcpReceiverDataPlane implements ReceiverDataPlane {
       throw new KvbridgeError("INTERNAL", "TCP data-plane listener has no IP address after listening");
     }
     plane = new TcpReceiverDataPlane(server, opts.advertiseHost ?? opts.host, address.port);
+    const p = plane;
+    // Frames still arriving whose allocation lapsed stop writing into the pool before its slots serve anyone else.
+    const unwatch = opts.gate.watchAdmissions?.(() => {
+      for (const c of p.connections) c.revalidate();
+    });
+    if (unwatch) p.unwatch = unwatch;
     logger?.info({ host: opts.host, port: address.port, mode, tls: opts.tls !== undefined }, "tcp data plane listening");
     return plane;
   }
@@ -139,6 +146,7 @@ export class TcpReceiverDataPlane implements ReceiverDataPlane {
 
   close(): Promise<void> {
     if (!this.closing) {
+      this.unwatch();
       this.closing = (async () => {
         const stopped = new Promise<void>((resolve) => this.server.close(() => resolve()));
         const conns = [...this.connections];

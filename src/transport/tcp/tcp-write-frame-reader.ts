@@ -37,8 +37,8 @@ export interface FrameReaderOptions {
 type ReaderState =
   | { at: "header" }
   | { at: "request-id"; header: WriteFrameHeader }
-  | { at: "payload"; requestId: string; header: WriteFrameHeader; target: Buffer; got: number }
-  | { at: "skip"; left: number }
+  | { at: "payload"; requestId: string; header: WriteFrameHeader; token: Buffer; got: number }
+  | { at: "skip"; left: number; nack?: { seq: number; code: ErrorCode; message: string } }
   | { at: "dead" };
 
 const SCRATCH_BYTES = 64 * 1024;
@@ -78,8 +78,11 @@ export class WriteFrameReader {
         return this.headerBuf.subarray(this.headerGot, WRITE_HEADER_BYTES);
       case "request-id":
         return this.headerBuf.subarray(this.headerGot, WRITE_HEADER_BYTES + s.header.requestIdBytes);
-      case "payload":
-        return s.target.subarray(s.got);
+      case "payload": {
+        const target = this.readmit(s);
+        if (target) return target;
+        return this.nextBuffer(); // the allocation ended: the rest of the payload is skipped
+      }
       case "skip":
         return this.scratchBuf().subarray(0, Math.min(s.left, SCRATCH_BYTES));
       case "dead":
@@ -94,6 +97,14 @@ export class WriteFrameReader {
    */
   consumed(n: number): void {
     this.advance(n);
+  }
+
+  /**
+   * Admits the rest of a frame whose payload is still arriving once more; true when it was refused
+   * now (its allocation ended): the rest of its payload will be skipped and the frame NACKed.
+   */
+  revalidate(): boolean {
+    return this.state.at === "payload" && this.readmit(this.state) === null;
   }
 
   /** True when completed frames await their (cumulative) ACK. */
@@ -141,11 +152,17 @@ export class WriteFrameReader {
         return;
       case "payload":
         s.got += n;
-        if (s.got === s.target.length) this.onPayload(s.requestId, s.header);
+        if (s.got === s.header.payloadBytes) this.onPayload(s.requestId, s.header);
         return;
       case "skip":
         s.left -= n;
-        if (s.left === 0) this.nextFrame();
+        if (s.left === 0) {
+          if (s.nack) {
+            this.flushAck();
+            this.opts.sink.reply(encodeReply({ type: FrameType.NACK, ...s.nack }));
+          }
+          this.nextFrame();
+        }
         return;
       case "dead":
         return;
@@ -204,7 +221,45 @@ export class WriteFrameReader {
       this.onPayload(requestId, header);
       return;
     }
-    this.state = { at: "payload", requestId, header, target: verdict.target, got: 0 };
+    this.state = { at: "payload", requestId, header, token, got: 0 };
+  }
+
+  /**
+   * The slot view the next payload read may fill, admitted again for the bytes still missing. The
+   * header was admitted when it arrived, but the payload can take long (a slow or hostile sender):
+   * meanwhile the request may be aborted, expire or commit, and after quarantine its slot may belong
+   * to another request. In copy mode this runs right before each copy; in zero-copy mode the buffer
+   * is armed after the previous read, so the gate's watchAdmissions hook also calls revalidate() (and
+   * the connection re-arms the handle) the moment slots change hands. Either way every byte lands in
+   * an allocation its request holds at that moment. On refusal the rest of the payload is skipped and
+   * the frame is NACKed once skipped (replies stay in frame order).
+   */
+  private readmit(s: Extract<ReaderState, { at: "payload" }>): Buffer | null {
+    const { header, requestId } = s;
+    const left = header.payloadBytes - s.got;
+    let verdict: { ok: true; target: Buffer } | { ok: false; code: ErrorCode; message: string };
+    try {
+      verdict = this.opts.gate.admit(requestId, header.slot, header.offsetInSlot + s.got, left, s.token);
+    } catch (err) {
+      verdict = { ok: false, code: "INTERNAL", message: `write gate failed: ${err instanceof Error ? err.message : String(err)}` };
+    }
+    if (verdict.ok) {
+      const problem = this.checkTarget(verdict.target, left);
+      if (!problem) return verdict.target;
+      verdict = { ok: false, code: "INTERNAL", message: problem };
+    }
+    this.state = {
+      at: "skip",
+      left,
+      nack: {
+        seq: header.seq,
+        code: verdict.code,
+        message:
+          `write of request ${requestId} to slot ${header.slot} stopped after ${s.got} of ${header.payloadBytes} bytes: ` +
+          `its allocation ended while the payload was arriving (${verdict.message}); the rest was dropped`,
+      },
+    };
+    return null;
   }
 
   /** A gate bug must never let a frame write outside the pool or past the length it claimed. */
