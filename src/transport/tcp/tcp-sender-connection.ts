@@ -34,6 +34,12 @@ export interface SenderConnectionOptions {
   onDead(conn: TcpSenderConnection, err: KvbridgeError): void;
 }
 
+function connectTls(o: TcpTlsOptions, host: string, port: number, windowBytes: number): tls.TLSSocket {
+  // tls.connect hands highWaterMark (both directions) to the TLSSocket; writableHighWaterMark is not passed on.
+  const options: tls.ConnectionOptions & { highWaterMark: number; noDelay: boolean } = { ...tlsConnectOptions(o, host, port), noDelay: true, highWaterMark: windowBytes };
+  return tls.connect(options);
+}
+
 /** What went wrong opening a data connection, and what the operator should check. */
 function connectFailure(peer: string, err: Error, tls: boolean): string {
   if (!tls || "syscall" in err) return `cannot connect to the TCP data plane at ${peer}: ${err.message}; is the receiver up and its data port reachable?`;
@@ -93,7 +99,7 @@ export class TcpSenderConnection {
         noDelay: true,
         writableHighWaterMark: opts.windowBytes,
       };
-      const socket = opts.tls ? tls.connect({ ...tlsConnectOptions(opts.tls, host, port), noDelay: true, writableHighWaterMark: opts.windowBytes } as tls.ConnectionOptions) : net.connect(connectOpts);
+      const socket = opts.tls ? connectTls(opts.tls, host, port, opts.windowBytes) : net.connect(connectOpts);
       const ready = opts.tls ? "secureConnect" : "connect";
       const finish = (err: KvbridgeError | null): void => {
         clearTimeout(timer);
