@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { LlamaEngine } from "../../src/engine/llama-engine.js";
 import { openTestEngine } from "../support/model-fixture.js";
 import { startPdCluster, type PdCluster } from "../support/pd-cluster.js";
-import { tlsNodeClients } from "../support/tls-cli.js";
+import { runCli, tlsNodeClients } from "../support/tls-cli.js";
 import { makeTestPki, type TestPki } from "../support/tls-pki.js";
 
 let pki: TestPki;
@@ -83,5 +83,13 @@ describe("prefill + decode + router over mutual TLS", () => {
       expect(await outcome(target, grpc.credentials.createInsecure()), `plaintext to ${target}`).toMatch(/^UNAVAILABLE: /);
       expect(await outcome(target, rogue), `foreign CA to ${target}`).toMatch(/^UNAVAILABLE: /);
     }
+  });
+
+  it("a client dialing by IP without --tls-server-name refuses the service-named certificate, and kvctl says what to pass", async () => {
+    const without = await runCli("kvctl.ts", ["status", cluster.decodeGrpc, "--sample-ms", "0", ...pki.args(pki.named)]);
+    expect(without.code).toBe(3);
+    expect(without.stderr).toMatch(/is not trusted: its certificate does not name 127\.0\.0\.1; .*--tls-server-name/);
+    const withName = await runCli("kvctl.ts", ["status", cluster.decodeGrpc, "--sample-ms", "0", ...pki.args(pki.named, ["--tls-server-name", "kvbridge.internal"])]);
+    expect(withName.code, withName.stderr).toBe(0);
   });
 });
