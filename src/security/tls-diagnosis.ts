@@ -43,7 +43,8 @@ function parseHostPort(target: string): { host: string; port: number } | undefin
   return { host: m[1]!, port: Number(m[2]) };
 }
 
-type ProbeOutcome = { kind: "handshake"; peerSpoke: boolean } | { kind: "error"; err: NodeJS.ErrnoException } | { kind: "timeout" };
+/** After our handshake: the node spoke (accepted us), stayed quiet, or hung up (refused our certificate). */
+type ProbeOutcome = { kind: "handshake"; after: "spoke" | "quiet" | "closed" } | { kind: "error"; err: NodeJS.ErrnoException } | { kind: "timeout" };
 
 function probe(host: string, port: number, material: TlsMaterial | undefined, timeoutMs: number): Promise<ProbeOutcome> {
   return new Promise<ProbeOutcome>((resolve) => {
@@ -67,17 +68,19 @@ function probe(host: string, port: number, material: TlsMaterial | undefined, ti
       socket.destroy();
       resolve(o);
     };
-    const timer = setTimeout(() => finish(handshaken ? { kind: "handshake", peerSpoke: false } : { kind: "timeout" }), timeoutMs);
+    const timer = setTimeout(() => finish(handshaken ? { kind: "handshake", after: "quiet" } : { kind: "timeout" }), timeoutMs);
     socket.once("secureConnect", () => {
       handshaken = true;
       // TLS 1.3: the server checks our certificate after we consider the handshake done; its
-      // verdict is either its first bytes (an HTTP/2 SETTINGS frame from gRPC) or an alert.
+      // verdict is its first bytes (gRPC's HTTP/2 SETTINGS), an alert, or hanging up.
       clearTimeout(timer);
-      setTimeout(() => finish({ kind: "handshake", peerSpoke: false }), ALERT_WAIT_MS).unref();
+      setTimeout(() => finish({ kind: "handshake", after: "quiet" }), ALERT_WAIT_MS).unref();
     });
-    socket.on("data", () => finish({ kind: "handshake", peerSpoke: true }));
+    socket.on("data", () => finish({ kind: "handshake", after: "spoke" }));
     socket.once("error", (err: NodeJS.ErrnoException) => finish({ kind: "error", err }));
-    socket.once("close", () => finish(handshaken ? { kind: "handshake", peerSpoke: false } : { kind: "error", err: Object.assign(new Error("connection closed during the TLS handshake"), { code: "ECONNRESET" }) }));
+    socket.once("close", () =>
+      finish(handshaken ? { kind: "handshake", after: "closed" } : { kind: "error", err: Object.assign(new Error("connection closed during the TLS handshake"), { code: "ECONNRESET" }) }),
+    );
   });
 }
 
@@ -104,6 +107,7 @@ export async function diagnoseTls(target: string, material: TlsMaterial | undefi
       message: `${target} requires mutual TLS and this client is plaintext; pass --tls-cert, --tls-key and --tls-ca (KVBRIDGE_TLS_CERT/KEY/CA) with a client certificate signed by the node's CA`,
     };
   }
+  if (outcome.kind === "handshake" && outcome.after === "closed") return clientRefused(target, "it hung up right after the handshake");
   if (outcome.kind !== "error") return undefined;
   const err = outcome.err;
   if (NOT_TLS.test(err.message)) {
@@ -121,11 +125,13 @@ export async function diagnoseTls(target: string, material: TlsMaterial | undefi
     return { kind: "server-untrusted", message: `${target} is not trusted: ${what}` };
   }
   const alert = CLIENT_REFUSED.exec(err.message);
-  if (alert) {
-    return {
-      kind: "client-refused",
-      message: `${target} refused this client's certificate (TLS alert "${alert[1]}"); use a certificate signed by a CA in the node's --tls-ca`,
-    };
-  }
+  if (alert) return clientRefused(target, `TLS alert "${alert[1]}"`);
   return undefined;
+}
+
+function clientRefused(target: string, how: string): TlsDiagnosis {
+  return {
+    kind: "client-refused",
+    message: `${target} refused this client's certificate (${how}); use a certificate signed by a CA in the node's --tls-ca`,
+  };
 }
