@@ -11,7 +11,7 @@ import type { PoolMemory } from "../../memory/pool-memory.js";
 import type { DataPlaneOffer, ReceiverDataPlane, WriteGate } from "../transport.js";
 import { DEFAULT_MAX_FRAME_BYTES } from "./tcp-frame.js";
 import { TcpReceiverConnection, type TcpReceiveMode } from "./tcp-receiver-connection.js";
-import { tlsServerOptions, type TcpTlsOptions } from "./tcp-tls.js";
+import { tlsErrorReason, tlsServerOptions, type TcpTlsOptions } from "./tcp-tls.js";
 
 export interface TcpReceiverOptions {
   host: string;
@@ -94,7 +94,7 @@ export class TcpReceiverDataPlane implements ReceiverDataPlane {
       // A peer without a certificate from our CA, or one speaking plaintext, never gets a frame in.
       server.on("tlsClientError", (err: Error, raw: tls.TLSSocket) => {
         logger?.warn(
-          { remote: `${raw.remoteAddress ?? "?"}:${raw.remotePort ?? "?"}`, reason: err.message },
+          { remote: `${raw.remoteAddress ?? "?"}:${raw.remotePort ?? "?"}`, reason: tlsErrorReason(err) },
           "tcp data connection refused: TLS handshake failed (this data plane requires mutual TLS with a certificate from its CA)",
         );
       });
