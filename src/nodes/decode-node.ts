@@ -52,6 +52,8 @@ export interface DecodeNodeOptions {
   adminIdentities?: readonly string[];
   /** HTTP address for /metrics (Prometheus); none when absent. */
   metricsListen?: HostPort;
+  /** A plaintext gRPC endpoint serving only grpc.health.v1 (for kubelet probes under mTLS). */
+  healthListen?: HostPort;
   /** The node's metric set (share it to add the engine's own metrics); default: a fresh registry. */
   metrics?: NodeMetrics;
   /**
@@ -197,7 +199,7 @@ export async function startDecodeNode(opts: DecodeNodeOptions): Promise<DecodeNo
     metrics.nodeInfo.set({ node_id: nodeId, role: "decode", version: VERSION, protocol_version: String(PROTOCOL_VERSION) }, 1);
     cleanups.push(metrics.attachReceiver(receiverSnapshot(receiver, () => health().status === "SERVING")));
 
-    const server = await startGrpcServer(opts.listen, services, opts.grpcCredentials);
+    const server = await startGrpcServer(opts.listen, services, opts.grpcCredentials, opts.healthListen);
     cleanups.push(() => server.close(1_000));
     let reported: string | undefined;
     let status: string | undefined;
@@ -243,6 +245,7 @@ export async function startDecodeNode(opts: DecodeNodeOptions): Promise<DecodeNo
       {
         nodeId,
         grpc: server.address,
+        health: server.healthAddress,
         metrics: metricsAddress,
         offers: receiver.getOffers().map((o) => (o.kind === "tcp" ? `tcp://${o.host}:${o.port}` : "ucx")),
         pool: { kind: memory.kind, locked: memory.locked, slots: memory.slots, slotBytes: memory.slotBytes },

@@ -15,12 +15,32 @@ export interface NodeGrpcServer {
   server: grpc.Server;
   port: number;
   address: string;
+  /** The plaintext health-only endpoint, when one was asked for. */
+  healthAddress: string | undefined;
   setServing(status: ServingStatus): void;
   /** Waits for in-flight calls up to graceMs, then forces. Idempotent. */
   close(graceMs?: number): Promise<void>;
 }
 
-export async function startGrpcServer(listen: HostPort, services: GrpcServiceBinding[], credentials?: grpc.ServerCredentials): Promise<NodeGrpcServer> {
+function bind(server: grpc.Server, listen: HostPort, credentials: grpc.ServerCredentials): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    server.bindAsync(formatHostPort(listen), credentials, (err, p) => {
+      if (err) reject(new KvbridgeError("UNAVAILABLE", `cannot listen on ${formatHostPort(listen)}: ${err.message}`, { cause: err }));
+      else resolve(p);
+    });
+  });
+}
+
+/**
+ * `healthListen`: a second, plaintext endpoint serving only grpc.health.v1 (same statuses). Kubelet's
+ * gRPC probes cannot present a client certificate, so a node on mTLS offers its health there.
+ */
+export async function startGrpcServer(
+  listen: HostPort,
+  services: GrpcServiceBinding[],
+  credentials?: grpc.ServerCredentials,
+  healthListen?: HostPort,
+): Promise<NodeGrpcServer> {
   const server = new grpc.Server({
     "grpc.max_receive_message_length": 16 * 1024 * 1024,
     "grpc.keepalive_time_ms": 30_000,
@@ -30,22 +50,33 @@ export async function startGrpcServer(listen: HostPort, services: GrpcServiceBin
   const health = new HealthImplementation(statusMap);
   health.addToServer(server);
   for (const s of services) server.addService(s.definition, s.implementation);
-  const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(formatHostPort(listen), credentials ?? grpc.ServerCredentials.createInsecure(), (err, p) => {
-      if (err) reject(new KvbridgeError("UNAVAILABLE", `cannot listen on ${formatHostPort(listen)}: ${err.message}`, { cause: err }));
-      else resolve(p);
-    });
-  });
+  const port = await bind(server, listen, credentials ?? grpc.ServerCredentials.createInsecure());
+  let healthServer: grpc.Server | undefined;
+  let healthAddress: string | undefined;
+  if (healthListen) {
+    healthServer = new grpc.Server();
+    health.addToServer(healthServer);
+    try {
+      const hp = await bind(healthServer, healthListen, grpc.ServerCredentials.createInsecure());
+      healthAddress = formatHostPort({ host: healthListen.host, port: hp });
+    } catch (err) {
+      server.forceShutdown();
+      healthServer.forceShutdown();
+      throw err;
+    }
+  }
   let closing: Promise<void> | undefined;
   return {
     server,
     port,
     address: formatHostPort({ host: listen.host, port }),
+    healthAddress,
     setServing(status) {
       health.setStatus("", status);
       for (const s of services) health.setStatus(s.name, status);
     },
     close(graceMs = 5_000) {
+      healthServer?.forceShutdown();
       closing ??= new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
           server.forceShutdown();

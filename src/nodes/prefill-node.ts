@@ -35,6 +35,8 @@ export interface PrefillNodeOptions {
   metrics?: NodeMetrics;
   /** HTTP address for /metrics; none when absent. */
   metricsListen?: HostPort;
+  /** A plaintext gRPC endpoint serving only grpc.health.v1 (for kubelet probes under mTLS). */
+  healthListen?: HostPort;
 }
 
 export interface PrefillNode {
@@ -122,11 +124,12 @@ export async function startPrefillNode(opts: PrefillNodeOptions): Promise<Prefil
     opts.listen,
     [{ name: "kvbridge.v1.Prefill", definition: kvbridgeV1().Prefill.service, implementation: handlers as unknown as grpc.UntypedServiceImplementation }],
     opts.grpcCredentials,
+    opts.healthListen,
   );
   const metricsServer = opts.metricsListen ? await startMetricsServer(opts.metricsListen, metrics.registry) : undefined;
   serving = true;
   server.setServing("SERVING");
-  log.info({ nodeId, grpc: server.address, metrics: metricsServer?.address, fingerprint: engine.fingerprint, model: engine.modelId }, "prefill node serving");
+  log.info({ nodeId, grpc: server.address, health: server.healthAddress, metrics: metricsServer?.address, fingerprint: engine.fingerprint, model: engine.modelId }, "prefill node serving");
 
   let closed: Promise<void> | undefined;
   const node: PrefillNode = {

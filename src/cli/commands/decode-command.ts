@@ -37,6 +37,7 @@ export interface DecodeFlags extends TlsFlags, PlaintextUcxFlags {
   kvWaitMs: number;
   recomputePolicy: "recompute" | "fail";
   metricsListen?: HostPort;
+  healthListen?: HostPort;
   drainTimeout: number;
   nodeId?: string;
   adminToken?: string;
@@ -65,6 +66,7 @@ export function decodeCommand(): Command {
     .addOption(envOption("--kv-wait-ms <ms>", "how long Generate waits for a request's KV chunks before recomputing or failing", intArg(1, 3_600_000), 30_000))
     .addOption(envOption("--recompute-policy <policy>", "when a needed KV chunk is lost: recompute it locally or fail the request", choiceArg(["recompute", "fail"] as const), "recompute" as const))
     .addOption(envOption("--metrics-listen <host:port>", "HTTP address for /metrics", hostPortArg))
+    .addOption(envOption("--health-listen <host:port>", "extra plaintext gRPC endpoint serving only grpc.health.v1 (kubelet probes when the node uses mTLS)", hostPortArg))
     .addOption(envOption("--drain-timeout <ms>", "on SIGTERM, how long in-flight requests may take before they are released", intArg(0, 3_600_000), 30_000))
     .addOption(envOption("--admin-token <token>", "token kvctl must send for admin actions (evict, abort); without one, only loopback callers may"))
     .addOption(envOption("--admin-identity <names>", "with mutual TLS: client certificate names (CN, DNS or URI SAN; comma separated) allowed admin actions; default any from --tls-ca"))
@@ -134,6 +136,7 @@ Examples:
         nodeId: flags.nodeId,
         logger: log,
         metricsListen: flags.metricsListen,
+        healthListen: flags.healthListen,
         adminToken: flags.adminToken,
         grpcCredentials: tls ? grpcServerCredentials(tls) : undefined,
         dataTls: tls,

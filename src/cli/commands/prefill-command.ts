@@ -16,6 +16,7 @@ interface PrefillFlags extends EngineFlags, TlsFlags, PlaintextUcxFlags {
   transport: "auto" | "tcp" | "ucx";
   tcpConnections: number;
   metricsListen?: HostPort;
+  healthListen?: HostPort;
   drainTimeout: number;
   nodeId?: string;
   logLevel: string;
@@ -31,6 +32,7 @@ export function prefillCommand(): Command {
     .addOption(envOption("--transport <kind>", "data plane to decode nodes: auto (UCX when both ends have it), ucx or tcp", choiceArg(["auto", "ucx", "tcp"] as const), "auto" as const))
     .addOption(envOption("--tcp-connections <n>", "TCP data connections per decode node", intArg(1, 64), 2))
     .addOption(envOption("--metrics-listen <host:port>", "HTTP address for /metrics", hostPortArg))
+    .addOption(envOption("--health-listen <host:port>", "extra plaintext gRPC endpoint serving only grpc.health.v1 (kubelet probes when the node uses mTLS)", hostPortArg))
     .addOption(envOption("--drain-timeout <ms>", "on SIGTERM, how long in-flight prefills may take", intArg(0, 3_600_000), 30_000))
     .addOption(envOption("--node-id <id>", "name of this node in logs"))
     .addOption(envOption("--log-level <level>", "pino log level", choiceArg(["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const), "info"))
@@ -55,6 +57,7 @@ Examples:
         grpcCredentials: tls ? grpcServerCredentials(tls) : undefined,
         channelCredentials: tls ? grpcChannelCredentials(tls) : undefined,
         metricsListen: flags.metricsListen,
+        healthListen: flags.healthListen,
         // Fault injection for failure tests only (docs/operations.md); unset in production.
         faultDelayBeforeWriteMs: Number(process.env.KVBRIDGE_FAULT_DELAY_WRITE_MS ?? 0) || undefined,
       });
