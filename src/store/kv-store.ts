@@ -162,6 +162,12 @@ export class KvStore {
   /** Every entry by id, FAILED ones included while a dependent still pins them. */
   private readonly entries = new Map<number, Entry>();
   private readonly requests = new Map<string, RequestRecord>();
+  /**
+   * Ids of requests whose lease expired, oldest first, at most maxRequests of them: a Commit, Renew,
+   * later batch or write that arrives after the sweeper collected the request hears "lease expired"
+   * (FAILED_PRECONDITION), the answer it gets when it beats the sweeper, instead of NOT_FOUND.
+   */
+  private readonly expiredIds = new Set<string>();
   private nextEntryId = 1;
   private readonly counters = {
     dedupHits: 0,
@@ -231,6 +237,9 @@ export class KvStore {
       }
     } else {
       if (batchSeq !== 0) {
+        if (this.expiredIds.has(requestId)) {
+          throw new KvbridgeError("FAILED_PRECONDITION", `request ${requestId} lease expired; its allocations were released, start over with a new request id`);
+        }
         throw new KvbridgeError(
           "NOT_FOUND",
           `request ${requestId} is unknown (never allocated, aborted or expired); batch ${batchSeq} needs batch 0 first`,
@@ -302,6 +311,8 @@ export class KvStore {
       this.pool.reserve(needNow);
       rec.reserved = needNow;
       this.requests.set(requestId, rec);
+      // The id starts over (a retried batch 0 after an expiry): its answers follow the new request.
+      this.expiredIds.delete(requestId);
     } else {
       rec.leaseExpiresAt = leaseExpiresAt;
     }
@@ -352,7 +363,7 @@ export class KvStore {
 
   /** Turns the request's WRITING entries READY. Idempotent. */
   commit(requestId: string, now: number): { ready: number; pending: number; failed: number } {
-    const rec = this.requireRequest(requestId, "commit");
+    const rec = this.requireUnexpired(requestId, "commit");
     if (rec.phase === "allocating") {
       if (now >= rec.leaseExpiresAt) {
         this.releaseRequest(rec, "expired", now);
@@ -398,7 +409,7 @@ export class KvStore {
 
   /** Extends an allocating request's lease, or a committed request's hold. */
   renew(requestId: string, now: number): number {
-    const rec = this.requireRequest(requestId, "renew");
+    const rec = this.requireUnexpired(requestId, "renew");
     if (rec.phase === "allocating") {
       if (now >= rec.leaseExpiresAt) {
         this.releaseRequest(rec, "expired", now);
@@ -438,7 +449,10 @@ export class KvStore {
    */
   admitWrite(requestId: string, slot: number, offset: number, length: number, token: Buffer, now: number): WriteAdmission {
     const rec = this.requests.get(requestId);
-    if (!rec) return { ok: false, code: "NOT_FOUND", message: `request ${requestId} is unknown (aborted or expired?)` };
+    if (!rec) {
+      if (this.expiredIds.has(requestId)) return { ok: false, code: "FAILED_PRECONDITION", message: `request ${requestId} lease expired` };
+      return { ok: false, code: "NOT_FOUND", message: `request ${requestId} is unknown (aborted or expired?)` };
+    }
     if (rec.phase !== "allocating") {
       return { ok: false, code: "FAILED_PRECONDITION", message: `request ${requestId} is committed; no more writes` };
     }
@@ -642,6 +656,14 @@ export class KvStore {
 
   // ---------------------------------------------------------------- internals
 
+  /** requireRequest, except that a request swept after its lease expired is FAILED_PRECONDITION. */
+  private requireUnexpired(requestId: string, op: string): RequestRecord {
+    if (!this.requests.has(requestId) && this.expiredIds.has(requestId)) {
+      throw new KvbridgeError("FAILED_PRECONDITION", `${op}: request ${requestId} lease expired; its writes were released, start over with a new request id`);
+    }
+    return this.requireRequest(requestId, op);
+  }
+
   private requireRequest(requestId: string, op: string): RequestRecord {
     const rec = this.requests.get(requestId);
     if (!rec) {
@@ -746,6 +768,10 @@ export class KvStore {
       rec.reserved = 0;
     }
     this.requests.delete(rec.id);
+    if (reason === "expired") {
+      this.expiredIds.add(rec.id);
+      if (this.expiredIds.size > this.config.maxRequests) this.expiredIds.delete(this.expiredIds.values().next().value!);
+    }
     return { slotsReleased, pinsReleased };
   }
 
