@@ -1,0 +1,89 @@
+// A hand-driven transfer client for fault tests: Hello, Alloc, writes over a real data plane (TCP or
+// UCX) and Commit as separate steps, so a test can put a fault (a pause past the lease, an Abort, a
+// late write) between any two of them. KvSender does the same steps in one call and renews leases.
+import type { AllocResponse__Output } from "../../src/rpc/generated/kvbridge/v1/AllocResponse.js";
+import type { CommitResponse__Output } from "../../src/rpc/generated/kvbridge/v1/CommitResponse.js";
+import type { HelloResponse__Output } from "../../src/rpc/generated/kvbridge/v1/HelloResponse.js";
+import { offerFromWire } from "../../src/transfer/offer-codec.js";
+import { TcpSenderTransport } from "../../src/transport/tcp/tcp-sender.js";
+import type { SenderChannel, SenderTransport, SlotWrite, TransportKind } from "../../src/transport/transport.js";
+import { UcxSenderTransport } from "../../src/transport/ucx/index.js";
+import { nodeClients, type NodeClients } from "./node-clients.js";
+
+export interface Allocation {
+  requestId: string;
+  keys: string[];
+  /** Slot and token of each fresh key, in key order (deduped keys are left out). */
+  slots: number[];
+  tokens: Buffer[];
+  deduped: number[];
+}
+
+export class RawTransferClient {
+  readonly clients: NodeClients;
+  private hello: HelloResponse__Output | undefined;
+  private readonly transports: SenderTransport[] = [];
+  private readonly channels = new Map<TransportKind, SenderChannel>();
+
+  constructor(readonly target: string) {
+    this.clients = nodeClients(target);
+  }
+
+  async handshake(): Promise<HelloResponse__Output> {
+    this.hello ??= await this.clients.call<HelloResponse__Output>(this.clients.receiver, "Hello", { protocolVersion: 1, fingerprint: "" });
+    return this.hello;
+  }
+
+  async alloc(requestId: string, keys: string[], size: number): Promise<Allocation> {
+    const hello = await this.handshake();
+    const res = await this.clients.call<AllocResponse__Output>(this.clients.receiver, "Alloc", {
+      requestId,
+      keys,
+      sizes: keys.map(() => size),
+      batchSeq: 0,
+      totalChunks: 0,
+      isLastBatch: true,
+      fingerprint: "",
+      generation: hello.generation,
+    });
+    return { requestId, keys, slots: res.remoteIndexes, tokens: res.writeTokens, deduped: res.alreadySentIndexes };
+  }
+
+  /** Writes `data[i]` into the allocation's i-th fresh slot over `kind`; resolves when it is in the receiver's memory. */
+  async write(kind: TransportKind, a: Allocation, data: Buffer[], signal: AbortSignal = AbortSignal.timeout(20_000)): Promise<void> {
+    const hello = await this.handshake();
+    const writes: SlotWrite[] = a.slots.map((slot, i) => ({ slot, poolOffset: slot * Number(hello.slotBytes), token: a.tokens[i]!, data: data[i]! }));
+    await (await this.channel(kind)).writeAll(a.requestId, writes, signal);
+  }
+
+  commit(requestId: string): Promise<CommitResponse__Output> {
+    return this.clients.call<CommitResponse__Output>(this.clients.receiver, "Commit", { requestId });
+  }
+
+  abort(requestId: string): Promise<unknown> {
+    return this.clients.call(this.clients.receiver, "Abort", { requestId, reason: "fault test" });
+  }
+
+  release(requestId: string): Promise<unknown> {
+    return this.clients.call(this.clients.receiver, "Release", { requestId });
+  }
+
+  private async channel(kind: TransportKind): Promise<SenderChannel> {
+    const existing = this.channels.get(kind);
+    if (existing && !existing.broken) return existing;
+    const hello = await this.handshake();
+    const offer = hello.offers.map(offerFromWire).find((o) => o.kind === kind);
+    if (!offer) throw new Error(`receiver ${this.target} offers no ${kind} data plane`);
+    const transport = kind === "tcp" ? new TcpSenderTransport({ connections: 1 }) : UcxSenderTransport.create();
+    this.transports.push(transport);
+    const ch = await transport.connect(offer, AbortSignal.timeout(10_000));
+    this.channels.set(kind, ch);
+    return ch;
+  }
+
+  async close(): Promise<void> {
+    for (const ch of this.channels.values()) await ch.close();
+    for (const t of this.transports) await t.close();
+    this.clients.close();
+  }
+}
