@@ -1,11 +1,13 @@
 // `npm run bench`: every benchmark, each figure next to a baseline measured in the same run.
 // Prints a table, or with --json one JSON object per figure. --only a,b selects benches
-// (tcp, transfer, alloc, engine); --gib N sets the bytes per throughput figure (default 1).
+// (tcp, transfer, ucx, alloc, engine); --gib N sets the bytes per throughput figure (default 1).
 
 import { runAllocBench } from "./alloc-bench.js";
 import type { BenchFigure } from "./bench-figure.js";
 import { runEngineBench } from "./engine-bench.js";
 import { runTcpBench } from "./tcp-bench.js";
+import { runUcxBench } from "./ucx-bench.js";
+import { ucxAvailability, UcxSenderTransport } from "../src/transport/ucx/index.js";
 import { measureTransfer, tcpTransport } from "./transfer-bench.js";
 
 const args = process.argv.slice(2);
@@ -47,6 +49,31 @@ if (want("tcp") || want("transfer")) {
       }
     } finally {
       await t.close();
+    }
+  }
+}
+if (want("ucx")) {
+  const avail = ucxAvailability();
+  if (!avail.available) {
+    progress(`UCX unavailable (${avail.reason}): no UCX figures`);
+  } else {
+    progress("UCX puts vs ucx_perftest ucp_put_bw and memcpy (shared memory, tcp)");
+    const raw = await runUcxBench({ totalBytes, log: progress });
+    emit(raw);
+    // Through kvbridge: Hello, Alloc, puts, flush, Commit, Release per request, to a real decode
+    // process, judged against ucx_perftest on the same UCX_TLS and message size from the run above.
+    for (const [name, tls] of [["shm", "posix,cma,self"], ["tcp", "tcp,self"]] as const) {
+      progress(`end-to-end transfers through kvbridge over UCX (${name})`);
+      const t = UcxSenderTransport.create({ ucxConfig: { TLS: tls } });
+      try {
+        for (const r of await measureTransfer("ucx", t, totalBytes, [], { UCX_TLS: tls })) {
+          const size = r.chunk >= 1024 ** 2 ? `${r.chunk / 1024 ** 2}MiB` : `${r.chunk / 1024}KiB`;
+          const perf = raw.find((f) => f.bench === `ucx.${name}.${size}`)?.baseline ?? null;
+          emit([{ bench: `transfer.ucx.${name}.${size}`, value: r.gbps, unit: "GB/s", baseline: perf, baselineName: `ucx_perftest ucp_put_bw (UCX_TLS=${tls})`, ratio: perf ? r.gbps / perf : null }]);
+        }
+      } finally {
+        await t.close();
+      }
     }
   }
 }
