@@ -1,8 +1,9 @@
 // Progress for a sender's worker. It runs only while requests are in flight or a channel has writes
 // to post: in slices of at most `sliceMs` (Node's event loop keeps turning between them), chained
-// within one turn when finished writeAlls hand it their successors, and, when nothing happens for a
-// short spin, armed and asleep on the worker's event fd until the peer answers (a slow or dead
-// peer costs no CPU; a fallback timer keeps deadlines honest and the process alive meanwhile).
+// within one turn when finished writeAlls hand it their successors. While requests are in flight it
+// spins (some transports signal nothing when the peer frees room, e.g. a shared-memory FIFO), but
+// once nothing has moved for `spinMs` it arms the worker and sleeps on its event fd, with a timer
+// that backs off while the peer stays silent: a stalled or dead peer costs almost no CPU.
 import { UCS_ERR_BUSY, UCS_INPROGRESS, UCS_OK } from "../../../native-bindings/ucx/ucx-constants.js";
 import type { UcpRequest } from "../../../native-bindings/ucx/ucx-library.js";
 import { watchEventFd, type EventFdWatch } from "./ucx-event-fd.js";
@@ -23,9 +24,9 @@ export interface TrackedRequest {
 export interface RequestPumpOptions {
   /** Longest synchronous stretch before yielding to the event loop (default 2 ms). */
   sliceMs?: number;
-  /** Progress calls in a row that find nothing before arming and sleeping (default 64, some 10 µs). */
-  spinBeforeSleep?: number;
-  /** Longest sleep on the event fd while work is in flight (default 5 ms): bounds watchdog lag. */
+  /** How long nothing may move before arming and sleeping on the event fd (default 1 ms). */
+  spinMs?: number;
+  /** Longest sleep on the event fd while work is in flight (default 8 ms): bounds watchdog lag. */
   maxSleepMs?: number;
 }
 
@@ -34,8 +35,10 @@ type Schedule = { kind: "immediate" | "sleep"; cancel(): void };
 export class RequestPump {
   private readonly worker: UcxWorker;
   private readonly sliceMs: number;
-  private readonly spinBeforeSleep: number;
+  private readonly spinMs: number;
   private readonly maxSleepMs: number;
+  /** Sleeps in a row that ended by their timer with nothing happening: the peer is silent. */
+  private idleSleeps = 0;
   private readonly pending = new Set<TrackedRequest>();
   private readonly sources = new Set<PumpSource>();
   private readonly watch: EventFdWatch;
@@ -50,11 +53,13 @@ export class RequestPump {
   constructor(worker: UcxWorker, opts: RequestPumpOptions = {}) {
     this.worker = worker;
     this.sliceMs = opts.sliceMs ?? 2;
-    this.spinBeforeSleep = opts.spinBeforeSleep ?? 64;
-    this.maxSleepMs = opts.maxSleepMs ?? 5;
+    this.spinMs = opts.spinMs ?? 1;
+    this.maxSleepMs = opts.maxSleepMs ?? 8;
     this.watch = watchEventFd(worker, () => {
-      // Level-triggered: only a sleeping pump cares.
-      if (this.scheduled?.kind === "sleep") this.wake();
+      // Level-triggered: only a sleeping pump cares. Something arrived: the peer is not silent.
+      if (this.scheduled?.kind !== "sleep") return;
+      this.idleSleeps = 0;
+      this.wake();
     });
   }
 
@@ -100,9 +105,11 @@ export class RequestPump {
 
   private sleep(): void {
     // Armed: the event fd turns readable when anything arrives. The timer bounds the sleep for
-    // deadlines (watchdog, cancellation) and, being ref'd, keeps the process alive while work is
-    // in flight; the fd watch itself is unref'd.
-    const t = setTimeout(this.run, this.maxSleepMs);
+    // deadlines (watchdog, cancellation) and for transports that signal nothing, and, being ref'd,
+    // keeps the process alive while work is in flight (the fd watch itself is unref'd). It backs
+    // off (1, 2, 4... ms) while sleeps end with nothing new.
+    const ms = Math.min(this.maxSleepMs, 1 << Math.min(this.idleSleeps, 10));
+    const t = setTimeout(this.run, ms);
     this.scheduled = { kind: "sleep", cancel: () => clearTimeout(t) };
   }
 
@@ -138,7 +145,9 @@ export class RequestPump {
 
   private slice(deadline: number): void {
     const { fns } = this.worker.ucx;
-    let quiet = 0;
+    // After a silent sleep, a short look is enough before sleeping again (longer).
+    const spinMs = this.idleSleeps > 0 ? 0.05 : this.spinMs;
+    let quietSince = performance.now();
     for (;;) {
       const events = this.worker.progress();
       const now = performance.now();
@@ -154,20 +163,19 @@ export class RequestPump {
       let posted = false;
       for (const s of this.sources) if (s.turn(now, deadline)) posted = true;
       if (this.closed || (this.pending.size === 0 && this.sources.size === 0)) return;
-      quiet = events > 0 || completed > 0 || posted ? 0 : quiet + 1;
-      if (quiet >= this.spinBeforeSleep) {
+      if (events > 0 || completed > 0 || posted) {
+        quietSince = now;
+        this.idleSleeps = 0;
+      } else if (now - quietSince >= spinMs) {
         // Nothing is moving: sleep on the event fd unless events are already pending.
         const armed = this.worker.arm();
-        if (armed === UCS_OK) {
+        if (armed === UCS_OK || armed !== UCS_ERR_BUSY) {
+          // (Not armed and not busy cannot happen on a healthy worker: the timer alone then wakes us.)
+          this.idleSleeps++;
           this.sleep();
           return;
         }
-        if (armed !== UCS_ERR_BUSY) {
-          // Cannot arm (should not happen): fall back to the timer alone.
-          this.sleep();
-          return;
-        }
-        quiet = 0;
+        quietSince = performance.now();
       }
       if (performance.now() >= deadline) break;
     }
