@@ -219,13 +219,20 @@ export class KvReceiver implements WriteGate {
 
   /** sha256 of each READY key's bytes; a miss is reported as "missing" and creates nothing. */
   checksums(keys: readonly string[]): Array<{ key: string; state: KeyState | "missing"; sha256: string; size: number }> {
+    // Each distinct key is hashed once per call: hashing runs on the event loop, and a caller naming
+    // one 1 MiB key 65536 times would otherwise stall the whole node for about a minute. The cost of
+    // a call is now bounded by the pool, whatever the caller repeats.
+    const seen = new Map<string, { key: string; state: KeyState | "missing"; sha256: string; size: number }>();
     return keys.map((key) => {
-      const readable = this.store.readable(key);
-      if (readable) {
-        const sha256 = createHash("sha256").update(this.memory.slotView(readable.slot, readable.size)).digest("hex");
-        return { key, state: "ready" as const, sha256, size: readable.size };
+      let sum = seen.get(key);
+      if (!sum) {
+        const readable = this.store.readable(key);
+        sum = readable
+          ? { key, state: "ready" as const, sha256: createHash("sha256").update(this.memory.slotView(readable.slot, readable.size)).digest("hex"), size: readable.size }
+          : { key, state: this.store.stateOf(key) ?? ("missing" as const), sha256: "", size: 0 };
+        seen.set(key, sum);
       }
-      return { key, state: this.store.stateOf(key) ?? ("missing" as const), sha256: "", size: 0 };
+      return sum;
     });
   }
 
