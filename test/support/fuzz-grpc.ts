@@ -513,6 +513,7 @@ export class GrpcFuzzer {
 
   /** Sends one field-level input through the normal client and judges it. */
   async sendField(input: RpcInput): Promise<void> {
+    const t0 = performance.now();
     const md = new grpc.Metadata();
     let outcome: Outcome;
     try {
@@ -522,12 +523,15 @@ export class GrpcFuzzer {
       outcome = { kind: "unsent", reason: err instanceof Error ? err.message : String(err) };
     }
     await this.settle(`${input.service}.${input.method}`, input, outcome, false, () => describeInput(input));
+    this.opts.tally.latency(performance.now() - t0, () => describeInput(input));
   }
 
   /** Sends one mutated encoding through the raw client and judges it. */
   async sendRaw(input: RawInput): Promise<void> {
+    const t0 = performance.now();
     const outcome = await invoke(this.raw.get(input.service)!, input.method, input.bytes, new grpc.Metadata(), this.deadlineFor(input.from), this.isStreaming(input.from));
     await this.settle(`raw ${input.service}.${input.method}`, input, outcome, true, () => describeInput({ method: input.method, mutations: input.mutations, bytes: input.bytes, from: input.from }));
+    this.opts.tally.latency(performance.now() - t0, () => `raw ${describeInput(input.from)}`);
   }
 
   /** Runs `count` field-level inputs (fast-check drives generation from `seed`). */

@@ -67,3 +67,11 @@ export async function startFuzzNode(o: FuzzNodeOptions): Promise<FuzzNode> {
     close: () => node.close(),
   };
 }
+
+/** Flags for a `kvbridge decode --no-engine` process (startDecodeProcess) shaped like an in-process fuzz node. */
+export function decodeProcessArgs(o: FuzzNodeOptions): string[] {
+  const args = ["--pool-slots", String(o.poolSlots), "--slot-bytes", String(o.slotBytes), "--lease-ms", String(o.leaseMs), "--quarantine-ms", String(o.quarantineMs)];
+  if (o.holdMs !== undefined) args.push("--hold-ms", String(o.holdMs));
+  if (o.adminToken) args.push("--admin-token", o.adminToken);
+  return [...args, "--transport", "tcp", "--lock-memory", "false"];
+}

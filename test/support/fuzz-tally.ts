@@ -13,6 +13,8 @@ export class FuzzTally {
   private readonly counts = new Map<string, Map<string, number>>();
   private readonly found = new Map<string, Finding>();
   inputs = 0;
+  /** The slowest input (answer and checks), to spot a handler that blocks the node. */
+  slowest: { ms: number; example: string } = { ms: 0, example: "" };
 
   constructor(seed: number) {
     this.seed = seed;
@@ -23,6 +25,10 @@ export class FuzzTally {
     let byOutcome = this.counts.get(category);
     if (!byOutcome) this.counts.set(category, (byOutcome = new Map()));
     byOutcome.set(outcome, (byOutcome.get(outcome) ?? 0) + n);
+  }
+
+  latency(ms: number, example: () => string): void {
+    if (ms > this.slowest.ms) this.slowest = { ms, example: example().slice(0, 300) };
   }
 
   /** Records a broken expectation. Numbers in the signature are masked so one bug is one finding. */
@@ -54,6 +60,7 @@ export class FuzzTally {
   /** A human-readable report: seed, inputs, outcomes per category, findings with their examples. */
   report(title: string): string {
     const lines = [`${title}: ${this.inputs} inputs, seed ${this.seed}, ${this.found.size} finding(s)`];
+    if (this.slowest.ms > 0) lines.push(`  slowest input: ${Math.round(this.slowest.ms)} ms: ${this.slowest.example}`);
     for (const [cat, m] of Object.entries(this.outcomes())) {
       lines.push(`  ${cat}: ${Object.entries(m).map(([o, c]) => `${o}=${c}`).join(" ")}`);
     }
