@@ -80,11 +80,14 @@ export interface CompletionStream {
   firstText: Promise<void>;
   /** Resolves when the stream ends, however it ends (never rejects). */
   ended: Promise<{ status: number; events: string[]; transportError?: string }>;
+  /** The client goes away: closes its connection mid-stream. */
+  abort(): void;
 }
 
 /** A streaming /v1/completions call read event by event. */
 export function streamCompletion(url: string, body: object): CompletionStream {
   const events: string[] = [];
+  const ac = new AbortController();
   let onText: () => void = () => undefined;
   const firstText = new Promise<void>((r) => (onText = r));
   const ended = (async () => {
@@ -94,6 +97,7 @@ export function streamCompletion(url: string, body: object): CompletionStream {
         method: "POST",
         headers: { "content-type": "application/json" },
         body: JSON.stringify({ ...body, stream: true }),
+        signal: ac.signal,
       });
       status = res.status;
       const reader = res.body!.getReader();
@@ -118,5 +122,5 @@ export function streamCompletion(url: string, body: object): CompletionStream {
       return { status, events, transportError: err instanceof Error ? err.message : String(err) };
     }
   })();
-  return { events, firstText, ended };
+  return { events, firstText, ended, abort: () => ac.abort() };
 }
