@@ -223,10 +223,11 @@ describe("peers that stop reading or never answer", () => {
       expect(last.ok).toBe(false);
       expect(last.op).toBe("push");
       expect(["DEADLINE_EXCEEDED", "UNAVAILABLE"]).toContain(codeOf(last));
-      // The slowest path: the rest of the delay, an RPC or ACK deadline (2 s), then the Abort's own
-      // deadline (2 s).
+      // It waited for a deadline (2 s, some of it possibly spent before the freeze), not for the
+      // dead-peer signal a frozen node never gives; the slowest path is the rest of the delay, an
+      // RPC or ACK deadline, then the Abort's own deadline (2 s).
       const took = performance.now() - frozenAt;
-      expect(took).toBeGreaterThanOrEqual(2_000);
+      expect(took).toBeGreaterThanOrEqual(1_500);
       expect(took).toBeLessThan(300 + 2_000 + 2_000 + 2_500);
     } finally {
       decode.proc.child.kill("SIGCONT");

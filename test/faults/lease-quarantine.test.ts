@@ -79,10 +79,12 @@ describe("a late Commit racing the lease", () => {
     const data = Array.from({ length: n }, () => randomBytes(4_000));
     const outcomes = await Promise.all(
       data.map(async (d, i) => {
+        // The node starts the lease when the Alloc arrives, after t0.
+        const t0 = performance.now();
         const a = await raw.alloc(`race-${i}`, [`race-${i}-0`], d.length);
         await raw.write("tcp", a, [d]);
-        // Spread over [lease - 150, lease + 150) ms after the Alloc answer.
-        await sleep(LEASE_MS - 150 + Math.floor((300 * i) / n));
+        // Commits spread over [lease - 300, lease + 300) ms after t0.
+        await sleep(Math.max(0, LEASE_MS - 300 + Math.floor((600 * i) / n) - (performance.now() - t0)));
         return settle(raw.commit(`race-${i}`));
       }),
     );
@@ -97,8 +99,9 @@ describe("a late Commit racing the lease", () => {
         expect(sums[i]!.state).toBe("missing");
       }
     }
-    // The earliest Commits are well inside the lease.
+    // The earliest Commit is well inside the lease, the latest well past it.
     expect(codes[0]).toBe("OK");
+    expect(codes[n - 1]).toBe("FAILED_PRECONDITION");
     await expectBaseline();
   });
 });

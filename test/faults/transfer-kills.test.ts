@@ -68,7 +68,9 @@ describe("a sender process killed with SIGKILL", () => {
     it(`mid-transfer over ${kind}: its allocations are aborted or expire, its pins go, the pool returns to baseline and the node keeps serving`, async () => {
       const { d, c } = await decodeNode();
       const before = await c.stats();
-      const s = await sender(kind, `kill-mid-${kind}`, d.grpc);
+      // A 50 ms pause between each Alloc and its writes: whenever the kill lands, some of the four
+      // pushes in flight hold allocations (UCX pushes are otherwise over in a few milliseconds).
+      const s = await sender(kind, `kill-mid-${kind}`, d.grpc, { faultDelayMs: 50 });
       await s.waitFor((x) => x.ok >= 3 && x.transports.includes(kind));
       // Pushes in flight: WRITING slots on the node.
       await c.waitForStats((st) => st.slotsWriting > 0, 10_000);
@@ -120,7 +122,9 @@ describe("a decode node killed with SIGKILL mid-transfer", () => {
       let stop = false;
       const worker = async (w: number): Promise<void> => {
         for (let i = 0; !stop; i++) {
-          const o = await settle(s.push(target, `dk-${kind}-${w}-${i}`, chunks(`dk-${kind}-${w}-${i}`, 8, 256 * 1024)));
+          const id = `dk-${kind}-${w}-${i}`;
+          // Pushed and consumed (Release), as a decode node would: the pool never fills up.
+          const o = await settle(s.push(target, id, chunks(id, 8, 256 * 1024)).then(() => c1.call(c1.receiver, "Release", { requestId: id })));
           if (!o.ok) {
             failures.push({ ...o, settledAt: performance.now() });
             return;
