@@ -62,7 +62,24 @@ export function toServiceError(err: unknown): Partial<grpc.StatusObject> {
   const e = toKvbridgeError(err);
   const metadata = new grpc.Metadata();
   metadata.set(CODE_METADATA_KEY, e.code);
-  return { code: TO_GRPC[e.code], details: e.message, metadata };
+  return { code: TO_GRPC[e.code], details: boundedDetails(e.message), metadata };
+}
+
+/** Longest status message sent, in UTF-16 units; kvbridge's own messages stay far below it. */
+export const MAX_STATUS_DETAILS = 1024;
+
+/**
+ * Messages may quote what the caller sent (a fingerprint, a state name). The status travels as the
+ * percent-encoded grpc-message trailer (up to 9 bytes per character), and a trailer past the peer's
+ * header-list limit never arrives: the caller would see a deadline instead of the error, with its
+ * HTTP/2 connection torn down. So the message is cut, at a character boundary, saying how much.
+ */
+function boundedDetails(message: string): string {
+  if (message.length <= MAX_STATUS_DETAILS) return message;
+  let end = MAX_STATUS_DETAILS;
+  const c = message.charCodeAt(end - 1);
+  if (c >= 0xd800 && c <= 0xdbff) end--; // never split a surrogate pair
+  return `${message.slice(0, end)}... (${message.length - end} more characters cut)`;
 }
 
 /** A gRPC client error as a KvbridgeError with the server's code and message. */
