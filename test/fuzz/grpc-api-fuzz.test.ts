@@ -6,6 +6,7 @@
 // INTERNAL "Error deserializing request" for undecodable bytes is the one exception).
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { KvbridgeError } from "../../src/errors/kvbridge-error.js";
 import { kvbridgeV1 } from "../../src/rpc/proto.js";
 import { callUnary } from "../../src/rpc/unary.js";
 import { atBaseline } from "../../src/store/invariants.js";
@@ -114,6 +115,29 @@ describe("regression found by the fuzzer: ChecksumKeys naming one key many times
       // Hashing 30 GiB took about half a minute here; one hash and a 30000-entry answer take well under this.
       expect(ms).toBeLessThan(10_000);
       expect(worstGap).toBeLessThan(5_000);
+    } finally {
+      clients.close();
+      await node.close();
+    }
+  });
+});
+
+describe("regression found by the fuzzer: error messages quoting huge input", () => {
+  it("a Hello with a 30000-character non-ASCII fingerprint gets INCOMPATIBLE with a cut message, and the connection keeps serving", async () => {
+    const node = await startFuzzNode({ poolSlots: 1, slotBytes: 4096, leaseMs: 60_000, quarantineMs: 0 });
+    const clients = nodeClients(node.grpcAddress);
+    try {
+      const err = await clients.call(clients.receiver, "Hello", { protocolVersion: 1, fingerprint: "\ufffd".repeat(30_000) }, 5_000).then(
+        () => null,
+        (e: unknown) => e as KvbridgeError,
+      );
+      // Uncut, the ~270 KB grpc-message trailer never reached the client: DEADLINE_EXCEEDED after 5 s.
+      expect(err?.code).toBe("INCOMPATIBLE");
+      expect(err?.message).toMatch(/more characters cut\)$/);
+      expect(err!.message.length).toBeLessThan(1_200);
+      // The same HTTP/2 connection (clients share it) still answers at once.
+      const s = await clients.call<{ slotsTotal: number }>(clients.inspect, "GetStats", {}, 2_000);
+      expect(s.slotsTotal).toBe(1);
     } finally {
       clients.close();
       await node.close();

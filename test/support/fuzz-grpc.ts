@@ -8,6 +8,7 @@ import fc from "fast-check";
 import { CODE_METADATA_KEY } from "../../src/rpc/error-status.js";
 import { kvbridgeV1, PROTOCOL_VERSION } from "../../src/rpc/proto.js";
 import { ADMIN_TOKEN_METADATA_KEY } from "../../src/transfer/admin-service.js";
+import { drive } from "./fuzz-drive.js";
 import { describeInput, type FuzzTally } from "./fuzz-tally.js";
 import { hostileBytes, hostileString, hostileUint32, hostileUint64, weighted } from "./fuzz-values.js";
 
@@ -111,7 +112,7 @@ export function rpcInputArb(ctx: FuzzContext, services: readonly FuzzService[]):
           "Hello",
           fc.record({
             protocolVersion: weighted<number>([6, fc.constant(PROTOCOL_VERSION)], [2, hostileUint32()]),
-            fingerprint: weighted<string>([6, fc.constant(ctx.fingerprint)], [2, hostileString()]),
+            fingerprint: weighted<string>([6, fc.constant(ctx.fingerprint)], [2, hostileString({ huge: true })]),
             transports: fc.array(weighted<string>([4, fc.constantFrom("tcp", "ucx")], [1, hostileString()]), { maxLength: 4 }),
             senderId: hostileString({ huge: true }),
           }),
@@ -134,7 +135,7 @@ export function rpcInputArb(ctx: FuzzContext, services: readonly FuzzService[]):
           "Inspect",
           "ListEntries",
           fc.record({
-            state: weighted<string>([4, fc.constantFrom("", "writing", "ready", "failed")], [1, hostileString()]),
+            state: weighted<string>([4, fc.constantFrom("", "writing", "ready", "failed")], [1, hostileString({ huge: true })]),
             pinnedOnly: fc.boolean(),
             prefix: weighted<string>([3, fc.constantFrom("", ctx.keys[0]!.slice(0, 4), ctx.keys[1]!)], [1, hostileString({ huge: true })]),
             limit: hostileUint32(),
@@ -350,8 +351,8 @@ function statusOf(err: grpc.ServiceError): Outcome {
   const carried = err.metadata?.get(CODE_METADATA_KEY)[0];
   const details = err.details ?? "";
   // grpc-js answers locally (never reaching the server) for an unencodable request or our own deadline.
-  const clientSide = /^Request message serialization failure/.test(details) || (err.code === grpc.status.DEADLINE_EXCEEDED && carried === undefined);
   if (/^Request message serialization failure/.test(details)) return { kind: "unsent", reason: details };
+  const clientSide = err.code === grpc.status.DEADLINE_EXCEEDED && carried === undefined;
   return { kind: "status", code: err.code, details, kvbridgeCode: typeof carried === "string" ? carried : undefined, clientSide };
 }
 
@@ -583,14 +584,7 @@ export class GrpcFuzzer {
   }
 
   private async run<T>(arb: fc.Arbitrary<T>, send: (input: T) => Promise<void>, count: number, seed: number, timeLimitMs?: number): Promise<void> {
-    if (count <= 0) return;
-    await fc.assert(
-      fc.asyncProperty(fc.noShrink(arb), async (input) => {
-        if (this.dead) return;
-        await send(input);
-      }),
-      { numRuns: count, seed, endOnFailure: true, ...(timeLimitMs ? { interruptAfterTimeLimit: timeLimitMs, markInterruptAsFailure: false } : {}) },
-    );
+    await drive(arb, count, seed, send, { timeLimitMs, stop: () => this.dead !== null });
   }
 
   private async settle(category: string, input: { service: FuzzService; method: string; request?: Record<string, unknown> }, outcome: Outcome, raw: boolean, example: () => string): Promise<void> {

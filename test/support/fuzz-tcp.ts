@@ -14,6 +14,7 @@ import type { ChecksumKeysResponse__Output } from "../../src/rpc/generated/kvbri
 import type { ListRequestsResponse__Output } from "../../src/rpc/generated/kvbridge/v1/ListRequestsResponse.js";
 import { KvbridgeError } from "../../src/errors/kvbridge-error.js";
 import { nodeClients, type NodeClients } from "./node-clients.js";
+import { drive } from "./fuzz-drive.js";
 import { describeInput, type FuzzTally } from "./fuzz-tally.js";
 import { weighted } from "./fuzz-values.js";
 import {
@@ -416,13 +417,7 @@ export class TcpFuzzer {
 
   /** Runs `count` episodes generated from `seed`. */
   async run(count: number, seed: number, timeLimitMs?: number): Promise<void> {
-    if (count <= 0) return;
-    await fc.assert(
-      fc.asyncProperty(fc.noShrink(episodeArb), async (ep) => {
-        await this.episode(ep);
-      }),
-      { numRuns: count, seed, endOnFailure: true, ...(timeLimitMs ? { interruptAfterTimeLimit: timeLimitMs, markInterruptAsFailure: false } : {}) },
-    );
+    await drive(episodeArb, count, seed, (ep) => this.episode(ep), { timeLimitMs });
   }
 
   /** Ends every request the fuzzer holds (committed ones released, others aborted). */
@@ -504,6 +499,10 @@ export class TcpFuzzer {
     }
     const bystanders = (): ModelRequest[] => model.inPhase("allocating").filter((r) => r.id.includes("-by"));
     if (bystanders().length < 2) await this.alloc(`${prefix}-by`, [1 + (n * 37) % model.slotBytes]);
+    // Foreign targets must not change while the episode runs, or a frame's verdict would race with
+    // another connection's Commit, Release or Abort: committed and ended requests of earlier episodes only.
+    const stableCommitted = model.inPhase("committed");
+    const stableGone = [...this.gone];
 
     const conns: Array<{ script: ConnectionScript; own: ModelRequest[]; heirs: ModelRequest[]; ref: ReferenceDecoder; conn?: FuzzConnection; body: Buffer; cut?: number; label: string }> = [];
     for (let i = 0; i < ep.connections.length; i++) {
@@ -519,11 +518,11 @@ export class TcpFuzzer {
       }
       conns.push({ script, own, heirs: [], ref: new ReferenceDecoder(model), body: Buffer.alloc(0), label: `episode ${n} connection ${i}` });
     }
-    const view = (c: (typeof conns)[number]): { own: ModelRequest[]; bystanders: ModelRequest[]; committed: ModelRequest[]; gone: string[]; prefix: string; model: AllocationModel } => ({
+    const view = (c: (typeof conns)[number]): EpisodeView => ({
       own: c.own,
       bystanders: bystanders(),
-      committed: model.inPhase("committed"),
-      gone: this.gone,
+      committed: stableCommitted,
+      gone: stableGone,
       prefix,
       model,
     });

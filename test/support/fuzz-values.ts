@@ -26,7 +26,8 @@ export function hostileString(opts: { huge?: boolean } = {}): fc.Arbitrary<strin
     [1, fc.integer({ min: 60, max: 132 }).map((n) => "\u{1F600}".repeat(n))],
     [1, fc.constantFrom("\u0000", "a\u0000b", "\r\n", "%s%n%x", "../../../etc/passwd", "' OR 1=1 --", "\u202e", "\ufeff", "null", "-1", "NaN")],
   ];
-  if (opts.huge) choices.push([1, fc.integer({ min: 1_000, max: 100_000 }).map((n) => "x".repeat(n))]);
+  // Huge ASCII, and huge non-ASCII (9 bytes per character once percent-encoded in a status message).
+  if (opts.huge) choices.push([1, fc.integer({ min: 1_000, max: 100_000 }).map((n) => "x".repeat(n))], [1, fc.integer({ min: 1_000, max: 40_000 }).map((n) => "\ufffd".repeat(n))]);
   return weighted(...choices);
 }
 
