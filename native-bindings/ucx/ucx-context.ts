@@ -11,7 +11,7 @@ import {
   UCP_PARAM_FIELD_NAME,
   UCS_OK,
 } from "./ucx-constants.js";
-import { loadUcx, type LoadUcxOptions, type UcpConfig, type UcpContext, type UcxLibrary } from "./ucx-library.js";
+import { loadUcx, resolveLibucpPath, type LoadUcxOptions, type UcpConfig, type UcpContext, type UcxLibrary } from "./ucx-library.js";
 
 export interface UcxContextOptions extends LoadUcxOptions {
   /**
@@ -37,6 +37,15 @@ interface Shared {
 
 const shared = new Map<string, Shared>();
 
+function sortedConfig(opts: UcxContextOptions): Array<[string, string]> {
+  return Object.entries(opts.ucxConfig ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/** Which shared context these options lease: equal keys, same ucp_context. */
+export function ucxContextKey(opts: UcxContextOptions = {}): string {
+  return JSON.stringify([resolveLibucpPath(opts), sortedConfig(opts)]);
+}
+
 /**
  * Leases the shared context for this libucp and configuration, creating it on first use with the
  * features kvbridge needs (RMA for put, WAKEUP for event-driven progress). Never throws.
@@ -45,8 +54,8 @@ export function acquireUcxContext(opts: UcxContextOptions = {}): UcxContextResul
   const loaded = loadUcx(opts);
   if (!loaded.available) return { ok: false, reason: loaded.reason };
   const ucx = loaded.ucx;
-  const config = Object.entries(opts.ucxConfig ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  const key = JSON.stringify([ucx.libraryPath, config]);
+  const config = sortedConfig(opts);
+  const key = ucxContextKey(opts);
   let entry = shared.get(key);
   if (!entry) {
     const created = createContext(ucx, config);

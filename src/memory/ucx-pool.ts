@@ -4,7 +4,7 @@
 // Registered once, in the process's shared UCX context; the UCX receiver data plane reuses it.
 import { KvbridgeError } from "../errors/kvbridge-error.js";
 import { loadLibc, SC_PAGESIZE } from "../../native-bindings/libc/libc.js";
-import { acquireUcxContext, type UcxContextOptions } from "../../native-bindings/ucx/ucx-context.js";
+import { acquireUcxContext, ucxContextKey, type UcxContextOptions } from "../../native-bindings/ucx/ucx-context.js";
 import {
   UCP_MEM_ATTR_FIELD_ADDRESS,
   UCP_MEM_ATTR_FIELD_LENGTH,
@@ -34,6 +34,8 @@ export interface UcxPoolOptions extends PoolMemoryOptions, UcxContextOptions {
 export interface UcxPoolRegistration {
   ucx: UcxLibrary;
   context: UcpContext;
+  /** ucxContextKey() of the options the pool was allocated with. */
+  contextKey: string;
   memh: UcpMem;
 }
 
@@ -124,6 +126,6 @@ export function allocateUcxPool(opts: UcxPoolOptions): MappedPoolMemory {
       unmap();
     },
   });
-  registrations.set(pool, { ucx, context, memh: handle });
+  registrations.set(pool, { ucx, context, contextKey: ucxContextKey(opts), memh: handle });
   return pool;
 }

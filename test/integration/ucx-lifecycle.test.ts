@@ -93,6 +93,24 @@ describe.skipIf(!avail.available)("UCX data plane lifecycle", () => {
     expect(() => UcxSenderTransport.create({ window: 0 })).toThrow(expect.objectContaining({ code: "INVALID_ARGUMENT" }));
   });
 
+  test("an mmap pool is served without the shared-memory FIFO unless UCX_TLS was chosen, and then the plane warns", () => {
+    const { memory } = allocatePoolMemory({ slots: 2, slotBytes: SLOT, lock: "auto", allocator: "mmap" });
+    closers.push(() => memory.close());
+    const quiet = UcxReceiverDataPlane.create(memory);
+    closers.push(() => quiet.close());
+    expect(quiet.ucxAllocatedPool).toBe(false);
+    expect(quiet.warning).toBeNull();
+    const chosen = UcxReceiverDataPlane.create(memory, { ucxConfig: { TLS: "posix,cma,self" } });
+    closers.push(() => chosen.close());
+    expect(chosen.warning).toContain("UCX_TLS=posix,cma,self was kept");
+    const { memory: ucxPool } = allocatePoolMemory({ slots: 2, slotBytes: SLOT, lock: "auto", allocator: "ucx", ucx: { ucxConfig: { TLS: "posix,cma,self" } } });
+    closers.push(() => ucxPool.close());
+    const direct = UcxReceiverDataPlane.create(ucxPool, { ucxConfig: { TLS: "posix,cma,self" } });
+    closers.push(() => direct.close());
+    expect(direct.ucxAllocatedPool).toBe(true);
+    expect(direct.warning).toBeNull();
+  });
+
   test.each([
     ["a UCX-allocated pool (direct copies)", "ucx"],
     ["an mmap pool (software-emulated puts the receiver's progress must serve)", "mmap"],

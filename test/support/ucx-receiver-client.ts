@@ -12,6 +12,8 @@ export interface UcxReceiverProcess {
   pid: number;
   /** True when the pool was allocated by UCX (same-host peers write through a mapping). */
   ucxAllocatedPool: boolean;
+  /** The data plane's warning (see UcxReceiverDataPlane.warning). */
+  warning: string | null;
   lines: string[];
   sha256(slots: Array<{ slot: number; length: number }>): Promise<string[]>;
   /** Progress wakeups and events, and the process's CPU time so far. */
@@ -71,7 +73,7 @@ export async function startUcxReceiverProcess(opts: UcxReceiverProcessOptions): 
       reject(new Error(`UCX receiver exited before its offer:\n${lines.join("\n")}`));
     });
   });
-  const o = JSON.parse(raw) as { workerAddress: string; rkey: string; baseAddress: string; pid: number; ucxAllocatedPool: boolean };
+  const o = JSON.parse(raw) as { workerAddress: string; rkey: string; baseAddress: string; pid: number; ucxAllocatedPool: boolean; warning: string | null };
 
   let nextId = 1;
   const ask = (cmd: Record<string, unknown>): Promise<Record<string, unknown>> => {
@@ -99,6 +101,7 @@ export async function startUcxReceiverProcess(opts: UcxReceiverProcessOptions): 
     offer: { kind: "ucx", workerAddress: Buffer.from(o.workerAddress, "base64"), rkey: Buffer.from(o.rkey, "base64"), baseAddress: BigInt(o.baseAddress) },
     pid: o.pid,
     ucxAllocatedPool: o.ucxAllocatedPool,
+    warning: o.warning,
     lines,
     async sha256(slots) {
       const body = await ask({ cmd: "sha256", slots });

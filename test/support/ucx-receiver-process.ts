@@ -27,6 +27,7 @@ console.log(
       pid: process.pid,
       allocator,
       ucxAllocatedPool: plane.ucxAllocatedPool,
+      warning: plane.warning,
       locked: memory.locked,
     }),
 );

@@ -17,7 +17,7 @@ import {
   UCS_OK,
 } from "../../../native-bindings/ucx/ucx-constants.js";
 import type { UcpMem } from "../../../native-bindings/ucx/ucx-library.js";
-import type { UcxContextOptions } from "../../../native-bindings/ucx/ucx-context.js";
+import { ucxContextKey, type UcxContextOptions } from "../../../native-bindings/ucx/ucx-context.js";
 import type { DataPlaneOffer, ReceiverDataPlane } from "../transport.js";
 import { EventDrivenProgress, type EventProgressOptions, type EventProgressStats } from "./ucx-event-progress.js";
 import { ucxError } from "./ucx-status.js";
@@ -39,6 +39,8 @@ export class UcxReceiverDataPlane implements ReceiverDataPlane {
   private ownMemh: UcpMem | null;
   /** True when the pool was allocated by UCX, so same-host peers write into it directly. */
   readonly ucxAllocatedPool: boolean;
+  /** Set when this plane serves in a degraded way the operator should hear about (log it as a warning). */
+  readonly warning: string | null;
   private closed = false;
 
   private constructor(parts: {
@@ -48,6 +50,7 @@ export class UcxReceiverDataPlane implements ReceiverDataPlane {
     rkey: Buffer;
     baseAddress: bigint;
     ownMemh: UcpMem | null;
+    warning: string | null;
   }) {
     this.worker = parts.worker;
     this.progress = parts.progress;
@@ -56,6 +59,7 @@ export class UcxReceiverDataPlane implements ReceiverDataPlane {
     this.baseAddress = parts.baseAddress;
     this.ownMemh = parts.ownMemh;
     this.ucxAllocatedPool = parts.ownMemh === null;
+    this.warning = parts.warning;
   }
 
   /**
@@ -70,15 +74,34 @@ export class UcxReceiverDataPlane implements ReceiverDataPlane {
         "the UCX data plane needs native pool memory (kind mmap) it can register; this pool is heap memory: allocate it with allocatePoolMemory() on a host where libc can be bound, or serve it over TCP",
       );
     }
-    const worker = UcxWorker.create(opts.name ?? `kvbridge-receiver-${process.pid}`, opts);
+    // Same-host UCX senders write a UCX-allocated pool by direct copies. Into any other memory
+    // UCX 1.13 emulates the put over the receiver's shared-memory FIFO, which a sender killed
+    // mid-message wedges for every later sender (the slot it reserved never completes). Such a
+    // pool is therefore served without posix/sysv (same-host senders then use loopback tcp),
+    // unless the operator chose the transports.
+    const reg = ucxPoolRegistration(pool);
+    const direct = reg !== null && reg.contextKey === ucxContextKey(opts);
+    let contextOpts: UcxReceiverOptions = opts;
+    let warning: string | null = null;
+    if (!direct) {
+      const chosen = opts.ucxConfig?.TLS ?? process.env.UCX_TLS;
+      if (chosen === undefined || chosen === "") {
+        contextOpts = { ...opts, ucxConfig: { ...opts.ucxConfig, TLS: "^posix,sysv" } };
+      } else {
+        warning =
+          `the KV pool was not allocated by UCX (with these settings), so same-host puts over shared memory are emulated ` +
+          `through the receiver's FIFO, which a sender killed mid-transfer can block for all senders; UCX_TLS=${chosen} was kept. ` +
+          `Allocate the pool with allocatePoolMemory (allocator "auto" or "ucx", same ucxConfig) or exclude posix,sysv`;
+      }
+    }
+    const worker = UcxWorker.create(opts.name ?? `kvbridge-receiver-${process.pid}`, contextOpts);
     const { ucx, lease } = worker;
     const { fns } = ucx;
     let ownMemh: UcpMem | null = null;
     let progress: EventDrivenProgress | null = null;
     try {
-      const reg = ucxPoolRegistration(pool);
       let memh: UcpMem;
-      if (reg && reg.context === lease.context) {
+      if (direct && reg.context === lease.context) {
         memh = reg.memh;
       } else {
         const out: [UcpMem | null] = [null];
@@ -112,7 +135,7 @@ export class UcxReceiverDataPlane implements ReceiverDataPlane {
       }
       const workerAddress = worker.address();
       progress = new EventDrivenProgress(worker, opts);
-      return new UcxReceiverDataPlane({ worker, progress, workerAddress, rkey, baseAddress: pool.address, ownMemh });
+      return new UcxReceiverDataPlane({ worker, progress, workerAddress, rkey, baseAddress: pool.address, ownMemh, warning });
     } catch (err) {
       progress?.stop();
       if (ownMemh !== null) fns.ucp_mem_unmap(lease.context, ownMemh);
