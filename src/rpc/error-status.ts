@@ -88,7 +88,18 @@ export function fromServiceError(err: unknown, what: string): KvbridgeError {
   const se = err as Partial<grpc.ServiceError>;
   if (typeof se?.code !== "number") return toKvbridgeError(err);
   const carried = se.metadata?.get(CODE_METADATA_KEY)[0];
-  const code = (typeof carried === "string" && carried in TO_GRPC ? carried : FROM_GRPC[se.code] ?? "INTERNAL") as ErrorCode;
+  const detail = se.details || se.message || grpc.status[se.code];
   // A carried code means a kvbridge node answered; without it the call never reached one.
-  return new KvbridgeError(code, `${what}: ${se.details || se.message || grpc.status[se.code]}`, { cause: err, remote: typeof carried === "string" });
+  if (typeof carried === "string" && carried in TO_GRPC) {
+    return new KvbridgeError(carried as ErrorCode, `${what}: ${detail}`, { cause: err, remote: true });
+  }
+  const mapped = FROM_GRPC[se.code];
+  if (mapped) return new KvbridgeError(mapped, `${what}: ${detail}`, { cause: err, remote: false });
+  // No kvbridge node answered: something else listens there (an HTTP server, a proxy, another gRPC
+  // service) or the HTTP/2 stream broke. That is the peer's address being wrong or unreachable, not a
+  // kvbridge bug, so it is UNAVAILABLE (UNIMPLEMENTED: a node of another role or version), and says so.
+  if (se.code === grpc.status.UNIMPLEMENTED) {
+    return new KvbridgeError("INCOMPATIBLE", `${what}: ${detail} (the peer does not serve this call: not a kvbridge node of the expected role and version)`, { cause: err, remote: false });
+  }
+  return new KvbridgeError("UNAVAILABLE", `${what}: ${detail} (no kvbridge node answered there; check the address)`, { cause: err, remote: false });
 }
