@@ -179,21 +179,29 @@ describe("LlamaEngine on the project's model", () => {
     const cancelA = new AbortController();
     let aTokens = 0;
     let bTokens = 0;
-    const a = engine.generateLocal({ tokens: ta, maxTokens: 2000, signal: cancelA.signal, onToken: () => void aTokens++ });
+    let bAtCancel = -1;
+    // Cancel A once both have produced tokens (A evaluates a 150-token prompt first, B starts from
+    // its chunks, so either may get ahead): checked from both streams.
+    const maybeCancel = (): void => {
+      if (cancelA.signal.aborted || aTokens < 5 || bTokens < 20) return;
+      bAtCancel = bTokens;
+      cancelA.abort();
+    };
+    const a = engine.generateLocal({ tokens: ta, maxTokens: 2000, signal: cancelA.signal, onToken: () => void (aTokens++, maybeCancel()) });
     const b = engine.generate({
       tokens: tb,
       prefix: chunks.map((c) => c.bytes),
       maxTokens: 80,
-      onToken: () => {
-        // Cancel A while both are mid-generation.
-        if (++bTokens === 20) cancelA.abort();
-      },
+      onToken: () => void (bTokens++, maybeCancel()),
     });
     const [ra, rb] = await Promise.allSettled([a, b]);
     expect(ra.status).toBe("rejected");
     expect(((ra as PromiseRejectedResult).reason as KvbridgeError).code).toBe("CANCELLED");
-    expect(aTokens).toBeGreaterThan(0);
+    expect(aTokens).toBeGreaterThanOrEqual(5);
     expect(aTokens).toBeLessThan(2000);
+    // B was still generating when A was cancelled.
+    expect(bAtCancel).toBeGreaterThanOrEqual(20);
+    expect(bAtCancel).toBeLessThan(80);
     expect(rb.status).toBe("fulfilled");
     expect((rb as PromiseFulfilledResult<{ tokens: number[] }>).value.tokens).toEqual(refB.tokens);
     expect(engine.sequencesInUse).toBe(0);

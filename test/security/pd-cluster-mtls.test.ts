@@ -78,7 +78,7 @@ describe("prefill + decode + router over mutual TLS", () => {
     const rogue = { ...pki.rogue, ca: pki.ca, serverName: "kvbridge.internal" };
     expect(await outcome(cluster.decodeGrpc, fleet)).toBe("OK");
     // Connected and authenticated: the prefill node just has no Inspect service.
-    expect(await outcome(cluster.prefillGrpc, fleet)).toMatch(/^INTERNAL: .*does not implement the method \/kvbridge.v1.Inspect\/GetStats/);
+    expect(await outcome(cluster.prefillGrpc, fleet)).toMatch(/^INCOMPATIBLE: .*does not implement the method \/kvbridge.v1.Inspect\/GetStats/);
     for (const target of [cluster.decodeGrpc, cluster.prefillGrpc]) {
       expect(await outcome(target, grpc.credentials.createInsecure()), `plaintext to ${target}`).toMatch(/^UNAVAILABLE: /);
       expect(await outcome(target, rogue), `foreign CA to ${target}`).toMatch(/^UNAVAILABLE: /);
