@@ -135,7 +135,8 @@ async function bareSubject(port: number, chunk: number): Promise<Subject> {
   };
 }
 
-async function freePort(): Promise<number> {
+/** A loopback port that was free a moment ago (for tools that take a fixed port). */
+export async function freePort(): Promise<number> {
   const server = net.createServer();
   server.listen(0, "127.0.0.1");
   await once(server, "listening");

@@ -15,7 +15,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { randomBytes } from "node:crypto";
-import net from "node:net";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
@@ -23,6 +22,7 @@ import { allocateUcxPool } from "../src/memory/ucx-pool.js";
 import { ucxAvailability, UcxSenderTransport, type UcxSenderChannel } from "../src/transport/ucx/index.js";
 import type { SlotWrite } from "../src/transport/transport.js";
 import type { BenchFigure } from "./bench-figure.js";
+import { freePort } from "./tcp-bench.js";
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -148,14 +148,6 @@ function measureMemcpy(chunk: number, bytes: number, shape: Shape, src: Buffer[]
   return (chunks * chunk) / seconds;
 }
 
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 /** ucx_perftest -t ucp_put_bw between two processes on loopback; bytes/s, or null when it cannot run. */
 async function measurePerftest(tls: string, chunk: number, bytes: number): Promise<number | null> {

@@ -13,7 +13,6 @@
 
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { parseArgs } from "node:util";
 import type { Stats__Output } from "../src/rpc/generated/kvbridge/v1/Stats.js";
 import { ucxAvailability } from "../src/transport/ucx/index.js";
@@ -23,6 +22,7 @@ import { startFaultSender, type FaultSenderCounts, type FaultSenderProcess } fro
 import { sampleText } from "../test/support/model-fixture.js";
 import { atBaseline, nodeClients, type NodeClients } from "../test/support/node-clients.js";
 import { spawnKvbridge, type RunningProcess } from "../test/support/processes.js";
+import { freePort } from "../test/support/free-port.js";
 
 const FLAGS = {
   duration: { type: "string", default: "120", help: "seconds of load (senders stop starting requests after it)" },
@@ -65,13 +65,6 @@ function options(): { [K in Flag]: (typeof FLAGS)[K]["type"] extends "boolean" ?
   return out as ReturnType<typeof options>;
 }
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", () => r()));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

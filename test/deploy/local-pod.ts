@@ -3,11 +3,11 @@
 // expanded, and the container's environment. What differs on one machine is mapped explicitly:
 // each pod's container ports get free loopback ports, Service names resolve to 127.0.0.1, the
 // downward API gives loopback and a pod name, and volume mount paths become local directories.
-import { createServer } from "node:net";
 import path from "node:path";
 import type { IService } from "kubernetes-models/v1/Service";
 import type { IContainer } from "kubernetes-models/v1/Container";
 import { selects, type Role, type Workload } from "./workloads.js";
+import { freePort } from "../support/free-port.js";
 
 export interface LocalCluster {
   /** Loopback port standing in for `containerPort` of `role`'s pod. */
@@ -36,16 +36,6 @@ export async function localCluster(all: Workload[], scratch: string): Promise<Lo
   };
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      srv.close(() => (typeof addr === "object" && addr ? resolve(addr.port) : reject(new Error("no port"))));
-    });
-  });
-}
 
 export interface LocalCommand {
   args: string[];

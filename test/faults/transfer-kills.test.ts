@@ -2,7 +2,6 @@
 // process dying mid-transfer strands nothing on the decode node; a decode node dying mid-transfer
 // fails the sender's pushes clearly and fast, and a decode node restarted on the same address starts
 // clean (new generation) and serves the same sender again.
-import { createServer } from "node:net";
 import { randomBytes } from "node:crypto";
 import { afterEach, describe, expect, it } from "vitest";
 import { KvSender, type PushChunk } from "../../src/transfer/sender.js";
@@ -13,6 +12,7 @@ import { startDecodeProcess, type DecodeProcess } from "../support/decode-proces
 import { codeOf, settle, type Outcome } from "../support/fault-outcome.js";
 import { startFaultSender, type FaultSenderConfig, type FaultSenderProcess } from "../support/fault-sender.js";
 import { atBaseline, nodeClients, type NodeClients } from "../support/node-clients.js";
+import { freePort } from "../support/free-port.js";
 
 const ucx = ucxAvailability();
 const TRANSPORTS: TransportKind[] = ucx.available ? ["tcp", "ucx"] : ["tcp"];
@@ -42,13 +42,6 @@ async function sender(kind: TransportKind, run: string, target: string, extra: P
   return s;
 }
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", () => r()));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 function inProcessSender(kind: TransportKind): KvSender {
   const transports: Partial<Record<TransportKind, SenderTransport>> = { tcp: new TcpSenderTransport() };

@@ -126,7 +126,7 @@ describe("drain on SIGTERM", () => {
 
   it("releases a request still in flight at --drain-timeout and exits 0 right after it", async () => {
     const r = await start(["--drain-timeout", "1000", "--lease-ms", "60000"]);
-    const hello = await callUnary<HelloResponse__Output>(r.clients.receiver, "Hello", { protocolVersion: 1, fingerprint: "" }, { timeoutMs: 5_000 });
+    const hello = await callUnary<object, HelloResponse__Output>(r.clients.receiver, "Hello", { protocolVersion: 1, fingerprint: "" }, { timeoutMs: 5_000 });
     await callUnary(
       r.clients.receiver,
       "Alloc",

@@ -329,7 +329,7 @@ describe("kvctl admin actions", () => {
       ["pfx-1", 1, ["req-b"]],
       ["b-2", 1, ["req-b"]],
     ]);
-    const node = (JSON.parse(status.stdout) as { nodes: Array<{ pool: { slots: Record<string, number> }; requests_aborted: number }> }).nodes[0]!;
+    const node = (JSON.parse(status.stdout) as { nodes: Array<{ pool: { slots: { writing: number; free: number; quarantined: number } }; requests_aborted: number }> }).nodes[0]!;
     expect(node.requests_aborted).toBe(1);
     expect(node.pool.slots.writing).toBe(0);
     expect(node.pool.slots.quarantined + node.pool.slots.free).toBe(61);

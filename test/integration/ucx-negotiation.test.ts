@@ -1,6 +1,5 @@
 // Transport negotiation between real processes: UCX (shared memory, tcp) when both ends have it,
 // TCP when UCX fails for a peer, and a receiver restarted under the same address (new generation).
-import { createServer } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { KvbridgeError } from "../../src/errors/kvbridge-error.js";
 import { KvSender } from "../../src/transfer/sender.js";
@@ -9,6 +8,7 @@ import { ucxAvailability, UcxSenderTransport } from "../../src/transport/ucx/ind
 import { startDecodeProcess, type DecodeProcess } from "../support/decode-process.js";
 import { atBaseline, nodeClients } from "../support/node-clients.js";
 import { spawnKvbridge } from "../support/processes.js";
+import { freePort } from "../support/free-port.js";
 
 const ucx = ucxAvailability();
 const running: DecodeProcess[] = [];
@@ -16,13 +16,6 @@ afterEach(async () => {
   await Promise.all(running.splice(0).map((d) => d.proc.stop()));
 });
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", () => r()));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 async function sendJson(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; out: Record<string, unknown>; lines: string[] }> {
   const p = spawnKvbridge(["send", ...args, "--json", "--log-level", "info"], env);

@@ -1,7 +1,7 @@
 // A prefill/decode/router cluster of real processes on fixed loopback ports, on the project's model,
 // whose roles a fault test can kill (SIGKILL) and start again under the same address.
-import { createServer } from "node:net";
 import { spawnKvbridge, type RunningProcess } from "./processes.js";
+import { freePort } from "./free-port.js";
 
 export type Role = "prefill" | "decode" | "router";
 
@@ -23,13 +23,6 @@ export interface FaultCluster {
   stop(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", () => r()));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 export async function startFaultCluster(o: FaultClusterOptions = {}): Promise<FaultCluster> {
   const [decodePort, dataPort, prefillPort, routerPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
