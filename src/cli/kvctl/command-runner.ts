@@ -2,7 +2,8 @@
 // a one-line message on stderr (and an {"error": ...} object on stdout with --json) and the exit
 // code for its code (exit-codes.ts).
 import { toKvbridgeError } from "../../errors/kvbridge-error.js";
-import { exitCodeFor } from "./exit-codes.js";
+import { EXIT, exitCodeFor } from "./exit-codes.js";
+import type { NodeClient } from "./node-client.js";
 
 export async function runCommand(json: boolean, action: () => Promise<number>): Promise<void> {
   try {
@@ -17,4 +18,35 @@ export async function runCommand(json: boolean, action: () => Promise<number>): 
 
 export function writeJson(value: unknown): void {
   process.stdout.write(JSON.stringify(value, null, 2) + "\n");
+}
+
+/** One node's answer in a multi-node listing, or why it has none. */
+export type PerNode<T> = { address: string } & (T | { error: { code: string; message: string } });
+
+/**
+ * Asks every node at once. A node that fails is reported on stderr and in its place (a partial answer
+ * beats none at 3 a.m.); the exit code is that of the first failure, or OK.
+ */
+export async function queryEachNode<T extends object>(
+  nodes: readonly string[],
+  open: (address: string) => NodeClient,
+  ask: (client: NodeClient) => Promise<T>,
+): Promise<{ results: Array<PerNode<T>>; exit: number }> {
+  let exit: number = EXIT.OK;
+  const results = await Promise.all(
+    nodes.map(async (address): Promise<PerNode<T>> => {
+      const c = open(address);
+      try {
+        return { address, ...(await ask(c)) };
+      } catch (err) {
+        const e = toKvbridgeError(err);
+        if (exit === EXIT.OK) exit = exitCodeFor(e.code);
+        process.stderr.write(`kvctl: ${address}: ${e.message}\n`);
+        return { address, error: { code: e.code, message: e.message } };
+      } finally {
+        c.close();
+      }
+    }),
+  );
+  return { results, exit };
 }

@@ -1,12 +1,10 @@
 // `kvctl keys ADDR...`: the node's KV entries with state, refcount, the requests pinning them, slot,
 // size, age and the lease left on WRITING ones; filters by state, pinned, key prefix.
 import { Command, Option } from "commander";
-import { toKvbridgeError } from "../../errors/kvbridge-error.js";
 import type { EntryInfo__Output } from "../../rpc/generated/kvbridge/v1/EntryInfo.js";
 import { intArg } from "../option-parsers.js";
-import { runCommand, writeJson } from "./command-runner.js";
+import { queryEachNode, runCommand, writeJson } from "./command-runner.js";
 import { addCommonOptions, clientOptions, type CommonFlags } from "./common-options.js";
-import { EXIT, exitCodeFor } from "./exit-codes.js";
 import { formatBytes, formatDuration } from "./human-units.js";
 import { NodeClient, type EntryFilter } from "./node-client.js";
 import { resolveNodes } from "./node-targets.js";
@@ -87,22 +85,13 @@ Examples:
       await runCommand(flags.json, async () => {
         const filter: EntryFilter = { state: flags.state, pinnedOnly: flags.pinned, prefix: flags.prefix, limit: flags.limit };
         const nodes = resolveNodes(addrs, flags.node);
-        let exit: number = EXIT.OK;
-        const results = await Promise.all(
-          nodes.map(async (address) => {
-            const c = new NodeClient(address, clientOptions(flags));
-            try {
-              const res = await c.entries(filter);
-              return { address, total: res.total, entries: res.entries.map(keyRow) };
-            } catch (err) {
-              const e = toKvbridgeError(err);
-              exit = exit === EXIT.OK ? exitCodeFor(e.code) : exit;
-              process.stderr.write(`kvctl: ${address}: ${e.message}\n`);
-              return { address, error: { code: e.code, message: e.message } };
-            } finally {
-              c.close();
-            }
-          }),
+        const { results, exit } = await queryEachNode(
+          nodes,
+          (address) => new NodeClient(address, clientOptions(flags)),
+          async (c) => {
+            const res = await c.entries(filter);
+            return { total: res.total, entries: res.entries.map(keyRow) };
+          },
         );
         if (flags.json) {
           writeJson({ nodes: results });
@@ -112,7 +101,7 @@ Examples:
         for (const r of results) {
           if (nodes.length > 1) out.push(`== ${r.address} ==\n`);
           if ("error" in r) {
-            out.push(`UNREACHABLE: ${r.error!.message}\n`);
+            out.push(`UNREACHABLE: ${r.error.message}\n`);
             continue;
           }
           out.push(r.entries.length > 0 ? renderTable(KEY_COLUMNS, r.entries) : "no entries match\n");

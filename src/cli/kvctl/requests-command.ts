@@ -1,11 +1,9 @@
 // `kvctl requests ADDR...`: every request the node holds work for: phase, keys written / deduped /
 // still pending on another writer, bytes landed, age, lease (or hold) left, and the sender's address.
 import { Command } from "commander";
-import { toKvbridgeError } from "../../errors/kvbridge-error.js";
 import type { RequestInfo__Output } from "../../rpc/generated/kvbridge/v1/RequestInfo.js";
-import { runCommand, writeJson } from "./command-runner.js";
+import { queryEachNode, runCommand, writeJson } from "./command-runner.js";
 import { addCommonOptions, clientOptions, type CommonFlags } from "./common-options.js";
-import { EXIT, exitCodeFor } from "./exit-codes.js";
 import { formatBytes, formatDuration } from "./human-units.js";
 import { NodeClient } from "./node-client.js";
 import { resolveNodes } from "./node-targets.js";
@@ -76,21 +74,10 @@ Examples:
     .action(async (addrs: string[], flags: CommonFlags) => {
       await runCommand(flags.json, async () => {
         const nodes = resolveNodes(addrs, flags.node);
-        let exit: number = EXIT.OK;
-        const results = await Promise.all(
-          nodes.map(async (address) => {
-            const c = new NodeClient(address, clientOptions(flags));
-            try {
-              return { address, requests: sortRequests((await c.requests()).map(requestRow)) };
-            } catch (err) {
-              const e = toKvbridgeError(err);
-              exit = exit === EXIT.OK ? exitCodeFor(e.code) : exit;
-              process.stderr.write(`kvctl: ${address}: ${e.message}\n`);
-              return { address, error: { code: e.code, message: e.message } };
-            } finally {
-              c.close();
-            }
-          }),
+        const { results, exit } = await queryEachNode(
+          nodes,
+          (address) => new NodeClient(address, clientOptions(flags)),
+          async (c) => ({ requests: sortRequests((await c.requests()).map(requestRow)) }),
         );
         if (flags.json) {
           writeJson({ nodes: results });
@@ -99,7 +86,7 @@ Examples:
         const out: string[] = [];
         for (const r of results) {
           if (nodes.length > 1) out.push(`== ${r.address} ==\n`);
-          if ("error" in r) out.push(`UNREACHABLE: ${r.error!.message}\n`);
+          if ("error" in r) out.push(`UNREACHABLE: ${r.error.message}\n`);
           else out.push(r.requests.length > 0 ? renderTable(REQUEST_COLUMNS, r.requests) : "no requests in flight\n");
         }
         process.stdout.write(out.join(nodes.length > 1 ? "\n" : ""));
