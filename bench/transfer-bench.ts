@@ -16,6 +16,7 @@ import type { SenderTransport, TransportKind } from "../src/transport/transport.
 const KiB = 1024;
 const MiB = 1024 * KiB;
 export const TRANSFER_CHUNKS = [256 * KiB, MiB, 4 * MiB];
+const SERVING_TIMEOUT_MS = 60_000;
 
 export async function startBenchDecode(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ grpc: string; stop: () => Promise<void> }> {
   const self = fileURLToPath(import.meta.url);
@@ -26,11 +27,26 @@ export async function startBenchDecode(args: string[], env: NodeJS.ProcessEnv = 
     env: { ...process.env, ...env },
   });
   const lines = createInterface({ input: proc.stderr! });
+  // The node's "decode node serving" line (info level) carries its address; a bounded wait, so a node
+  // that never gets there fails the bench with its last lines instead of hanging it.
+  const last: string[] = [];
   const grpcAddr = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      proc.kill("SIGKILL");
+      reject(new Error(`bench decode node not serving after ${SERVING_TIMEOUT_MS / 1000} s; its last lines:\n${last.join("\n")}`));
+    }, SERVING_TIMEOUT_MS);
     lines.on("line", (l) => {
-      if (l.includes("decode node serving")) resolve((JSON.parse(l) as { grpc: string }).grpc);
+      last.push(l);
+      if (last.length > 20) last.shift();
+      if (l.includes("decode node serving")) {
+        clearTimeout(timer);
+        resolve((JSON.parse(l) as { grpc: string }).grpc);
+      }
     });
-    proc.once("exit", (c) => reject(new Error(`bench decode node exited (${c}) before serving`)));
+    proc.once("exit", (c) => {
+      clearTimeout(timer);
+      reject(new Error(`bench decode node exited (${c}) before serving; its last lines:\n${last.join("\n")}`));
+    });
   });
   return {
     grpc: grpcAddr,
@@ -54,7 +70,7 @@ export async function measureTransfer(
   const concurrency = 4;
   for (const chunk of TRANSFER_CHUNKS) {
     const slots = chunksPerRequest * concurrency * 2;
-    const node = await startBenchDecode(["--pool-slots", String(slots), "--slot-bytes", String(chunk), "--transport", kind, "--lock-memory", "auto", "--log-level", "warn", ...decodeArgs], env);
+    const node = await startBenchDecode(["--pool-slots", String(slots), "--slot-bytes", String(chunk), "--transport", kind, "--lock-memory", "auto", ...decodeArgs], env);
     const transports: Partial<Record<TransportKind, SenderTransport>> = { [kind]: transport };
     const sender = new KvSender({ fingerprint: "", transports, preference: kind, logger: silentLogger() });
     try {
