@@ -35,17 +35,25 @@ if (want("tcp") || want("transfer")) {
   emit(tcp);
   if (want("transfer")) {
     progress("end-to-end transfers through kvbridge (Alloc + writes + Commit) over TCP");
-    const bare = new Map(tcp.filter((f) => f.baselineName?.includes("node:net")).map((f) => [f.bench.split(".").pop()!, f.baseline!] as const));
+    const bare = new Map(tcp.filter((f) => f.bench.startsWith("tcp.throughput.") && f.baselineName?.includes("node:net")).map((f) => [f.bench.split(".").pop()!, f.baseline!] as const));
+    const barePool = new Map(tcp.filter((f) => f.bench.startsWith("tcp.bare-node-net-pool.")).map((f) => [f.bench.split(".").pop()!, f.value] as const));
     const iperf = tcp.find((f) => f.baselineName?.includes("iperf3"))?.baseline ?? null;
     const t = tcpTransport();
     try {
-      for (const r of await measureTransfer("tcp", t, totalBytes)) {
-        const name = r.chunk >= 1024 ** 2 ? `${r.chunk / 1024 ** 2}MiB` : `${r.chunk / 1024}KiB`;
-        const b = bare.get(name) ?? null;
-        emit([
-          { bench: `transfer.tcp.${name}`, value: r.gbps, unit: "GB/s", baseline: b, baselineName: "bare node:net socket", ratio: b ? r.gbps / b : null },
-          { bench: `transfer.tcp.${name}.vs_iperf3`, value: r.gbps, unit: "GB/s", baseline: iperf, baselineName: "iperf3 single stream", ratio: iperf ? r.gbps / iperf : null },
-        ]);
+      // 16 chunks per request, then 64 MiB requests (the control plane's three calls per request
+      // spread over more bytes).
+      for (const [suffix, shape] of [["", { chunksPerRequest: 16 }], [".64MiB_requests", { requestBytes: 64 * 1024 ** 2 }]] as const) {
+        if (suffix) progress("the same with 64 MiB requests");
+        for (const r of await measureTransfer("tcp", t, totalBytes, [], {}, shape)) {
+          const name = r.chunk >= 1024 ** 2 ? `${r.chunk / 1024 ** 2}MiB` : `${r.chunk / 1024}KiB`;
+          const b = bare.get(name) ?? null;
+          const bp = barePool.get(name) ?? null;
+          emit([
+            { bench: `transfer.tcp.${name}${suffix}`, value: r.gbps, unit: "GB/s", baseline: b, baselineName: "bare node:net socket", ratio: b ? r.gbps / b : null },
+            { bench: `transfer.tcp.${name}${suffix}.vs_bare_pool`, value: r.gbps, unit: "GB/s", baseline: bp, baselineName: "bare node:net, distinct bytes into a pool", ratio: bp ? r.gbps / bp : null },
+            { bench: `transfer.tcp.${name}${suffix}.vs_iperf3`, value: r.gbps, unit: "GB/s", baseline: iperf, baselineName: "iperf3 single stream", ratio: iperf ? r.gbps / iperf : null },
+          ]);
+        }
       }
     } finally {
       await t.close();

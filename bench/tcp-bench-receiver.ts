@@ -2,6 +2,7 @@
 // core, as iperf3's client and server do. Prints {"port":N} once listening; exits when stdin closes.
 //   tcp-bench-receiver kvbridge <slotBytes> <slots> <zero-copy|copy>
 //   tcp-bench-receiver bare      (reads an 8-byte LE count, discards that many bytes, answers 1 byte)
+//   tcp-bench-receiver bare-pool <poolBytes>   (the same, copying every byte into a pool, cycling)
 
 import net from "node:net";
 import { allocateHeapPool } from "../src/memory/pool-memory.js";
@@ -49,7 +50,21 @@ async function main(): Promise<void> {
       await plane.close();
       memory.close();
     };
-  } else if (kind === "bare") {
+  } else if (kind === "bare" || kind === "bare-pool") {
+    // bare-pool keeps what it receives, as any receiver of KV must: each read is copied into the
+    // next bytes of a pool much larger than the caches, wrapping at its end.
+    const pool = kind === "bare-pool" ? Buffer.alloc(Number(slotBytesArg)) : null;
+    let at = 0;
+    const keep = (bytes: Buffer): void => {
+      if (!pool) return;
+      let from = 0;
+      while (from < bytes.length) {
+        const n = Math.min(bytes.length - from, pool.length - at);
+        bytes.copy(pool, at, from, from + n);
+        from += n;
+        at = (at + n) % pool.length;
+      }
+    };
     const server = net.createServer({ noDelay: true }, (socket) => {
       let expected = -1;
       let got = 0;
@@ -60,8 +75,10 @@ async function main(): Promise<void> {
           if (head.length < 8) return;
           expected = Number(head.readBigUInt64LE(0));
           got = head.length - 8;
+          keep(head.subarray(8));
         } else {
           got += chunk.length;
+          keep(chunk);
         }
         if (got >= expected) {
           socket.write(Buffer.from([1]));
@@ -75,7 +92,7 @@ async function main(): Promise<void> {
     port = (server.address() as net.AddressInfo).port;
     close = () => new Promise<void>((resolve) => server.close(() => resolve()));
   } else {
-    throw new Error(`usage: tcp-bench-receiver kvbridge <slotBytes> <slots> <mode> | bare`);
+    throw new Error(`usage: tcp-bench-receiver kvbridge <slotBytes> <slots> <mode> | bare | bare-pool <poolBytes>`);
   }
   process.stdout.write(JSON.stringify({ port }) + "\n");
   process.stdin.resume();

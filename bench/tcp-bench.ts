@@ -23,6 +23,12 @@ const CHUNKS = [256 * KiB, 1 * MiB, 4 * MiB];
 const CHUNKS_PER_REQUEST = 16;
 const REQUESTS_IN_FLIGHT = 4;
 const BENCH_TOKEN = Buffer.from("benchtok", "latin1");
+/**
+ * The bare-pool baseline: a bare socket moving distinct bytes (a 64 MiB source) into a 256 MiB pool
+ * that keeps them, the memory traffic a whole KV transfer has, next to the cache-hot bare socket.
+ */
+const BARE_SOURCE_BYTES = 64 * MiB;
+const BARE_POOL_BYTES = 256 * MiB;
 
 export interface TcpBenchOptions {
   /** Bytes pushed per measurement; at least 1 GiB for reported figures. Default 1 GiB. */
@@ -108,11 +114,16 @@ async function kvbridgeSubject(port: number, chunk: number, sender: TcpSenderOpt
   return { run, close: () => transport.close() };
 }
 
-/** A bare node:net socket pushing the same chunks with backpressure; the peer discards them. */
-async function bareSubject(port: number, chunk: number): Promise<Subject> {
+/**
+ * A bare node:net socket pushing chunks with backpressure. By default one chunk sent again and again
+ * to a peer that discards it (the cache-hot ceiling); with `sourceBytes`, successive chunks of a
+ * source that large, as a sender of real KV reads distinct memory.
+ */
+async function bareSubject(port: number, chunk: number, sourceBytes = chunk): Promise<Subject> {
   const socket = net.connect({ host: "127.0.0.1", port, noDelay: true });
   await once(socket, "connect");
-  const data = randomBytes(chunk);
+  const source = randomBytes(Math.max(chunk, Math.floor(sourceBytes / chunk) * chunk));
+  const perSource = source.length / chunk;
   const run: Runner = async (bytes) => {
     const chunks = Math.ceil(bytes / chunk);
     const header = Buffer.alloc(8);
@@ -121,7 +132,8 @@ async function bareSubject(port: number, chunk: number): Promise<Subject> {
     const started = process.hrtime.bigint();
     socket.write(header);
     for (let i = 0; i < chunks; i++) {
-      if (!socket.write(data)) await once(socket, "drain");
+      const at = (i % perSource) * chunk;
+      if (!socket.write(source.subarray(at, at + chunk))) await once(socket, "drain");
     }
     await done;
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
@@ -207,9 +219,12 @@ export async function runTcpBench(opts: TcpBenchOptions = {}): Promise<BenchFigu
     try {
       const bareChild = await startReceiver(["bare"]);
       children.push(bareChild);
+      const barePoolChild = await startReceiver(["bare-pool", String(BARE_POOL_BYTES)]);
+      children.push(barePoolChild);
       const zeroCopy = await startReceiver(["kvbridge", String(chunk), slots, "zero-copy"]);
       children.push(zeroCopy);
       subjects.push(["bare", await bareSubject(bareChild.port, chunk)]);
+      subjects.push(["bare-pool", await bareSubject(barePoolChild.port, chunk, BARE_SOURCE_BYTES)]);
       subjects.push(["kvbridge", await kvbridgeSubject(zeroCopy.port, chunk, {})]);
       if (iperfAvailable) {
         subjects.push(["iperf3", { run: async (bytes) => (await measureIperf3(bytes)) ?? 0, close: async () => {} }]);
@@ -245,7 +260,8 @@ export async function runTcpBench(opts: TcpBenchOptions = {}): Promise<BenchFigu
       figures.push(figure(`tcp.throughput.${name}`, ours, bare, "bare node:net socket"));
       if (iperf !== null) figures.push(figure(`tcp.throughput.${name}.vs-iperf3`, ours, iperf, "iperf3 single stream"));
       figures.push(figure(`tcp.bare-node-net.${name}`, bare, iperf, "iperf3 single stream"));
-      for (const [label] of subjects.filter(([l]) => !["bare", "kvbridge", "iperf3"].includes(l))) {
+      figures.push(figure(`tcp.bare-node-net-pool.${name}`, best.get("bare-pool")!, bare, "bare node:net socket"));
+      for (const [label] of subjects.filter(([l]) => !["bare", "bare-pool", "kvbridge", "iperf3"].includes(l))) {
         figures.push(figure(`tcp.variant.${label}.${name}`, best.get(label)!, ours, "kvbridge tcp defaults"));
       }
     } finally {

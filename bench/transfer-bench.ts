@@ -57,6 +57,13 @@ export async function startBenchDecode(args: string[], env: NodeJS.ProcessEnv = 
   };
 }
 
+/**
+ * How requests are cut: 16 chunks each (a 2k-token prompt of the project's model at 128 tokens per
+ * chunk is 16 chunks of 256 KiB), or a fixed request size (64 MiB is 512 tokens of an 8B-class model
+ * at 128 KiB per token), which spreads the control plane's calls over more bytes.
+ */
+export type RequestShape = { chunksPerRequest: number } | { requestBytes: number };
+
 /** GB/s through kvbridge's sender for each chunk size, `totalBytes` each. */
 export async function measureTransfer(
   kind: TransportKind,
@@ -64,11 +71,12 @@ export async function measureTransfer(
   totalBytes: number,
   decodeArgs: string[] = [],
   env: NodeJS.ProcessEnv = {},
+  shape: RequestShape = { chunksPerRequest: 16 },
 ): Promise<Array<{ chunk: number; gbps: number; bytes: number }>> {
   const out: Array<{ chunk: number; gbps: number; bytes: number }> = [];
-  const chunksPerRequest = 16;
   const concurrency = 4;
   for (const chunk of TRANSFER_CHUNKS) {
+    const chunksPerRequest = "chunksPerRequest" in shape ? shape.chunksPerRequest : Math.max(1, Math.round(shape.requestBytes / chunk));
     const slots = chunksPerRequest * concurrency * 2;
     const node = await startBenchDecode(["--pool-slots", String(slots), "--slot-bytes", String(chunk), "--transport", kind, "--lock-memory", "auto", ...decodeArgs], env);
     const transports: Partial<Record<TransportKind, SenderTransport>> = { [kind]: transport };

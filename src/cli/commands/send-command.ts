@@ -40,7 +40,7 @@ export function sendCommand(): Command {
     .option("--concurrency <n>", "requests in flight at once", intArg(1, 4096), 4)
     .option("--shared-prefix <fraction>", "fraction of each request's leading chunks shared by all requests (dedup)", fractionArg, 0)
     .option("--connections <n>", "TCP data connections to the receiver", intArg(1, 64), 2)
-    .option("--no-verify", "skip checking every chunk's sha256 on the receiver")
+    .option("--no-verify", "skip checking every chunk's sha256 on the receiver (chunk bytes are then made once per worker, not per request)")
     .option("--json", "print one JSON object instead of a table", false)
     .addOption(envOption("--log-level <level>", "pino log level (logs go to stderr)", undefined, "warn"))
     .addHelpText(
