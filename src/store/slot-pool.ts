@@ -15,13 +15,21 @@ export class SlotPool {
   private readonly owner: number[];
   /** Free slots, used as a stack: the most recently freed slot is reused first (warm in cache). */
   private readonly freeList: number[] = [];
-  /** Quarantined slots in release order (the grace period is constant, so appends stay sorted). */
-  private readonly quarantine: Array<{ slot: number; until: number }> = [];
+  /**
+   * Quarantined slots in release order (the grace period is constant and the clock monotonic, so
+   * appends stay sorted), as a queue: entries before `qHead` are released. Popping by index keeps a
+   * sweep that frees thousands of slots linear (Array.shift would copy the rest for each one).
+   */
+  private quarantine: Array<{ slot: number; until: number }> = [];
+  private qHead = 0;
+  /** Release time of each quarantined slot (NaN otherwise), for O(1) lookups by slot. */
+  private readonly quarantinedUntil: Float64Array;
   private reservedCount = 0;
 
   constructor(total: number) {
     this.total = total;
     this.owner = new Array<number>(total).fill(FREE);
+    this.quarantinedUntil = new Float64Array(total).fill(Number.NaN);
     for (let s = total - 1; s >= 0; s--) this.freeList.push(s);
   }
 
@@ -29,7 +37,7 @@ export class SlotPool {
     return this.freeList.length;
   }
   get quarantinedCount(): number {
-    return this.quarantine.length;
+    return this.quarantine.length - this.qHead;
   }
   get reserved(): number {
     return this.reservedCount;
@@ -73,34 +81,41 @@ export class SlotPool {
   quarantineSlot(slot: number, entryId: number, until: number): void {
     this.expectOwner(slot, entryId);
     this.owner[slot] = QUARANTINED;
+    this.quarantinedUntil[slot] = until;
     this.quarantine.push({ slot, until });
   }
 
   /** Frees every quarantined slot whose grace period is over; returns how many. */
   releaseDue(now: number): number {
     let n = 0;
-    while (this.quarantine.length > 0 && this.quarantine[0]!.until <= now) {
-      const { slot } = this.quarantine.shift()!;
+    while (this.qHead < this.quarantine.length && this.quarantine[this.qHead]!.until <= now) {
+      const { slot } = this.quarantine[this.qHead++]!;
       this.owner[slot] = FREE;
+      this.quarantinedUntil[slot] = Number.NaN;
       this.freeList.push(slot);
       n++;
+    }
+    // Drop the released prefix once it is most of the array (amortised O(1) per slot).
+    if (this.qHead > 1024 && this.qHead * 2 > this.quarantine.length) {
+      this.quarantine = this.quarantine.slice(this.qHead);
+      this.qHead = 0;
+    } else if (this.qHead === this.quarantine.length) {
+      this.quarantine.length = 0;
+      this.qHead = 0;
     }
     return n;
   }
 
   /** The earliest quarantine release time, if any. */
   nextRelease(): number | undefined {
-    return this.quarantine[0]?.until;
+    return this.quarantine[this.qHead]?.until;
   }
 
   stateOf(slot: number): SlotState {
     const o = this.owner[slot];
     if (o === undefined) throw new RangeError(`slot ${slot} out of range 0..${this.total - 1}`);
     if (o === FREE) return { state: "free" };
-    if (o === QUARANTINED) {
-      const q = this.quarantine.find((x) => x.slot === slot);
-      return { state: "quarantined", until: q?.until ?? Number.NaN };
-    }
+    if (o === QUARANTINED) return { state: "quarantined", until: this.quarantinedUntil[slot]! };
     return { state: "used", entryId: o };
   }
 
@@ -109,7 +124,7 @@ export class SlotPool {
     return this.freeList;
   }
   quarantinedSlots(): ReadonlyArray<{ slot: number; until: number }> {
-    return this.quarantine;
+    return this.qHead === 0 ? this.quarantine : this.quarantine.slice(this.qHead);
   }
 
   private expectOwner(slot: number, entryId: number): void {
