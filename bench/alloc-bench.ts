@@ -33,6 +33,9 @@ async function timed(concurrency: number, total: number, one: (i: number) => Pro
   return { lat: lat.sort((a, b) => a - b), seconds: (performance.now() - t0) / 1000 };
 }
 
+/** Interleaved rounds per concurrency. */
+const ROUNDS = 3;
+
 export async function runAllocBench(opts: { requests?: number } = {}): Promise<BenchFigure[]> {
   const total = opts.requests ?? 4000;
   const node = await startDecodeNode({
@@ -69,27 +72,37 @@ export async function runAllocBench(opts: { requests?: number } = {}): Promise<B
   try {
     const hello = await callUnary<object, HelloResponse__Output>(client, "Hello", { protocolVersion: PROTOCOL_VERSION, fingerprint: "" }, { timeoutMs: 5_000 });
     const run = randomBytes(4).toString("hex");
-    const keys = (i: number): string[] => Array.from({ length: 64 }, (_, k) => `${run}-${i}-${"k".repeat(40)}-${k}`);
+    const keys = (id: string): string[] => Array.from({ length: 64 }, (_, k) => `${id}-${"k".repeat(40)}-${k}`);
     for (const concurrency of [1, 100]) {
       const n = concurrency === 1 ? Math.min(total, 1000) : total;
-      const alloc = await timed(concurrency, n, async (i) => {
-        const id = `${run}-c${concurrency}-${i}`;
-        const t = performance.now();
-        await callUnary<object, AllocResponse__Output>(
-          client,
-          "Alloc",
-          { requestId: id, keys: keys(i + concurrency * 1_000_000), sizes: Array(64).fill(64), fingerprint: "", generation: hello.generation },
-          { timeoutMs: 30_000 },
-        );
-        return performance.now() - t;
-      });
-      for (let i = 0; i < n; i++) await callUnary(client, "Abort", { requestId: `${run}-c${concurrency}-${i}`, reason: "bench" }, { timeoutMs: 30_000 });
-      const base = await timed(concurrency, n, async (i) => {
-        const req = { requestId: `${run}-bare-${i}`, keys: keys(i + concurrency * 2_000_000), sizes: Array(64).fill(64), fingerprint: "", generation: hello.generation };
-        const t = performance.now();
-        await callUnary(bareClient, "Alloc", req, { timeoutMs: 30_000 });
-        return performance.now() - t;
-      });
+      // Interleaved rounds (kvbridge, then the bare call) on a machine shared with other work; each
+      // side's fastest round is reported, the one least disturbed.
+      let bestAlloc: { lat: number[]; seconds: number } | undefined;
+      let bestBase: { lat: number[]; seconds: number } | undefined;
+      for (let round = 0; round < ROUNDS; round++) {
+        const tag = `${run}-c${concurrency}-r${round}`;
+        const alloc = await timed(concurrency, n, async (i) => {
+          const t = performance.now();
+          await callUnary<object, AllocResponse__Output>(
+            client,
+            "Alloc",
+            { requestId: `${tag}-${i}`, keys: keys(`${tag}-${i}`), sizes: Array(64).fill(64), fingerprint: "", generation: hello.generation },
+            { timeoutMs: 30_000 },
+          );
+          return performance.now() - t;
+        });
+        for (let i = 0; i < n; i++) await callUnary(client, "Abort", { requestId: `${tag}-${i}`, reason: "bench" }, { timeoutMs: 30_000 });
+        const base = await timed(concurrency, n, async (i) => {
+          const req = { requestId: `${tag}-bare-${i}`, keys: keys(`${tag}-bare-${i}`), sizes: Array(64).fill(64), fingerprint: "", generation: hello.generation };
+          const t = performance.now();
+          await callUnary(bareClient, "Alloc", req, { timeoutMs: 30_000 });
+          return performance.now() - t;
+        });
+        if (!bestAlloc || alloc.seconds < bestAlloc.seconds) bestAlloc = alloc;
+        if (!bestBase || base.seconds < bestBase.seconds) bestBase = base;
+      }
+      const alloc = bestAlloc!;
+      const base = bestBase!;
       const allocRate = n / alloc.seconds;
       const bareRate = n / base.seconds;
       figures.push(
