@@ -24,6 +24,9 @@ import { formatHostPort, type HostPort } from "./host-port.js";
 import { openAiError, openAiFinishReason, parseChat, parseCompletion, type CompletionInput } from "./openai-api.js";
 import { PeerDiscovery, type PeerSource } from "./peer-discovery.js";
 
+/** channelz bookkeeping costs every call and nothing here reads it. */
+const CHANNEL_OPTIONS: grpc.ChannelOptions = { "grpc.enable_channelz": 0 };
+
 export interface RouterOptions {
   listen: HostPort;
   prefill: PeerSource;
@@ -75,12 +78,12 @@ export async function startRouter(opts: RouterOptions): Promise<Router> {
 
   const prefillClient = (t: string): PrefillClient => {
     let c = prefillClients.get(t);
-    if (!c) prefillClients.set(t, (c = new v1.Prefill(t, creds) as unknown as PrefillClient));
+    if (!c) prefillClients.set(t, (c = new v1.Prefill(t, creds, CHANNEL_OPTIONS) as unknown as PrefillClient));
     return c;
   };
   const decodeClient = (t: string): DecodeClient => {
     let c = decodeClients.get(t);
-    if (!c) decodeClients.set(t, (c = new v1.Decode(t, creds) as unknown as DecodeClient));
+    if (!c) decodeClients.set(t, (c = new v1.Decode(t, creds, CHANNEL_OPTIONS) as unknown as DecodeClient));
     return c;
   };
   const stateOf = (t: string): NodeState => {

@@ -61,7 +61,7 @@ export async function runLoad(sender: KvSender, o: LoadOptions): Promise<LoadRes
   const creds = o.credentials ?? grpc.credentials.createInsecure();
   const inspect = o.verify ? new Inspect(o.target, creds) : undefined;
   // Pushed requests are consumed (released) like a decode node would, so the pool never fills up.
-  const control = new Receiver(o.target, creds);
+  const control = new Receiver(o.target, creds, { "grpc.enable_channelz": 0 });
 
   let next = 0;
   let bytes = 0;

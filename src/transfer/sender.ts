@@ -314,7 +314,7 @@ export class KvSender {
 
   private async handshake(target: string, signal?: AbortSignal): Promise<Peer> {
     const Ctor = kvbridgeV1().KvReceiver;
-    const client = new Ctor(target, this.opts.credentials ?? grpc.credentials.createInsecure()) as unknown as KvReceiverClient;
+    const client = new Ctor(target, this.opts.credentials ?? grpc.credentials.createInsecure(), { "grpc.enable_channelz": 0 }) as unknown as KvReceiverClient;
     try {
       const transports = (["ucx", "tcp"] as const).filter((k) => this.opts.transports[k]);
       const hello = await callUnary<object, HelloResponse__Output>(
