@@ -4,7 +4,7 @@
 import type { KvStore } from "./kv-store.js";
 
 export function checkInvariants(store: KvStore): void {
-  const { live, entries, requests } = store.internals();
+  const { live, entries, evictable, requests } = store.internals();
   const pool = store.pool;
   const fail = (msg: string): never => {
     throw new Error(`store invariant broken: ${msg}`);
@@ -57,6 +57,14 @@ export function checkInvariants(store: KvStore): void {
       if (!rec) fail(`entry ${e.key} pinned by unknown request ${r}`);
       else if (rec.holds.get(e.key)?.entryId !== e.id) fail(`entry ${e.key} pinned by ${r} which does not hold it`);
     }
+  }
+  // The eviction order lists exactly the unpinned READY entries (the ones eviction may take).
+  for (const [id, e] of evictable) {
+    if (entries.get(id) !== e) fail(`evictable entry #${id} is not in the entry table`);
+    if (e.status.state !== "ready" || e.pins.size > 0) fail(`entry ${e.key} (${e.status.state}, ${e.pins.size} pins) is listed as evictable`);
+  }
+  for (const e of entries.values()) {
+    if (e.status.state === "ready" && e.pins.size === 0 && evictable.get(e.id) !== e) fail(`unpinned READY entry ${e.key} is missing from the eviction order`);
   }
   let reserved = 0;
   for (const rec of requests.values()) {

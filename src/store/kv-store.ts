@@ -161,6 +161,12 @@ export class KvStore {
   private readonly live = new Map<string, Entry>();
   /** Every entry by id, FAILED ones included while a dependent still pins them. */
   private readonly entries = new Map<number, Entry>();
+  /**
+   * The unpinned READY entries (the prefix cache eviction may take), least recently used first: an
+   * entry joins at the end when its last pin goes and leaves when pinned again or dropped. A full
+   * pool then evicts from the front instead of scanning and sorting every entry on each Alloc.
+   */
+  private readonly evictable = new Map<number, Entry>();
   private readonly requests = new Map<string, RequestRecord>();
   /**
    * Ids of requests whose lease expired, oldest first, at most maxRequests of them: a Commit, Renew,
@@ -323,6 +329,7 @@ export class KvStore {
       const present = this.live.get(key);
       if (present) {
         present.pins.add(requestId);
+        this.evictable.delete(present.id);
         if (present.status.state === "ready") present.status.lastUsedAt = now;
         rec.holds.set(key, { entryId: present.id, role: "dedup" });
         result.alreadySentIndexes.push(i);
@@ -504,11 +511,9 @@ export class KvStore {
   /** Admin: evicts every unpinned READY entry; returns how many. */
   evictUnpinned(): number {
     let n = 0;
-    for (const entry of [...this.live.values()]) {
-      if (entry.status.state === "ready" && entry.pins.size === 0) {
-        this.dropReady(entry);
-        n++;
-      }
+    for (const entry of [...this.evictable.values()]) {
+      this.dropReady(entry);
+      n++;
     }
     return n;
   }
@@ -649,9 +654,10 @@ export class KvStore {
   internals(): {
     live: ReadonlyMap<string, Entry>;
     entries: ReadonlyMap<number, Entry>;
+    evictable: ReadonlyMap<number, Entry>;
     requests: ReadonlyMap<string, RequestRecord>;
   } {
-    return { live: this.live, entries: this.entries, requests: this.requests };
+    return { live: this.live, entries: this.entries, evictable: this.evictable, requests: this.requests };
   }
 
   // ---------------------------------------------------------------- internals
@@ -717,9 +723,11 @@ export class KvStore {
    * request that is refused anyway.
    */
   private evictForRoom(need: number, protectedKeys: ReadonlySet<string>, requestId: string): void {
+    // Least recently used first; the keys this Alloc is about to pin are spared.
     const candidates: Entry[] = [];
-    for (const e of this.live.values()) {
-      if (e.status.state === "ready" && e.pins.size === 0 && !protectedKeys.has(e.key)) candidates.push(e);
+    for (const e of this.evictable.values()) {
+      if (candidates.length === need) break;
+      if (!protectedKeys.has(e.key)) candidates.push(e);
     }
     if (candidates.length < need) {
       const s = this.stats();
@@ -730,11 +738,11 @@ export class KvStore {
           `${s.slotsQuarantined} quarantined; raise --pool-slots or retry later`,
       );
     }
-    candidates.sort((a, b) => lastUsed(a) - lastUsed(b));
-    for (let i = 0; i < need; i++) this.dropReady(candidates[i]!);
+    for (const e of candidates) this.dropReady(e);
   }
 
   private dropReady(entry: Entry): void {
+    this.evictable.delete(entry.id);
     this.live.delete(entry.key);
     this.entries.delete(entry.id);
     this.pool.free(entry.slot!, entry.id);
@@ -762,6 +770,10 @@ export class KvStore {
       }
       if (entry.pins.delete(rec.id)) pinsReleased++;
       if (entry.pins.size === 0 && entry.status.state === "failed") this.entries.delete(entry.id);
+      if (entry.pins.size === 0 && entry.status.state === "ready") {
+        this.evictable.delete(entry.id);
+        this.evictable.set(entry.id, entry);
+      }
     }
     if (rec.reserved > 0) {
       this.pool.unreserve(rec.reserved);
@@ -787,10 +799,6 @@ export class KvStore {
     }
     return { ready, pending, failed };
   }
-}
-
-function lastUsed(e: Entry): number {
-  return e.status.state === "ready" ? e.status.lastUsedAt : Infinity;
 }
 
 /** A digest of one batch's content, to tell a retry from a conflicting reuse of (request, batch). */

@@ -115,6 +115,29 @@ describe("KvStore pool full", () => {
     checkInvariants(s);
   });
 
+  it("spares the least recently used entry when this Alloc dedups it, evicting the next one instead", () => {
+    const s = makeStore({ slots: 4 });
+    s.alloc(one("a", ["k1", "k2"]), 0);
+    s.commit("a", 1);
+    s.release("a", 2); // k1, k2 unpinned (k1 first in the eviction order)
+    s.alloc(one("b", ["k3"]), 3);
+    s.commit("b", 4);
+    s.release("b", 5); // 1 slot free
+    s.alloc(one("c", ["k1", "n1", "n2"]), 6); // k1 deduped and pinned; 2 fresh need 1 eviction
+    expect(s.stateOf("k1")).toBe("ready");
+    expect(s.stateOf("k2")).toBeUndefined();
+    expect(s.stateOf("k3")).toBe("ready");
+    expect(s.stats().evictions).toBe(1);
+    checkInvariants(s);
+    // Released again, k1 is now the most recently used: k3 goes before it.
+    s.commit("c", 7);
+    s.release("c", 8);
+    s.alloc(one("d", ["m1"]), 9);
+    expect(s.stateOf("k3")).toBeUndefined();
+    expect(s.stateOf("k1")).toBe("ready");
+    checkInvariants(s);
+  });
+
   it("refuses at once with RESOURCE_EXHAUSTED, evicting nothing and allocating nothing", () => {
     const s = makeStore({ slots: 4 });
     s.alloc(one("a", ["k1", "k2", "k3"]), 0);
