@@ -153,22 +153,31 @@ export function decodeEngineService(o: DecodeEngineOptions): DecodeEngineService
         }
       })();
     },
-    MatchPrefix: unaryHandler((req) => ({ matched: rx.store.matchPrefix(req.keys) })),
+    // A node that will not generate (draining) says so here too, so routers pick another one.
+    MatchPrefix: unaryHandler((req) => {
+      if (!o.serving()) throw new KvbridgeError("UNAVAILABLE", "decode node is not serving (starting or draining)");
+      return { matched: rx.store.matchPrefix(req.keys) };
+    }),
   };
   return { handlers, activeRequests: () => active.size };
 }
 
 /**
- * The Decode service while the engine may still be loading: Generate answers UNAVAILABLE until the
- * engine service exists; MatchPrefix needs only the store and always answers.
+ * The Decode service while the engine may still be loading: Generate and MatchPrefix answer
+ * UNAVAILABLE until the engine service exists, so a router's prefix match passes this node over
+ * instead of routing a request to it that it would refuse.
  */
-export function lazyDecodeHandlers(rx: KvReceiver, current: () => DecodeEngineService | undefined): DecodeHandlers {
+export function lazyDecodeHandlers(current: () => DecodeEngineService | undefined): DecodeHandlers {
   return {
     Generate: (call: grpc.ServerWritableStream<GenerateRequest__Output, GenerateEvent>) => {
       const svc = current();
       if (svc) return svc.handlers.Generate(call);
       call.emit("error", toServiceError(new KvbridgeError("UNAVAILABLE", "the decode node's engine is still loading; retry shortly")));
     },
-    MatchPrefix: unaryHandler((req) => ({ matched: rx.store.matchPrefix(req.keys) })),
+    MatchPrefix: (call, callback) => {
+      const svc = current();
+      if (svc) return svc.handlers.MatchPrefix(call, callback);
+      callback(toServiceError(new KvbridgeError("UNAVAILABLE", "the decode node's engine is still loading; retry shortly")));
+    },
   };
 }

@@ -115,7 +115,7 @@ Examples:
               engineService = decodeEngineService({ engine: e, receiver: rx, policy: flags.recomputePolicy, kvWaitMs: flags.kvWaitMs, logger: log, serving: () => serving });
             });
             loaded.catch(() => undefined);
-            return [{ name: "kvbridge.v1.Decode", definition: kvbridgeV1().Decode.service, implementation: lazyDecodeHandlers(rx, () => engineService) as unknown as grpc.UntypedServiceImplementation }];
+            return [{ name: "kvbridge.v1.Decode", definition: kvbridgeV1().Decode.service, implementation: lazyDecodeHandlers(() => engineService) as unknown as grpc.UntypedServiceImplementation }];
           }
         : undefined;
       node = await startDecodeNode({
