@@ -174,6 +174,12 @@ export class KvStore {
    * (FAILED_PRECONDITION), the answer it gets when it beats the sweeper, instead of NOT_FOUND.
    */
   private readonly expiredIds = new Set<string>();
+  /**
+   * How the last `maxRequests` requests that ended otherwise ended (aborted and why, released, hold
+   * expired), oldest first: a late call or frame for one of them still answers NOT_FOUND, but says
+   * what happened instead of "unknown" (e.g. that its data connection was cut before its Commit).
+   */
+  private readonly endedReasons = new Map<string, string>();
   private nextEntryId = 1;
   private readonly counters = {
     dedupHits: 0,
@@ -319,6 +325,7 @@ export class KvStore {
       this.requests.set(requestId, rec);
       // The id starts over (a retried batch 0 after an expiry): its answers follow the new request.
       this.expiredIds.delete(requestId);
+      this.endedReasons.delete(requestId);
     } else {
       rec.leaseExpiresAt = leaseExpiresAt;
     }
@@ -458,7 +465,8 @@ export class KvStore {
     const rec = this.requests.get(requestId);
     if (!rec) {
       if (this.expiredIds.has(requestId)) return { ok: false, code: "FAILED_PRECONDITION", message: `request ${requestId} lease expired` };
-      return { ok: false, code: "NOT_FOUND", message: `request ${requestId} is unknown (aborted or expired?)` };
+      const ended = this.endedReasons.get(requestId);
+      return { ok: false, code: "NOT_FOUND", message: ended ? `request ${requestId} has ended (${ended})` : `request ${requestId} is unknown (aborted or expired?)` };
     }
     if (rec.phase !== "allocating") {
       return { ok: false, code: "FAILED_PRECONDITION", message: `request ${requestId} is committed; no more writes` };
@@ -673,6 +681,8 @@ export class KvStore {
   private requireRequest(requestId: string, op: string): RequestRecord {
     const rec = this.requests.get(requestId);
     if (!rec) {
+      const ended = this.endedReasons.get(requestId);
+      if (ended) throw new KvbridgeError("NOT_FOUND", `${op}: request ${requestId} has ended (${ended}); nothing of it is held any more`);
       throw new KvbridgeError("NOT_FOUND", `${op}: request ${requestId} is unknown (never allocated, already finished, aborted or expired)`);
     }
     return rec;
@@ -783,6 +793,10 @@ export class KvStore {
     if (reason === "expired") {
       this.expiredIds.add(rec.id);
       if (this.expiredIds.size > this.config.maxRequests) this.expiredIds.delete(this.expiredIds.values().next().value!);
+    } else {
+      this.endedReasons.delete(rec.id);
+      this.endedReasons.set(rec.id, reason === "released" || reason === "hold expired" ? reason : `aborted: ${reason}`);
+      if (this.endedReasons.size > this.config.maxRequests) this.endedReasons.delete(this.endedReasons.keys().next().value!);
     }
     return { slotsReleased, pinsReleased };
   }

@@ -107,7 +107,8 @@ export function receiverHandlers(rx: KvReceiver, node: NodeIdentity): KvReceiver
       return { keysReady: r.ready, keysPending: r.pending, keysFailed: r.failed };
     }),
     Abort: unaryHandler((req) => {
-      const r = rx.abort(requireId(req.requestId, "request_id"), req.reason || "aborted by sender");
+      // The reason is logged and remembered for late calls: a sender's words, kept short.
+      const r = rx.abort(requireId(req.requestId, "request_id"), req.reason ? `sender: ${req.reason.slice(0, 200)}` : "aborted by sender");
       return { slotsReleased: r.slotsReleased, pinsReleased: r.pinsReleased };
     }),
     Renew: unaryHandler((req) => ({ leaseExpiresAtMs: rx.renew(requireId(req.requestId, "request_id")) })),

@@ -207,6 +207,34 @@ describe("KvStore batched Alloc", () => {
 });
 
 describe("KvStore commit, abort, release", () => {
+  it("a late call or frame for an ended request answers NOT_FOUND saying how it ended", () => {
+    const s = makeStore({ slots: 4 });
+    const res = s.alloc(one("cut", ["c1"]), 0);
+    s.abort("cut", "data connection lost: reset by peer", 1);
+    const late = (fn: () => unknown): KvbridgeError => {
+      try {
+        fn();
+      } catch (e) {
+        return e as KvbridgeError;
+      }
+      throw new Error("no error");
+    };
+    const commit = late(() => s.commit("cut", 2));
+    expect(commit.code).toBe("NOT_FOUND");
+    expect(commit.message).toMatch(/commit: request cut has ended \(aborted: data connection lost: reset by peer\)/);
+    const frame = s.admitWrite("cut", res.remoteIndexes[0]!, 0, 10, res.writeTokens[0]!, 3);
+    expect(frame).toMatchObject({ ok: false, code: "NOT_FOUND", message: expect.stringMatching(/has ended \(aborted: data connection lost/) });
+    s.alloc(one("done", ["d1"]), 4);
+    s.commit("done", 5);
+    s.release("done", 6);
+    expect(late(() => s.commit("done", 7)).message).toMatch(/has ended \(released\)/);
+    // A never-seen id is still "unknown"; a reused id starts over.
+    expect(late(() => s.commit("ghost", 8)).message).toMatch(/is unknown/);
+    s.alloc(one("cut", ["c2"]), 9);
+    expect(s.commit("cut", 10)).toEqual({ ready: 1, pending: 0, failed: 0 });
+    checkInvariants(s);
+  });
+
   it("commit is idempotent and unknown requests are NOT_FOUND", () => {
     const s = makeStore();
     s.alloc(one("r", ["a"]), 0);
