@@ -74,12 +74,21 @@ export const MAX_STATUS_DETAILS = 1024;
  * header-list limit never arrives: the caller would see a deadline instead of the error, with its
  * HTTP/2 connection torn down. So the message is cut, at a character boundary, saying how much.
  */
-function boundedDetails(message: string): string {
+function boundedDetails(raw: string): string {
+  // A message may quote a string with a lone surrogate (protobuf decodes CESU-style bytes into one,
+  // and a cut can split a pair): grpc-js percent-encodes the message with encodeURI, which throws on
+  // such a string, and the status would never be sent. Replace them with U+FFFD first.
+  const message = wellFormed(raw);
   if (message.length <= MAX_STATUS_DETAILS) return message;
   let end = MAX_STATUS_DETAILS;
   const c = message.charCodeAt(end - 1);
   if (c >= 0xd800 && c <= 0xdbff) end--; // never split a surrogate pair
   return `${message.slice(0, end)}... (${message.length - end} more characters cut)`;
+}
+
+/** The string with every lone surrogate replaced by U+FFFD (String.prototype.toWellFormed, Node 20). */
+export function wellFormed(text: string): string {
+  return (text as string & { toWellFormed(): string }).toWellFormed();
 }
 
 /** A gRPC client error as a KvbridgeError with the server's code and message. */

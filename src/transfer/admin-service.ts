@@ -14,6 +14,7 @@ import type { AdminHandlers } from "../rpc/generated/kvbridge/v1/Admin.js";
 import { unaryHandler } from "../rpc/unary.js";
 import { MAX_ID_LENGTH } from "../store/kv-store.js";
 import type { KvReceiver } from "./receiver.js";
+import { wellFormed } from "../rpc/error-status.js";
 
 /** gRPC metadata entry carrying the admin token (kvctl --admin-token / KVBRIDGE_ADMIN_TOKEN). */
 export const ADMIN_TOKEN_METADATA_KEY = "kvbridge-admin-token";
@@ -170,7 +171,7 @@ export function adminHandlers(rx: KvReceiver, opts: AdminServiceOptions = {}): A
           `request ${id} is committed: its chunks are complete and may be in use; it releases its pins when consumed or when its hold expires`,
         );
       }
-      const reason = req.reason ? `admin (${peer}): ${req.reason.slice(0, 200)}` : `admin (${peer})`;
+      const reason = req.reason ? `admin (${peer}): ${wellFormed(req.reason.slice(0, 200))}` : `admin (${peer})`;
       const r = rx.abort(id, reason);
       opts.logger?.warn({ peer, requestId: id, reason, ...r }, "admin: request aborted");
       return { slotsReleased: r.slotsReleased, pinsReleased: r.pinsReleased };

@@ -10,6 +10,7 @@ import type { KeyState as WireKeyState } from "../rpc/generated/kvbridge/v1/KeyS
 import { MAX_ID_LENGTH, type EntryState } from "../store/kv-store.js";
 import { offerToWire } from "./offer-codec.js";
 import type { KvReceiver } from "./receiver.js";
+import { wellFormed } from "../rpc/error-status.js";
 
 export const MAX_AWAIT_MS = 120_000;
 
@@ -108,7 +109,7 @@ export function receiverHandlers(rx: KvReceiver, node: NodeIdentity): KvReceiver
     }),
     Abort: unaryHandler((req) => {
       // The reason is logged and remembered for late calls: a sender's words, kept short.
-      const r = rx.abort(requireId(req.requestId, "request_id"), req.reason ? `sender: ${req.reason.slice(0, 200)}` : "aborted by sender");
+      const r = rx.abort(requireId(req.requestId, "request_id"), req.reason ? `sender: ${wellFormed(req.reason.slice(0, 200))}` : "aborted by sender");
       return { slotsReleased: r.slotsReleased, pinsReleased: r.pinsReleased };
     }),
     Renew: unaryHandler((req) => ({ leaseExpiresAtMs: rx.renew(requireId(req.requestId, "request_id")) })),

@@ -144,3 +144,29 @@ describe("regression found by the fuzzer: error messages quoting huge input", ()
     }
   });
 });
+
+describe("regression found by the fuzzer: error messages quoting a lone surrogate", () => {
+  it("a late Commit whose message quotes an Abort reason cut inside a surrogate pair gets NOT_FOUND (U+FFFD in its place), and the node keeps serving", async () => {
+    const node = await startFuzzNode({ poolSlots: 2, slotBytes: 4096, leaseMs: 60_000, quarantineMs: 0 });
+    const clients = nodeClients(node.grpcAddress);
+    try {
+      const hello = await clients.call<{ generation: number }>(clients.receiver, "Hello", { protocolVersion: 1, fingerprint: "" }, 5_000);
+      await clients.call(clients.receiver, "Alloc", { requestId: "astral", keys: ["a-0"], sizes: [16], batchSeq: 0, totalChunks: 0, isLastBatch: true, fingerprint: "", generation: hello.generation }, 5_000);
+      // The receiver keeps the first 200 UTF-16 units of a sender's reason: here that cut falls
+      // between the two halves of an emoji, which would leave a lone surrogate.
+      await clients.call(clients.receiver, "Abort", { requestId: "astral", reason: "x" + "\u{1F600}".repeat(150) }, 5_000);
+      // Quoted in a status, a lone surrogate made grpc-js's encodeURI throw and the process die.
+      const err = await clients.call(clients.receiver, "Commit", { requestId: "astral" }, 5_000).then(
+        () => null,
+        (e: unknown) => e as KvbridgeError,
+      );
+      expect(err?.code).toBe("NOT_FOUND");
+      expect(err?.message).toMatch(/has ended \(aborted: sender: x(\u{1F600})+\ufffd\)/u);
+      const s = await clients.call<{ slotsTotal: number }>(clients.inspect, "GetStats", {}, 2_000);
+      expect(s.slotsTotal).toBe(2);
+    } finally {
+      clients.close();
+      await node.close();
+    }
+  });
+});
