@@ -19,13 +19,11 @@ import { failureReason, nodeMetrics, recordRouterRequest, type NodeMetrics } fro
 import { metricsRoute } from "../observability/metrics-server.js";
 import { kvbridgeV1, PROTOCOL_VERSION } from "../rpc/proto.js";
 import { VERSION } from "./version.js";
-import { callUnary } from "../rpc/unary.js";
+import { callUnary, CLIENT_CHANNEL_OPTIONS } from "../rpc/unary.js";
 import { formatHostPort, type HostPort } from "./host-port.js";
 import { openAiError, openAiFinishReason, parseChat, parseCompletion, type CompletionInput } from "./openai-api.js";
 import { PeerDiscovery, type PeerSource } from "./peer-discovery.js";
 
-/** channelz bookkeeping costs every call and nothing here reads it. */
-const CHANNEL_OPTIONS: grpc.ChannelOptions = { "grpc.enable_channelz": 0 };
 
 export interface RouterOptions {
   listen: HostPort;
@@ -78,12 +76,12 @@ export async function startRouter(opts: RouterOptions): Promise<Router> {
 
   const prefillClient = (t: string): PrefillClient => {
     let c = prefillClients.get(t);
-    if (!c) prefillClients.set(t, (c = new v1.Prefill(t, creds, CHANNEL_OPTIONS) as unknown as PrefillClient));
+    if (!c) prefillClients.set(t, (c = new v1.Prefill(t, creds, CLIENT_CHANNEL_OPTIONS) as unknown as PrefillClient));
     return c;
   };
   const decodeClient = (t: string): DecodeClient => {
     let c = decodeClients.get(t);
-    if (!c) decodeClients.set(t, (c = new v1.Decode(t, creds, CHANNEL_OPTIONS) as unknown as DecodeClient));
+    if (!c) decodeClients.set(t, (c = new v1.Decode(t, creds, CLIENT_CHANNEL_OPTIONS) as unknown as DecodeClient));
     return c;
   };
   const stateOf = (t: string): NodeState => {

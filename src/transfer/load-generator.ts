@@ -8,7 +8,7 @@ import { KvbridgeError, toKvbridgeError } from "../errors/kvbridge-error.js";
 import type { AwaitReadyResponse__Output } from "../rpc/generated/kvbridge/v1/AwaitReadyResponse.js";
 import type { ChecksumKeysResponse__Output } from "../rpc/generated/kvbridge/v1/ChecksumKeysResponse.js";
 import { kvbridgeV1 } from "../rpc/proto.js";
-import { callUnary } from "../rpc/unary.js";
+import { callUnary, CLIENT_CHANNEL_OPTIONS } from "../rpc/unary.js";
 import type { KvSender, PushChunk } from "./sender.js";
 
 export interface LoadOptions {
@@ -59,9 +59,9 @@ export async function runLoad(sender: KvSender, o: LoadOptions): Promise<LoadRes
   const Inspect = kvbridgeV1().Inspect;
   const Receiver = kvbridgeV1().KvReceiver;
   const creds = o.credentials ?? grpc.credentials.createInsecure();
-  const inspect = o.verify ? new Inspect(o.target, creds) : undefined;
+  const inspect = o.verify ? new Inspect(o.target, creds, CLIENT_CHANNEL_OPTIONS) : undefined;
   // Pushed requests are consumed (released) like a decode node would, so the pool never fills up.
-  const control = new Receiver(o.target, creds, { "grpc.enable_channelz": 0 });
+  const control = new Receiver(o.target, creds, CLIENT_CHANNEL_OPTIONS);
 
   let next = 0;
   let bytes = 0;

@@ -10,7 +10,7 @@ import type { CommitResponse__Output } from "../rpc/generated/kvbridge/v1/Commit
 import type { HelloResponse__Output } from "../rpc/generated/kvbridge/v1/HelloResponse.js";
 import type { KvReceiverClient } from "../rpc/generated/kvbridge/v1/KvReceiver.js";
 import { kvbridgeV1, PROTOCOL_VERSION } from "../rpc/proto.js";
-import { callUnary } from "../rpc/unary.js";
+import { callUnary, CLIENT_CHANNEL_OPTIONS } from "../rpc/unary.js";
 import type { DataPlaneOffer, SenderChannel, SenderTransport, SlotWrite, TransportKind } from "../transport/transport.js";
 import { offerFromWire } from "./offer-codec.js";
 
@@ -314,7 +314,7 @@ export class KvSender {
 
   private async handshake(target: string, signal?: AbortSignal): Promise<Peer> {
     const Ctor = kvbridgeV1().KvReceiver;
-    const client = new Ctor(target, this.opts.credentials ?? grpc.credentials.createInsecure(), { "grpc.enable_channelz": 0 }) as unknown as KvReceiverClient;
+    const client = new Ctor(target, this.opts.credentials ?? grpc.credentials.createInsecure(), CLIENT_CHANNEL_OPTIONS) as unknown as KvReceiverClient;
     try {
       const transports = (["ucx", "tcp"] as const).filter((k) => this.opts.transports[k]);
       const hello = await callUnary<object, HelloResponse__Output>(
