@@ -1,8 +1,9 @@
 // `npm run bench`: every benchmark, each figure next to a baseline measured in the same run.
 // Prints a table, or with --json one JSON object per figure. --only a,b selects benches
-// (tcp, transfer, ucx, alloc, engine); --gib N sets the bytes per throughput figure (default 1).
+// (tcp, transfer, ucx, alloc, store, engine); --gib N sets the bytes per throughput figure (default 1).
 
 import { runAllocBench } from "./alloc-bench.js";
+import { runStoreBench } from "./store-bench.js";
 import type { BenchFigure } from "./bench-figure.js";
 import { runEngineBench } from "./engine-bench.js";
 import { runTcpBench } from "./tcp-bench.js";
@@ -88,6 +89,10 @@ if (want("ucx")) {
 if (want("alloc")) {
   progress("Alloc latency vs a bare grpc-js unary call");
   emit(await runAllocBench());
+}
+if (want("store")) {
+  progress("the store at scale: evicting Allocs on a full pool, a sweep of many quarantined slots");
+  emit(runStoreBench());
 }
 if (want("engine")) {
   progress("TTFT: disaggregated vs single process (512, 2k, 8k tokens)");
