@@ -4,12 +4,12 @@
 
 import * as grpc from "@grpc/grpc-js";
 import { randomBytes } from "node:crypto";
-import type { AllocResponse__Output } from "../src/rpc/generated/kvbridge/v1/AllocResponse.js";
-import type { HelloResponse__Output } from "../src/rpc/generated/kvbridge/v1/HelloResponse.js";
-import { startDecodeNode } from "../src/nodes/decode-node.js";
+import type { AllocResponse__Output } from "../src/wire/generated/kvbridge/v1/AllocResponse.js";
+import type { HelloResponse__Output } from "../src/wire/generated/kvbridge/v1/HelloResponse.js";
+import { startDecodeNode } from "../src/roles/decode-role.js";
 import { silentLogger } from "../src/observability/logger.js";
-import { kvbridgeV1, PROTOCOL_VERSION } from "../src/rpc/proto.js";
-import { callUnary } from "../src/rpc/unary.js";
+import { kvbridgeV1, PROTOCOL_VERSION } from "../src/wire/proto.js";
+import { callUnary } from "../src/wire/unary.js";
 import type { BenchFigure } from "./bench-figure.js";
 
 function percentile(sorted: number[], p: number): number {

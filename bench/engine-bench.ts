@@ -4,17 +4,17 @@
 // shared prefix (dedup on). Both sides use the same engine settings.
 
 import * as grpc from "@grpc/grpc-js";
-import type { DecodeClient } from "../src/rpc/generated/kvbridge/v1/Decode.js";
-import type { GenerateEvent__Output } from "../src/rpc/generated/kvbridge/v1/GenerateEvent.js";
-import type { PrefillClient } from "../src/rpc/generated/kvbridge/v1/Prefill.js";
-import type { PrefillResponse__Output } from "../src/rpc/generated/kvbridge/v1/PrefillResponse.js";
+import type { DecodeClient } from "../src/wire/generated/kvbridge/v1/Decode.js";
+import type { GenerateEvent__Output } from "../src/wire/generated/kvbridge/v1/GenerateEvent.js";
+import type { PrefillClient } from "../src/wire/generated/kvbridge/v1/Prefill.js";
+import type { PrefillResponse__Output } from "../src/wire/generated/kvbridge/v1/PrefillResponse.js";
 import { LlamaEngine, ensureDefaultModel } from "../src/engine/index.js";
-import { decodeEngineService } from "../src/nodes/decode-engine-service.js";
-import { startDecodeNode } from "../src/nodes/decode-node.js";
-import { startPrefillNode } from "../src/nodes/prefill-node.js";
+import { decodeEngineService } from "../src/services/decode-service.js";
+import { startDecodeNode } from "../src/roles/decode-role.js";
+import { startPrefillNode } from "../src/roles/prefill-role.js";
 import { silentLogger } from "../src/observability/logger.js";
-import { kvbridgeV1 } from "../src/rpc/proto.js";
-import { callUnary } from "../src/rpc/unary.js";
+import { kvbridgeV1 } from "../src/wire/proto.js";
+import { callUnary } from "../src/wire/unary.js";
 import { TcpSenderTransport } from "../src/transport/tcp/tcp-sender.js";
 import type { BenchFigure } from "./bench-figure.js";
 

@@ -17,8 +17,8 @@ import { FuzzTally, fuzzSeed } from "../test/support/fuzz-tally.js";
 import { TcpFuzzer } from "../test/support/fuzz-tcp.js";
 import { atBaseline, nodeClients } from "../test/support/node-clients.js";
 import { startPdCluster } from "../test/support/pd-cluster.js";
-import { callUnary } from "../src/rpc/unary.js";
-import { kvbridgeV1 } from "../src/rpc/proto.js";
+import { callUnary } from "../src/wire/unary.js";
+import { kvbridgeV1 } from "../src/wire/proto.js";
 import * as grpc from "@grpc/grpc-js";
 
 interface PhaseResult {

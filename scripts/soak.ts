@@ -14,7 +14,7 @@
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import type { Stats__Output } from "../src/rpc/generated/kvbridge/v1/Stats.js";
+import type { Stats__Output } from "../src/wire/generated/kvbridge/v1/Stats.js";
 import { ucxAvailability } from "../src/transport/ucx/index.js";
 import { startFaultCluster, streamCompletion, type FaultCluster } from "../test/support/fault-cluster.js";
 import { FaultProxy } from "../test/support/fault-proxy.js";

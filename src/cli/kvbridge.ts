@@ -2,7 +2,7 @@
 // kvbridge: the node roles (decode, prefill, router, up) and the tools around them (send, generate).
 import { Command, CommanderError } from "commander";
 import { toKvbridgeError } from "../errors/kvbridge-error.js";
-import { VERSION } from "../nodes/version.js";
+import { VERSION } from "../roles/version.js";
 import { decodeCommand } from "./commands/decode-command.js";
 import { generateCommand } from "./commands/generate-command.js";
 import { makeModelCommand } from "./commands/make-model-command.js";

@@ -3,7 +3,7 @@
 // guarded admin actions (evict, abort). Talks to nodes over their Inspect, health and Admin services.
 import { Command, CommanderError } from "commander";
 import { toKvbridgeError } from "../errors/kvbridge-error.js";
-import { VERSION } from "../nodes/version.js";
+import { VERSION } from "../roles/version.js";
 import { abortCommand } from "./kvctl/abort-command.js";
 import { evictCommand } from "./kvctl/evict-command.js";
 import { EXIT } from "./kvctl/exit-codes.js";

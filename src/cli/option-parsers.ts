@@ -1,7 +1,7 @@
 // Flag value parsers for commander: each turns a string into a well-formed value or throws
 // commander's InvalidArgumentError with a message that says what to type instead.
 import { InvalidArgumentError } from "commander";
-import { parseHostPort, type HostPort } from "../nodes/host-port.js";
+import { parseHostPort, type HostPort } from "../roles/host-port.js";
 
 export function intArg(min: number, max = Number.MAX_SAFE_INTEGER): (v: string) => number {
   return (v) => {

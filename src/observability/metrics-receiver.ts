@@ -2,8 +2,8 @@
 // gRPC edge sees (Alloc latency, failures by code, bytes and seconds per committed request).
 // The handlers themselves stay untouched: each one is wrapped, its answer passed through as is.
 import * as grpc from "@grpc/grpc-js";
-import { CODE_METADATA_KEY } from "../rpc/error-status.js";
-import type { KvReceiverHandlers } from "../rpc/generated/kvbridge/v1/KvReceiver.js";
+import { CODE_METADATA_KEY } from "../wire/error-status.js";
+import type { KvReceiverHandlers } from "../wire/generated/kvbridge/v1/KvReceiver.js";
 import type { KvReceiver } from "../transfer/receiver.js";
 import type { NodeMetrics, ReceiverSnapshot } from "./metrics.js";
 

@@ -5,10 +5,10 @@
 import * as grpc from "@grpc/grpc-js";
 import { createHash, randomBytes } from "node:crypto";
 import { KvbridgeError, toKvbridgeError } from "../errors/kvbridge-error.js";
-import type { AwaitReadyResponse__Output } from "../rpc/generated/kvbridge/v1/AwaitReadyResponse.js";
-import type { ChecksumKeysResponse__Output } from "../rpc/generated/kvbridge/v1/ChecksumKeysResponse.js";
-import { kvbridgeV1 } from "../rpc/proto.js";
-import { callUnary, CLIENT_CHANNEL_OPTIONS } from "../rpc/unary.js";
+import type { AwaitReadyResponse__Output } from "../wire/generated/kvbridge/v1/AwaitReadyResponse.js";
+import type { ChecksumKeysResponse__Output } from "../wire/generated/kvbridge/v1/ChecksumKeysResponse.js";
+import { kvbridgeV1 } from "../wire/proto.js";
+import { callUnary, CLIENT_CHANNEL_OPTIONS } from "../wire/unary.js";
 import type { KvSender, PushChunk } from "./sender.js";
 
 export interface LoadOptions {

@@ -1,6 +1,6 @@
 // DataPlaneOffer <-> its wire form in HelloResponse.
 import { KvbridgeError } from "../errors/kvbridge-error.js";
-import type { DataPlaneOffer as WireOffer, DataPlaneOffer__Output as WireOfferOut } from "../rpc/generated/kvbridge/v1/DataPlaneOffer.js";
+import type { DataPlaneOffer as WireOffer, DataPlaneOffer__Output as WireOfferOut } from "../wire/generated/kvbridge/v1/DataPlaneOffer.js";
 import type { DataPlaneOffer } from "../transport/transport.js";
 
 export function offerToWire(o: DataPlaneOffer): WireOffer {

@@ -5,12 +5,12 @@
 import * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import { KvbridgeError, toKvbridgeError } from "../errors/kvbridge-error.js";
-import type { AllocResponse__Output } from "../rpc/generated/kvbridge/v1/AllocResponse.js";
-import type { CommitResponse__Output } from "../rpc/generated/kvbridge/v1/CommitResponse.js";
-import type { HelloResponse__Output } from "../rpc/generated/kvbridge/v1/HelloResponse.js";
-import type { KvReceiverClient } from "../rpc/generated/kvbridge/v1/KvReceiver.js";
-import { kvbridgeV1, PROTOCOL_VERSION } from "../rpc/proto.js";
-import { callUnary, CLIENT_CHANNEL_OPTIONS } from "../rpc/unary.js";
+import type { AllocResponse__Output } from "../wire/generated/kvbridge/v1/AllocResponse.js";
+import type { CommitResponse__Output } from "../wire/generated/kvbridge/v1/CommitResponse.js";
+import type { HelloResponse__Output } from "../wire/generated/kvbridge/v1/HelloResponse.js";
+import type { KvReceiverClient } from "../wire/generated/kvbridge/v1/KvReceiver.js";
+import { kvbridgeV1, PROTOCOL_VERSION } from "../wire/proto.js";
+import { callUnary, CLIENT_CHANNEL_OPTIONS } from "../wire/unary.js";
 import type { DataPlaneOffer, SenderChannel, SenderTransport, SlotWrite, TransportKind } from "../transport/transport.js";
 import { offerFromWire } from "./offer-codec.js";
 

@@ -4,7 +4,7 @@
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { LlamaEngine } from "../../src/engine/llama-engine.js";
-import { chatPrompt } from "../../src/nodes/openai-api.js";
+import { chatPrompt } from "../../src/roles/router/openai-api.js";
 import { atBaseline, nodeClients, type NodeClients } from "../support/node-clients.js";
 import { openTestEngine, sampleText } from "../support/model-fixture.js";
 import { startPdCluster, type PdCluster } from "../support/pd-cluster.js";

@@ -4,12 +4,12 @@
 // otherwise prefer: equal prefix match, equal load, first in the list).
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { lazyDecodeHandlers } from "../../src/nodes/decode-engine-service.js";
-import { startDecodeNode, type DecodeNode } from "../../src/nodes/decode-node.js";
-import { parseHostPort } from "../../src/nodes/host-port.js";
+import { lazyDecodeHandlers } from "../../src/services/decode-service.js";
+import { startDecodeNode, type DecodeNode } from "../../src/roles/decode-role.js";
+import { parseHostPort } from "../../src/roles/host-port.js";
 import { silentLogger } from "../../src/observability/logger.js";
-import { kvbridgeV1 } from "../../src/rpc/proto.js";
-import { callUnary } from "../../src/rpc/unary.js";
+import { kvbridgeV1 } from "../../src/wire/proto.js";
+import { callUnary } from "../../src/wire/unary.js";
 import { startPdCluster, type PdCluster } from "../support/pd-cluster.js";
 import { spawnKvbridge, type RunningProcess } from "../support/processes.js";
 

@@ -3,8 +3,8 @@
 // accept connections and never answer. Every wait is bounded; the pool returns to baseline after each.
 import { randomBytes, createHash } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { AllocResponse__Output } from "../../src/rpc/generated/kvbridge/v1/AllocResponse.js";
-import type { ListRequestsResponse__Output } from "../../src/rpc/generated/kvbridge/v1/ListRequestsResponse.js";
+import type { AllocResponse__Output } from "../../src/wire/generated/kvbridge/v1/AllocResponse.js";
+import type { ListRequestsResponse__Output } from "../../src/wire/generated/kvbridge/v1/ListRequestsResponse.js";
 import { KvSender, type PushChunk } from "../../src/transfer/sender.js";
 import { encodeWriteHeader, FrameType } from "../../src/transport/tcp/tcp-frame.js";
 import { TcpSenderTransport, type TcpSenderOptions } from "../../src/transport/tcp/tcp-sender.js";

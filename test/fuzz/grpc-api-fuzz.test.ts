@@ -7,10 +7,10 @@
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { KvbridgeError } from "../../src/errors/kvbridge-error.js";
-import { kvbridgeV1 } from "../../src/rpc/proto.js";
-import { callUnary } from "../../src/rpc/unary.js";
+import { kvbridgeV1 } from "../../src/wire/proto.js";
+import { callUnary } from "../../src/wire/unary.js";
 import { atBaseline } from "../../src/store/invariants.js";
-import { ADMIN_TOKEN_METADATA_KEY } from "../../src/transfer/admin-service.js";
+import { ADMIN_TOKEN_METADATA_KEY } from "../../src/services/admin-service.js";
 import { GrpcFuzzer } from "../support/fuzz-grpc.js";
 import { startFuzzNode, type FuzzNode } from "../support/fuzz-node.js";
 import { FuzzTally, fuzzSeed } from "../support/fuzz-tally.js";

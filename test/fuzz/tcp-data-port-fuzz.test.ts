@@ -8,8 +8,8 @@
 // covered must still hold the pattern.
 import { createHash, randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { ChecksumKeysResponse__Output } from "../../src/rpc/generated/kvbridge/v1/ChecksumKeysResponse.js";
-import type { ListEntriesResponse__Output } from "../../src/rpc/generated/kvbridge/v1/ListEntriesResponse.js";
+import type { ChecksumKeysResponse__Output } from "../../src/wire/generated/kvbridge/v1/ChecksumKeysResponse.js";
+import type { ListEntriesResponse__Output } from "../../src/wire/generated/kvbridge/v1/ListEntriesResponse.js";
 import { allocateHeapPool } from "../../src/memory/pool-memory.js";
 import { silentLogger } from "../../src/observability/logger.js";
 import { atBaseline } from "../../src/store/invariants.js";

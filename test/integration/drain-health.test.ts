@@ -6,11 +6,11 @@ import { spawn } from "node:child_process";
 import path from "node:path";
 import { service as healthService } from "grpc-health-check";
 import { afterEach, describe, expect, it } from "vitest";
-import { startDecodeNode, type DecodeNode, type DecodeNodeOptions } from "../../src/nodes/decode-node.js";
-import { parseHostPort } from "../../src/nodes/host-port.js";
+import { startDecodeNode, type DecodeNode, type DecodeNodeOptions } from "../../src/roles/decode-role.js";
+import { parseHostPort } from "../../src/roles/host-port.js";
 import { silentLogger } from "../../src/observability/logger.js";
-import type { HelloResponse__Output } from "../../src/rpc/generated/kvbridge/v1/HelloResponse.js";
-import { callUnary } from "../../src/rpc/unary.js";
+import type { HelloResponse__Output } from "../../src/wire/generated/kvbridge/v1/HelloResponse.js";
+import { callUnary } from "../../src/wire/unary.js";
 import { nodeClients, type NodeClients } from "../support/node-clients.js";
 import { repoRoot } from "../support/processes.js";
 

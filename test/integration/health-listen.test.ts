@@ -4,8 +4,8 @@ import * as grpc from "@grpc/grpc-js";
 import { service as healthService } from "grpc-health-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { KvbridgeError } from "../../src/errors/kvbridge-error.js";
-import { kvbridgeV1 } from "../../src/rpc/proto.js";
-import { callUnary } from "../../src/rpc/unary.js";
+import { kvbridgeV1 } from "../../src/wire/proto.js";
+import { callUnary } from "../../src/wire/unary.js";
 import { startDecodeProcess, type DecodeProcess } from "../support/decode-process.js";
 
 let decode: DecodeProcess;

@@ -4,9 +4,9 @@
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { nodeMetrics, recordPush, Registry } from "../../src/observability/metrics.js";
-import type { HelloResponse__Output } from "../../src/rpc/generated/kvbridge/v1/HelloResponse.js";
-import { kvbridgeV1 } from "../../src/rpc/proto.js";
-import { callUnary } from "../../src/rpc/unary.js";
+import type { HelloResponse__Output } from "../../src/wire/generated/kvbridge/v1/HelloResponse.js";
+import { kvbridgeV1 } from "../../src/wire/proto.js";
+import { callUnary } from "../../src/wire/unary.js";
 import { KvSender } from "../../src/transfer/sender.js";
 import { TcpSenderTransport } from "../../src/transport/tcp/tcp-sender.js";
 import { ucxAvailability, UcxSenderTransport } from "../../src/transport/ucx/index.js";

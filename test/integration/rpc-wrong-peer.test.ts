@@ -7,8 +7,8 @@ import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { KvbridgeError } from "../../src/errors/kvbridge-error.js";
-import { kvbridgeV1, PROTOCOL_VERSION } from "../../src/rpc/proto.js";
-import { callUnary } from "../../src/rpc/unary.js";
+import { kvbridgeV1, PROTOCOL_VERSION } from "../../src/wire/proto.js";
+import { callUnary } from "../../src/wire/unary.js";
 
 let httpServer: http2.Http2Server;
 let httpPort = 0;

@@ -3,7 +3,7 @@
 import { createConnection } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { KvbridgeError } from "../../src/errors/kvbridge-error.js";
-import type { AllocResponse__Output } from "../../src/rpc/generated/kvbridge/v1/AllocResponse.js";
+import type { AllocResponse__Output } from "../../src/wire/generated/kvbridge/v1/AllocResponse.js";
 import { KvSender } from "../../src/transfer/sender.js";
 import { TcpSenderTransport } from "../../src/transport/tcp/tcp-sender.js";
 import { startDecodeProcess, type DecodeProcess } from "../support/decode-process.js";

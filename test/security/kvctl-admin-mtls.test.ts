@@ -3,7 +3,7 @@
 // --admin-identity, evict and abort are refused (exit 4) and change nothing; with the right one they
 // act. A token-guarded TLS node still wants its token; a TLS node with neither trusts its CA.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { HelloResponse__Output } from "../../src/rpc/generated/kvbridge/v1/HelloResponse.js";
+import type { HelloResponse__Output } from "../../src/wire/generated/kvbridge/v1/HelloResponse.js";
 import { grpcChannelCredentials } from "../../src/security/grpc-credentials.js";
 import { loadTlsMaterial } from "../../src/security/tls-material.js";
 import { KvSender } from "../../src/transfer/sender.js";

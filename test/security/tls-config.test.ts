@@ -8,7 +8,7 @@ import { KvbridgeError } from "../../src/errors/kvbridge-error.js";
 import { certificateNames } from "../../src/security/certificate-names.js";
 import { loadTlsMaterial, type TlsFiles } from "../../src/security/tls-material.js";
 import { transportUnderTls } from "../../src/security/transport-policy.js";
-import { checkAdminAccess } from "../../src/transfer/admin-service.js";
+import { checkAdminAccess } from "../../src/services/admin-service.js";
 import { makeTestPki, type TestPki } from "../support/tls-pki.js";
 
 let pki: TestPki;

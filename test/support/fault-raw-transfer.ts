@@ -1,9 +1,9 @@
 // A hand-driven transfer client for fault tests: Hello, Alloc, writes over a real data plane (TCP or
 // UCX) and Commit as separate steps, so a test can put a fault (a pause past the lease, an Abort, a
 // late write) between any two of them. KvSender does the same steps in one call and renews leases.
-import type { AllocResponse__Output } from "../../src/rpc/generated/kvbridge/v1/AllocResponse.js";
-import type { CommitResponse__Output } from "../../src/rpc/generated/kvbridge/v1/CommitResponse.js";
-import type { HelloResponse__Output } from "../../src/rpc/generated/kvbridge/v1/HelloResponse.js";
+import type { AllocResponse__Output } from "../../src/wire/generated/kvbridge/v1/AllocResponse.js";
+import type { CommitResponse__Output } from "../../src/wire/generated/kvbridge/v1/CommitResponse.js";
+import type { HelloResponse__Output } from "../../src/wire/generated/kvbridge/v1/HelloResponse.js";
 import { offerFromWire } from "../../src/transfer/offer-codec.js";
 import { TcpSenderTransport } from "../../src/transport/tcp/tcp-sender.js";
 import type { SenderChannel, SenderTransport, SlotWrite, TransportKind } from "../../src/transport/transport.js";

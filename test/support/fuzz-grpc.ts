@@ -5,9 +5,9 @@
 // runs the caller's extra check (the store invariants, for an in-process node).
 import * as grpc from "@grpc/grpc-js";
 import fc from "fast-check";
-import { CODE_METADATA_KEY } from "../../src/rpc/error-status.js";
-import { kvbridgeV1, PROTOCOL_VERSION } from "../../src/rpc/proto.js";
-import { ADMIN_TOKEN_METADATA_KEY } from "../../src/transfer/admin-service.js";
+import { CODE_METADATA_KEY } from "../../src/wire/error-status.js";
+import { kvbridgeV1, PROTOCOL_VERSION } from "../../src/wire/proto.js";
+import { ADMIN_TOKEN_METADATA_KEY } from "../../src/services/admin-service.js";
 import { drive } from "./fuzz-drive.js";
 import { describeInput, type FuzzTally } from "./fuzz-tally.js";
 import { hostileBytes, hostileString, hostileUint32, hostileUint64, weighted } from "./fuzz-values.js";

@@ -1,7 +1,7 @@
 // An in-process decode node for the fuzzers, with a small pool the test can read directly: filled
 // with a known pattern at start, so any byte that changes where no write was allowed shows up.
-import { startDecodeNode, type DecodeNode } from "../../src/nodes/decode-node.js";
-import { parseHostPort } from "../../src/nodes/host-port.js";
+import { startDecodeNode, type DecodeNode } from "../../src/roles/decode-role.js";
+import { parseHostPort } from "../../src/roles/host-port.js";
 import { silentLogger } from "../../src/observability/logger.js";
 import { checkInvariants } from "../../src/store/invariants.js";
 

@@ -9,9 +9,9 @@
 import { createHash } from "node:crypto";
 import net from "node:net";
 import fc from "fast-check";
-import type { AllocResponse__Output } from "../../src/rpc/generated/kvbridge/v1/AllocResponse.js";
-import type { ChecksumKeysResponse__Output } from "../../src/rpc/generated/kvbridge/v1/ChecksumKeysResponse.js";
-import type { ListRequestsResponse__Output } from "../../src/rpc/generated/kvbridge/v1/ListRequestsResponse.js";
+import type { AllocResponse__Output } from "../../src/wire/generated/kvbridge/v1/AllocResponse.js";
+import type { ChecksumKeysResponse__Output } from "../../src/wire/generated/kvbridge/v1/ChecksumKeysResponse.js";
+import type { ListRequestsResponse__Output } from "../../src/wire/generated/kvbridge/v1/ListRequestsResponse.js";
 import { KvbridgeError } from "../../src/errors/kvbridge-error.js";
 import { nodeClients, type NodeClients } from "./node-clients.js";
 import { drive } from "./fuzz-drive.js";

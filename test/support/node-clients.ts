@@ -1,8 +1,8 @@
 // gRPC clients of a running node for tests: typed calls to KvReceiver and Inspect.
 import * as grpc from "@grpc/grpc-js";
-import type { Stats__Output } from "../../src/rpc/generated/kvbridge/v1/Stats.js";
-import { kvbridgeV1 } from "../../src/rpc/proto.js";
-import { callUnary } from "../../src/rpc/unary.js";
+import type { Stats__Output } from "../../src/wire/generated/kvbridge/v1/Stats.js";
+import { kvbridgeV1 } from "../../src/wire/proto.js";
+import { callUnary } from "../../src/wire/unary.js";
 
 export interface NodeClients {
   receiver: grpc.Client;

@@ -3,9 +3,9 @@
 import * as grpc from "@grpc/grpc-js";
 import { spawn } from "node:child_process";
 import path from "node:path";
-import type { Stats__Output } from "../../src/rpc/generated/kvbridge/v1/Stats.js";
-import { kvbridgeV1 } from "../../src/rpc/proto.js";
-import { callUnary } from "../../src/rpc/unary.js";
+import type { Stats__Output } from "../../src/wire/generated/kvbridge/v1/Stats.js";
+import { kvbridgeV1 } from "../../src/wire/proto.js";
+import { callUnary } from "../../src/wire/unary.js";
 import { grpcChannelCredentials } from "../../src/security/grpc-credentials.js";
 import { loadTlsMaterial } from "../../src/security/tls-material.js";
 import { repoRoot } from "./processes.js";

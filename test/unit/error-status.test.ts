@@ -2,7 +2,7 @@
 // which throws on a lone surrogate) and cut at 1024 characters without splitting a pair.
 import { describe, expect, it } from "vitest";
 import { KvbridgeError } from "../../src/errors/kvbridge-error.js";
-import { MAX_STATUS_DETAILS, toServiceError, wellFormed } from "../../src/rpc/error-status.js";
+import { MAX_STATUS_DETAILS, toServiceError, wellFormed } from "../../src/wire/error-status.js";
 
 describe("status details", () => {
   it("replace lone surrogates with U+FFFD, so encodeURI accepts them", () => {

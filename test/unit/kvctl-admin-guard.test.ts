@@ -2,7 +2,7 @@
 // only loopback callers pass. Refusals say what to do.
 import { describe, expect, it } from "vitest";
 import { KvbridgeError } from "../../src/errors/kvbridge-error.js";
-import { checkAdminCaller, isLoopbackHost, peerHost } from "../../src/transfer/admin-service.js";
+import { checkAdminCaller, isLoopbackHost, peerHost } from "../../src/services/admin-service.js";
 
 function refusal(fn: () => void): string {
   try {

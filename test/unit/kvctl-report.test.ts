@@ -11,8 +11,8 @@ import { buildStatus, failureReport, renderStatus } from "../../src/cli/kvctl/st
 import { renderPairs, renderTable } from "../../src/cli/kvctl/table.js";
 import { renderWatchFrame } from "../../src/cli/kvctl/watch-command.js";
 import { KvbridgeError } from "../../src/errors/kvbridge-error.js";
-import type { RequestInfo__Output } from "../../src/rpc/generated/kvbridge/v1/RequestInfo.js";
-import type { Stats__Output } from "../../src/rpc/generated/kvbridge/v1/Stats.js";
+import type { RequestInfo__Output } from "../../src/wire/generated/kvbridge/v1/RequestInfo.js";
+import type { Stats__Output } from "../../src/wire/generated/kvbridge/v1/Stats.js";
 
 function stats(over: Partial<Stats__Output> = {}): Stats__Output {
   return {

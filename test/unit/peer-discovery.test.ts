@@ -3,7 +3,7 @@
 import { describe, expect, it } from "vitest";
 import { KvbridgeError } from "../../src/errors/kvbridge-error.js";
 import { silentLogger } from "../../src/observability/logger.js";
-import { PeerDiscovery, parsePeerSource } from "../../src/nodes/peer-discovery.js";
+import { PeerDiscovery, parsePeerSource } from "../../src/roles/router/peer-discovery.js";
 
 describe("peer discovery", () => {
   it("parses a static list and refuses bad or conflicting sources with a message", () => {

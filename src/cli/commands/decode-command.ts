@@ -2,13 +2,13 @@
 import type * as grpc from "@grpc/grpc-js";
 import { Command } from "commander";
 import type { LlamaEngine } from "../../engine/llama-engine.js";
-import { decodeEngineService, lazyDecodeHandlers, type DecodeEngineService } from "../../nodes/decode-engine-service.js";
-import type { DecodeNode } from "../../nodes/decode-node.js";
+import { decodeEngineService, lazyDecodeHandlers, type DecodeEngineService } from "../../services/decode-service.js";
+import type { DecodeNode } from "../../roles/decode-role.js";
 import type { KvReceiver } from "../../transfer/receiver.js";
-import { kvbridgeV1 } from "../../rpc/proto.js";
+import { kvbridgeV1 } from "../../wire/proto.js";
 import { addEngineOptions, openEngine } from "../engine-options.js";
-import { startDecodeNode } from "../../nodes/decode-node.js";
-import type { HostPort } from "../../nodes/host-port.js";
+import { startDecodeNode } from "../../roles/decode-role.js";
+import type { HostPort } from "../../roles/host-port.js";
 import { createLogger } from "../../observability/logger.js";
 import { envOption } from "../env-option.js";
 import { loadUcxReceiver } from "../ucx-loader.js";

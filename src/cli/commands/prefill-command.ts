@@ -1,7 +1,7 @@
 // `kvbridge prefill`: the prefill node process.
 import { Command } from "commander";
-import type { HostPort } from "../../nodes/host-port.js";
-import { startPrefillNode } from "../../nodes/prefill-node.js";
+import type { HostPort } from "../../roles/host-port.js";
+import { startPrefillNode } from "../../roles/prefill-role.js";
 import { createLogger } from "../../observability/logger.js";
 import { addEngineOptions, openEngine, type EngineFlags } from "../engine-options.js";
 import { envOption } from "../env-option.js";

@@ -1,8 +1,8 @@
 // `kvbridge router`: the OpenAI-compatible entry point in front of prefill and decode nodes.
 import { Command } from "commander";
-import type { HostPort } from "../../nodes/host-port.js";
-import { parsePeerSource } from "../../nodes/peer-discovery.js";
-import { startRouter } from "../../nodes/router.js";
+import type { HostPort } from "../../roles/host-port.js";
+import { parsePeerSource } from "../../roles/router/peer-discovery.js";
+import { startRouter } from "../../roles/router/router-role.js";
 import { createLogger } from "../../observability/logger.js";
 import { envOption } from "../env-option.js";
 import { choiceArg, hostPortArg, intArg } from "../option-parsers.js";

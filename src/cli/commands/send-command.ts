@@ -2,7 +2,7 @@
 // throughput; a fabric check for operators. Exits non-zero on any failed or unverified request.
 import { Command } from "commander";
 import { createLogger } from "../../observability/logger.js";
-import { formatHostPort, type HostPort } from "../../nodes/host-port.js";
+import { formatHostPort, type HostPort } from "../../roles/host-port.js";
 import { runLoad } from "../../transfer/load-generator.js";
 import { KvSender, type TransportPreference } from "../../transfer/sender.js";
 import { envOption } from "../env-option.js";

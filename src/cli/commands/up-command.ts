@@ -2,14 +2,14 @@
 // in one process (each still talks to the others over loopback gRPC and the data plane).
 import type * as grpc from "@grpc/grpc-js";
 import { Command } from "commander";
-import { decodeEngineService, type DecodeEngineService } from "../../nodes/decode-engine-service.js";
-import { startDecodeNode } from "../../nodes/decode-node.js";
+import { decodeEngineService, type DecodeEngineService } from "../../services/decode-service.js";
+import { startDecodeNode } from "../../roles/decode-role.js";
 import { hostPortArg as hp } from "../option-parsers.js";
-import { startPrefillNode } from "../../nodes/prefill-node.js";
-import { startRouter } from "../../nodes/router.js";
+import { startPrefillNode } from "../../roles/prefill-role.js";
+import { startRouter } from "../../roles/router/router-role.js";
 import { createLogger } from "../../observability/logger.js";
 import { nodeMetrics } from "../../observability/metrics.js";
-import { kvbridgeV1 } from "../../rpc/proto.js";
+import { kvbridgeV1 } from "../../wire/proto.js";
 import { addEngineOptions, openEngine, type EngineFlags } from "../engine-options.js";
 import { envOption } from "../env-option.js";
 import { loadUcxReceiver } from "../ucx-loader.js";

@@ -1,7 +1,7 @@
 // `kvctl keys ADDR...`: the node's KV entries with state, refcount, the requests pinning them, slot,
 // size, age and the lease left on WRITING ones; filters by state, pinned, key prefix.
 import { Command, Option } from "commander";
-import type { EntryInfo__Output } from "../../rpc/generated/kvbridge/v1/EntryInfo.js";
+import type { EntryInfo__Output } from "../../wire/generated/kvbridge/v1/EntryInfo.js";
 import { intArg } from "../option-parsers.js";
 import { queryEachNode, runCommand, writeJson } from "./command-runner.js";
 import { addCommonOptions, clientOptions, type CommonFlags } from "./common-options.js";

@@ -4,18 +4,18 @@
 import * as grpc from "@grpc/grpc-js";
 import { service as healthService } from "grpc-health-check";
 import { KvbridgeError } from "../../errors/kvbridge-error.js";
-import type { AdminAbortResponse__Output } from "../../rpc/generated/kvbridge/v1/AdminAbortResponse.js";
-import type { EvictResponse__Output } from "../../rpc/generated/kvbridge/v1/EvictResponse.js";
-import type { ListEntriesResponse__Output } from "../../rpc/generated/kvbridge/v1/ListEntriesResponse.js";
-import type { ListRequestsResponse__Output } from "../../rpc/generated/kvbridge/v1/ListRequestsResponse.js";
-import type { RequestInfo__Output } from "../../rpc/generated/kvbridge/v1/RequestInfo.js";
-import type { Stats__Output } from "../../rpc/generated/kvbridge/v1/Stats.js";
-import { kvbridgeV1 } from "../../rpc/proto.js";
-import { callUnary } from "../../rpc/unary.js";
+import type { AdminAbortResponse__Output } from "../../wire/generated/kvbridge/v1/AdminAbortResponse.js";
+import type { EvictResponse__Output } from "../../wire/generated/kvbridge/v1/EvictResponse.js";
+import type { ListEntriesResponse__Output } from "../../wire/generated/kvbridge/v1/ListEntriesResponse.js";
+import type { ListRequestsResponse__Output } from "../../wire/generated/kvbridge/v1/ListRequestsResponse.js";
+import type { RequestInfo__Output } from "../../wire/generated/kvbridge/v1/RequestInfo.js";
+import type { Stats__Output } from "../../wire/generated/kvbridge/v1/Stats.js";
+import { kvbridgeV1 } from "../../wire/proto.js";
+import { callUnary } from "../../wire/unary.js";
 import { channelCredentialsFor } from "../../security/grpc-credentials.js";
 import { diagnoseTls, type TlsDiagnosis } from "../../security/tls-diagnosis.js";
 import type { TlsMaterial } from "../../security/tls-material.js";
-import { ADMIN_TOKEN_METADATA_KEY } from "../../transfer/admin-service.js";
+import { ADMIN_TOKEN_METADATA_KEY } from "../../services/admin-service.js";
 
 export type HealthStatus = "SERVING" | "NOT_SERVING" | "UNKNOWN" | "SERVICE_UNKNOWN";
 

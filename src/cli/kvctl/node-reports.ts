@@ -1,6 +1,6 @@
 // Collects status reports from several nodes at once: one failing node becomes a NodeFailure in
 // its place and never hides the others (at 3 a.m. a partial answer beats none).
-import type { RequestInfo__Output } from "../../rpc/generated/kvbridge/v1/RequestInfo.js";
+import type { RequestInfo__Output } from "../../wire/generated/kvbridge/v1/RequestInfo.js";
 import type { NodeClient } from "./node-client.js";
 import { buildStatus, failureReport, type NodeReport, type StatsSample } from "./status-report.js";
 

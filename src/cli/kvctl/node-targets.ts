@@ -1,7 +1,7 @@
 // Which nodes a kvctl command talks to: the ADDR arguments, then --node flags, else KVBRIDGE_NODES
 // (comma- or space-separated host:port list, e.g. exported once per shell or set in a debug pod).
 import { KvbridgeError } from "../../errors/kvbridge-error.js";
-import { formatHostPort, parseHostPort } from "../../nodes/host-port.js";
+import { formatHostPort, parseHostPort } from "../../roles/host-port.js";
 
 export const NODES_ENV = "KVBRIDGE_NODES";
 

@@ -1,7 +1,7 @@
 // `kvctl requests ADDR...`: every request the node holds work for: phase, keys written / deduped /
 // still pending on another writer, bytes landed, age, lease (or hold) left, and the sender's address.
 import { Command } from "commander";
-import type { RequestInfo__Output } from "../../rpc/generated/kvbridge/v1/RequestInfo.js";
+import type { RequestInfo__Output } from "../../wire/generated/kvbridge/v1/RequestInfo.js";
 import { queryEachNode, runCommand, writeJson } from "./command-runner.js";
 import { addCommonOptions, clientOptions, type CommonFlags } from "./common-options.js";
 import { formatBytes, formatDuration } from "./human-units.js";

@@ -1,8 +1,8 @@
 // What `kvctl status` and `kvctl watch` say about a node, built from its Inspect answers and health.
 // Pure: the same report renders as a human block or as JSON, and tests build it from known values.
 import { toKvbridgeError, type ErrorCode } from "../../errors/kvbridge-error.js";
-import type { RequestInfo__Output } from "../../rpc/generated/kvbridge/v1/RequestInfo.js";
-import type { Stats__Output } from "../../rpc/generated/kvbridge/v1/Stats.js";
+import type { RequestInfo__Output } from "../../wire/generated/kvbridge/v1/RequestInfo.js";
+import type { Stats__Output } from "../../wire/generated/kvbridge/v1/Stats.js";
 import { formatBytes, formatDuration, formatPercent, formatRate } from "./human-units.js";
 import type { HealthStatus } from "./node-client.js";
 

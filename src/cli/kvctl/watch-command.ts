@@ -1,7 +1,7 @@
 // `kvctl watch ADDR...`: status and the oldest in-flight requests of each node, refreshed in place
 // every --interval; the transfer rate is measured between refreshes. q or Ctrl-C quits cleanly.
 import { Command } from "commander";
-import type { RequestInfo__Output } from "../../rpc/generated/kvbridge/v1/RequestInfo.js";
+import type { RequestInfo__Output } from "../../wire/generated/kvbridge/v1/RequestInfo.js";
 import { intArg } from "../option-parsers.js";
 import { runCommand } from "./command-runner.js";
 import { addCommonOptions, clientOptions, type CommonFlags } from "./common-options.js";

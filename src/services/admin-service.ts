@@ -10,11 +10,11 @@ import type * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import { KvbridgeError } from "../errors/kvbridge-error.js";
 import { peerCertificateNames } from "../security/certificate-names.js";
-import type { AdminHandlers } from "../rpc/generated/kvbridge/v1/Admin.js";
-import { unaryHandler } from "../rpc/unary.js";
+import type { AdminHandlers } from "../wire/generated/kvbridge/v1/Admin.js";
+import { unaryHandler } from "../wire/unary.js";
 import { MAX_ID_LENGTH } from "../store/kv-store.js";
-import type { KvReceiver } from "./receiver.js";
-import { wellFormed } from "../rpc/error-status.js";
+import type { KvReceiver } from "../transfer/receiver.js";
+import { wellFormed } from "../wire/error-status.js";
 
 /** gRPC metadata entry carrying the admin token (kvctl --admin-token / KVBRIDGE_ADMIN_TOKEN). */
 export const ADMIN_TOKEN_METADATA_KEY = "kvbridge-admin-token";

@@ -2,15 +2,15 @@
 // (the edge); the store only ever sees well-formed values.
 import type * as grpc from "@grpc/grpc-js";
 import { KvbridgeError } from "../errors/kvbridge-error.js";
-import { PROTOCOL_VERSION } from "../rpc/proto.js";
-import { callSignal, unaryHandler } from "../rpc/unary.js";
-import type { KvReceiverHandlers } from "../rpc/generated/kvbridge/v1/KvReceiver.js";
-import type { InspectHandlers } from "../rpc/generated/kvbridge/v1/Inspect.js";
-import type { KeyState as WireKeyState } from "../rpc/generated/kvbridge/v1/KeyState.js";
+import { PROTOCOL_VERSION } from "../wire/proto.js";
+import { callSignal, unaryHandler } from "../wire/unary.js";
+import type { KvReceiverHandlers } from "../wire/generated/kvbridge/v1/KvReceiver.js";
+import type { InspectHandlers } from "../wire/generated/kvbridge/v1/Inspect.js";
+import type { KeyState as WireKeyState } from "../wire/generated/kvbridge/v1/KeyState.js";
 import { MAX_ID_LENGTH, type EntryState } from "../store/kv-store.js";
-import { offerToWire } from "./offer-codec.js";
-import type { KvReceiver } from "./receiver.js";
-import { wellFormed } from "../rpc/error-status.js";
+import { offerToWire } from "../transfer/offer-codec.js";
+import type { KvReceiver } from "../transfer/receiver.js";
+import { wellFormed } from "../wire/error-status.js";
 
 export const MAX_AWAIT_MS = 120_000;
 

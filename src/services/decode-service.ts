@@ -6,13 +6,13 @@ import type * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import type { LlamaEngine } from "../engine/llama-engine.js";
 import { KvbridgeError, toKvbridgeError } from "../errors/kvbridge-error.js";
-import { toServiceError } from "../rpc/error-status.js";
-import type { DecodeHandlers } from "../rpc/generated/kvbridge/v1/Decode.js";
-import type { GenerateEvent } from "../rpc/generated/kvbridge/v1/GenerateEvent.js";
-import type { GenerateRequest__Output } from "../rpc/generated/kvbridge/v1/GenerateRequest.js";
-import { unaryHandler } from "../rpc/unary.js";
+import { toServiceError } from "../wire/error-status.js";
+import type { DecodeHandlers } from "../wire/generated/kvbridge/v1/Decode.js";
+import type { GenerateEvent } from "../wire/generated/kvbridge/v1/GenerateEvent.js";
+import type { GenerateRequest__Output } from "../wire/generated/kvbridge/v1/GenerateRequest.js";
+import { unaryHandler } from "../wire/unary.js";
 import type { KvReceiver } from "../transfer/receiver.js";
-import { MAX_PROMPT_CHARS } from "./prefill-node.js";
+import { MAX_PROMPT_CHARS } from "../roles/prefill-role.js";
 
 export type RecomputePolicy = "recompute" | "fail";
 

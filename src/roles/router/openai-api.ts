@@ -1,5 +1,5 @@
 // The OpenAI-compatible request and response shapes the router speaks, validated at the edge.
-import { KvbridgeError } from "../errors/kvbridge-error.js";
+import { KvbridgeError } from "../../errors/kvbridge-error.js";
 
 export interface CompletionInput {
   kind: "completion" | "chat";

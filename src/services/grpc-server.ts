@@ -2,7 +2,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { HealthImplementation, type ServingStatus } from "grpc-health-check";
 import { KvbridgeError } from "../errors/kvbridge-error.js";
-import { formatHostPort, type HostPort } from "./host-port.js";
+import { formatHostPort, type HostPort } from "../roles/host-port.js";
 
 export interface GrpcServiceBinding {
   definition: grpc.ServiceDefinition;

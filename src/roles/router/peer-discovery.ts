@@ -2,8 +2,8 @@
 // to many addresses (a Kubernetes headless Service), re-resolved periodically.
 import { lookup } from "node:dns/promises";
 import type { Logger } from "pino";
-import { KvbridgeError } from "../errors/kvbridge-error.js";
-import { formatHostPort, parseHostPort } from "./host-port.js";
+import { KvbridgeError } from "../../errors/kvbridge-error.js";
+import { formatHostPort, parseHostPort } from "../host-port.js";
 
 export type PeerSource = { kind: "static"; targets: string[] } | { kind: "dns"; name: string; port: number };
 
