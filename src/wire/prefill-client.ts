@@ -1,0 +1,35 @@
+// Typed client of a prefill node's Prefill service (the router's side).
+import * as grpc from "@grpc/grpc-js";
+import type { PlanRequest } from "./generated/kvbridge/v1/PlanRequest.js";
+import type { PlanResponse__Output } from "./generated/kvbridge/v1/PlanResponse.js";
+import type { PrefillClient as RawClient } from "./generated/kvbridge/v1/Prefill.js";
+import type { PrefillRequest } from "./generated/kvbridge/v1/PrefillRequest.js";
+import type { PrefillResponse__Output } from "./generated/kvbridge/v1/PrefillResponse.js";
+import { kvbridgeV1 } from "./proto.js";
+import { CLIENT_CHANNEL_OPTIONS, unaryCall, type CallOptions } from "./unary-call.js";
+
+export class PrefillClient {
+  readonly target: string;
+  private readonly raw: RawClient;
+
+  constructor(target: string, credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(), channelOptions: grpc.ChannelOptions = CLIENT_CHANNEL_OPTIONS) {
+    this.target = target;
+    this.raw = new (kvbridgeV1().Prefill)(target, credentials, channelOptions);
+  }
+
+  plan(req: PlanRequest, opts: CallOptions): Promise<PlanResponse__Output> {
+    return unaryCall((r, m, o, cb) => this.raw.Plan(r, m, o, cb), `Plan on ${this.target}`, req, opts);
+  }
+  prefill(req: PrefillRequest, opts: CallOptions): Promise<PrefillResponse__Output> {
+    return unaryCall((r, m, o, cb) => this.raw.Prefill(r, m, o, cb), `Prefill on ${this.target}`, req, opts);
+  }
+
+  /** The channel's connectivity (the router's recovery watches it). */
+  channel(): ReturnType<grpc.Client["getChannel"]> {
+    return this.raw.getChannel();
+  }
+
+  close(): void {
+    this.raw.close();
+  }
+}

@@ -1,0 +1,42 @@
+// The client side of every kvbridge unary call: a deadline, the caller's AbortSignal, and the server's
+// error turned back into a KvbridgeError (code and structured details from the trailers). The typed
+// clients (receiver-client.ts, prefill-client.ts, ...) are the only callers.
+import * as grpc from "@grpc/grpc-js";
+import { KvbridgeError } from "../errors/kvbridge-error.js";
+import { fromServiceError } from "./error-status.js";
+
+/** Options for every kvbridge client channel: no channelz bookkeeping, which costs every call and nothing here reads. */
+export const CLIENT_CHANNEL_OPTIONS: grpc.ChannelOptions = { "grpc.enable_channelz": 0 };
+
+export interface CallOptions {
+  /** Bound on the whole call. */
+  timeoutMs: number;
+  signal?: AbortSignal;
+  metadata?: grpc.Metadata;
+}
+
+/** One generated unary method, called with all four arguments (the overload every typed client uses). */
+export type UnaryMethod<Req, Res> = (
+  req: Req,
+  metadata: grpc.Metadata,
+  options: grpc.CallOptions,
+  callback: grpc.requestCallback<Res>,
+) => grpc.ClientUnaryCall;
+
+/** Runs one unary call with a deadline; the signal cancels it (CANCELLED). `what` names it in errors. */
+export function unaryCall<Req, Res>(method: UnaryMethod<Req, Res>, what: string, req: Req, opts: CallOptions): Promise<Res> {
+  return new Promise<Res>((resolve, reject) => {
+    if (opts.signal?.aborted) {
+      reject(new KvbridgeError("CANCELLED", `${what}: cancelled before sending`));
+      return;
+    }
+    const onAbort = (): void => call.cancel();
+    const call = method(req, opts.metadata ?? new grpc.Metadata(), { deadline: Date.now() + opts.timeoutMs }, (err, res) => {
+      opts.signal?.removeEventListener("abort", onAbort);
+      if (err) reject(fromServiceError(err, what));
+      else if (res === undefined) reject(new KvbridgeError("INTERNAL", `${what}: answered without a message`));
+      else resolve(res);
+    });
+    opts.signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
