@@ -15,15 +15,56 @@ export type ErrorCode =
   | "KV_FAILED" // a KV chunk the request needs was lost (its writer failed or expired)
   | "INTERNAL"; // a bug: kvbridge broke one of its own invariants
 
+/**
+ * Why, in a word a program can branch on, when the code alone is not enough (several reasons share
+ * FAILED_PRECONDITION). Listed once here: the type and the check of what a peer sent both come from
+ * it. A peer's reason not in this list (a newer version) is dropped, never trusted.
+ */
+export const REASON_KINDS = [
+  "receiver_restarted", // the receiver's generation differs from the handshake's: Hello again
+  "fingerprint_mismatch", // the peer runs another model
+  "protocol_mismatch", // the peer speaks another wire version
+  "lease_expired", // the request's lease ran out before it committed
+  "never_fits", // the request needs more than the whole pool (or a limit): retrying cannot help
+  "pool_full", // no free slot right now: retrying later can help
+  "draining", // the node is shutting down
+  "loading", // the node's engine is still loading
+  "commit_unproven", // a Commit whose bytes the receiver cannot account for
+  "request_id_reused", // a request id the store still remembers
+  "context_overflow", // prompt plus completion exceed the model's context
+  "prompt_too_long", // the prompt exceeds a configured limit (characters, tokens, messages)
+  "key_invalid", // a chunk key with forbidden characters
+] as const;
+
+export type ReasonKind = (typeof REASON_KINDS)[number];
+
+/** Data an error carries for programs (routers, senders, kvctl); the message is for people. */
+export interface ErrorDetails {
+  reason?: ReasonKind;
+  /** The request field at fault (OpenAI's `param`, e.g. "messages" or "max_tokens"). */
+  param?: string;
+  /** The receiver generation the error is about (receiver_restarted: the current one). */
+  generation?: number;
+  /** The limit that was crossed (characters, tokens, slots ...), so a client can size its retry. */
+  limit?: number;
+}
+
+export function isReasonKind(value: unknown): value is ReasonKind {
+  return typeof value === "string" && (REASON_KINDS as readonly string[]).includes(value);
+}
+
 export class KvbridgeError extends Error {
   readonly code: ErrorCode;
   /** True when a kvbridge peer answered with this error (as opposed to the call never reaching one). */
   readonly remote: boolean;
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; remote?: boolean }) {
+  /** Always an object (empty when the error carries none), so callers read `err.details.reason` directly. */
+  readonly details: Readonly<ErrorDetails>;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; remote?: boolean; details?: ErrorDetails }) {
     super(message, options);
     this.name = "KvbridgeError";
     this.code = code;
     this.remote = options?.remote ?? false;
+    this.details = Object.freeze({ ...options?.details });
   }
 }
 

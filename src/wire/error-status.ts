@@ -1,6 +1,7 @@
-// The one place where KvbridgeError codes meet gRPC status codes (and HTTP statuses).
+// The one place where KvbridgeError codes meet gRPC status codes (and HTTP statuses), and where an
+// error's code and structured details are written into gRPC trailers and read back from them.
 import * as grpc from "@grpc/grpc-js";
-import { KvbridgeError, type ErrorCode, toKvbridgeError } from "../errors/kvbridge-error.js";
+import { isReasonKind, KvbridgeError, type ErrorCode, type ErrorDetails, toKvbridgeError } from "../errors/kvbridge-error.js";
 
 const TO_GRPC: Record<ErrorCode, grpc.status> = {
   INVALID_ARGUMENT: grpc.status.INVALID_ARGUMENT,
@@ -49,12 +50,18 @@ const FROM_GRPC: Partial<Record<grpc.status, ErrorCode>> = {
 /** Metadata key carrying the exact KvbridgeError code (several codes share one gRPC status). */
 export const CODE_METADATA_KEY = "kvbridge-code";
 
+/**
+ * Metadata key carrying the error's details as UTF-8 JSON. Binary (-bin, base64 on the wire) because a
+ * param may hold any character, and a plain metadata value with a non-ASCII one makes grpc-js throw
+ * instead of sending the status.
+ */
+export const DETAILS_METADATA_KEY = "kvbridge-details-bin";
+
+/** Longest param carried; kvbridge's own are short field paths ("messages[3].content"). */
+const MAX_PARAM_CHARS = 200;
+
 export function httpStatusOf(code: ErrorCode): number {
   return TO_HTTP[code];
-}
-
-export function grpcStatusOf(code: ErrorCode): grpc.status {
-  return TO_GRPC[code];
 }
 
 /** A KvbridgeError (or anything thrown) as the error object a grpc-js handler callback takes. */
@@ -62,7 +69,44 @@ export function toServiceError(err: unknown): Partial<grpc.StatusObject> {
   const e = toKvbridgeError(err);
   const metadata = new grpc.Metadata();
   metadata.set(CODE_METADATA_KEY, e.code);
+  const details = checkedDetails(e.details);
+  if (Object.keys(details).length > 0) metadata.set(DETAILS_METADATA_KEY, Buffer.from(JSON.stringify(details), "utf8"));
   return { code: TO_GRPC[e.code], details: boundedDetails(e.message), metadata };
+}
+
+/**
+ * Only the fields ErrorDetails defines, each of its type and bounded: applied to what a peer sent
+ * (which may be anything: another version, a hostile server) and to what we send.
+ */
+function checkedDetails(raw: unknown): ErrorDetails {
+  if (typeof raw !== "object" || raw === null) return {};
+  const r = raw as Record<string, unknown>;
+  const out: ErrorDetails = {};
+  if (isReasonKind(r.reason)) out.reason = r.reason;
+  if (typeof r.param === "string" && r.param.length > 0) out.param = wellFormed(cutAtPair(r.param, MAX_PARAM_CHARS));
+  if (isCount(r.generation)) out.generation = r.generation;
+  if (isCount(r.limit)) out.limit = r.limit;
+  return out;
+}
+
+function isCount(v: unknown): v is number {
+  return typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
+}
+
+/** Own keys only: `"constructor" in TO_GRPC` is true, and a peer chooses what it sends. */
+function isErrorCode(v: unknown): v is ErrorCode {
+  return typeof v === "string" && Object.hasOwn(TO_GRPC, v);
+}
+
+function detailsFrom(metadata: grpc.Metadata | undefined): ErrorDetails {
+  const raw = metadata?.get(DETAILS_METADATA_KEY)[0];
+  if (!Buffer.isBuffer(raw)) return {};
+  try {
+    return checkedDetails(JSON.parse(raw.toString("utf8")));
+  } catch {
+    // Unparseable details are dropped: the code and message still say what went wrong.
+    return {};
+  }
 }
 
 /** Longest status message sent, in UTF-16 units; kvbridge's own messages stay far below it. */
@@ -80,10 +124,15 @@ function boundedDetails(raw: string): string {
   // such a string, and the status would never be sent. Replace them with U+FFFD first.
   const message = wellFormed(raw);
   if (message.length <= MAX_STATUS_DETAILS) return message;
-  let end = MAX_STATUS_DETAILS;
-  const c = message.charCodeAt(end - 1);
-  if (c >= 0xd800 && c <= 0xdbff) end--; // never split a surrogate pair
-  return `${message.slice(0, end)}... (${message.length - end} more characters cut)`;
+  const kept = cutAtPair(message, MAX_STATUS_DETAILS);
+  return `${kept}... (${message.length - kept.length} more characters cut)`;
+}
+
+/** At most `max` UTF-16 units of `text`, never ending inside a surrogate pair. */
+function cutAtPair(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const c = text.charCodeAt(max - 1);
+  return text.slice(0, c >= 0xd800 && c <= 0xdbff ? max - 1 : max);
 }
 
 /** The string with every lone surrogate replaced by U+FFFD (String.prototype.toWellFormed, Node 20). */
@@ -91,7 +140,7 @@ export function wellFormed(text: string): string {
   return (text as string & { toWellFormed(): string }).toWellFormed();
 }
 
-/** A gRPC client error as a KvbridgeError with the server's code and message. */
+/** A gRPC client error as a KvbridgeError with the server's code, message and details. */
 export function fromServiceError(err: unknown, what: string): KvbridgeError {
   if (err instanceof KvbridgeError) return err;
   const se = err as Partial<grpc.ServiceError>;
@@ -99,8 +148,8 @@ export function fromServiceError(err: unknown, what: string): KvbridgeError {
   const carried = se.metadata?.get(CODE_METADATA_KEY)[0];
   const detail = se.details || se.message || grpc.status[se.code];
   // A carried code means a kvbridge node answered; without it the call never reached one.
-  if (typeof carried === "string" && carried in TO_GRPC) {
-    return new KvbridgeError(carried as ErrorCode, `${what}: ${detail}`, { cause: err, remote: true });
+  if (isErrorCode(carried)) {
+    return new KvbridgeError(carried, `${what}: ${detail}`, { cause: err, remote: true, details: detailsFrom(se.metadata) });
   }
   const mapped = FROM_GRPC[se.code];
   if (mapped) return new KvbridgeError(mapped, `${what}: ${detail}`, { cause: err, remote: false });
