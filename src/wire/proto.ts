@@ -3,7 +3,8 @@ import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { existsSync, readdirSync } from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { packageRoot } from "../config/package-root.js";
+import { KvbridgeError } from "../errors/kvbridge-error.js";
 import type { ProtoGrpcType as AdminProto } from "./generated/admin.js";
 import type { ProtoGrpcType as EngineProto } from "./generated/engine.js";
 import type { ProtoGrpcType as InspectProto } from "./generated/inspect.js";
@@ -12,15 +13,13 @@ import type { ProtoGrpcType as ReceiverProto } from "./generated/receiver.js";
 /** Bumped on every wire change; peers with another version are refused with a clear error. */
 export const PROTOCOL_VERSION = 1;
 
-/** proto/ sits at the package root, found by walking up from this file (src/ or dist/src/). */
+/** proto/ sits at the package root, next to src/ and dist/. */
 export function protoDir(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    const candidate = path.join(dir, "proto");
-    if (existsSync(path.join(candidate, "kvbridge", "v1", "receiver.proto"))) return candidate;
-    dir = path.dirname(dir);
+  const dir = path.join(packageRoot(), "proto");
+  if (!existsSync(path.join(dir, "kvbridge", "v1", "receiver.proto"))) {
+    throw new KvbridgeError("INTERNAL", `kvbridge's wire contract ${path.join(dir, "kvbridge", "v1", "receiver.proto")} is missing; the installation is incomplete`);
   }
-  throw new Error("kvbridge: proto/kvbridge/v1/receiver.proto not found above " + fileURLToPath(import.meta.url));
+  return dir;
 }
 
 export const LOADER_OPTIONS: protoLoader.Options = {
@@ -45,6 +44,8 @@ export function kvbridgeV1(): V1 {
       ...LOADER_OPTIONS,
       includeDirs: [dir],
     });
+    // The one cast of the contract: grpc-js types a loaded package as untyped constructors, and the
+    // generated ProtoGrpcType types (scripts/gen-proto.sh, from the same .proto files) say what it holds.
     const loaded = grpc.loadPackageDefinition(def) as unknown as Contract;
     cached = loaded.kvbridge.v1;
   }
