@@ -54,7 +54,7 @@ function quarantineSweepUsPerSlot(slots: number): number {
   const s = store(slots, 10);
   let now = 0;
   for (let r = 0; r < slots / KEYS; r++) s.alloc(request(`q${r}`, KEYS), now);
-  for (let r = 0; r < slots / KEYS; r++) s.abort(`q${r}`, "bench", now);
+  for (let r = 0; r < slots / KEYS; r++) s.abort(`q${r}`, { kind: "sender_abort", detail: "bench" }, now);
   const t0 = performance.now();
   s.sweep(now + 10);
   const us = ((performance.now() - t0) / slots) * 1000;

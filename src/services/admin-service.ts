@@ -12,6 +12,7 @@ import { KvbridgeError } from "../errors/kvbridge-error.js";
 import { peerCertificateNames } from "../security/certificate-names.js";
 import type { AdminHandlers } from "../wire/generated/kvbridge/v1/Admin.js";
 import { unaryHandler } from "../wire/unary.js";
+import { describeEndReason, type EndReason } from "../store/end-reason.js";
 import { MAX_ID_LENGTH } from "../store/kv-store.js";
 import type { KvReceiver } from "../transfer/receiver.js";
 import { wellFormed } from "../wire/error-status.js";
@@ -171,9 +172,9 @@ export function adminHandlers(rx: KvReceiver, opts: AdminServiceOptions = {}): A
           `request ${id} is committed: its chunks are complete and may be in use; it releases its pins when consumed or when its hold expires`,
         );
       }
-      const reason = req.reason ? `admin (${peer}): ${wellFormed(req.reason.slice(0, 200))}` : `admin (${peer})`;
+      const reason: EndReason = { kind: "admin", detail: req.reason ? `${peer}: ${wellFormed(req.reason.slice(0, 200))}` : peer };
       const r = rx.abort(id, reason);
-      opts.logger?.warn({ peer, requestId: id, reason, ...r }, "admin: request aborted");
+      opts.logger?.warn({ peer, requestId: id, reason: describeEndReason(reason), ...r }, "admin: request aborted");
       return { slotsReleased: r.slotsReleased, pinsReleased: r.pinsReleased };
     }),
   };

@@ -72,7 +72,7 @@ export function decodeEngineService(o: DecodeEngineOptions): DecodeEngineService
       // Committed: drop our pins (READY entries stay as prefix cache). Still being written (its
       // prefill died or is late): abort, which releases exactly this request's holds.
       if (rx.store.requestPhase(requestId) === "committed") rx.release(requestId);
-      else if (rx.store.hasRequest(requestId)) rx.abort(requestId, "decode finished without a complete transfer");
+      else if (rx.store.hasRequest(requestId)) rx.abort(requestId, { kind: "decode_incomplete" });
     } catch (err) {
       o.logger.warn({ requestId, err: toKvbridgeError(err).message }, "releasing request after decode failed");
     }

@@ -109,7 +109,7 @@ export function receiverHandlers(rx: KvReceiver, node: NodeIdentity): KvReceiver
     }),
     Abort: unaryHandler((req) => {
       // The reason is logged and remembered for late calls: a sender's words, kept short.
-      const r = rx.abort(requireId(req.requestId, "request_id"), req.reason ? `sender: ${wellFormed(req.reason.slice(0, 200))}` : "aborted by sender");
+      const r = rx.abort(requireId(req.requestId, "request_id"), { kind: "sender_abort", detail: req.reason ? wellFormed(req.reason.slice(0, 200)) : undefined });
       return { slotsReleased: r.slotsReleased, pinsReleased: r.pinsReleased };
     }),
     Renew: unaryHandler((req) => ({ leaseExpiresAtMs: rx.renew(requireId(req.requestId, "request_id")) })),

@@ -3,6 +3,7 @@
 // The shell (transfer/receiver.ts) owns the sockets, the timers and the waiters and only calls in here.
 
 import { KvbridgeError } from "../errors/kvbridge-error.js";
+import { describeEndReason, type EndReason } from "./end-reason.js";
 import { SlotPool } from "./slot-pool.js";
 
 export interface StoreConfig {
@@ -29,7 +30,7 @@ export const MAX_ID_LENGTH = 256;
 export type EntryStatus =
   | { state: "writing"; owner: string; token: Buffer }
   | { state: "ready"; lastUsedAt: number }
-  | { state: "failed"; reason: string };
+  | { state: "failed"; writer: string; reason: EndReason };
 
 export type EntryState = EntryStatus["state"];
 
@@ -94,6 +95,18 @@ export interface AllocInput {
 }
 
 export type KeyState = "writing" | "ready" | "failed";
+
+export interface CommitResult {
+  ready: number;
+  pending: number;
+  failed: number;
+  /** Bytes of the entries this call made READY (0 for a repeated Commit). */
+  bytesCommitted: number;
+  /** Of those, bytes that arrived through admitted data-plane writes (TCP frames). */
+  bytesCounted: number;
+  /** The request's first Alloc time. */
+  startedAt: number;
+}
 
 export interface ReleaseSummary {
   slotsReleased: number;
@@ -169,17 +182,12 @@ export class KvStore {
   private readonly evictable = new Map<number, Entry>();
   private readonly requests = new Map<string, RequestRecord>();
   /**
-   * Ids of requests whose lease expired, oldest first, at most maxRequests of them: a Commit, Renew,
-   * later batch or write that arrives after the sweeper collected the request hears "lease expired"
-   * (FAILED_PRECONDITION), the answer it gets when it beats the sweeper, instead of NOT_FOUND.
+   * How the last 2 × maxRequests ended requests ended, oldest first. A Commit, Renew, later batch or
+   * write arriving after its request's lease expired hears "lease expired" (FAILED_PRECONDITION),
+   * the answer it gets when it beats the sweeper; one for a request that ended otherwise still
+   * answers NOT_FOUND but says what happened (e.g. its data connection was cut before its Commit).
    */
-  private readonly expiredIds = new Set<string>();
-  /**
-   * How the last `maxRequests` requests that ended otherwise ended (aborted and why, released, hold
-   * expired), oldest first: a late call or frame for one of them still answers NOT_FOUND, but says
-   * what happened instead of "unknown" (e.g. that its data connection was cut before its Commit).
-   */
-  private readonly endedReasons = new Map<string, string>();
+  private readonly endedReasons = new Map<string, EndReason>();
   private nextEntryId = 1;
   private readonly counters = {
     dedupHits: 0,
@@ -228,9 +236,8 @@ export class KvStore {
         throw new KvbridgeError("FAILED_PRECONDITION", `request ${requestId} is already committed; it cannot allocate more`);
       }
       if (now >= existing.leaseExpiresAt) {
-        this.releaseRequest(existing, "expired", now);
-        this.counters.leasesExpired++;
-        throw new KvbridgeError("FAILED_PRECONDITION", `request ${requestId} lease expired; its allocations were released, start over with a new request id`);
+        this.expire(existing, now);
+        throw leaseExpiredError("alloc", requestId);
       }
       if (existing.lastBatchSeen) {
         throw new KvbridgeError("FAILED_PRECONDITION", `request ${requestId} already sent its last batch`);
@@ -249,9 +256,7 @@ export class KvStore {
       }
     } else {
       if (batchSeq !== 0) {
-        if (this.expiredIds.has(requestId)) {
-          throw new KvbridgeError("FAILED_PRECONDITION", `request ${requestId} lease expired; its allocations were released, start over with a new request id`);
-        }
+        if (this.endedReasons.get(requestId)?.kind === "lease_expired") throw leaseExpiredError("alloc", requestId);
         throw new KvbridgeError(
           "NOT_FOUND",
           `request ${requestId} is unknown (never allocated, aborted or expired); batch ${batchSeq} needs batch 0 first`,
@@ -324,7 +329,6 @@ export class KvStore {
       rec.reserved = needNow;
       this.requests.set(requestId, rec);
       // The id starts over (a retried batch 0 after an expiry): its answers follow the new request.
-      this.expiredIds.delete(requestId);
       this.endedReasons.delete(requestId);
     } else {
       rec.leaseExpiresAt = leaseExpiresAt;
@@ -376,13 +380,14 @@ export class KvStore {
   }
 
   /** Turns the request's WRITING entries READY. Idempotent. */
-  commit(requestId: string, now: number): { ready: number; pending: number; failed: number } {
+  commit(requestId: string, now: number): CommitResult {
     const rec = this.requireUnexpired(requestId, "commit");
+    let bytesCommitted = 0;
+    let bytesCounted = 0;
     if (rec.phase === "allocating") {
       if (now >= rec.leaseExpiresAt) {
-        this.releaseRequest(rec, "expired", now);
-        this.counters.leasesExpired++;
-        throw new KvbridgeError("FAILED_PRECONDITION", `request ${requestId} lease expired before commit; its writes were released, start over`);
+        this.expire(rec, now);
+        throw leaseExpiredError("commit", requestId);
       }
       if (!rec.lastBatchSeen) {
         throw new KvbridgeError(
@@ -395,21 +400,23 @@ export class KvStore {
         const entry = this.entries.get(hold.entryId);
         if (entry && entry.status.state === "writing") {
           entry.status = { state: "ready", lastUsedAt: now };
-          this.counters.bytesCommitted += entry.size;
+          bytesCommitted += entry.size;
+          bytesCounted += Math.min(entry.bytesWritten, entry.size);
         }
       }
+      this.counters.bytesCommitted += bytesCommitted;
       rec.phase = "committed";
       rec.holdExpiresAt = now + this.config.holdMs;
       this.counters.requestsCommitted++;
     }
-    return this.countStates(rec);
+    return { ...this.countStates(rec), bytesCommitted, bytesCounted, startedAt: rec.createdAt };
   }
 
   /** Releases exactly what the request holds (its WRITING allocations and all its pins). */
-  abort(requestId: string, reason: string, now: number): ReleaseSummary {
+  abort(requestId: string, reason: EndReason, now: number): ReleaseSummary {
     const rec = this.requireRequest(requestId, "abort");
     this.counters.requestsAborted++;
-    return this.releaseRequest(rec, reason || "aborted", now);
+    return this.releaseRequest(rec, reason, now);
   }
 
   /** A committed request is done with its keys: drop its pins; READY entries stay as prefix cache. */
@@ -418,7 +425,7 @@ export class KvStore {
     if (rec.phase !== "committed") {
       throw new KvbridgeError("FAILED_PRECONDITION", `request ${requestId} is not committed; use Abort to give up an unfinished request`);
     }
-    return this.releaseRequest(rec, "released", now);
+    return this.releaseRequest(rec, { kind: "released" }, now);
   }
 
   /** Extends an allocating request's lease, or a committed request's hold. */
@@ -426,9 +433,8 @@ export class KvStore {
     const rec = this.requireUnexpired(requestId, "renew");
     if (rec.phase === "allocating") {
       if (now >= rec.leaseExpiresAt) {
-        this.releaseRequest(rec, "expired", now);
-        this.counters.leasesExpired++;
-        throw new KvbridgeError("FAILED_PRECONDITION", `request ${requestId} lease already expired; its writes were released`);
+        this.expire(rec, now);
+        throw leaseExpiredError("renew", requestId);
       }
       rec.leaseExpiresAt = now + this.config.leaseMs;
       return rec.leaseExpiresAt;
@@ -443,11 +449,10 @@ export class KvStore {
     const holdsExpired: string[] = [];
     for (const rec of [...this.requests.values()]) {
       if (rec.phase === "allocating" && now >= rec.leaseExpiresAt) {
-        this.releaseRequest(rec, "expired", now);
-        this.counters.leasesExpired++;
+        this.expire(rec, now);
         expired.push(rec.id);
       } else if (rec.phase === "committed" && now >= rec.holdExpiresAt) {
-        this.releaseRequest(rec, "hold expired", now);
+        this.releaseRequest(rec, { kind: "hold_expired" }, now);
         this.counters.holdsExpired++;
         holdsExpired.push(rec.id);
       }
@@ -464,15 +469,15 @@ export class KvStore {
   admitWrite(requestId: string, slot: number, offset: number, length: number, token: Buffer, now: number): WriteAdmission {
     const rec = this.requests.get(requestId);
     if (!rec) {
-      if (this.expiredIds.has(requestId)) return { ok: false, code: "FAILED_PRECONDITION", message: `request ${requestId} lease expired` };
       const ended = this.endedReasons.get(requestId);
-      return { ok: false, code: "NOT_FOUND", message: ended ? `request ${requestId} has ended (${ended})` : `request ${requestId} is unknown (aborted or expired?)` };
+      if (ended?.kind === "lease_expired") return { ok: false, code: "FAILED_PRECONDITION", message: `request ${requestId}: ${describeEndReason(ended)}` };
+      return { ok: false, code: "NOT_FOUND", message: ended ? `request ${requestId} has ended (${describeEndReason(ended)})` : `request ${requestId} is unknown (aborted or expired?)` };
     }
     if (rec.phase !== "allocating") {
       return { ok: false, code: "FAILED_PRECONDITION", message: `request ${requestId} is committed; no more writes` };
     }
     if (now >= rec.leaseExpiresAt) {
-      return { ok: false, code: "FAILED_PRECONDITION", message: `request ${requestId} lease expired` };
+      return { ok: false, code: "FAILED_PRECONDITION", message: `request ${requestId}: ${describeEndReason({ kind: "lease_expired" })}` };
     }
     if (!Number.isInteger(slot) || slot < 0 || slot >= this.pool.total) {
       return { ok: false, code: "INVALID_ARGUMENT", message: `slot ${slot} out of range 0..${this.pool.total - 1}` };
@@ -527,6 +532,11 @@ export class KvStore {
   }
 
   // ---------------------------------------------------------------- reads (never create anything)
+
+  /** True when some unpinned READY entry could be evicted to make room (O(1)). */
+  hasEvictable(): boolean {
+    return this.evictable.size > 0;
+  }
 
   hasRequest(requestId: string): boolean {
     return this.requests.has(requestId);
@@ -672,9 +682,7 @@ export class KvStore {
 
   /** requireRequest, except that a request swept after its lease expired is FAILED_PRECONDITION. */
   private requireUnexpired(requestId: string, op: string): RequestRecord {
-    if (!this.requests.has(requestId) && this.expiredIds.has(requestId)) {
-      throw new KvbridgeError("FAILED_PRECONDITION", `${op}: request ${requestId} lease expired; its writes were released, start over with a new request id`);
-    }
+    if (!this.requests.has(requestId) && this.endedReasons.get(requestId)?.kind === "lease_expired") throw leaseExpiredError(op, requestId);
     return this.requireRequest(requestId, op);
   }
 
@@ -682,7 +690,7 @@ export class KvStore {
     const rec = this.requests.get(requestId);
     if (!rec) {
       const ended = this.endedReasons.get(requestId);
-      if (ended) throw new KvbridgeError("NOT_FOUND", `${op}: request ${requestId} has ended (${ended}); nothing of it is held any more`);
+      if (ended) throw new KvbridgeError("NOT_FOUND", `${op}: request ${requestId} has ended (${describeEndReason(ended)}); nothing of it is held any more`);
       throw new KvbridgeError("NOT_FOUND", `${op}: request ${requestId} is unknown (never allocated, already finished, aborted or expired)`);
     }
     return rec;
@@ -760,11 +768,16 @@ export class KvStore {
     this.counters.evictions++;
   }
 
+  private expire(rec: RequestRecord, now: number): void {
+    this.releaseRequest(rec, { kind: "lease_expired" }, now);
+    this.counters.leasesExpired++;
+  }
+
   /**
    * Ends a request: its WRITING entries become FAILED (slot quarantined; dependents see FAILED), its
    * pins go, its unused reservation returns. Touches no other request's holds.
    */
-  private releaseRequest(rec: RequestRecord, reason: string, now: number): ReleaseSummary {
+  private releaseRequest(rec: RequestRecord, reason: EndReason, now: number): ReleaseSummary {
     let slotsReleased = 0;
     let pinsReleased = 0;
     for (const [key, hold] of rec.holds) {
@@ -775,7 +788,7 @@ export class KvStore {
         if (this.live.get(key) === entry) this.live.delete(key);
         this.pool.quarantineSlot(entry.slot!, entry.id, now + this.config.quarantineMs);
         entry.slot = null;
-        entry.status = { state: "failed", reason: `writer ${rec.id} ${reason}` };
+        entry.status = { state: "failed", writer: rec.id, reason };
         slotsReleased++;
       }
       if (entry.pins.delete(rec.id)) pinsReleased++;
@@ -790,14 +803,9 @@ export class KvStore {
       rec.reserved = 0;
     }
     this.requests.delete(rec.id);
-    if (reason === "expired") {
-      this.expiredIds.add(rec.id);
-      if (this.expiredIds.size > this.config.maxRequests) this.expiredIds.delete(this.expiredIds.values().next().value!);
-    } else {
-      this.endedReasons.delete(rec.id);
-      this.endedReasons.set(rec.id, reason === "released" || reason === "hold expired" ? reason : `aborted: ${reason}`);
-      if (this.endedReasons.size > this.config.maxRequests) this.endedReasons.delete(this.endedReasons.keys().next().value!);
-    }
+    this.endedReasons.delete(rec.id);
+    this.endedReasons.set(rec.id, reason);
+    if (this.endedReasons.size > 2 * this.config.maxRequests) this.endedReasons.delete(this.endedReasons.keys().next().value!);
     return { slotsReleased, pinsReleased };
   }
 
@@ -813,6 +821,14 @@ export class KvStore {
     }
     return { ready, pending, failed };
   }
+}
+
+function leaseExpiredError(op: string, requestId: string): KvbridgeError {
+  return new KvbridgeError(
+    "FAILED_PRECONDITION",
+    `${op}: request ${requestId} ${describeEndReason({ kind: "lease_expired" })}; start over with a new request id`,
+    { details: { reason: "lease_expired" } },
+  );
 }
 
 /** A digest of one batch's content, to tell a retry from a conflicting reuse of (request, batch). */

@@ -7,7 +7,8 @@ import type { Logger } from "pino";
 import { KvbridgeError } from "../errors/kvbridge-error.js";
 import type { PoolMemory } from "../memory/pool-memory.js";
 import { type Clock, systemClock } from "../store/clock.js";
-import { type AllocInput, type AllocResult, type KeyState, KvStore, type StoreConfig } from "../store/kv-store.js";
+import { describeEndReason, type EndReason } from "../store/end-reason.js";
+import { type AllocInput, type AllocResult, type CommitResult, type KeyState, KvStore, type StoreConfig } from "../store/kv-store.js";
 import type { AdmitResult, DataPlaneOffer, WriteGate } from "../transport/transport.js";
 import { LeaseSweeper } from "./lease-sweeper.js";
 import { WriteTokenSource } from "./write-tokens.js";
@@ -37,7 +38,12 @@ export interface KeyStatesResult {
 export interface ReceiverEvents {
   /** A lease ran out and the sweeper released the request. */
   onExpired?(requestId: string): void;
-  onAborted?(requestId: string, reason: string): void;
+  /**
+   * `reason` is describeEndReason(endReason), for logs; label metrics by `endReason.kind`. The
+   * receiver always passes both (endReason is optional only so that hooks written for the prose
+   * alone still chain).
+   */
+  onAborted?(requestId: string, reason: string, endReason?: EndReason): void;
 }
 
 export const DEFAULT_MAX_KEYS_PER_ALLOC = 1024;
@@ -140,7 +146,7 @@ export class KvReceiver implements WriteGate {
     return res;
   }
 
-  commit(requestId: string): { ready: number; pending: number; failed: number } {
+  commit(requestId: string): CommitResult {
     this.assertOpen();
     try {
       return this.store.commit(requestId, this.clock());
@@ -151,10 +157,11 @@ export class KvReceiver implements WriteGate {
     }
   }
 
-  abort(requestId: string, reason: string): { slotsReleased: number; pinsReleased: number } {
+  abort(requestId: string, reason: EndReason): { slotsReleased: number; pinsReleased: number } {
     const res = this.store.abort(requestId, reason, this.clock());
-    this.logger?.info({ requestId, reason, ...res }, "request aborted");
-    this.events.onAborted?.(requestId, reason);
+    const described = describeEndReason(reason);
+    this.logger?.info({ requestId, reason: described, kind: reason.kind, ...res }, "request aborted");
+    this.events.onAborted?.(requestId, described, reason);
     this.wake();
     return res;
   }
@@ -263,7 +270,7 @@ export class KvReceiver implements WriteGate {
     for (const id of requestIds) {
       // Only unfinished requests lose their writes; committed ones already have all their bytes.
       if (this.store.requestPhase(id) === "allocating") {
-        this.abort(id, `data connection lost: ${reason}`);
+        this.abort(id, { kind: "connection_lost", detail: reason });
       }
     }
   }
@@ -273,7 +280,7 @@ export class KvReceiver implements WriteGate {
   sweepNow(): void {
     const res = this.store.sweep(this.clock());
     for (const id of res.expired) {
-      this.logger?.warn({ requestId: id }, "lease expired: allocation released");
+      this.logger?.warn({ requestId: id }, describeEndReason({ kind: "lease_expired" }));
       this.events.onExpired?.(id);
     }
     for (const id of res.holdsExpired) {

@@ -131,7 +131,7 @@ describe("regression found by the fuzzer: a frame whose allocation ends mid-payl
         const slot = old.remoteIndexes[0]!;
         peer.send(encodeWriteHeader(Buffer.from("old"), 0, slot, 0, 4096, old.writeTokens[0]!), Buffer.alloc(100, 0xaa));
         await until(() => r.memory.slotView(slot)[99] === 0xaa, "the first 100 bytes");
-        r.receiver.abort("old", "test");
+        r.receiver.abort("old", { kind: "sender_abort", detail: "test" });
         const heir = r.alloc("heir");
         expect(heir.remoteIndexes[0]).toBe(slot); // quarantine 0, one slot: the same memory
         r.memory.slotView(slot).fill(0x11); // the new owner's bytes

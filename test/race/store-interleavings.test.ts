@@ -143,7 +143,7 @@ async function runScenario(s: fc.Scheduler, specs: RequestSpec[], ticks: number[
         if (rid !== id) others.set(rid, JSON.stringify([...rec.holds]));
       }
       try {
-        w.store.abort(id, "cancelled", clock.now);
+        w.store.abort(id, { kind: "sender_abort", detail: "cancelled" }, clock.now);
       } catch (e) {
         tolerate(e);
       }

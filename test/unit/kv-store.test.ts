@@ -51,7 +51,7 @@ describe("KvStore alloc", () => {
     const s = makeStore();
     s.alloc(one("w", ["a"]), 0);
     s.alloc(one("d", ["a", "b"]), 0);
-    expect(s.commit("d", 1)).toEqual({ ready: 1, pending: 1, failed: 0 });
+    expect(s.commit("d", 1)).toMatchObject({ ready: 1, pending: 1, failed: 0 });
     expect(s.keyStates("d")!.map((k) => k.state)).toEqual(["writing", "ready"]);
     s.commit("w", 2);
     expect(s.keyStates("d")!.map((k) => k.state)).toEqual(["ready", "ready"]);
@@ -210,7 +210,7 @@ describe("KvStore commit, abort, release", () => {
   it("a late call or frame for an ended request answers NOT_FOUND saying how it ended", () => {
     const s = makeStore({ slots: 4 });
     const res = s.alloc(one("cut", ["c1"]), 0);
-    s.abort("cut", "data connection lost: reset by peer", 1);
+    s.abort("cut", { kind: "connection_lost", detail: "reset by peer" }, 1);
     const late = (fn: () => unknown): KvbridgeError => {
       try {
         fn();
@@ -221,27 +221,27 @@ describe("KvStore commit, abort, release", () => {
     };
     const commit = late(() => s.commit("cut", 2));
     expect(commit.code).toBe("NOT_FOUND");
-    expect(commit.message).toMatch(/commit: request cut has ended \(aborted: data connection lost: reset by peer\)/);
+    expect(commit.message).toMatch(/commit: request cut has ended \(data connection lost before Commit: reset by peer\)/);
     const frame = s.admitWrite("cut", res.remoteIndexes[0]!, 0, 10, res.writeTokens[0]!, 3);
-    expect(frame).toMatchObject({ ok: false, code: "NOT_FOUND", message: expect.stringMatching(/has ended \(aborted: data connection lost/) });
+    expect(frame).toMatchObject({ ok: false, code: "NOT_FOUND", message: expect.stringMatching(/has ended \(data connection lost before Commit/) });
     s.alloc(one("done", ["d1"]), 4);
     s.commit("done", 5);
     s.release("done", 6);
-    expect(late(() => s.commit("done", 7)).message).toMatch(/has ended \(released\)/);
+    expect(late(() => s.commit("done", 7)).message).toMatch(/has ended \(released after use\)/);
     // A never-seen id is still "unknown"; a reused id starts over.
     expect(late(() => s.commit("ghost", 8)).message).toMatch(/is unknown/);
     s.alloc(one("cut", ["c2"]), 9);
-    expect(s.commit("cut", 10)).toEqual({ ready: 1, pending: 0, failed: 0 });
+    expect(s.commit("cut", 10)).toMatchObject({ ready: 1, pending: 0, failed: 0 });
     checkInvariants(s);
   });
 
   it("commit is idempotent and unknown requests are NOT_FOUND", () => {
     const s = makeStore();
     s.alloc(one("r", ["a"]), 0);
-    expect(s.commit("r", 1)).toEqual({ ready: 1, pending: 0, failed: 0 });
-    expect(s.commit("r", 2)).toEqual({ ready: 1, pending: 0, failed: 0 });
+    expect(s.commit("r", 1)).toMatchObject({ ready: 1, pending: 0, failed: 0 });
+    expect(s.commit("r", 2)).toMatchObject({ ready: 1, pending: 0, failed: 0 });
     expect(codeOf(() => s.commit("nope", 0))).toBe("NOT_FOUND");
-    expect(codeOf(() => s.abort("nope", "", 0))).toBe("NOT_FOUND");
+    expect(codeOf(() => s.abort("nope", { kind: "sender_abort" }, 0))).toBe("NOT_FOUND");
     expect(codeOf(() => s.release("nope", 0))).toBe("NOT_FOUND");
   });
 
@@ -249,7 +249,7 @@ describe("KvStore commit, abort, release", () => {
     const s = makeStore();
     s.alloc(one("other", ["shared", "o1"]), 0);
     s.alloc(one("r", ["shared", "mine"]), 0);
-    const res = s.abort("r", "client cancelled", 1);
+    const res = s.abort("r", { kind: "sender_abort", detail: "client cancelled" }, 1);
     expect(res).toEqual({ slotsReleased: 1, pinsReleased: 2 });
     expect(s.stats().slotsQuarantined).toBe(1);
     expect(s.stateOf("mine")).toBeUndefined();
@@ -263,7 +263,7 @@ describe("KvStore commit, abort, release", () => {
     const s = makeStore();
     s.alloc(one("w", ["a"]), 0);
     s.alloc(one("d", ["a"]), 0);
-    s.abort("w", "died", 1);
+    s.abort("w", { kind: "connection_lost", detail: "died" }, 1);
     expect(s.keyStates("d")!.map((k) => k.state)).toEqual(["failed"]);
     expect(s.stateOf("a")).toBeUndefined();
     const r = s.alloc(one("w2", ["a"]), 2);
@@ -337,7 +337,7 @@ describe("KvStore leases, sweeper and quarantine", () => {
   it("quarantined slots are not reused before the grace period ends", () => {
     const s = makeStore({ slots: 1, quarantineMs: 500 });
     s.alloc(one("r", ["a"]), 0);
-    s.abort("r", "x", 10);
+    s.abort("r", { kind: "admin" }, 10);
     expect(codeOf(() => s.alloc(one("r2", ["b"]), 20))).toBe("RESOURCE_EXHAUSTED");
     expect(s.sweep(509).quarantineReleased).toBe(0);
     expect(s.sweep(510).quarantineReleased).toBe(1);
