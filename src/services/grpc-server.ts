@@ -1,4 +1,5 @@
-// A node's gRPC server: the services it is given plus grpc.health.v1, bound to one address.
+// A node's gRPC server: the services it is given plus grpc.health.v1, bound to one address, with the
+// node's interceptors (server-interceptors.ts) in front of every handler.
 import * as grpc from "@grpc/grpc-js";
 import { HealthImplementation, type ServingStatus } from "grpc-health-check";
 import { KvbridgeError } from "../errors/kvbridge-error.js";
@@ -34,18 +35,21 @@ function bind(server: grpc.Server, listen: HostPort, credentials: grpc.ServerCre
 /**
  * `healthListen`: a second, plaintext endpoint serving only grpc.health.v1 (same statuses). Kubelet's
  * gRPC probes cannot present a client certificate, so a node on mTLS offers its health there.
+ * `interceptors`: see serverInterceptors(); the health-only endpoint has none.
  */
 export async function startGrpcServer(
   listen: HostPort,
   services: GrpcServiceBinding[],
   credentials?: grpc.ServerCredentials,
   healthListen?: HostPort,
+  interceptors: grpc.ServerInterceptor[] = [],
 ): Promise<NodeGrpcServer> {
   const server = new grpc.Server({
     "grpc.max_receive_message_length": 16 * 1024 * 1024,
     "grpc.keepalive_time_ms": 30_000,
     // channelz bookkeeping on every call, which nothing here reads.
     "grpc.enable_channelz": 0,
+    interceptors,
   });
   const statusMap: Record<string, ServingStatus> = { "": "NOT_SERVING" };
   for (const s of services) statusMap[s.name] = "NOT_SERVING";
