@@ -3,8 +3,9 @@ import { pino, type Logger } from "pino";
 
 export type { Logger } from "pino";
 
-export function createLogger(opts: { level?: string; name: string; base?: Record<string, unknown> }): Logger {
-  return pino({ name: opts.name, level: opts.level ?? process.env.KVBRIDGE_LOG_LEVEL ?? "info", base: { pid: process.pid, ...opts.base } }, pino.destination(2));
+/** `level` comes from the command's --log-level (or KVBRIDGE_LOG_LEVEL, read by the CLI). */
+export function createLogger(opts: { level: string; name: string; base?: Record<string, unknown> }): Logger {
+  return pino({ name: opts.name, level: opts.level, base: { pid: process.pid, ...opts.base } }, pino.destination(2));
 }
 
 /** A logger that writes nothing, for library use and tests that do not look at logs. */
