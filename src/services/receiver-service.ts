@@ -78,6 +78,7 @@ export function receiverHandlers(rx: KvReceiver, node: NodeIdentity): KvReceiver
         throw new KvbridgeError(
           "FAILED_PRECONDITION",
           `receiver restarted: generation ${rx.generation}, sender handshaked with ${req.generation}; send Hello again`,
+          { details: { reason: "receiver_restarted", generation: rx.generation } },
         );
       }
       if (req.fingerprint !== rx.fingerprint) {

@@ -4,12 +4,14 @@
 
 import * as grpc from "@grpc/grpc-js";
 import { createHash, randomBytes } from "node:crypto";
+import { ABORT_TIMEOUT_MS, RPC_TIMEOUT_MS } from "../config/defaults.js";
 import { KvbridgeError, toKvbridgeError } from "../errors/kvbridge-error.js";
-import type { AwaitReadyResponse__Output } from "../wire/generated/kvbridge/v1/AwaitReadyResponse.js";
-import type { ChecksumKeysResponse__Output } from "../wire/generated/kvbridge/v1/ChecksumKeysResponse.js";
-import { kvbridgeV1 } from "../wire/proto.js";
-import { callUnary, CLIENT_CHANNEL_OPTIONS } from "../wire/unary.js";
+import { InspectClient } from "../wire/inspect-client.js";
+import { ReceiverClient } from "../wire/receiver-client.js";
 import type { KvSender, PushChunk } from "./sender.js";
+
+/** How long verification waits for a pushed request's keys to be READY: a push already committed them, so this only bounds a stuck node. */
+const VERIFY_WAIT_MS = 30_000;
 
 export interface LoadOptions {
   target: string;
@@ -56,12 +58,10 @@ export async function runLoad(sender: KvSender, o: LoadOptions): Promise<LoadRes
   });
   const sharedSums = sharedChunks.map((c) => createHash("sha256").update(c.data).digest("hex"));
 
-  const Inspect = kvbridgeV1().Inspect;
-  const Receiver = kvbridgeV1().KvReceiver;
   const creds = o.credentials ?? grpc.credentials.createInsecure();
-  const inspect = o.verify ? new Inspect(o.target, creds, CLIENT_CHANNEL_OPTIONS) : undefined;
+  const inspect = o.verify ? new InspectClient(o.target, creds) : undefined;
   // Pushed requests are consumed (released) like a decode node would, so the pool never fills up.
-  const control = new Receiver(o.target, creds, CLIENT_CHANNEL_OPTIONS);
+  const control = new ReceiverClient(o.target, creds);
 
   let next = 0;
   let bytes = 0;
@@ -104,11 +104,10 @@ export async function runLoad(sender: KvSender, o: LoadOptions): Promise<LoadRes
         dedup += res.deduped;
         transports.add(res.transport);
         // Read-modify-write of a shared counter only after the await, never across it.
-        if (o.verify) {
-          const n = await verifyRequest(requestId, chunks, sharedSums);
+        if (inspect) {
+          const n = await verifyRequest(inspect, requestId, chunks, sharedSums);
           verified += n;
-        }
-        else await callUnary(control, "Release", { requestId }, { timeoutMs: 10_000 });
+        } else await control.release({ requestId }, { timeoutMs: RPC_TIMEOUT_MS });
         ok++;
       } catch (err) {
         failed++;
@@ -117,20 +116,20 @@ export async function runLoad(sender: KvSender, o: LoadOptions): Promise<LoadRes
     }
   };
 
-  const verifyRequest = async (requestId: string, chunks: PushChunk[], known: string[]): Promise<number> => {
-    const aw = await callUnary<object, AwaitReadyResponse__Output>(control, "AwaitReady", { requestId, timeoutMs: 30_000 }, { timeoutMs: 35_000 });
+  const verifyRequest = async (inspect: InspectClient, requestId: string, chunks: PushChunk[], known: string[]): Promise<number> => {
+    const aw = await control.awaitReady({ requestId, timeoutMs: VERIFY_WAIT_MS }, { timeoutMs: VERIFY_WAIT_MS + RPC_TIMEOUT_MS });
     if (!aw.allReady) {
-      await callUnary(control, "Abort", { requestId, reason: "verify: keys not ready" }, { timeoutMs: 5_000 }).catch(() => undefined);
+      await control.abort({ requestId, reason: "verify: keys not ready" }, { timeoutMs: ABORT_TIMEOUT_MS }).catch(() => undefined);
       throw new KvbridgeError("KV_FAILED", `verify ${requestId}: keys not READY (${aw.states.join(",")})`);
     }
-    const sums = await callUnary<object, ChecksumKeysResponse__Output>(inspect!, "ChecksumKeys", { keys: chunks.map((c) => c.key) }, { timeoutMs: 30_000 });
+    const sums = await inspect.checksumKeys({ keys: chunks.map((c) => c.key) }, { timeoutMs: VERIFY_WAIT_MS });
     sums.checksums.forEach((s, i) => {
       const expected = known[i] ?? createHash("sha256").update(chunks[i]!.data).digest("hex");
       if (s.state !== "ready" || s.sha256 !== expected) {
         throw new KvbridgeError("INTERNAL", `verify ${requestId}: chunk ${s.key} is ${s.state} with sha256 ${s.sha256 || "-"}, expected ${expected}`);
       }
     });
-    await callUnary(control, "Release", { requestId }, { timeoutMs: 5_000 });
+    await control.release({ requestId }, { timeoutMs: RPC_TIMEOUT_MS });
     return chunks.length;
   };
 

@@ -4,13 +4,11 @@
 
 import * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
+import { ABORT_TIMEOUT_MS, RPC_TIMEOUT_MS } from "../config/defaults.js";
 import { KvbridgeError, toKvbridgeError } from "../errors/kvbridge-error.js";
-import type { AllocResponse__Output } from "../wire/generated/kvbridge/v1/AllocResponse.js";
-import type { CommitResponse__Output } from "../wire/generated/kvbridge/v1/CommitResponse.js";
 import type { HelloResponse__Output } from "../wire/generated/kvbridge/v1/HelloResponse.js";
-import type { KvReceiverClient } from "../wire/generated/kvbridge/v1/KvReceiver.js";
-import { kvbridgeV1, PROTOCOL_VERSION } from "../wire/proto.js";
-import { callUnary, CLIENT_CHANNEL_OPTIONS } from "../wire/unary.js";
+import { PROTOCOL_VERSION } from "../wire/proto.js";
+import { ReceiverClient } from "../wire/receiver-client.js";
 import type { DataPlaneOffer, SenderChannel, SenderTransport, SlotWrite, TransportKind } from "../transport/transport.js";
 import { offerFromWire } from "./offer-codec.js";
 
@@ -22,7 +20,7 @@ export interface SenderOptions {
   /** The transports this process can use (tcp always; ucx when libucp loaded). */
   transports: Partial<Record<TransportKind, SenderTransport>>;
   preference?: TransportPreference;
-  /** Bound on each control-plane call. Default 10 s. */
+  /** Bound on each control-plane call. Default RPC_TIMEOUT_MS. */
   rpcTimeoutMs?: number;
   senderId?: string;
   credentials?: grpc.ChannelCredentials;
@@ -63,7 +61,7 @@ export interface PushOptions {
 
 interface Peer {
   target: string;
-  client: KvReceiverClient;
+  client: ReceiverClient;
   hello: HelloResponse__Output;
   offers: DataPlaneOffer[];
   channels: Partial<Record<TransportKind, Promise<SenderChannel>>>;
@@ -84,7 +82,7 @@ export class KvSender {
 
   constructor(opts: SenderOptions) {
     if (!opts.transports.tcp && !opts.transports.ucx) throw new KvbridgeError("INVALID_ARGUMENT", "a sender needs at least one transport");
-    this.opts = { rpcTimeoutMs: 10_000, preference: "auto", senderId: `sender-${process.pid}`, ...opts };
+    this.opts = { rpcTimeoutMs: RPC_TIMEOUT_MS, preference: "auto", senderId: `sender-${process.pid}`, ...opts };
   }
 
   /** Pushes one request's chunks into the receiver at `target` (host:port of its gRPC endpoint). */
@@ -100,10 +98,10 @@ export class KvSender {
       // the peer (channel, handshake, data channels, rkeys), handshake again and retry once. The
       // retry is safe: a (request, batch) the receiver already allocated is answered the same way.
       // A node that answers UNAVAILABLE itself (draining) is alive and means it: no retry there.
-      const restarted = e.code === "FAILED_PRECONDITION" && /generation/.test(e.message);
+      const restarted = e.code === "FAILED_PRECONDITION" && e.details.reason === "receiver_restarted";
       const unreachable = e.code === "UNAVAILABLE" && !e.remote;
       if ((restarted || unreachable) && !options.signal?.aborted && !this.closed) {
-        this.opts.logger?.warn({ requestId, peer: target, reason: e.message }, "receiver unreachable or restarted; handshaking again");
+        this.opts.logger?.warn({ requestId, peer: target, reason: e.message, generation: e.details.generation }, "receiver unreachable or restarted; handshaking again");
         await this.forget(target);
         return this.attempt(target, requestId, chunks, options);
       }
@@ -151,7 +149,7 @@ export class KvSender {
       // Keep the lease alive during long transfers; a failed renew surfaces through the Commit.
       if (hello.leaseMs > 0) {
         renewTimer = setInterval(() => {
-          callUnary(peer.client, "Renew", { requestId }, { timeoutMs: this.opts.rpcTimeoutMs }).catch(() => undefined);
+          peer.client.renew({ requestId }, { timeoutMs: this.opts.rpcTimeoutMs }).catch(() => undefined);
         }, Math.max(50, Math.floor(hello.leaseMs / 3)));
         renewTimer.unref();
       }
@@ -159,9 +157,7 @@ export class KvSender {
         const idx = batches[b]!;
         const ta = performance.now();
         allocated = true;
-        const res = await callUnary<object, AllocResponse__Output>(
-          peer.client,
-          "Alloc",
+        const res = await peer.client.alloc(
           {
             requestId,
             keys: idx.map((i) => chunks[i]!.key),
@@ -200,7 +196,7 @@ export class KvSender {
         }
       }
       const tc = performance.now();
-      const commit = await callUnary<object, CommitResponse__Output>(peer.client, "Commit", { requestId }, { timeoutMs: this.opts.rpcTimeoutMs, signal });
+      const commit = await peer.client.commit({ requestId }, { timeoutMs: this.opts.rpcTimeoutMs, signal });
       const commitMs = performance.now() - tc;
       return {
         requestId,
@@ -313,18 +309,17 @@ export class KvSender {
   }
 
   private async handshake(target: string, signal?: AbortSignal): Promise<Peer> {
-    const Ctor = kvbridgeV1().KvReceiver;
-    const client = new Ctor(target, this.opts.credentials ?? grpc.credentials.createInsecure(), CLIENT_CHANNEL_OPTIONS) as unknown as KvReceiverClient;
+    const client = new ReceiverClient(target, this.opts.credentials ?? grpc.credentials.createInsecure());
     try {
       const transports = (["ucx", "tcp"] as const).filter((k) => this.opts.transports[k]);
-      const hello = await callUnary<object, HelloResponse__Output>(
-        client,
-        "Hello",
+      const hello = await client.hello(
         { protocolVersion: PROTOCOL_VERSION, fingerprint: this.opts.fingerprint, transports, senderId: this.opts.senderId },
         { timeoutMs: this.opts.rpcTimeoutMs, signal },
       );
       if (hello.protocolVersion !== PROTOCOL_VERSION) {
-        throw new KvbridgeError("INCOMPATIBLE", `receiver ${target} speaks protocol ${hello.protocolVersion}, this sender ${PROTOCOL_VERSION}`);
+        throw new KvbridgeError("INCOMPATIBLE", `receiver ${target} speaks protocol ${hello.protocolVersion}, this sender ${PROTOCOL_VERSION}`, {
+          details: { reason: "protocol_mismatch" },
+        });
       }
       const offers = hello.offers.map(offerFromWire);
       return { target, client, hello, offers, channels: {}, ucxDisabled: false, users: 0, retired: false };
@@ -354,14 +349,9 @@ export class KvSender {
     peer.client.close();
   }
 
-  /** The handshake answer for a peer (handshaking if needed). */
-  async helloOf(target: string, signal?: AbortSignal): Promise<HelloResponse__Output> {
-    return (await raceSignal(this.peer(target), signal, `hello to ${target}`)).hello;
-  }
-
   private async abortQuietly(peer: Peer, requestId: string, reason: string): Promise<void> {
     try {
-      await callUnary(peer.client, "Abort", { requestId, reason: reason.slice(0, 500) }, { timeoutMs: Math.min(this.opts.rpcTimeoutMs, 5_000) });
+      await peer.client.abort({ requestId, reason: reason.slice(0, 500) }, { timeoutMs: Math.min(this.opts.rpcTimeoutMs, ABORT_TIMEOUT_MS) });
     } catch (err) {
       const e = toKvbridgeError(err);
       // NOT_FOUND: the receiver already released it (expired, or never allocated). Anything else:

@@ -1,6 +1,7 @@
 // `kvbridge send`: pushes synthetic KV chunks through the real sender to a decode node and reports
 // throughput; a fabric check for operators. Exits non-zero on any failed or unverified request.
 import { Command } from "commander";
+import { LOG_LEVELS, TCP_CONNECTIONS, TOOL_LOG_LEVEL } from "../../config/defaults.js";
 import { createLogger } from "../../observability/logger.js";
 import { formatHostPort, type HostPort } from "../../roles/host-port.js";
 import { runLoad } from "../../transfer/load-generator.js";
@@ -39,10 +40,10 @@ export function sendCommand(): Command {
     .option("--chunk-bytes <bytes>", "bytes per chunk; accepts KiB/MiB suffixes", bytesArg, 256 * 1024)
     .option("--concurrency <n>", "requests in flight at once", intArg(1, 4096), 4)
     .option("--shared-prefix <fraction>", "fraction of each request's leading chunks shared by all requests (dedup)", fractionArg, 0)
-    .option("--connections <n>", "TCP data connections to the receiver", intArg(1, 64), 2)
+    .option("--connections <n>", "TCP data connections to the receiver", intArg(1, 64), TCP_CONNECTIONS)
     .option("--no-verify", "skip checking every chunk's sha256 on the receiver (chunk bytes are then made once per worker, not per request)")
     .option("--json", "print one JSON object instead of a table", false)
-    .addOption(envOption("--log-level <level>", "pino log level (logs go to stderr)", undefined, "warn"))
+    .addOption(envOption("--log-level <level>", "pino log level (logs go to stderr)", choiceArg(LOG_LEVELS), TOOL_LOG_LEVEL))
     .addHelpText(
       "after",
       `${TLS_HELP}
