@@ -2,14 +2,13 @@
 // that node answers MatchPrefix UNAVAILABLE, so the router passes it over and every completion is
 // served by the node that is ready (instead of a 503 from the loading one, which the router would
 // otherwise prefer: equal prefix match, equal load, first in the list).
-import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { lazyDecodeHandlers } from "../../src/services/decode-service.js";
 import { startDecodeNode, type DecodeNode } from "../../src/roles/decode-role.js";
 import { parseHostPort } from "../../src/roles/host-port.js";
 import { silentLogger } from "../../src/observability/logger.js";
 import { kvbridgeV1 } from "../../src/wire/proto.js";
-import { callUnary } from "../../src/wire/unary.js";
+import { DecodeClient } from "../../src/wire/decode-client.js";
 import { startPdCluster, type PdCluster } from "../support/pd-cluster.js";
 import { spawnKvbridge, type RunningProcess } from "../support/processes.js";
 
@@ -34,7 +33,7 @@ beforeAll(async () => {
     logger: silentLogger(),
     loading: new Promise<void>(() => {}),
     extraServices: () => [
-      { name: "kvbridge.v1.Decode", definition: kvbridgeV1().Decode.service, implementation: lazyDecodeHandlers(() => undefined) as unknown as grpc.UntypedServiceImplementation },
+      { name: "kvbridge.v1.Decode", definition: kvbridgeV1().Decode.service, implementation: lazyDecodeHandlers(() => undefined) },
     ],
   });
   router = spawnKvbridge(["router", "--listen", "127.0.0.1:0", "--prefill", cluster.prefillGrpc, "--decode", `${loading.grpcAddress},${cluster.decodeGrpc}`]);
@@ -58,9 +57,9 @@ async function complete(prompt: string): Promise<{ status: number; body: { choic
 
 describe("router with a decode node that is still loading", () => {
   it("the loading node answers MatchPrefix UNAVAILABLE, saying its engine is loading", async () => {
-    const client = new (kvbridgeV1().Decode)(loading.grpcAddress, grpc.credentials.createInsecure());
+    const client = new DecodeClient(loading.grpcAddress);
     try {
-      await expect(callUnary(client, "MatchPrefix", { keys: ["k"] }, { timeoutMs: 5_000 })).rejects.toMatchObject({
+      await expect(client.matchPrefix({ keys: ["k"] }, { timeoutMs: 5_000 })).rejects.toMatchObject({
         code: "UNAVAILABLE",
         message: expect.stringMatching(/engine is still loading/),
       });

@@ -1,4 +1,5 @@
-// The OpenAI-compatible request and response shapes the router speaks, validated at the edge.
+// The OpenAI-compatible requests the router accepts, validated at the edge into one CompletionInput
+// (the field at fault travels as the error's details.param, OpenAI's `param`).
 import { KvbridgeError } from "../../errors/kvbridge-error.js";
 
 export interface CompletionInput {
@@ -15,9 +16,7 @@ export const DEFAULT_MAX_TOKENS = 16;
 export const MAX_MAX_TOKENS = 8192;
 
 function bad(message: string, param?: string): KvbridgeError {
-  const e = new KvbridgeError("INVALID_ARGUMENT", message);
-  (e as KvbridgeError & { param?: string }).param = param;
-  return e;
+  return new KvbridgeError("INVALID_ARGUMENT", message, { details: param ? { param } : undefined });
 }
 
 function commonFields(body: Record<string, unknown>): Pick<CompletionInput, "maxTokens" | "stop" | "stream" | "model" | "includeUsage"> {
@@ -76,12 +75,4 @@ export function parseChat(body: unknown): CompletionInput {
     return { role: msg.role, content };
   });
   return { kind: "chat", prompt: chatPrompt(messages), ...commonFields(b) };
-}
-
-export function openAiFinishReason(r: string): "stop" | "length" {
-  return r === "length" ? "length" : "stop";
-}
-
-export function openAiError(message: string, type: string, code: string | null, param: string | null = null): { error: { message: string; type: string; param: string | null; code: string | null } } {
-  return { error: { message, type, param, code } };
 }

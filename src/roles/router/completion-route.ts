@@ -1,0 +1,71 @@
+// POST /v1/completions and /v1/chat/completions: parse, give the request an id and an AbortController
+// of its own (the client going away cancels this request and nothing else), dispatch it through the
+// nodes, and answer as JSON or as a stream of events.
+import { randomUUID } from "node:crypto";
+import type http from "node:http";
+import type { Logger } from "pino";
+import { KvbridgeError, toKvbridgeError } from "../../errors/kvbridge-error.js";
+import { failureReason, recordRouterRequest, type NodeMetrics } from "../../observability/metrics.js";
+import { dispatchCompletion, type Dispatcher } from "./completion-dispatch.js";
+import { readJsonBody } from "./http-server.js";
+import { parseChat, parseCompletion } from "./openai-api.js";
+import { completionBody, CompletionEventStream, sendError, sendJson, type CompletionIdentity, type CompletionKind } from "./openai-response.js";
+
+export interface CompletionRoute {
+  dispatcher: Dispatcher;
+  metrics: NodeMetrics;
+  log: Logger;
+  maxBodyBytes: number;
+  /** The admission gate (false while draining or closing). */
+  accepting(): boolean;
+  /** The model id learnt from the prefill nodes, once known. */
+  modelId(): string | undefined;
+  /** Requests in flight; the route adds and removes its own. */
+  active: Set<AbortController>;
+  /** Told whenever a request ends (wakes a drain). */
+  ended(): void;
+}
+
+export async function handleCompletion(r: CompletionRoute, req: http.IncomingMessage, res: http.ServerResponse, kind: CompletionKind): Promise<void> {
+  if (!r.accepting()) throw new KvbridgeError("UNAVAILABLE", "router is draining; retry on another replica", { details: { reason: "draining" } });
+  const body = await readJsonBody(req, res, r.maxBodyBytes);
+  const input = kind === "chat" ? parseChat(body) : parseCompletion(body);
+  const id: CompletionIdentity = {
+    kind,
+    id: `${kind === "chat" ? "chatcmpl" : "cmpl"}-${randomUUID()}`,
+    created: Math.floor(Date.now() / 1000),
+    model: () => input.model ?? r.modelId() ?? "kvbridge",
+  };
+  const ac = new AbortController();
+  r.active.add(ac);
+  // The client going away (socket closed before we finished) cancels this request and only it.
+  const onClose = (): void => {
+    if (!res.writableFinished) ac.abort();
+  };
+  res.on("close", onClose);
+  try {
+    if (input.stream) {
+      const events = new CompletionEventStream(res, id);
+      const out = await dispatchCompletion(r.dispatcher, input, id.id, ac.signal, (text) => events.text(text));
+      events.finish(out, input.includeUsage);
+      recordRouterRequest(r.metrics, "ok", out.ttft);
+    } else {
+      const out = await dispatchCompletion(r.dispatcher, input, id.id, ac.signal, () => undefined);
+      sendJson(res, 200, completionBody(id, out));
+      recordRouterRequest(r.metrics, "ok", out.ttft);
+    }
+  } catch (err) {
+    const e = toKvbridgeError(err);
+    recordRouterRequest(r.metrics, ac.signal.aborted ? "cancelled" : failureReason(e));
+    if (ac.signal.aborted) {
+      r.log.info({ requestId: id.id }, "client went away; request cancelled");
+      return;
+    }
+    r.log.error({ requestId: id.id, err: e.message, code: e.code }, "request failed");
+    sendError(res, e);
+  } finally {
+    res.off("close", onClose);
+    r.active.delete(ac);
+    r.ended();
+  }
+}

@@ -1,0 +1,76 @@
+// Consuming a decode node's Generate stream: text forwarded as it arrives, the final event's counts
+// kept, the caller's signal cancelling the call, and a bound on silence (a frozen node ends the
+// stream with a clear error instead of holding the client until the whole-generation deadline).
+import { KvbridgeError } from "../../errors/kvbridge-error.js";
+import { fromServiceError } from "../../wire/error-status.js";
+import type { GenerateStream } from "../../wire/decode-client.js";
+import type { GenerateEvent__Output } from "../../wire/generated/kvbridge/v1/GenerateEvent.js";
+
+export interface GenerateOutcome {
+  text: string;
+  /** "length", "stop" or "eos", as the decode node said. */
+  finishReason: string;
+  promptTokens: number;
+  completionTokens: number;
+  /** Seconds from `startedAt` to the first event, null when no token came. */
+  ttft: number | null;
+}
+
+export interface ConsumeOptions {
+  signal: AbortSignal;
+  /** Longest silence between two events before the stream is given up (DEADLINE_EXCEEDED). */
+  idleMs: number;
+  /** performance.now() when the request started (time to first token is measured from it). */
+  startedAt: number;
+  onText(text: string): void;
+  /** Names the call in errors ("Generate on 10.0.0.7:50061"). */
+  what: string;
+}
+
+export function consumeGenerate(call: GenerateStream, o: ConsumeOptions): Promise<GenerateOutcome> {
+  return new Promise<GenerateOutcome>((resolve, reject) => {
+    let text = "";
+    let ttft: number | null = null;
+    let last: GenerateEvent__Output | undefined;
+    let settled = false;
+    let idle: NodeJS.Timeout | undefined;
+    const settle = (err: KvbridgeError | undefined): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(idle);
+      o.signal.removeEventListener("abort", onAbort);
+      if (err) reject(err);
+      else if (!last) reject(new KvbridgeError("UNAVAILABLE", `${o.what}: the decode node ended the stream without finishing`));
+      else resolve({ text, finishReason: last.finishReason, promptTokens: last.promptTokens, completionTokens: last.completionTokens, ttft });
+    };
+    const armIdle = (): void => {
+      clearTimeout(idle);
+      idle = setTimeout(() => {
+        settle(new KvbridgeError("DEADLINE_EXCEEDED", `${o.what}: no token from the decode node for ${o.idleMs} ms; it may be frozen or overloaded`));
+        call.cancel();
+      }, o.idleMs);
+    };
+    const onAbort = (): void => {
+      settle(new KvbridgeError("CANCELLED", `${o.what}: cancelled by the client`));
+      call.cancel();
+    };
+    if (o.signal.aborted) {
+      onAbort();
+      return;
+    }
+    o.signal.addEventListener("abort", onAbort, { once: true });
+    armIdle();
+    call.on("data", (ev: GenerateEvent__Output) => {
+      if (settled) return;
+      armIdle();
+      if (ttft === null && !ev.done) ttft = (performance.now() - o.startedAt) / 1000;
+      if (ev.text) {
+        text += ev.text;
+        o.onText(ev.text);
+      }
+      if (ev.done) last = ev;
+    });
+    call.on("error", (err: unknown) => settle(fromServiceError(err, o.what)));
+    call.on("end", () => settle(undefined));
+  });
+}

@@ -1,0 +1,107 @@
+// The OpenAI-compatible answers the router writes: a whole completion as JSON, a streamed one as
+// server-sent events (chunks, the finish, optional usage, [DONE]), and errors in OpenAI's shape, as
+// a status before the stream starts or as a last SSE event once it has.
+import type http from "node:http";
+import { toKvbridgeError } from "../../errors/kvbridge-error.js";
+import { httpStatusOf } from "../../wire/error-status.js";
+import type { GenerateOutcome } from "./generate-stream.js";
+
+export type CompletionKind = "completion" | "chat";
+
+export interface OpenAiErrorBody {
+  error: { message: string; type: string; param: string | null; code: string | null };
+}
+
+export function openAiError(message: string, type: string, code: string | null, param: string | null = null): OpenAiErrorBody {
+  return { error: { message, type, param, code } };
+}
+
+/** Any error as its HTTP status and OpenAI body; `param` is the field the error names, if any. */
+export function errorResponse(err: unknown): { status: number; body: OpenAiErrorBody } {
+  const e = toKvbridgeError(err);
+  const status = httpStatusOf(e.code);
+  return { status, body: openAiError(e.message, status < 500 ? "invalid_request_error" : "server_error", e.code.toLowerCase(), e.details.param ?? null) };
+}
+
+export function openAiFinishReason(r: string): "stop" | "length" {
+  return r === "length" ? "length" : "stop";
+}
+
+function usage(r: GenerateOutcome): { prompt_tokens: number; completion_tokens: number; total_tokens: number } {
+  return { prompt_tokens: r.promptTokens, completion_tokens: r.completionTokens, total_tokens: r.promptTokens + r.completionTokens };
+}
+
+export function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
+  if (res.headersSent) return;
+  const data = JSON.stringify(body);
+  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(data) });
+  res.end(data);
+}
+
+/** An error as a JSON response, or, when a stream has already started, as its last SSE event. */
+export function sendError(res: http.ServerResponse, err: unknown): void {
+  const { status, body } = errorResponse(err);
+  if (!res.headersSent) return sendJson(res, status, body);
+  if (!res.writableEnded) res.end(`data: ${JSON.stringify(body)}\n\n`);
+}
+
+/** Identity of one completion's answer: every chunk and the whole body carry it. */
+export interface CompletionIdentity {
+  kind: CompletionKind;
+  id: string;
+  created: number;
+  /** Read when written: known once the first Plan answered. */
+  model(): string;
+}
+
+export function completionBody(c: CompletionIdentity, r: GenerateOutcome): object {
+  const finish = openAiFinishReason(r.finishReason);
+  const choice =
+    c.kind === "chat"
+      ? { index: 0, message: { role: "assistant", content: r.text }, logprobs: null, finish_reason: finish }
+      : { index: 0, text: r.text, logprobs: null, finish_reason: finish };
+  return { id: c.id, object: c.kind === "chat" ? "chat.completion" : "text_completion", created: c.created, model: c.model(), choices: [choice], usage: usage(r) };
+}
+
+/** A streamed completion: the head and (chat) the role chunk are written with the first text, or at the end. */
+export class CompletionEventStream {
+  private started = false;
+
+  constructor(
+    private readonly res: http.ServerResponse,
+    private readonly c: CompletionIdentity,
+  ) {}
+
+  text(text: string): void {
+    this.start();
+    this.event(this.chunk(text, null));
+  }
+
+  finish(r: GenerateOutcome, includeUsage: boolean): void {
+    this.start();
+    this.event(this.chunk("", openAiFinishReason(r.finishReason)));
+    if (includeUsage) this.event({ ...this.head(), choices: [], usage: usage(r) });
+    this.res.end("data: [DONE]\n\n");
+  }
+
+  private start(): void {
+    if (this.started) return;
+    this.started = true;
+    this.res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive", "x-request-id": this.c.id });
+    if (this.c.kind === "chat") this.event({ ...this.head(), choices: [{ index: 0, delta: { role: "assistant", content: "" }, finish_reason: null }] });
+  }
+
+  private head(): { id: string; object: string; created: number; model: string } {
+    return { id: this.c.id, object: this.c.kind === "chat" ? "chat.completion.chunk" : "text_completion", created: this.c.created, model: this.c.model() };
+  }
+
+  private chunk(text: string, finish: string | null): object {
+    return this.c.kind === "chat"
+      ? { ...this.head(), choices: [{ index: 0, delta: finish ? {} : { content: text }, finish_reason: finish }] }
+      : { ...this.head(), choices: [{ index: 0, text, logprobs: null, finish_reason: finish }] };
+  }
+
+  private event(body: object): void {
+    this.res.write(`data: ${JSON.stringify(body)}\n\n`);
+  }
+}

@@ -1,0 +1,97 @@
+// The router's choice of nodes: pure, synchronous functions of the nodes' states that reserve what
+// they pick in the same step as they decide, so simultaneous requests always see each other's choices.
+//
+// A request is routed in two decisions because the decode choice needs the prompt's chunk keys
+// (Plan, on the prefill node) and each decode node's prefix match (MatchPrefix): the prefill node is
+// reserved before Plan is sent, the decode node in the tick the MatchPrefix answers are complete.
+// Nothing awaits between a decision and its reservation; the caller releases each reservation when
+// its part of the request ends.
+
+/** What the router knows of one node. */
+export interface NodeState {
+  /** Requests holding a reservation on the node. */
+  inFlight: number;
+  /** False while the node is known to be down or not answering (taken out of rotation). */
+  reachable: boolean;
+}
+
+/** Every node the router has seen, by target (host:port). */
+export type NodeStates = Map<string, NodeState>;
+
+/** A node's in-flight slot held by one request; release() is idempotent. */
+export interface Reservation {
+  readonly target: string;
+  release(): void;
+}
+
+/** One decode node's answer to MatchPrefix: how many leading chunk keys it holds, or undefined when it did not answer. */
+export interface PrefixAnswer {
+  target: string;
+  matched: number | undefined;
+}
+
+export function nodeState(nodes: NodeStates, target: string): NodeState {
+  let s = nodes.get(target);
+  if (!s) nodes.set(target, (s = { inFlight: 0, reachable: true }));
+  return s;
+}
+
+function reserve(nodes: NodeStates, target: string): Reservation {
+  const s = nodeState(nodes, target);
+  s.inFlight++;
+  let held = true;
+  return {
+    target,
+    release() {
+      if (!held) return;
+      held = false;
+      s.inFlight--;
+    },
+  };
+}
+
+/**
+ * The least loaded reachable prefill node (the first listed on a tie), reserved. Undefined when no
+ * target is reachable.
+ */
+export function reservePrefill(nodes: NodeStates, targets: readonly string[]): Reservation | undefined {
+  let best: string | undefined;
+  let bestLoad = Infinity;
+  for (const t of targets) {
+    const s = nodeState(nodes, t);
+    if (!s.reachable) continue;
+    if (s.inFlight < bestLoad) {
+      best = t;
+      bestLoad = s.inFlight;
+    }
+  }
+  return best === undefined ? undefined : reserve(nodes, best);
+}
+
+/**
+ * Prefix affinity first (the reachable node that answered with the longest match, whatever its load:
+ * its KV need not move), then the least loaded, then the first listed; reserved. Undefined when no
+ * reachable node answered.
+ */
+export function reserveDecode(nodes: NodeStates, answers: readonly PrefixAnswer[]): { reservation: Reservation; matched: number } | undefined {
+  let best: string | undefined;
+  let bestMatched = -1;
+  let bestLoad = Infinity;
+  for (const a of answers) {
+    if (a.matched === undefined) continue;
+    const s = nodeState(nodes, a.target);
+    if (!s.reachable) continue;
+    if (a.matched > bestMatched || (a.matched === bestMatched && s.inFlight < bestLoad)) {
+      best = a.target;
+      bestMatched = a.matched;
+      bestLoad = s.inFlight;
+    }
+  }
+  return best === undefined ? undefined : { reservation: reserve(nodes, best), matched: bestMatched };
+}
+
+/** Whether at least one prefill node and one decode node are reachable: the router can serve. */
+export function hasReachablePair(nodes: NodeStates, prefill: readonly string[], decode: readonly string[]): boolean {
+  const up = (t: string): boolean => nodeState(nodes, t).reachable;
+  return prefill.some(up) && decode.some(up);
+}

@@ -1,0 +1,61 @@
+// The router's connections to its nodes: one typed PrefillClient or DecodeClient per target, made on
+// first use and kept (a gRPC channel reconnects by itself), all closed with the router.
+import * as grpc from "@grpc/grpc-js";
+import { DecodeClient } from "../../wire/decode-client.js";
+import type { PlanRequest } from "../../wire/generated/kvbridge/v1/PlanRequest.js";
+import type { PlanResponse__Output } from "../../wire/generated/kvbridge/v1/PlanResponse.js";
+import type { PrefillRequest } from "../../wire/generated/kvbridge/v1/PrefillRequest.js";
+import type { PrefillResponse__Output } from "../../wire/generated/kvbridge/v1/PrefillResponse.js";
+import type { GenerateRequest } from "../../wire/generated/kvbridge/v1/GenerateRequest.js";
+import { PrefillClient } from "../../wire/prefill-client.js";
+import { CLIENT_CHANNEL_OPTIONS, type CallOptions } from "../../wire/unary-call.js";
+import type { Upstream } from "./completion-dispatch.js";
+import { consumeGenerate, type ConsumeOptions, type GenerateOutcome } from "./generate-stream.js";
+
+export class UpstreamClients implements Upstream {
+  private readonly prefillClients = new Map<string, PrefillClient>();
+  private readonly decodeClients = new Map<string, DecodeClient>();
+  private closed = false;
+
+  constructor(
+    private readonly credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
+    private readonly channelOptions: grpc.ChannelOptions = CLIENT_CHANNEL_OPTIONS,
+  ) {}
+
+  prefillClient(target: string): PrefillClient {
+    let c = this.prefillClients.get(target);
+    if (!c) this.prefillClients.set(target, (c = new PrefillClient(target, this.credentials, this.channelOptions)));
+    return c;
+  }
+
+  decodeClient(target: string): DecodeClient {
+    let c = this.decodeClients.get(target);
+    if (!c) this.decodeClients.set(target, (c = new DecodeClient(target, this.credentials, this.channelOptions)));
+    return c;
+  }
+
+  plan(target: string, req: PlanRequest, opts: CallOptions): Promise<PlanResponse__Output> {
+    return this.prefillClient(target).plan(req, opts);
+  }
+
+  async matchPrefix(target: string, keys: string[], opts: CallOptions): Promise<number> {
+    return (await this.decodeClient(target).matchPrefix({ keys }, opts)).matched;
+  }
+
+  prefill(target: string, req: PrefillRequest, opts: CallOptions): Promise<PrefillResponse__Output> {
+    return this.prefillClient(target).prefill(req, opts);
+  }
+
+  generate(target: string, req: GenerateRequest, deadlineMs: number, o: Omit<ConsumeOptions, "what">): Promise<GenerateOutcome> {
+    return consumeGenerate(this.decodeClient(target).generate(req, deadlineMs), { ...o, what: `Generate on ${target}` });
+  }
+
+  /** Idempotent. Calls still running on the channels end with CANCELLED. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const c of [...this.prefillClients.values(), ...this.decodeClients.values()]) c.close();
+    this.prefillClients.clear();
+    this.decodeClients.clear();
+  }
+}
