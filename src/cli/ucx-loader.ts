@@ -24,7 +24,9 @@ export async function loadUcxSenderTransport(log: Logger): Promise<SenderTranspo
 export async function loadUcxReceiver(memory: PoolMemory, log: Logger): Promise<ReceiverDataPlane> {
   const avail = ucxAvailability();
   if (!avail.available) throw new Error(`UCX unavailable: ${avail.reason}`);
-  const plane = UcxReceiverDataPlane.create(memory);
-  log.info({ ucx: avail.version }, "UCX data plane registered the pool");
+  // UCX applies UCX_TLS itself; the plane only needs to know the operator chose the transports.
+  const plane = UcxReceiverDataPlane.create(memory, { environmentTls: process.env.UCX_TLS });
+  log.info({ ucx: avail.version, pool: memory.kind, direct: plane.ucxAllocatedPool }, "UCX data plane registered the pool");
+  if (plane.warning) log.warn(plane.warning);
   return plane;
 }

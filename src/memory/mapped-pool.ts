@@ -20,7 +20,7 @@ import { allocateUcxPool } from "./ucx-pool.js";
 import { wrapNativeRegion, type MappedPoolMemory } from "./native-region.js";
 
 export type { PoolLockMode } from "./memlock.js";
-export type { MappedPoolMemory } from "./native-region.js";
+export type { MappedPoolMemory, NativePoolMemory } from "./native-region.js";
 
 export interface MappedPoolOptions extends PoolMemoryOptions {
   lock: PoolLockMode;
@@ -56,10 +56,9 @@ export function allocateMappedPool(opts: MappedPoolOptions): MappedPoolMemory {
     throw err;
   }
   // Anonymous mappings are zero-filled by the kernel: the pool starts zeroed like the heap pool.
-  return wrapNativeRegion({
+  return wrapNativeRegion("mmap", {
     address,
     mappedBytes,
-    allocator: "libc",
     locked: lock.locked,
     lockWarning: lock.warning,
     slots: opts.slots,
@@ -72,7 +71,8 @@ export function allocateMappedPool(opts: MappedPoolOptions): MappedPoolMemory {
   });
 }
 
-export type PoolAllocator = "auto" | "ucx" | "mmap" | "heap";
+/** Which pool to allocate: a PoolKind, or "auto" for the best this host can give. */
+export type PoolAllocator = "auto" | PoolMemory["kind"];
 
 export interface PoolAllocationOptions extends MappedPoolOptions {
   /**

@@ -1,24 +1,27 @@
-// A native memory region (mmap'ed by libc or allocated by UCX) seen as PoolMemory: zero-copy views,
+// A native memory region (mmap'ed by libc or allocated by UCX) seen as pool memory: zero-copy views,
 // bounds-checked slot views, and an idempotent close that unlocks and unmaps it.
 import { KvbridgeError } from "../errors/kvbridge-error.js";
-import type { PoolMemory } from "./pool-memory.js";
+import type { PoolMemoryBase } from "./pool-memory.js";
 
-export interface MappedPoolMemory extends PoolMemory {
-  readonly kind: "mmap";
+/** What a native pool has beyond the base: its address and mapping, whoever made it. */
+export interface NativePoolMemory extends PoolMemoryBase {
+  readonly kind: "mmap" | "ucx";
   /** Base address of the region (page-aligned). */
   readonly address: bigint;
-  /** Who mapped it: libc mmap, or UCX (ucp_mem_map ALLOCATE, see ucx-pool.ts). */
-  readonly allocator: "libc" | "ucx";
   /** Length of the mapping (slots * slotBytes rounded up to whole pages, or what UCX allocated). */
   readonly mappedBytes: number;
   /** Set when lock was "auto" and mlock failed: why, and how to fix it (log it as a warning). */
   readonly lockWarning: string | null;
 }
 
+/** A region libc mmap'ed (allocateMappedPool). */
+export interface MappedPoolMemory extends NativePoolMemory {
+  readonly kind: "mmap";
+}
+
 export interface NativeRegion {
   address: bigint;
   mappedBytes: number;
-  allocator: "libc" | "ucx";
   locked: boolean;
   lockWarning: string | null;
   slots: number;
@@ -29,8 +32,8 @@ export interface NativeRegion {
   release: () => void;
 }
 
-/** The PoolMemory face of a native region: bounds-checked slot views and an idempotent close. */
-export function wrapNativeRegion(region: NativeRegion): MappedPoolMemory {
+/** The pool face of a native region: bounds-checked slot views and an idempotent close. */
+export function wrapNativeRegion<K extends NativePoolMemory["kind"]>(kind: K, region: NativeRegion): NativePoolMemory & { readonly kind: K } {
   const { slots, slotBytes } = region;
   let bytes: Buffer | null = Buffer.from(region.view, 0, slots * slotBytes);
   const live = (): Buffer => {
@@ -38,9 +41,8 @@ export function wrapNativeRegion(region: NativeRegion): MappedPoolMemory {
     return bytes;
   };
   return {
-    kind: "mmap",
+    kind,
     address: region.address,
-    allocator: region.allocator,
     mappedBytes: region.mappedBytes,
     locked: region.locked,
     lockWarning: region.lockWarning,
@@ -69,4 +71,3 @@ export function wrapNativeRegion(region: NativeRegion): MappedPoolMemory {
     },
   };
 }
-

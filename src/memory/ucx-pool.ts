@@ -1,14 +1,16 @@
-// A pool whose memory UCX allocates (ucp_mem_map with ALLOCATE): on one host UCX then backs it with
-// shared memory (posix or sysv) and a UCX peer writes into it with a plain memcpy through its own
-// mapping (rkey_ptr), instead of UCX 1.13's software-emulated put into user-registered memory.
-// Registered once, in the process's shared UCX context; the UCX receiver data plane reuses it.
+// UCX's side of the KV pool, in one place (the only ucp_mem_map calls): a pool UCX allocates
+// (ucp_mem_map ALLOCATE: on one host UCX backs it with shared memory and a same-host UCX peer writes
+// it with a plain memcpy through its own mapping, rkey_ptr, instead of UCX 1.13's software-emulated
+// put into user-registered memory), and the registration of any native pool for a UCX data plane,
+// which reuses a UCX pool's own registration when both use the same UCX context.
 import { KvbridgeError } from "../errors/kvbridge-error.js";
 import { loadLibc, SC_PAGESIZE } from "../../native-bindings/libc/libc.js";
-import { acquireUcxContext, ucxContextKey, type UcxContextOptions } from "../../native-bindings/ucx/ucx-context.js";
+import { acquireUcxContext, ucxContextKey, type UcxContextLease, type UcxContextOptions } from "../../native-bindings/ucx/ucx-context.js";
 import {
   UCP_MEM_ATTR_FIELD_ADDRESS,
   UCP_MEM_ATTR_FIELD_LENGTH,
   UCP_MEM_MAP_ALLOCATE,
+  UCP_MEM_MAP_PARAM_FIELD_ADDRESS,
   UCP_MEM_MAP_PARAM_FIELD_FLAGS,
   UCP_MEM_MAP_PARAM_FIELD_LENGTH,
   UCP_MEM_MAP_PARAM_FIELD_MEMORY_TYPE,
@@ -22,15 +24,15 @@ import {
 } from "../../native-bindings/ucx/ucx-constants.js";
 import type { UcpContext, UcpMem, UcxLibrary } from "../../native-bindings/ucx/ucx-library.js";
 import { lockRegion, type PoolLockMode } from "./memlock.js";
-import { wrapNativeRegion, type MappedPoolMemory } from "./native-region.js";
-import type { PoolMemory, PoolMemoryOptions } from "./pool-memory.js";
+import { wrapNativeRegion, type MappedPoolMemory, type NativePoolMemory } from "./native-region.js";
+import type { PoolMemoryOptions } from "./pool-memory.js";
 import { roundUpToPage, validatePoolSize } from "./pool-size.js";
 
 export interface UcxPoolOptions extends PoolMemoryOptions, UcxContextOptions {
   lock: PoolLockMode;
 }
 
-/** What a UCX data plane needs to reuse a UCX-allocated pool's registration. */
+/** The registration a UCX pool was allocated with, in the process's shared context for its options. */
 export interface UcxPoolRegistration {
   ucx: UcxLibrary;
   context: UcpContext;
@@ -39,11 +41,64 @@ export interface UcxPoolRegistration {
   memh: UcpMem;
 }
 
-const registrations = new WeakMap<PoolMemory, UcxPoolRegistration>();
+/** A pool whose memory UCX allocated and registered (allocateUcxPool). */
+export interface UcxPoolMemory extends NativePoolMemory {
+  readonly kind: "ucx";
+  /** Its registration; null once the pool is closed. */
+  readonly registration: UcxPoolRegistration | null;
+}
 
-/** The registration of a pool made by allocateUcxPool and not yet closed; null for any other pool. */
-export function ucxPoolRegistration(pool: PoolMemory): UcxPoolRegistration | null {
-  return registrations.get(pool) ?? null;
+/** A pool registered with one data plane's UCX context: the memory handle its rkey is packed from. */
+export interface PoolRegistration {
+  readonly memh: UcpMem;
+  /** True when this is the pool's own registration from its UCX allocation (same context), not a new one. */
+  readonly ucxAllocated: boolean;
+  /** Idempotent: unregisters what registerPool registered (nothing when it reused the pool's own). */
+  release(): void;
+}
+
+const PROT_ALL = UCP_MEM_MAP_PROT_LOCAL_READ | UCP_MEM_MAP_PROT_LOCAL_WRITE | UCP_MEM_MAP_PROT_REMOTE_READ | UCP_MEM_MAP_PROT_REMOTE_WRITE;
+
+/** ucp_mem_map: allocate `length` bytes, or register the `length` bytes at `address`; null when UCX refuses. */
+function memMap(ucx: UcxLibrary, context: UcpContext, what: { allocate: number } | { address: bigint; length: number }): { memh: UcpMem | null; status: number } {
+  const out: [UcpMem | null] = [null];
+  const common = UCP_MEM_MAP_PARAM_FIELD_LENGTH | UCP_MEM_MAP_PARAM_FIELD_PROT | UCP_MEM_MAP_PARAM_FIELD_MEMORY_TYPE;
+  const params =
+    "allocate" in what
+      ? { field_mask: common | UCP_MEM_MAP_PARAM_FIELD_FLAGS, length: what.allocate, flags: UCP_MEM_MAP_ALLOCATE, prot: PROT_ALL, memory_type: UCS_MEMORY_TYPE_HOST }
+      : { field_mask: common | UCP_MEM_MAP_PARAM_FIELD_ADDRESS, address: what.address, length: what.length, prot: PROT_ALL, memory_type: UCS_MEMORY_TYPE_HOST };
+  const status = ucx.fns.ucp_mem_map(context, params, out);
+  return { memh: status === UCS_OK ? out[0] : null, status };
+}
+
+/**
+ * Registers `pool` with the context of `lease` for remote writes. A UCX pool allocated in that same
+ * context is already registered: its handle is reused. Throws RESOURCE_EXHAUSTED when UCX refuses.
+ */
+export function registerPool(pool: MappedPoolMemory | UcxPoolMemory, lease: UcxContextLease): PoolRegistration {
+  if (pool.kind === "ucx" && pool.registration !== null && pool.registration.context === lease.context) {
+    return { memh: pool.registration.memh, ucxAllocated: true, release: () => undefined };
+  }
+  const length = pool.slots * pool.slotBytes;
+  const { memh, status } = memMap(lease.ucx, lease.context, { address: pool.address, length });
+  if (memh === null) {
+    throw new KvbridgeError("RESOURCE_EXHAUSTED", `registering the ${length}-byte KV pool with UCX (ucp_mem_map) failed: UCX ${lease.ucx.describeStatus(status)}`);
+  }
+  let released = false;
+  return {
+    memh,
+    ucxAllocated: false,
+    release() {
+      if (released) return;
+      released = true;
+      lease.ucx.fns.ucp_mem_unmap(lease.context, memh);
+    },
+  };
+}
+
+/** True when `pool` was allocated by UCX with these context options (a data plane using them writes it directly). */
+export function allocatedByUcxWith(pool: MappedPoolMemory | UcxPoolMemory, opts: UcxContextOptions): boolean {
+  return pool.kind === "ucx" && pool.registration !== null && pool.registration.contextKey === ucxContextKey(opts);
 }
 
 /**
@@ -51,7 +106,7 @@ export function ucxPoolRegistration(pool: PoolMemory): UcxPoolRegistration | nul
  * libucp or libc cannot be used, RESOURCE_EXHAUSTED when UCX cannot allocate or (lock: true) mlock fails.
  * Close every data plane that serves the pool before closing the pool.
  */
-export function allocateUcxPool(opts: UcxPoolOptions): MappedPoolMemory {
+export function allocateUcxPool(opts: UcxPoolOptions): UcxPoolMemory {
   validatePoolSize(opts);
   const libcLoad = loadLibc();
   if (!libcLoad.available) throw new KvbridgeError("UNAVAILABLE", `UCX pool memory is unavailable: ${libcLoad.reason}`);
@@ -59,39 +114,24 @@ export function allocateUcxPool(opts: UcxPoolOptions): MappedPoolMemory {
   const acquired = acquireUcxContext({ libraryPath: opts.libraryPath, ucxConfig: opts.ucxConfig });
   if (!acquired.ok) throw new KvbridgeError("UNAVAILABLE", `UCX pool memory is unavailable: ${acquired.reason}`);
   const { ucx, context } = acquired.lease;
-  const { fns } = ucx;
   const total = opts.slots * opts.slotBytes;
-  const pageSize = libc.sysconf(SC_PAGESIZE);
-  const requested = roundUpToPage(total, pageSize);
+  const requested = roundUpToPage(total, libc.sysconf(SC_PAGESIZE));
 
-  const memh: [UcpMem | null] = [null];
-  const status = fns.ucp_mem_map(
-    context,
-    {
-      field_mask:
-        UCP_MEM_MAP_PARAM_FIELD_LENGTH | UCP_MEM_MAP_PARAM_FIELD_FLAGS | UCP_MEM_MAP_PARAM_FIELD_PROT | UCP_MEM_MAP_PARAM_FIELD_MEMORY_TYPE,
-      length: requested,
-      flags: UCP_MEM_MAP_ALLOCATE,
-      prot: UCP_MEM_MAP_PROT_LOCAL_READ | UCP_MEM_MAP_PROT_LOCAL_WRITE | UCP_MEM_MAP_PROT_REMOTE_READ | UCP_MEM_MAP_PROT_REMOTE_WRITE,
-      memory_type: UCS_MEMORY_TYPE_HOST,
-    },
-    memh,
-  );
-  if (status !== UCS_OK || memh[0] === null) {
+  const { memh: handle, status } = memMap(ucx, context, { allocate: requested });
+  if (handle === null) {
     acquired.lease.release();
     throw new KvbridgeError(
       "RESOURCE_EXHAUSTED",
       `UCX could not allocate ${requested} bytes for the KV pool: ${ucx.describeStatus(status)}; check free memory and /dev/shm size, or use the mmap pool`,
     );
   }
-  const handle = memh[0];
   const unmap = (): void => {
-    fns.ucp_mem_unmap(context, handle);
+    ucx.fns.ucp_mem_unmap(context, handle);
     acquired.lease.release();
   };
 
   const attr = { field_mask: UCP_MEM_ATTR_FIELD_ADDRESS | UCP_MEM_ATTR_FIELD_LENGTH, address: null as bigint | null, length: 0, mem_type: 0 };
-  const queryStatus = fns.ucp_mem_query(handle, attr);
+  const queryStatus = ucx.fns.ucp_mem_query(handle, attr);
   const address = attr.address;
   if (queryStatus !== UCS_OK || address === null || attr.length < total) {
     unmap();
@@ -111,21 +151,21 @@ export function allocateUcxPool(opts: UcxPoolOptions): MappedPoolMemory {
   // every other pool (and this faults every page in now, not on the first transfer).
   new Uint8Array(view, 0, total).fill(0);
 
-  const pool = wrapNativeRegion({
+  let registration: UcxPoolRegistration | null = { ucx, context, contextKey: ucxContextKey(opts), memh: handle };
+  const region = wrapNativeRegion("ucx", {
     address,
     mappedBytes,
-    allocator: "ucx",
     locked: lock.locked,
     lockWarning: lock.warning,
     slots: opts.slots,
     slotBytes: opts.slotBytes,
     view,
     release: () => {
-      registrations.delete(pool);
+      registration = null;
       if (lock.locked) libc.munlock(address, mappedBytes);
       unmap();
     },
   });
-  registrations.set(pool, { ucx, context, contextKey: ucxContextKey(opts), memh: handle });
-  return pool;
+  // A getter, so the registration reads null as soon as the pool is closed.
+  return Object.defineProperty(region, "registration", { get: () => registration, enumerable: true }) as UcxPoolMemory;
 }

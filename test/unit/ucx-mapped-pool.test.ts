@@ -1,12 +1,14 @@
 // The native pools (libc mmap and UCX-allocated): alignment, zeroing, locking, zero-copy views,
-// bounds, idempotent close, the mlock refusal message, and allocatePoolMemory's choices.
+// bounds, idempotent close, the mlock refusal message, allocatePoolMemory's choices, and each pool's
+// kind saying what its memory is.
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { describe, expect, test } from "vitest";
 import { loadKoffi } from "../../native-bindings/koffi/load-koffi.js";
 import { isKvbridgeError } from "../../src/errors/kvbridge-error.js";
-import { allocateMappedPool, allocatePoolMemory, type MappedPoolMemory } from "../../src/memory/mapped-pool.js";
-import { allocateUcxPool, ucxPoolRegistration } from "../../src/memory/ucx-pool.js";
+import { allocateMappedPool, allocatePoolMemory, type NativePoolMemory } from "../../src/memory/mapped-pool.js";
+import { acquireUcxContext } from "../../native-bindings/ucx/ucx-context.js";
+import { allocateUcxPool, registerPool } from "../../src/memory/ucx-pool.js";
 import { ucxAvailability } from "../../src/transport/ucx/index.js";
 import { repoRoot } from "../support/processes.js";
 
@@ -32,8 +34,7 @@ function codeOf(fn: () => unknown): string | null {
   }
 }
 
-function checkRegion(pool: MappedPoolMemory, slots: number, slotBytes: number): void {
-  expect(pool.kind).toBe("mmap");
+function checkRegion(pool: NativePoolMemory, slots: number, slotBytes: number): void {
   expect(pool.address % 4096n).toBe(0n);
   expect(pool.mappedBytes % 4096).toBe(0);
   expect(pool.mappedBytes).toBeGreaterThanOrEqual(slots * slotBytes);
@@ -52,7 +53,7 @@ describe("allocateMappedPool (libc mmap)", () => {
   test("maps a page-aligned zeroed region whose slot views write through to native memory without copies", () => {
     const pool = allocateMappedPool({ slots: 8, slotBytes: 10_000, lock: "auto" });
     try {
-      expect(pool.allocator).toBe("libc");
+      expect(pool.kind).toBe("mmap");
       checkRegion(pool, 8, 10_000);
       expect(pool.mappedBytes).toBe(81_920);
     } finally {
@@ -98,18 +99,45 @@ describe("allocateMappedPool (libc mmap)", () => {
 });
 
 describe.skipIf(!ucx)("allocateUcxPool (needs libucp)", () => {
-  test("UCX allocates a page-aligned zeroed locked region, registered for the data plane until close", () => {
+  test("UCX allocates a page-aligned zeroed locked region of kind ucx, registered for the data plane until close", () => {
     const before = vmLckKiB();
     const pool = allocateUcxPool({ slots: 8, slotBytes: 1 << 20, lock: true });
-    expect(pool.allocator).toBe("ucx");
+    expect(pool.kind).toBe("ucx");
     expect(pool.locked).toBe(true);
     expect(vmLckKiB() - before).toBeGreaterThanOrEqual(8 * 1024);
     checkRegion(pool, 8, 1 << 20);
-    expect(ucxPoolRegistration(pool)).not.toBeNull();
+    expect(pool.registration).not.toBeNull();
     pool.close();
     pool.close();
-    expect(ucxPoolRegistration(pool)).toBeNull();
+    expect(pool.registration).toBeNull();
     expect(vmLckKiB()).toBe(before);
+  });
+
+  test("registering a UCX pool in its own context reuses its registration; another context, or an mmap pool, gets one of its own", () => {
+    const pool = allocateUcxPool({ slots: 2, slotBytes: 4096, lock: false });
+    const mapped = allocateMappedPool({ slots: 2, slotBytes: 4096, lock: false });
+    const same = acquireUcxContext({});
+    const other = acquireUcxContext({ ucxConfig: { TLS: "tcp,self" } });
+    if (!same.ok || !other.ok) throw new Error("UCX context unavailable");
+    try {
+      const reused = registerPool(pool, same.lease);
+      expect(reused.ucxAllocated).toBe(true);
+      expect(reused.memh).toBe(pool.registration!.memh);
+      const fresh = registerPool(pool, other.lease);
+      expect(fresh.ucxAllocated).toBe(false);
+      expect(fresh.memh).not.toBe(pool.registration!.memh);
+      const ofMapped = registerPool(mapped, same.lease);
+      expect(ofMapped.ucxAllocated).toBe(false);
+      for (const r of [reused, fresh, ofMapped]) {
+        r.release();
+        r.release();
+      }
+    } finally {
+      same.lease.release();
+      other.lease.release();
+      pool.close();
+      mapped.close();
+    }
   });
 });
 
@@ -119,17 +147,16 @@ describe("allocatePoolMemory", () => {
     expect(heap.memory.kind).toBe("heap");
     heap.memory.close();
     const mapped = allocatePoolMemory({ slots: 2, slotBytes: 4096, lock: "auto", allocator: "mmap" });
-    expect((mapped.memory as MappedPoolMemory).allocator).toBe("libc");
+    expect(mapped.memory.kind).toBe("mmap");
     mapped.memory.close();
     const auto = allocatePoolMemory({ slots: 2, slotBytes: 4096, lock: "auto" });
-    expect(auto.memory.kind).toBe("mmap");
-    expect((auto.memory as MappedPoolMemory).allocator).toBe(ucx ? "ucx" : "libc");
+    expect(auto.memory.kind).toBe(ucx ? "ucx" : "mmap");
     auto.memory.close();
   });
 
   test("auto mode without a usable libucp falls back to the libc pool", () => {
     const auto = allocatePoolMemory({ slots: 2, slotBytes: 4096, lock: "auto", ucx: { libraryPath: "/nonexistent/libucp.so.0" } });
-    expect((auto.memory as MappedPoolMemory).allocator).toBe("libc");
+    expect(auto.memory.kind).toBe("mmap");
     expect(auto.warning).toBeNull();
     auto.memory.close();
     expect(codeOf(() => allocatePoolMemory({ slots: 2, slotBytes: 4096, lock: "auto", allocator: "ucx", ucx: { libraryPath: "/nonexistent/libucp.so.0" } }))).toBe(
