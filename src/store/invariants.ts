@@ -4,7 +4,7 @@
 import type { KvStore } from "./kv-store.js";
 
 export function checkInvariants(store: KvStore): void {
-  const { live, entries, evictable, requests } = store.internals();
+  const { live, entries, evictable, requests, coverage } = store.internals();
   const pool = store.pool;
   const fail = (msg: string): never => {
     throw new Error(`store invariant broken: ${msg}`);
@@ -57,6 +57,30 @@ export function checkInvariants(store: KvStore): void {
       if (!rec) fail(`entry ${e.key} pinned by unknown request ${r}`);
       else if (rec.holds.get(e.key)?.entryId !== e.id) fail(`entry ${e.key} pinned by ${r} which does not hold it`);
     }
+  }
+  // READY ⇒ fully written by its owner: the writer that committed it either covered every byte
+  // with its own admitted writes, or its Commit's caller verified the slot's bytes; and while that
+  // writer still holds the entry, it holds it as its writer.
+  for (const e of entries.values()) {
+    if (e.status.state !== "ready") continue;
+    const { writer, proof } = e.status;
+    if (proof === "counted" && e.bytesWritten !== e.size) fail(`READY entry ${e.key} counts ${e.bytesWritten} of ${e.size} bytes written by ${writer}`);
+    const w = requests.get(writer);
+    if (w) {
+      const hold = w.holds.get(e.key);
+      if (hold && hold.entryId === e.id && hold.role !== "writer") fail(`READY entry ${e.key} names ${writer} as its writer, which holds it as ${hold.role}`);
+      if (w.phase !== "committed" && hold?.entryId === e.id) fail(`READY entry ${e.key} was made READY by ${writer}, which has not committed`);
+    }
+  }
+  // Coverage is kept only for WRITING entries, and is what their byte count says.
+  for (const [id, cov] of coverage) {
+    const e = entries.get(id);
+    if (!e || e.status.state !== "writing") fail(`write coverage kept for entry #${id}, which is ${e ? e.status.state : "gone"}`);
+    else if (e.bytesWritten !== cov.covered) fail(`entry ${e.key} says ${e.bytesWritten} bytes written, its coverage ${cov.covered}`);
+  }
+  for (const e of entries.values()) {
+    if (e.bytesWritten < 0 || e.bytesWritten > e.size) fail(`entry ${e.key} has ${e.bytesWritten} of ${e.size} bytes written`);
+    if (e.status.state === "writing" && e.bytesWritten > 0 && !coverage.has(e.id)) fail(`writing entry ${e.key} counts bytes without coverage`);
   }
   // The eviction order lists exactly the unpinned READY entries (the ones eviction may take).
   for (const [id, e] of evictable) {

@@ -5,6 +5,7 @@
 import { KvbridgeError } from "../errors/kvbridge-error.js";
 import { describeEndReason, type EndReason } from "./end-reason.js";
 import { SlotPool } from "./slot-pool.js";
+import { MAX_WRITE_PIECES, WriteCoverage } from "./write-coverage.js";
 
 export interface StoreConfig {
   slots: number;
@@ -29,7 +30,12 @@ export const MAX_ID_LENGTH = 256;
 
 export type EntryStatus =
   | { state: "writing"; owner: string; token: Buffer }
-  | { state: "ready"; lastUsedAt: number }
+  /**
+   * `writer` is the request that wrote and committed it; `proof` how its bytes were shown complete:
+   * "counted" (every byte covered by the writer's admitted data-plane writes) or "verified" (the
+   * Commit's caller checked the slot's bytes, for one-sided writes the receiver cannot see).
+   */
+  | { state: "ready"; lastUsedAt: number; writer: string; proof: "counted" | "verified" }
   | { state: "failed"; writer: string; reason: EndReason };
 
 export type EntryState = EntryStatus["state"];
@@ -44,8 +50,20 @@ export interface Entry {
   /** Requests holding this entry (its writer included). refcount = pins.size. */
   readonly pins: Set<string>;
   status: EntryStatus;
+  /** Bytes of the entry covered by its owner's admitted writes while WRITING (each byte once). */
   bytesWritten: number;
 }
+
+/** What a Commit's caller is shown of each chunk it must vouch for (index: position in the request). */
+export interface ChunkToVerify {
+  key: string;
+  slot: number;
+  size: number;
+  index: number;
+}
+
+/** Proof for a chunk whose bytes the store did not see arrive: true when the slot holds them all. */
+export type CommitVerifier = (chunk: ChunkToVerify) => boolean;
 
 export type HoldRole = "writer" | "dedup";
 
@@ -137,6 +155,8 @@ export interface StoreStats {
   evictions: number;
   /** Bytes of entries turned READY by their writer's Commit (whatever transport moved them). */
   bytesCommitted: number;
+  /** Commits refused because some chunk was neither fully written on the data plane nor verified. */
+  commitsUnproven: number;
 }
 
 export interface EntryView {
@@ -188,6 +208,8 @@ export class KvStore {
    * answers NOT_FOUND but says what happened (e.g. its data connection was cut before its Commit).
    */
   private readonly endedReasons = new Map<string, EndReason>();
+  /** Coverage of the WRITING entries that received writes, by entry id; dropped when they leave WRITING. */
+  private readonly coverage = new Map<number, WriteCoverage>();
   private nextEntryId = 1;
   private readonly counters = {
     dedupHits: 0,
@@ -198,6 +220,7 @@ export class KvStore {
     requestsAborted: 0,
     evictions: 0,
     bytesCommitted: 0,
+    commitsUnproven: 0,
   };
 
   constructor(config: StoreConfig) {
@@ -379,8 +402,13 @@ export class KvStore {
     return result;
   }
 
-  /** Turns the request's WRITING entries READY. Idempotent. */
-  commit(requestId: string, now: number): CommitResult {
+  /**
+   * Turns the request's WRITING entries READY, all or none, and only when each one's bytes are shown
+   * complete: every byte covered by the owner's admitted writes, or else `verify` vouching for the
+   * slot (one-sided writes the store never sees). Otherwise the request ends (commit_unproven), its
+   * slots go to quarantine and nothing becomes READY. Idempotent once committed.
+   */
+  commit(requestId: string, now: number, verify?: CommitVerifier): CommitResult {
     const rec = this.requireUnexpired(requestId, "commit");
     let bytesCommitted = 0;
     let bytesCounted = 0;
@@ -395,14 +423,32 @@ export class KvStore {
           `request ${requestId} cannot commit: ${rec.batches.length} batch(es) received and the last batch has not been sent`,
         );
       }
-      for (const hold of rec.holds.values()) {
-        if (hold.role !== "writer") continue;
+      // Decide first: every chunk proven, or the request ends with nothing made READY.
+      const proven: Array<{ entry: Entry; proof: "counted" | "verified" }> = [];
+      const unproven: Array<{ entry: Entry; index: number }> = [];
+      rec.keys.forEach((key, index) => {
+        const hold = rec.holds.get(key)!;
+        if (hold.role !== "writer") return;
         const entry = this.entries.get(hold.entryId);
-        if (entry && entry.status.state === "writing") {
-          entry.status = { state: "ready", lastUsedAt: now };
-          bytesCommitted += entry.size;
-          bytesCounted += Math.min(entry.bytesWritten, entry.size);
-        }
+        if (!entry || entry.status.state !== "writing") return;
+        if (entry.bytesWritten === entry.size) proven.push({ entry, proof: "counted" });
+        else if (verify?.({ key, slot: entry.slot!, size: entry.size, index })) proven.push({ entry, proof: "verified" });
+        else unproven.push({ entry, index });
+      });
+      if (unproven.length > 0) {
+        const { entry, index } = unproven[0]!;
+        const detail =
+          `chunk ${index} (key ${entry.key}, slot ${entry.slot}): ${entry.bytesWritten} of ${entry.size} bytes seen, no proof of the rest` +
+          (unproven.length > 1 ? ` (and ${unproven.length - 1} more chunk(s) short)` : "");
+        this.releaseRequest(rec, { kind: "commit_unproven", detail }, now);
+        this.counters.commitsUnproven++;
+        throw unprovenError("commit", requestId, detail);
+      }
+      for (const { entry, proof } of proven) {
+        entry.status = { state: "ready", lastUsedAt: now, writer: requestId, proof };
+        this.coverage.delete(entry.id);
+        bytesCommitted += entry.size;
+        bytesCounted += entry.bytesWritten;
       }
       this.counters.bytesCommitted += bytesCommitted;
       rec.phase = "committed";
@@ -490,22 +536,42 @@ export class KvStore {
     if (!entry.status.token.equals(token)) {
       return { ok: false, code: "PERMISSION_DENIED", message: `wrong write token for slot ${slot}` };
     }
-    if (offset < 0 || length < 0 || offset + length > entry.size) {
+    if (!Number.isInteger(offset) || !Number.isInteger(length) || offset < 0 || length < 0 || offset + length > entry.size) {
       return {
         ok: false,
         code: "INVALID_ARGUMENT",
         message: `write [${offset}, ${offset + length}) is outside slot ${slot}'s ${entry.size}-byte allocation`,
       };
     }
+    const cov = this.coverage.get(entry.id);
+    if (cov && cov.piecesAfter(offset, length) > MAX_WRITE_PIECES) {
+      return {
+        ok: false,
+        code: "INVALID_ARGUMENT",
+        message: `write [${offset}, ${offset + length}) would leave slot ${slot} written in more than ${MAX_WRITE_PIECES} separate pieces; write contiguous ranges`,
+      };
+    }
     return { ok: true, slot };
   }
 
-  /** Accounts bytes that landed in a WRITING entry's slot (for inspection). */
-  recordWritten(slot: number, length: number): void {
+  /**
+   * Accounts an admitted write whose bytes are now in the slot. Only the slot's current owner's
+   * writes count, and each byte once: Commit trusts this coverage on the TCP data plane.
+   */
+  recordWritten(requestId: string, slot: number, offset: number, length: number): void {
+    if (!Number.isInteger(slot) || slot < 0 || slot >= this.pool.total) return;
     const st = this.pool.stateOf(slot);
     if (st.state !== "used") return;
     const entry = this.entries.get(st.entryId);
-    if (entry && entry.status.state === "writing") entry.bytesWritten += length;
+    if (!entry || entry.status.state !== "writing" || entry.status.owner !== requestId) return;
+    if (!Number.isInteger(offset) || !Number.isInteger(length) || offset < 0 || length <= 0 || offset + length > entry.size) return;
+    let cov = this.coverage.get(entry.id);
+    if (!cov) {
+      cov = new WriteCoverage();
+      this.coverage.set(entry.id, cov);
+    }
+    cov.add(offset, length);
+    entry.bytesWritten = cov.covered;
   }
 
   /** Admin: evicts one unpinned READY entry. */
@@ -674,15 +740,24 @@ export class KvStore {
     entries: ReadonlyMap<number, Entry>;
     evictable: ReadonlyMap<number, Entry>;
     requests: ReadonlyMap<string, RequestRecord>;
+    coverage: ReadonlyMap<number, WriteCoverage>;
   } {
-    return { live: this.live, entries: this.entries, evictable: this.evictable, requests: this.requests };
+    return { live: this.live, entries: this.entries, evictable: this.evictable, requests: this.requests, coverage: this.coverage };
   }
 
   // ---------------------------------------------------------------- internals
 
-  /** requireRequest, except that a request swept after its lease expired is FAILED_PRECONDITION. */
+  /**
+   * requireRequest, except that a request whose lease expired or whose Commit was refused unproven
+   * answers FAILED_PRECONDITION (with that reason) as it did when it ended: a retried call hears the
+   * same thing as the first.
+   */
   private requireUnexpired(requestId: string, op: string): RequestRecord {
-    if (!this.requests.has(requestId) && this.endedReasons.get(requestId)?.kind === "lease_expired") throw leaseExpiredError(op, requestId);
+    if (!this.requests.has(requestId)) {
+      const ended = this.endedReasons.get(requestId);
+      if (ended?.kind === "lease_expired") throw leaseExpiredError(op, requestId);
+      if (ended?.kind === "commit_unproven") throw unprovenError(op, requestId, ended.detail);
+    }
     return this.requireRequest(requestId, op);
   }
 
@@ -789,6 +864,7 @@ export class KvStore {
         this.pool.quarantineSlot(entry.slot!, entry.id, now + this.config.quarantineMs);
         entry.slot = null;
         entry.status = { state: "failed", writer: rec.id, reason };
+        this.coverage.delete(entry.id);
         slotsReleased++;
       }
       if (entry.pins.delete(rec.id)) pinsReleased++;
@@ -828,6 +904,15 @@ function leaseExpiredError(op: string, requestId: string): KvbridgeError {
     "FAILED_PRECONDITION",
     `${op}: request ${requestId} ${describeEndReason({ kind: "lease_expired" })}; start over with a new request id`,
     { details: { reason: "lease_expired" } },
+  );
+}
+
+function unprovenError(op: string, requestId: string, detail: string): KvbridgeError {
+  return new KvbridgeError(
+    "FAILED_PRECONDITION",
+    `${op}: request ${requestId} ${describeEndReason({ kind: "commit_unproven", detail })}; nothing was made READY and its slots ` +
+      `were quarantined: write every byte of every chunk before Commit, and start over with a new request id`,
+    { details: { reason: "commit_unproven" } },
   );
 }
 

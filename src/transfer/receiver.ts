@@ -149,7 +149,12 @@ export class KvReceiver implements WriteGate {
   commit(requestId: string): CommitResult {
     this.assertOpen();
     try {
-      return this.store.commit(requestId, this.clock());
+      // The UCX path awaiting its proof: one-sided puts land without this process seeing them, so
+      // until the sender's per-chunk crc32 travels with the Commit (and is checked here against the
+      // slot's bytes), a chunk not fully written over TCP is taken as written when this receiver
+      // offers a UCX data plane, as before. A TCP-only receiver accepts counted bytes only.
+      const ucxOffered = this.offers.some((o) => o.kind === "ucx");
+      return this.store.commit(requestId, this.clock(), () => ucxOffered);
     } finally {
       // READY bytes must not change any more, even under a frame its sender did not finish.
       this.admissionsChanged();
@@ -252,9 +257,9 @@ export class KvReceiver implements WriteGate {
     return { ok: true, target: this.memory.slotView(slot).subarray(offsetInSlot, offsetInSlot + length) };
   }
 
-  written(_requestId: string, slot: number, length: number): void {
+  written(requestId: string, slot: number, length: number, offsetInSlot: number): void {
     this.bytesReceivedTotal += length;
-    this.store.recordWritten(slot, length);
+    this.store.recordWritten(requestId, slot, offsetInSlot, length);
   }
 
   watchAdmissions(listener: () => void): () => void {

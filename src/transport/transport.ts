@@ -56,8 +56,11 @@ export type AdmitResult =
 export interface WriteGate {
   /** Checks one frame header against the allocation it claims; returns the exact destination view. */
   admit(requestId: string, slot: number, offsetInSlot: number, length: number, token: Buffer): AdmitResult;
-  /** A frame's payload is fully in memory. */
-  written(requestId: string, slot: number, length: number): void;
+  /**
+   * A frame's payload is fully in memory: `length` bytes at `offsetInSlot` (the range its header was
+   * admitted for). The receiver counts which bytes of each allocation arrived, each byte once.
+   */
+  written(requestId: string, slot: number, length: number, offsetInSlot: number): void;
   /** A data connection ended while these requests had frames on it. */
   connectionLost(requestIds: ReadonlySet<string>, reason: string): void;
   /**

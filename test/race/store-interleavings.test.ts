@@ -108,7 +108,7 @@ async function runScenario(s: fc.Scheduler, specs: RequestSpec[], ticks: number[
         if (!adm.ok) return; // lease ran out: the sweeper or the next call cleans up
         const land = () => {
           w.memory.set(sl.slot, { key: sl.key, writer: id });
-          w.store.recordWritten(sl.slot, 16);
+          w.store.recordWritten(id, sl.slot, 0, 16);
         };
         if (spec.lateWrite && i === 0) late.push(land);
         else await step(`${id} land ${sl.slot}`, land);

@@ -35,3 +35,25 @@ export function makeStore(overrides: Partial<StoreConfig> = {}): KvStore {
     ...overrides,
   });
 }
+
+/**
+ * Writes every byte of each WRITING entry `requestId` owns, as the TCP data plane would: each write
+ * admitted with the entry's token, then recorded. Returns how many entries it wrote.
+ */
+export function writeOwned(store: KvStore, requestId: string, now: number): number {
+  let n = 0;
+  for (const e of store.internals().entries.values()) {
+    if (e.status.state !== "writing" || e.status.owner !== requestId || e.slot === null) continue;
+    const adm = store.admitWrite(requestId, e.slot, 0, e.size, e.status.token, now);
+    if (!adm.ok) continue;
+    store.recordWritten(requestId, e.slot, 0, e.size);
+    n++;
+  }
+  return n;
+}
+
+/** Writes what the request owns, then commits it: the honest writer's path. */
+export function commitWritten(store: KvStore, requestId: string, now: number): ReturnType<KvStore["commit"]> {
+  writeOwned(store, requestId, now);
+  return store.commit(requestId, now);
+}

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { KvbridgeError } from "../../src/errors/kvbridge-error.js";
 import { atBaseline, checkInvariants } from "../../src/store/invariants.js";
-import { makeStore, manualClock } from "../support/store-fixture.js";
+import { commitWritten, makeStore, manualClock } from "../support/store-fixture.js";
 
 const one = (requestId: string, keys: string[], size = 100) => ({
   requestId,
@@ -51,9 +51,9 @@ describe("KvStore alloc", () => {
     const s = makeStore();
     s.alloc(one("w", ["a"]), 0);
     s.alloc(one("d", ["a", "b"]), 0);
-    expect(s.commit("d", 1)).toMatchObject({ ready: 1, pending: 1, failed: 0 });
+    expect(commitWritten(s, "d", 1)).toMatchObject({ ready: 1, pending: 1, failed: 0 });
     expect(s.keyStates("d")!.map((k) => k.state)).toEqual(["writing", "ready"]);
-    s.commit("w", 2);
+    commitWritten(s, "w", 2);
     expect(s.keyStates("d")!.map((k) => k.state)).toEqual(["ready", "ready"]);
     checkInvariants(s);
   });
@@ -99,13 +99,13 @@ describe("KvStore pool full", () => {
   it("evicts unpinned READY entries least recently used first to make room", () => {
     const s = makeStore({ slots: 4 });
     s.alloc(one("a", ["k1", "k2"]), 0);
-    s.commit("a", 1);
+    commitWritten(s, "a", 1);
     s.release("a", 2);
     s.alloc(one("b", ["k3", "k4"]), 3);
-    s.commit("b", 4);
+    commitWritten(s, "b", 4);
     s.release("b", 5);
     s.alloc(one("touch", ["k1"]), 6); // k1 becomes most recently used (and pinned)
-    s.release("touch", s.commit("touch", 7) && 8);
+    s.release("touch", commitWritten(s, "touch", 7) && 8);
     s.alloc(one("c", ["n1", "n2"]), 9);
     expect(s.stateOf("k2")).toBeUndefined();
     expect(s.stateOf("k3")).toBeUndefined();
@@ -118,10 +118,10 @@ describe("KvStore pool full", () => {
   it("spares the least recently used entry when this Alloc dedups it, evicting the next one instead", () => {
     const s = makeStore({ slots: 4 });
     s.alloc(one("a", ["k1", "k2"]), 0);
-    s.commit("a", 1);
+    commitWritten(s, "a", 1);
     s.release("a", 2); // k1, k2 unpinned (k1 first in the eviction order)
     s.alloc(one("b", ["k3"]), 3);
-    s.commit("b", 4);
+    commitWritten(s, "b", 4);
     s.release("b", 5); // 1 slot free
     s.alloc(one("c", ["k1", "n1", "n2"]), 6); // k1 deduped and pinned; 2 fresh need 1 eviction
     expect(s.stateOf("k1")).toBe("ready");
@@ -130,7 +130,7 @@ describe("KvStore pool full", () => {
     expect(s.stats().evictions).toBe(1);
     checkInvariants(s);
     // Released again, k1 is now the most recently used: k3 goes before it.
-    s.commit("c", 7);
+    commitWritten(s, "c", 7);
     s.release("c", 8);
     s.alloc(one("d", ["m1"]), 9);
     expect(s.stateOf("k3")).toBeUndefined();
@@ -141,7 +141,7 @@ describe("KvStore pool full", () => {
   it("refuses at once with RESOURCE_EXHAUSTED, evicting nothing and allocating nothing", () => {
     const s = makeStore({ slots: 4 });
     s.alloc(one("a", ["k1", "k2", "k3"]), 0);
-    s.commit("a", 1);
+    commitWritten(s, "a", 1);
     s.release("a", 2);
     s.alloc(one("pin", ["k1", "k2"]), 3); // k1, k2 pinned; k3 evictable, 1 free
     const before = s.stats();
@@ -178,7 +178,7 @@ describe("KvStore batched Alloc", () => {
     expect(codeOf(() => s.alloc(batch("B", ["b0", "b1"], 0, 4, false), 0))).toBe("RESOURCE_EXHAUSTED");
     s.alloc(batch("A", ["a2", "a3"], 1, 4, true), 1);
     expect(s.stats().slotsReserved).toBe(0);
-    s.commit("A", 2);
+    commitWritten(s, "A", 2);
     checkInvariants(s);
   });
 
@@ -198,7 +198,7 @@ describe("KvStore batched Alloc", () => {
     s.alloc(batch("A", ["a0"], 0, 2, false), 0);
     expect(codeOf(() => s.alloc(batch("A", ["a2"], 2, 2, false), 0))).toBe("FAILED_PRECONDITION");
     expect(codeOf(() => s.alloc(batch("A", ["a1", "a2"], 1, 2, true), 0))).toBe("INVALID_ARGUMENT");
-    expect(codeOf(() => s.commit("A", 0))).toBe("FAILED_PRECONDITION");
+    expect(codeOf(() => commitWritten(s, "A", 0))).toBe("FAILED_PRECONDITION");
     s.alloc(batch("A", ["a1"], 1, 2, true), 0);
     expect(codeOf(() => s.alloc(batch("A", ["a3"], 2, 2, true), 0))).toBe("FAILED_PRECONDITION");
     expect(codeOf(() => s.alloc(batch("Z", ["z"], 1, 2, true), 0))).toBe("NOT_FOUND");
@@ -219,28 +219,28 @@ describe("KvStore commit, abort, release", () => {
       }
       throw new Error("no error");
     };
-    const commit = late(() => s.commit("cut", 2));
+    const commit = late(() => commitWritten(s, "cut", 2));
     expect(commit.code).toBe("NOT_FOUND");
     expect(commit.message).toMatch(/commit: request cut has ended \(data connection lost before Commit: reset by peer\)/);
     const frame = s.admitWrite("cut", res.remoteIndexes[0]!, 0, 10, res.writeTokens[0]!, 3);
     expect(frame).toMatchObject({ ok: false, code: "NOT_FOUND", message: expect.stringMatching(/has ended \(data connection lost before Commit/) });
     s.alloc(one("done", ["d1"]), 4);
-    s.commit("done", 5);
+    commitWritten(s, "done", 5);
     s.release("done", 6);
-    expect(late(() => s.commit("done", 7)).message).toMatch(/has ended \(released after use\)/);
+    expect(late(() => commitWritten(s, "done", 7)).message).toMatch(/has ended \(released after use\)/);
     // A never-seen id is still "unknown"; a reused id starts over.
-    expect(late(() => s.commit("ghost", 8)).message).toMatch(/is unknown/);
+    expect(late(() => commitWritten(s, "ghost", 8)).message).toMatch(/is unknown/);
     s.alloc(one("cut", ["c2"]), 9);
-    expect(s.commit("cut", 10)).toMatchObject({ ready: 1, pending: 0, failed: 0 });
+    expect(commitWritten(s, "cut", 10)).toMatchObject({ ready: 1, pending: 0, failed: 0 });
     checkInvariants(s);
   });
 
   it("commit is idempotent and unknown requests are NOT_FOUND", () => {
     const s = makeStore();
     s.alloc(one("r", ["a"]), 0);
-    expect(s.commit("r", 1)).toMatchObject({ ready: 1, pending: 0, failed: 0 });
-    expect(s.commit("r", 2)).toMatchObject({ ready: 1, pending: 0, failed: 0 });
-    expect(codeOf(() => s.commit("nope", 0))).toBe("NOT_FOUND");
+    expect(commitWritten(s, "r", 1)).toMatchObject({ ready: 1, pending: 0, failed: 0 });
+    expect(commitWritten(s, "r", 2)).toMatchObject({ ready: 1, pending: 0, failed: 0 });
+    expect(codeOf(() => commitWritten(s, "nope", 0))).toBe("NOT_FOUND");
     expect(codeOf(() => s.abort("nope", { kind: "sender_abort" }, 0))).toBe("NOT_FOUND");
     expect(codeOf(() => s.release("nope", 0))).toBe("NOT_FOUND");
   });
@@ -270,14 +270,14 @@ describe("KvStore commit, abort, release", () => {
     expect(r.remoteIndexes).toHaveLength(1);
     expect(s.keyStates("d")!.map((k) => k.state)).toEqual(["failed"]);
     checkInvariants(s);
-    s.release("d", s.commit("d", 3) && 4);
+    s.release("d", commitWritten(s, "d", 3) && 4);
     checkInvariants(s);
   });
 
   it("remove before get: releasing one request keeps an entry another request still pins", () => {
     const s = makeStore();
     s.alloc(one("w", ["a"]), 0);
-    s.commit("w", 1);
+    commitWritten(s, "w", 1);
     s.alloc(one("reader", ["a"]), 2);
     s.release("w", 3);
     expect(s.readable("a")).toBeDefined();
@@ -288,7 +288,7 @@ describe("KvStore commit, abort, release", () => {
   it("release keeps READY entries as an unpinned prefix cache and the pool returns to baseline", () => {
     const s = makeStore();
     s.alloc(one("r", ["a", "b"]), 0);
-    s.commit("r", 1);
+    commitWritten(s, "r", 1);
     s.release("r", 2);
     expect(s.stats().slotsReady).toBe(2);
     expect(s.listEntries(2).every((e) => e.refcount === 0)).toBe(true);
@@ -319,7 +319,7 @@ describe("KvStore leases, sweeper and quarantine", () => {
   it("a Commit that arrives after its lease ran out fails and releases, whether or not the sweeper ran", () => {
     const s = makeStore({ leaseMs: 100 });
     s.alloc(one("r", ["a"]), 0);
-    expect(codeOf(() => s.commit("r", 100))).toBe("FAILED_PRECONDITION");
+    expect(codeOf(() => commitWritten(s, "r", 100))).toBe("FAILED_PRECONDITION");
     expect(s.hasRequest("r")).toBe(false);
     expect(s.stateOf("a")).toBeUndefined();
     checkInvariants(s);
@@ -330,7 +330,7 @@ describe("KvStore leases, sweeper and quarantine", () => {
     s.alloc(one("r", ["a"]), 0);
     expect(s.renew("r", 90)).toBe(190);
     expect(s.sweep(150).expired).toEqual([]);
-    s.commit("r", 160);
+    commitWritten(s, "r", 160);
     checkInvariants(s);
   });
 
@@ -348,7 +348,7 @@ describe("KvStore leases, sweeper and quarantine", () => {
   it("a committed request that is never released gives its pins back when its hold expires", () => {
     const s = makeStore({ holdMs: 200 });
     s.alloc(one("r", ["a"]), 0);
-    s.commit("r", 10);
+    commitWritten(s, "r", 10);
     expect(s.sweep(209).holdsExpired).toEqual([]);
     expect(s.sweep(210).holdsExpired).toEqual(["r"]);
     expect(atBaseline(s)).toBe(true);
@@ -369,7 +369,7 @@ describe("KvStore data-plane admission", () => {
     expect(s.admitWrite("q", slot, 0, 10, tok, 1)).toMatchObject({ ok: false, code: "PERMISSION_DENIED" });
     expect(s.admitWrite("zz", slot, 0, 10, tok, 1)).toMatchObject({ ok: false, code: "NOT_FOUND" });
     expect(s.admitWrite("r", 999, 0, 10, tok, 1)).toMatchObject({ ok: false, code: "INVALID_ARGUMENT" });
-    s.commit("r", 2);
+    commitWritten(s, "r", 2);
     expect(s.admitWrite("r", slot, 0, 10, tok, 3)).toMatchObject({ ok: false, code: "FAILED_PRECONDITION" });
   });
 
@@ -403,7 +403,7 @@ describe("KvStore reads", () => {
     const s = makeStore();
     s.alloc(one("r", ["a", "b"]), 0);
     expect(codeOf(() => s.evict("a"))).toBe("FAILED_PRECONDITION");
-    s.commit("r", 1);
+    commitWritten(s, "r", 1);
     expect(codeOf(() => s.evict("a"))).toBe("FAILED_PRECONDITION");
     s.release("r", 2);
     s.evict("a");

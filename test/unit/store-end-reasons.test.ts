@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import { KvbridgeError } from "../../src/errors/kvbridge-error.js";
 import { describeEndReason, type EndReason } from "../../src/store/end-reason.js";
 import { checkInvariants } from "../../src/store/invariants.js";
-import { makeStore } from "../support/store-fixture.js";
+import { commitWritten, makeStore } from "../support/store-fixture.js";
 
 const one = (requestId: string, keys: string[], size = 100) => ({ requestId, keys, sizes: keys.map(() => size), batchSeq: 0, totalChunks: 0, isLastBatch: true });
 
@@ -86,13 +86,13 @@ describe("store queries for metrics and health", () => {
     expect(s.hasEvictable()).toBe(false);
     s.alloc(one("r", ["a"]), 0);
     expect(s.hasEvictable()).toBe(false);
-    s.commit("r", 1);
+    commitWritten(s, "r", 1);
     expect(s.hasEvictable()).toBe(false); // pinned by its writer until released
     s.release("r", 2);
     expect(s.hasEvictable()).toBe(true);
     s.alloc(one("p", ["a"]), 3);
     expect(s.hasEvictable()).toBe(false); // pinned again
-    s.release("p", s.commit("p", 4) && 5);
+    s.release("p", commitWritten(s, "p", 4) && 5);
     s.evict("a");
     expect(s.hasEvictable()).toBe(false);
   });
@@ -107,8 +107,8 @@ describe("store queries for metrics and health", () => {
     expect(tok.state).toBe("writing");
     const token = tok.state === "writing" ? tok.token : Buffer.alloc(0);
     expect(s.admitWrite("r", a.slot!, 0, 100, token, 8)).toMatchObject({ ok: true });
-    s.recordWritten(a.slot!, 100);
-    const first = s.commit("r", 9);
+    s.recordWritten("r", a.slot!, 0, 100);
+    const first = s.commit("r", 9, (c) => c.key === "b");
     // "s" is deduped (its writer has not committed): only a and b are this commit's.
     expect(first).toMatchObject({ ready: 2, pending: 1, failed: 0, bytesCommitted: 130, bytesCounted: 100, startedAt: 7 });
     expect(s.commit("r", 10)).toMatchObject({ bytesCommitted: 0, bytesCounted: 0, startedAt: 7 });

@@ -281,7 +281,7 @@ export class WriteFrameReader {
 
   private onPayload(requestId: string, header: WriteFrameHeader): void {
     try {
-      this.opts.gate.written(requestId, header.slot, header.payloadBytes);
+      this.opts.gate.written(requestId, header.slot, header.payloadBytes, header.offsetInSlot);
     } catch (err) {
       this.die({ code: "INTERNAL", message: `write gate failed after a write: ${err instanceof Error ? err.message : String(err)}` });
       return;
