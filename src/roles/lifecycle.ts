@@ -2,7 +2,7 @@
 // they are acquired, a failed start unwinds exactly what was acquired, a drain stops admissions and
 // waits (bounded, woken by the work itself, not polled), and close runs once however often it is called.
 import type { Logger } from "pino";
-import { toKvbridgeError } from "../errors/kvbridge-error.js";
+import { KvbridgeError, toKvbridgeError } from "../errors/kvbridge-error.js";
 
 export type Cleanup = () => Promise<void> | void;
 
@@ -33,7 +33,8 @@ export class RoleLifecycle {
 
   /** Registers a resource's release; released in reverse order of acquisition. */
   defer(cleanup: Cleanup): void {
-    if (this.phaseValue === "closed") throw new Error(`${this.what}: defer after close`);
+    // A resource acquired after close would never be released: the start that acquired it fails instead.
+    if (this.phaseValue === "closed") throw new KvbridgeError("CANCELLED", `${this.what}: closed while starting`, { details: { reason: "draining" } });
     this.cleanups.push(cleanup);
   }
 
@@ -44,6 +45,8 @@ export class RoleLifecycle {
   async start<T>(build: () => Promise<T>): Promise<T> {
     try {
       const built = await build();
+      // A drain or close that came while starting wins: the role never turns serving behind it.
+      if (this.phaseValue !== "starting") throw new KvbridgeError("CANCELLED", `${this.what}: closed while starting`, { details: { reason: "draining" } });
       this.phaseValue = "serving";
       return built;
     } catch (err) {
