@@ -206,6 +206,7 @@ export class KvStore {
    * write arriving after its request's lease expired hears "lease expired" (FAILED_PRECONDITION),
    * the answer it gets when it beats the sweeper; one for a request that ended otherwise still
    * answers NOT_FOUND but says what happened (e.g. its data connection was cut before its Commit).
+   * While an id is remembered here, an Alloc cannot reuse it (request_id_reused).
    */
   private readonly endedReasons = new Map<string, EndReason>();
   /** Coverage of the WRITING entries that received writes, by entry id; dropped when they leave WRITING. */
@@ -278,8 +279,18 @@ export class KvStore {
         );
       }
     } else {
+      const ended = this.endedReasons.get(requestId);
+      if (batchSeq !== 0 && ended?.kind === "lease_expired") throw leaseExpiredError("alloc", requestId);
+      if (ended) {
+        // A reused id would let a late Commit (or frame) of the first incarnation act on the second.
+        throw new KvbridgeError(
+          "ALREADY_EXISTS",
+          `request id ${requestId} belongs to a request that ended (${describeEndReason(ended)}); ` +
+            `an id cannot be reused while this node remembers it: use a new request id`,
+          { details: { reason: "request_id_reused" } },
+        );
+      }
       if (batchSeq !== 0) {
-        if (this.endedReasons.get(requestId)?.kind === "lease_expired") throw leaseExpiredError("alloc", requestId);
         throw new KvbridgeError(
           "NOT_FOUND",
           `request ${requestId} is unknown (never allocated, aborted or expired); batch ${batchSeq} needs batch 0 first`,
@@ -351,8 +362,6 @@ export class KvStore {
       this.pool.reserve(needNow);
       rec.reserved = needNow;
       this.requests.set(requestId, rec);
-      // The id starts over (a retried batch 0 after an expiry): its answers follow the new request.
-      this.endedReasons.delete(requestId);
     } else {
       rec.leaseExpiresAt = leaseExpiresAt;
     }
@@ -879,7 +888,7 @@ export class KvStore {
       rec.reserved = 0;
     }
     this.requests.delete(rec.id);
-    this.endedReasons.delete(rec.id);
+    // An id is never reused while remembered (alloc refuses it), so each id ends once.
     this.endedReasons.set(rec.id, reason);
     if (this.endedReasons.size > 2 * this.config.maxRequests) this.endedReasons.delete(this.endedReasons.keys().next().value!);
     return { slotsReleased, pinsReleased };

@@ -86,13 +86,21 @@ async function runScenario(s: fc.Scheduler, specs: RequestSpec[], ticks: number[
           totalChunks: batches.length > 1 ? keys.length : 0,
           isLastBatch: b === batches.length - 1,
         };
-        let res = await step(`${id} alloc ${b}`, () => w.store.alloc(input, clock.now));
+        const res = await step(`${id} alloc ${b}`, () => w.store.alloc(input, clock.now));
         if (spec.retry) {
-          // While the request lives, a retry gets the same answer; once its lease expired it is a
-          // new request and gets a fresh one (only possible for batch 0).
-          const [alive, again] = await step(`${id} retry ${b}`, () => [w.store.hasRequest(id), w.store.alloc(input, clock.now)] as const);
-          if (alive) expect(again).toEqual(res);
-          res = again;
+          // While the request lives, a retry gets the same answer; once it ended (its lease expired
+          // between the two), the id is refused: it cannot be reused while the store remembers it.
+          const again = await step(`${id} retry ${b}`, () => {
+            const alive = w.store.hasRequest(id);
+            try {
+              return w.store.alloc(input, clock.now);
+            } catch (e) {
+              if (alive || !(e instanceof KvbridgeError) || (e.details.reason !== "request_id_reused" && e.details.reason !== "lease_expired")) throw e;
+              return null;
+            }
+          });
+          if (!again) return;
+          expect(again).toEqual(res);
         }
         const fresh = bk.filter((_, i) => !res.alreadySentIndexes.includes(i));
         fresh.forEach((key, i) => slots.push({ slot: res.remoteIndexes[i]!, token: res.writeTokens[i]!, key }));

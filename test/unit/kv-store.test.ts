@@ -228,10 +228,9 @@ describe("KvStore commit, abort, release", () => {
     commitWritten(s, "done", 5);
     s.release("done", 6);
     expect(late(() => commitWritten(s, "done", 7)).message).toMatch(/has ended \(released after use\)/);
-    // A never-seen id is still "unknown"; a reused id starts over.
+    // A never-seen id is still "unknown"; an ended id cannot be reused (see store-id-reuse).
     expect(late(() => commitWritten(s, "ghost", 8)).message).toMatch(/is unknown/);
-    s.alloc(one("cut", ["c2"]), 9);
-    expect(commitWritten(s, "cut", 10)).toMatchObject({ ready: 1, pending: 0, failed: 0 });
+    expect(late(() => s.alloc(one("cut", ["c2"]), 9)).details.reason).toBe("request_id_reused");
     checkInvariants(s);
   });
 
