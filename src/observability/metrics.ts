@@ -49,7 +49,7 @@ export interface NodeMetrics {
   readonly poolSlots: Gauge<"state">;
   /** kvbridge_leases_expired_total: allocating requests released by the lease sweeper. */
   readonly leasesExpired: Counter;
-  /** kvbridge_aborts_total{reason}: requests aborted (reason: connection_lost, admin, requested, or an error code). */
+  /** kvbridge_aborts_total{reason}: requests a receiver aborted, by end-reason kind (sender_abort, admin, connection_lost, decode_incomplete). */
   readonly aborts: Counter<"reason">;
   /** kvbridge_failures_total{op,reason}: failed operations by operation and error code (lowercase). */
   readonly failures: Counter<"op" | "reason">;
@@ -165,7 +165,7 @@ export function nodeMetrics(registry: Registry = new Registry(), opts: { default
     () =>
       new Counter({
         name: "kvbridge_aborts_total",
-        help: "Requests aborted, by reason (connection_lost, admin, requested; senders use the error code)",
+        help: "Requests aborted on the receiver, by reason (sender_abort, admin, connection_lost, decode_incomplete)",
         labelNames: ["reason"] as const,
         registers: [registry],
       }),

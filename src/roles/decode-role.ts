@@ -1,32 +1,40 @@
-// The decode node: a KV receiver (pool, store, data planes, gRPC control plane, inspection, admin,
-// health, metrics) and, when a model is loaded, the engine that turns received KV chunks into tokens.
+// The decode role: a KV receiver (pool, store, data planes, gRPC control plane, inspection, admin,
+// health, metrics) and, when given one, the engine that turns received KV chunks into tokens. Built
+// on RoleLifecycle; `kvbridge decode` and `kvbridge up` both start it here, the same way.
 
 import type * as grpc from "@grpc/grpc-js";
 import { hostname } from "node:os";
 import type { Logger } from "pino";
+import { DEFAULT_KV_WAIT_MS } from "../config/defaults.js";
+import type { LlamaEngine } from "../engine/llama-engine.js";
 import { KvbridgeError, toKvbridgeError } from "../errors/kvbridge-error.js";
 import { allocatePoolMemory } from "../memory/mapped-pool.js";
 import type { PoolMemory } from "../memory/pool-memory.js";
 import { nodeMetrics, type NodeMetrics } from "../observability/metrics.js";
-import { countReceiverAborts, instrumentReceiverHandlers, receiverSnapshot } from "../observability/metrics-receiver.js";
+import { countReceiverEvents, receiverSnapshot } from "../observability/metrics-receiver.js";
 import { startMetricsServer } from "../observability/metrics-server.js";
-import { toServiceError } from "../wire/error-status.js";
-import { kvbridgeV1, PROTOCOL_VERSION } from "../wire/proto.js";
 import { adminHandlers } from "../services/admin-service.js";
+import { decodeEngineService, decodeHandlers, type DecodeEngineService, type RecomputePolicy } from "../services/decode-service.js";
+import { startGrpcServer, type GrpcServiceBinding, type NodeGrpcServer } from "../services/grpc-server.js";
+import { inspectHandlers } from "../services/inspect-service.js";
+import { receiverHandlers } from "../services/receiver-service.js";
+import { serverInterceptors, type AdmissionGate } from "../services/server-interceptors.js";
 import { KvReceiver } from "../transfer/receiver.js";
-import { inspectHandlers, receiverHandlers } from "../services/receiver-service.js";
 import { TcpReceiverDataPlane } from "../transport/tcp/tcp-receiver.js";
 import type { TcpTlsOptions } from "../transport/tcp/tcp-tls.js";
 import type { ReceiverDataPlane, TransportKind } from "../transport/transport.js";
-import { startGrpcServer, type GrpcServiceBinding, type NodeGrpcServer } from "../services/grpc-server.js";
+import { kvbridgeV1, PROTOCOL_VERSION } from "../wire/proto.js";
 import type { HostPort } from "./host-port.js";
+import { RoleLifecycle } from "./lifecycle.js";
 import { VERSION } from "./version.js";
 
-export interface DecodeNodeOptions {
+export interface DecodeRoleOptions {
   listen: HostPort;
   dataListen: HostPort;
   /** Address put into data-plane offers (the pod IP in Kubernetes); default: the listen host. */
   advertiseHost?: string;
+  /** The pod's IP (env POD_IP, read by the CLI): offered when both listen addresses are wildcards. */
+  podIp?: string;
   poolSlots: number;
   slotBytes: number;
   leaseMs: number;
@@ -35,11 +43,18 @@ export interface DecodeNodeOptions {
   transport: "auto" | TransportKind;
   lockMemory: boolean | "auto";
   nodeId?: string;
-  /** Model compatibility fingerprint; "" when no engine is loaded (raw transfers). */
-  fingerprint?: string;
   logger: Logger;
-  /** Extra gRPC services (the engine's Generate service), wired by the caller. */
-  extraServices?: (rx: KvReceiver) => GrpcServiceBinding[];
+  /**
+   * The engine, loaded or still loading; absent: a receiver only (raw KV transfers). The node serves
+   * health (NOT_SERVING), inspection and metrics while it loads, and refuses Hello, Alloc, Generate
+   * and MatchPrefix (reason "loading"). If it fails to load, or its chunks do not fit the slots, the
+   * node stays NOT_SERVING ("load failed"). The role owns it: it closes it on close.
+   */
+  engine?: Promise<LlamaEngine>;
+  /** When a needed KV chunk is lost: recompute it locally (default) or fail the request. */
+  recomputePolicy?: RecomputePolicy;
+  /** Default bound on Generate's wait for a request's chunks (DEFAULT_KV_WAIT_MS). */
+  kvWaitMs?: number;
   /** Optional UCX data plane factory (absent or failing: TCP only, with one log line). */
   ucxDataPlane?: (memory: PoolMemory, logger: Logger) => Promise<ReceiverDataPlane>;
   grpcCredentials?: grpc.ServerCredentials;
@@ -50,22 +65,14 @@ export interface DecodeNodeOptions {
    * AdminServiceOptions.identities); default any certificate from the node's CA.
    */
   adminIdentities?: readonly string[];
+  /** Token guarding the Admin service (kvctl evict/abort); without one, loopback callers only. */
+  adminToken?: string;
   /** HTTP address for /metrics (Prometheus); none when absent. */
   metricsListen?: HostPort;
   /** A plaintext gRPC endpoint serving only grpc.health.v1 (for kubelet probes under mTLS). */
   healthListen?: HostPort;
-  /** The node's metric set (share it to add the engine's own metrics); default: a fresh registry. */
+  /** The node's metric set (share it to add other roles' metrics); default: a fresh registry. */
   metrics?: NodeMetrics;
-  /**
-   * Token guarding the Admin service (kvctl evict/abort); default: env KVBRIDGE_ADMIN_TOKEN. Without
-   * one, admin calls are accepted from loopback callers only.
-   */
-  adminToken?: string;
-  /**
-   * Settles when the engine has loaded. Until it resolves, health is NOT_SERVING and Allocs are
-   * refused; if it rejects, the node stays NOT_SERVING (and says why in the log).
-   */
-  loading?: Promise<unknown>;
   /**
    * Health turns NOT_SERVING when no slot could be given to a new request (none free, none
    * evictable) for this long: the pool is stuck, not just busy. Default: twice the lease.
@@ -75,7 +82,7 @@ export interface DecodeNodeOptions {
 
 export type DecodeHealthReason = "serving" | "loading" | "load failed" | "draining" | "closed" | "pool stuck";
 
-export interface DecodeNode {
+export interface DecodeRole {
   receiver: KvReceiver;
   grpc: NodeGrpcServer;
   dataPlanes: ReceiverDataPlane[];
@@ -84,124 +91,112 @@ export interface DecodeNode {
   metrics: NodeMetrics;
   /** host:port of /metrics when metricsListen was given. */
   metricsAddress?: string;
+  /** Resolves once the engine is attached (at once without one); rejects with why it failed to load. */
+  engineReady: Promise<void>;
   /** What grpc.health.v1 reports now, and why. */
   health(): { status: "SERVING" | "NOT_SERVING"; reason: DecodeHealthReason };
-  /** Health NOT_SERVING, refuse new Allocs, wait for in-flight requests (bounded), then close. */
-  drain(timeoutMs: number): Promise<void>;
-  /** Idempotent. Releases everything: servers, data planes, sweeper, pool memory. */
+  /**
+   * Health NOT_SERVING, new requests refused, requests already here (their later Alloc batches,
+   * Commit, Generate) served; waits for them, at most timeoutMs, then closes. Returns how many were
+   * still in flight at the deadline.
+   */
+  drain(timeoutMs: number): Promise<number>;
+  /** Idempotent. Releases everything: servers, data planes, sweeper, engine, pool memory. */
   close(): Promise<void>;
 }
 
-export async function startDecodeNode(opts: DecodeNodeOptions): Promise<DecodeNode> {
+type EngineState = "none" | "loading" | "loaded" | "failed";
+
+/** What the admission gate answers from: first that applies of closed, loading (or failed), draining, serving. */
+type Admission = "serving" | "draining" | "loading" | "load failed" | "closed";
+
+export async function startDecodeRole(opts: DecodeRoleOptions): Promise<DecodeRole> {
   const log = opts.logger;
   const nodeId = opts.nodeId ?? `decode-${hostname()}-${process.pid}`;
-  // TCP only: plain mmap; otherwise "auto" lets UCX allocate the pool (same-host peers then write it directly).
-  const { memory, warning } = allocatePoolMemory({ slots: opts.poolSlots, slotBytes: opts.slotBytes, lock: opts.lockMemory, allocator: opts.transport === "tcp" ? "mmap" : "auto" });
-  if (warning) log.warn({ nodeId }, warning);
-  const cleanups: Array<() => Promise<void> | void> = [() => memory.close()];
-  const runCleanups = async (): Promise<void> => {
-    for (const c of cleanups.reverse()) {
-      try {
-        await c();
-      } catch (err) {
-        log.error({ err: toKvbridgeError(err).message }, "cleanup failed");
-      }
-    }
-    cleanups.length = 0;
-  };
+  let receiver: KvReceiver | undefined;
+  let engineService: DecodeEngineService | undefined;
+  const inFlight = (): number => (receiver?.stats().activeRequests ?? 0) + (engineService?.activeRequests() ?? 0);
+  const lifecycle = new RoleLifecycle(log.child({ nodeId }), "decode node", inFlight);
+  // A load that fails before the role attaches to it (below, once serving) is reported there, not
+  // as an unhandled rejection.
+  opts.engine?.catch(() => undefined);
+  lifecycle.defer(() => log.info({ nodeId }, "decode node closed"));
+  const { role, serving } = await lifecycle.start(async () => {
+    // TCP only: plain mmap; otherwise "auto" lets UCX allocate the pool (same-host peers then write it directly).
+    const { memory, warning } = allocatePoolMemory({ slots: opts.poolSlots, slotBytes: opts.slotBytes, lock: opts.lockMemory, allocator: opts.transport === "tcp" ? "mmap" : "auto" });
+    lifecycle.defer(() => memory.close());
+    if (warning) log.warn({ nodeId }, warning);
 
-  try {
-    const receiver = new KvReceiver({
-      memory,
-      leaseMs: opts.leaseMs,
-      quarantineMs: opts.quarantineMs,
-      holdMs: opts.holdMs,
-      fingerprint: opts.fingerprint ?? "",
-      nodeId,
-      logger: log,
-    });
-    cleanups.push(() => receiver.close());
+    // Closed after the gRPC server and the data planes (deferred before them): no Generate is
+    // running on it by then. Set when the engine attaches.
+    let engine: LlamaEngine | undefined;
+    lifecycle.defer(() => engine?.close());
 
-    const dataPlanes: ReceiverDataPlane[] = [];
-    if (opts.transport !== "tcp" && opts.ucxDataPlane) {
-      try {
-        const ucx = await opts.ucxDataPlane(memory, log);
-        dataPlanes.push(ucx);
-        cleanups.push(() => ucx.close());
-      } catch (err) {
-        const msg = toKvbridgeError(err).message;
-        if (opts.transport === "ucx") throw err;
-        log.warn({ nodeId, reason: msg }, "UCX data plane unavailable; serving over TCP only");
-      }
-    }
-    if (opts.transport !== "ucx") {
-      const tcp = await TcpReceiverDataPlane.listen({
-        host: opts.dataListen.host,
-        port: opts.dataListen.port,
-        advertiseHost: opts.advertiseHost ?? advertisable(opts.dataListen.host, opts.listen.host),
-        memory,
-        gate: receiver,
-        maxFrameBytes: Math.max(opts.slotBytes, 1),
-        logger: log,
-        tls: opts.dataTls,
-      });
-      dataPlanes.push(tcp);
-      cleanups.push(() => tcp.close());
-    }
-    receiver.setOffers(dataPlanes.map((d) => d.offer()));
+    const rx = new KvReceiver({ memory, leaseMs: opts.leaseMs, quarantineMs: opts.quarantineMs, holdMs: opts.holdMs, fingerprint: "", nodeId, logger: log });
+    receiver = rx;
+    lifecycle.defer(() => rx.close());
+    rx.events.on("ended", () => lifecycle.workEnded());
+
+    const dataPlanes = await startDataPlanes(opts, rx, memory, lifecycle, nodeId);
+    rx.setOffers(dataPlanes.map((d) => d.offer()));
     const transports = dataPlanes.map((d) => d.kind);
 
-    // Health is one decision over these flags and the pool (decodeHealth); `draining` refuses new
-    // requests only: Allocs of requests already on the node go on, so a drain loses none of them.
-    const state = { started: false, loading: opts.loading !== undefined, loadFailed: false, draining: false, closed: false, stuckSince: undefined as number | undefined };
+    let engineState: EngineState = opts.engine ? "loading" : "none";
     const stuckPoolMs = opts.stuckPoolMs ?? 2 * opts.leaseMs;
+    let stuckSince: number | undefined;
     const health = (): { status: "SERVING" | "NOT_SERVING"; reason: DecodeHealthReason } => {
-      const reason = decodeHealth(state, receiver, stuckPoolMs);
+      const reason = decodeHealth();
       return { status: reason === "serving" ? "SERVING" : "NOT_SERVING", reason };
     };
-    const acceptsRequests = (): boolean => state.started && !state.loading && !state.loadFailed && !state.closed;
-    const identity = { role: "decode", version: VERSION, serving: acceptsRequests };
-    const inspectIdentity = { ...identity, serving: () => health().status === "SERVING" };
+    /**
+     * The health decision, first reason wins. "pool stuck": no slot could be given to a new request
+     * (none free beyond reservations, none evictable) continuously for `stuckPoolMs`. A busy pool that
+     * frees slots as requests finish never gets there; one held by stuck requests or quarantine does.
+     */
+    const decodeHealth = (): DecodeHealthReason => {
+      const phase = lifecycle.phase;
+      if (phase === "closing" || phase === "closed" || rx.isClosed) return "closed";
+      if (phase === "draining") return "draining";
+      if (engineState === "failed") return "load failed";
+      if (engineState === "loading" || phase === "starting") return "loading";
+      const now = Date.now();
+      if (rx.canAdmitOne()) stuckSince = undefined;
+      else stuckSince ??= now;
+      return stuckSince !== undefined && now - stuckSince >= stuckPoolMs ? "pool stuck" : "serving";
+    };
 
     const metrics = opts.metrics ?? nodeMetrics(undefined, { defaultMetrics: true });
+    metrics.nodeInfo.set({ node_id: nodeId, role: "decode", version: VERSION, protocol_version: String(PROTOCOL_VERSION) }, 1);
+    lifecycle.defer(metrics.attachReceiver(receiverSnapshot(rx, () => health().status === "SERVING")));
+    lifecycle.defer(countReceiverEvents(rx, metrics));
+
     const v1 = kvbridgeV1();
-    const plain = receiverHandlers(receiver, identity);
-    const rxHandlers = instrumentReceiverHandlers(plain, receiver, metrics);
-    const alloc = rxHandlers.Alloc;
-    rxHandlers.Alloc = (call, callback) => {
-      if (state.draining && !receiver.store.hasRequest(call.request.requestId)) {
-        metrics.failures.inc({ op: "alloc", reason: "unavailable" });
-        callback(toServiceError(new KvbridgeError("UNAVAILABLE", `node ${nodeId} is draining and takes no new requests; send ${call.request.requestId} to another node`)));
-        return;
-      }
-      alloc(call, callback);
-    };
     const services: GrpcServiceBinding[] = [
-      {
-        name: "kvbridge.v1.KvReceiver",
-        definition: v1.KvReceiver.service,
-        implementation: rxHandlers as unknown as grpc.UntypedServiceImplementation,
-      },
+      { name: "kvbridge.v1.KvReceiver", definition: v1.KvReceiver.service, implementation: receiverHandlers(rx) },
       {
         name: "kvbridge.v1.Inspect",
         definition: v1.Inspect.service,
-        implementation: inspectHandlers(receiver, inspectIdentity, () => transports) as unknown as grpc.UntypedServiceImplementation,
+        implementation: inspectHandlers(rx, { role: "decode", version: VERSION, transports, serving: () => health().status === "SERVING" }),
       },
       {
         name: "kvbridge.v1.Admin",
         definition: v1.Admin.service,
-        implementation: adminHandlers(receiver, { token: opts.adminToken ?? process.env.KVBRIDGE_ADMIN_TOKEN, identities: opts.adminIdentities, logger: log }) as unknown as grpc.UntypedServiceImplementation,
+        implementation: adminHandlers(rx, { token: opts.adminToken, identities: opts.adminIdentities, logger: log }),
       },
-      ...(opts.extraServices?.(receiver) ?? []),
     ];
-    // After extraServices: the engine may set its own receiver hooks; the abort counter chains onto them.
-    countReceiverAborts(receiver, metrics);
-    metrics.nodeInfo.set({ node_id: nodeId, role: "decode", version: VERSION, protocol_version: String(PROTOCOL_VERSION) }, 1);
-    cleanups.push(metrics.attachReceiver(receiverSnapshot(receiver, () => health().status === "SERVING")));
+    if (opts.engine) services.push({ name: "kvbridge.v1.Decode", definition: v1.Decode.service, implementation: decodeHandlers(() => engineService) });
+    const admission = (): Admission => {
+      const phase = lifecycle.phase;
+      if (phase === "closing" || phase === "closed") return "closed";
+      if (engineState === "failed") return "load failed";
+      if (engineState === "loading" || phase === "starting") return "loading";
+      return phase === "draining" ? "draining" : "serving";
+    };
+    const gate = decodeAdmission(nodeId, rx, admission);
+    const server = await startGrpcServer(opts.listen, services, opts.grpcCredentials, opts.healthListen, serverInterceptors({ gate, metrics, logger: log }));
+    lifecycle.defer(() => server.close(1_000));
 
-    const server = await startGrpcServer(opts.listen, services, opts.grpcCredentials, opts.healthListen);
-    cleanups.push(() => server.close(1_000));
-    let reported: string | undefined;
+    let reported: DecodeHealthReason | undefined;
     let status: string | undefined;
     const refreshHealth = (): void => {
       const h = health();
@@ -219,117 +214,190 @@ export async function startDecodeNode(opts: DecodeNodeOptions): Promise<DecodeNo
     // Health follows the pool without anyone asking: a stuck pool turns NOT_SERVING within a tick.
     const healthTimer = setInterval(refreshHealth, Math.max(50, Math.min(1_000, Math.floor(stuckPoolMs / 4))));
     healthTimer.unref();
-    cleanups.push(() => clearInterval(healthTimer));
+    lifecycle.defer(() => clearInterval(healthTimer));
 
     let metricsAddress: string | undefined;
     if (opts.metricsListen) {
       const ms = await startMetricsServer(opts.metricsListen, metrics.registry);
-      cleanups.push(() => ms.close());
+      lifecycle.defer(() => ms.close());
       metricsAddress = ms.address;
     }
-    state.started = true;
-    refreshHealth();
-    opts.loading?.then(
-      () => {
-        state.loading = false;
-        refreshHealth();
-      },
-      (err: unknown) => {
-        state.loading = false;
-        state.loadFailed = true;
-        log.error({ nodeId, err: toKvbridgeError(err).message }, "engine failed to load: the node stays NOT_SERVING");
-        refreshHealth();
-      },
-    );
-    log.info(
-      {
-        nodeId,
-        grpc: server.address,
-        health: server.healthAddress,
-        metrics: metricsAddress,
-        offers: receiver.getOffers().map((o) => (o.kind === "tcp" ? `tcp://${o.host}:${o.port}` : "ucx")),
-        pool: { kind: memory.kind, locked: memory.locked, slots: memory.slots, slotBytes: memory.slotBytes },
-      },
-      "decode node serving",
-    );
+    // Popped first on close: health says NOT_SERVING before anything is taken down.
+    lifecycle.defer(refreshHealth);
 
-    let closed: Promise<void> | undefined;
-    const node: DecodeNode = {
-      receiver,
+    const engineReady = attachEngine(opts, rx, lifecycle, log, nodeId, {
+      attached(e, svc) {
+        engine = e;
+        engineService = svc;
+        engineState = "loaded";
+        refreshHealth();
+      },
+      loaded(e) {
+        engine = e;
+      },
+      failed() {
+        engineState = "failed";
+        refreshHealth();
+      },
+    });
+    const role: DecodeRole = {
+      receiver: rx,
       grpc: server,
       dataPlanes,
       grpcAddress: server.address,
       transports,
       metrics,
       metricsAddress,
+      engineReady,
       health,
       async drain(timeoutMs) {
-        state.draining = true;
+        const drained = lifecycle.drain(timeoutMs);
         refreshHealth();
-        const active = (): number => receiver.store.stats().activeRequests;
-        log.info({ nodeId, active: active(), timeoutMs }, "draining: new requests refused, waiting for those in flight");
-        const deadline = Date.now() + timeoutMs;
-        while (active() > 0 && Date.now() < deadline) {
-          await new Promise((r) => setTimeout(r, 50));
-        }
-        const left = active();
-        if (left > 0) log.warn({ nodeId, left }, "drain timeout: releasing requests still in flight");
-        else log.info({ nodeId }, "drained: no request in flight");
-        await node.close();
+        log.info({ nodeId, inFlight: inFlight(), timeoutMs }, "draining: new requests refused, waiting for those in flight");
+        return drained;
       },
-      close() {
-        closed ??= (async () => {
-          state.closed = true;
-          refreshHealth();
-          await runCleanups();
-          log.info({ nodeId }, "decode node closed");
-        })();
-        return closed;
-      },
+      close: () => lifecycle.close(),
     };
-    return node;
-  } catch (err) {
-    await runCleanups();
-    throw err;
-  }
+    const serving = (): void => {
+      log.info(
+        {
+          nodeId,
+          grpc: server.address,
+          health: server.healthAddress,
+          metrics: metricsAddress,
+          offers: rx.getOffers().map((o) => (o.kind === "tcp" ? `tcp://${o.host}:${o.port}` : "ucx")),
+          pool: { kind: memory.kind, locked: memory.locked, slots: memory.slots, slotBytes: memory.slotBytes },
+        },
+        "decode node serving",
+      );
+      refreshHealth();
+    };
+    return { role, serving };
+  });
+  // Started: health turns SERVING now, or once the engine has loaded.
+  serving();
+  return role;
 }
 
+/** The TCP data plane and, unless only TCP was asked for, UCX's (a failing UCX falls back to TCP with a warning). */
+async function startDataPlanes(opts: DecodeRoleOptions, rx: KvReceiver, memory: PoolMemory, lifecycle: RoleLifecycle, nodeId: string): Promise<ReceiverDataPlane[]> {
+  const log = opts.logger;
+  const dataPlanes: ReceiverDataPlane[] = [];
+  if (opts.transport !== "tcp" && opts.ucxDataPlane) {
+    try {
+      const ucx = await opts.ucxDataPlane(memory, log);
+      dataPlanes.push(ucx);
+      lifecycle.defer(() => ucx.close());
+    } catch (err) {
+      if (opts.transport === "ucx") throw err;
+      log.warn({ nodeId, reason: toKvbridgeError(err).message }, "UCX data plane unavailable; serving over TCP only");
+    }
+  }
+  if (opts.transport !== "ucx") {
+    const tcp = await TcpReceiverDataPlane.listen({
+      host: opts.dataListen.host,
+      port: opts.dataListen.port,
+      advertiseHost: opts.advertiseHost ?? advertisable(opts.dataListen.host, opts.listen.host, opts.podIp),
+      memory,
+      gate: rx,
+      maxFrameBytes: Math.max(opts.slotBytes, 1),
+      logger: log,
+      tls: opts.dataTls,
+    });
+    dataPlanes.push(tcp);
+    lifecycle.defer(() => tcp.close());
+  }
+  return dataPlanes;
+}
 
 /**
- * The health decision, first reason wins. "pool stuck": no slot could be given to a new request
- * (none free beyond reservations, none evictable) continuously for `stuckPoolMs`. A busy pool that
- * frees slots as requests finish never gets there; one held by stuck requests or quarantine does.
+ * The one way an engine joins a decode role, whether it is loaded already (kvbridge up) or still
+ * loading (kvbridge decode): once it resolves and its chunks fit the slots, the receiver takes its
+ * fingerprint and the Decode service starts answering.
  */
-function decodeHealth(
-  s: { started: boolean; loading: boolean; loadFailed: boolean; draining: boolean; closed: boolean; stuckSince: number | undefined },
+function attachEngine(
+  opts: DecodeRoleOptions,
   rx: KvReceiver,
-  stuckPoolMs: number,
-): DecodeHealthReason {
-  if (s.closed || rx.isClosed) return "closed";
-  if (s.draining) return "draining";
-  if (s.loadFailed) return "load failed";
-  if (s.loading || !s.started) return "loading";
-  const now = Date.now();
-  if (canAllocate(rx)) s.stuckSince = undefined;
-  else s.stuckSince ??= now;
-  return s.stuckSince !== undefined && now - s.stuckSince >= stuckPoolMs ? "pool stuck" : "serving";
+  lifecycle: RoleLifecycle,
+  log: Logger,
+  nodeId: string,
+  on: { loaded(e: LlamaEngine): void; attached(e: LlamaEngine, svc: DecodeEngineService): void; failed(): void },
+): Promise<void> {
+  if (!opts.engine) return Promise.resolve();
+  const ready = opts.engine.then((e) => {
+    // Closed while it loaded: nobody else will close it.
+    if (lifecycle.phase === "closing" || lifecycle.phase === "closed") {
+      void e.close();
+      throw new KvbridgeError("UNAVAILABLE", `decode node ${nodeId} closed while its engine loaded`);
+    }
+    on.loaded(e);
+    if (e.maxChunkBytes > opts.slotBytes) {
+      throw new KvbridgeError(
+        "INVALID_ARGUMENT",
+        `a ${e.chunkTokens}-token KV chunk of this model is ${e.maxChunkBytes} bytes but the pool's slots are ${opts.slotBytes}; raise --slot-bytes to at least ${e.maxChunkBytes} or lower --chunk-tokens`,
+      );
+    }
+    rx.setFingerprint(e.fingerprint);
+    const svc = decodeEngineService({
+      engine: e,
+      receiver: rx,
+      policy: opts.recomputePolicy ?? "recompute",
+      kvWaitMs: opts.kvWaitMs ?? DEFAULT_KV_WAIT_MS,
+      logger: log,
+      onGenerateEnded: () => lifecycle.workEnded(),
+    });
+    on.attached(e, svc);
+    log.info({ nodeId, model: e.modelId, fingerprint: e.fingerprint }, "engine loaded: decode node serving");
+  });
+  ready.catch((err: unknown) => {
+    on.failed();
+    log.error({ nodeId, err: toKvbridgeError(err).message }, "engine failed to load: the node stays NOT_SERVING");
+  });
+  return ready;
 }
 
-/** True when a new one-chunk request could get a slot now: a free unreserved one, or an evictable entry. */
-function canAllocate(rx: KvReceiver): boolean {
-  const st = rx.store.stats();
-  if (st.slotsFree - st.slotsReserved > 0) return true;
-  // Rare (the pool is full): look for one unpinned READY entry, which Alloc would evict for room.
-  for (const e of rx.store.internals().live.values()) {
-    if (e.status.state === "ready" && e.pins.size === 0) return true;
-  }
-  return false;
+/**
+ * The admission gate of a decode node. Loading (or failed, or shutting down): Hello, Alloc, Generate and
+ * MatchPrefix are refused, since the fingerprint is not final and nothing could be generated.
+ * Draining: requests already on the node go on (their later Alloc batches, their Generate); new ones
+ * and MatchPrefix are refused so routers send them elsewhere. Everything else is always answered.
+ */
+function decodeAdmission(nodeId: string, rx: KvReceiver, admission: () => Admission): AdmissionGate {
+  const v1 = kvbridgeV1();
+  const hello = v1.KvReceiver.service.Hello.path;
+  const alloc = v1.KvReceiver.service.Alloc.path;
+  const generate = v1.Decode.service.Generate.path;
+  const matchPrefix = v1.Decode.service.MatchPrefix.path;
+  const refuse = (message: string, reason: "loading" | "draining"): KvbridgeError => new KvbridgeError("UNAVAILABLE", message, { details: { reason } });
+  return {
+    refusal(method, request) {
+      if (method !== hello && method !== alloc && method !== generate && method !== matchPrefix) return undefined;
+      switch (admission()) {
+        case "serving":
+          return undefined;
+        case "loading":
+          return refuse(`decode node ${nodeId} is not serving yet: its engine is still loading; use another node or retry shortly`, "loading");
+        case "load failed":
+          return refuse(`decode node ${nodeId} is not serving: its engine failed to load; use another node`, "loading");
+        case "closed":
+          return refuse(`decode node ${nodeId} is shutting down; use another node`, "draining");
+        case "draining": {
+          if (method === hello) return undefined;
+          if (method === matchPrefix) return refuse(`decode node ${nodeId} is draining and takes no new requests`, "draining");
+          const id = (request as { requestId?: unknown }).requestId;
+          const requestId = typeof id === "string" ? id : "";
+          if (rx.hasRequest(requestId)) return undefined;
+          return refuse(`node ${nodeId} is draining and takes no new requests; send ${requestId || "it"} to another node`, "draining");
+        }
+      }
+    },
+  };
 }
 
-/** A wildcard listen address is not something a peer can dial: offer the control-plane host instead. */
-function advertisable(dataHost: string, grpcHost: string): string {
+/** A wildcard listen address is not something a peer can dial: offer the control-plane host, else the pod IP. */
+function advertisable(dataHost: string, grpcHost: string, podIp: string | undefined): string {
   const wildcard = (h: string): boolean => h === "0.0.0.0" || h === "::" || h === "";
   if (!wildcard(dataHost)) return dataHost;
   if (!wildcard(grpcHost)) return grpcHost;
-  return process.env.POD_IP || "127.0.0.1";
+  return podIp || "127.0.0.1";
 }

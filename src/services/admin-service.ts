@@ -11,11 +11,11 @@ import type { Logger } from "pino";
 import { KvbridgeError } from "../errors/kvbridge-error.js";
 import { peerCertificateNames } from "../security/certificate-names.js";
 import type { AdminHandlers } from "../wire/generated/kvbridge/v1/Admin.js";
-import { unaryHandler } from "../wire/unary.js";
 import { describeEndReason, type EndReason } from "../store/end-reason.js";
 import { MAX_ID_LENGTH } from "../store/kv-store.js";
 import type { KvReceiver } from "../transfer/receiver.js";
 import { wellFormed } from "../wire/error-status.js";
+import { unaryHandler } from "./unary-handler.js";
 
 /** gRPC metadata entry carrying the admin token (kvctl --admin-token / KVBRIDGE_ADMIN_TOKEN). */
 export const ADMIN_TOKEN_METADATA_KEY = "kvbridge-admin-token";
@@ -110,14 +110,17 @@ export function checkAdminCaller(nodeId: string, configuredToken: string | undef
   }
 }
 
-function presentedToken(call: grpc.ServerUnaryCall<unknown, unknown>): string | undefined {
+/** What the guard reads of a call: who, over what connection, with which metadata. */
+type GuardedCall = Pick<grpc.ServerUnaryCall<unknown, unknown>, "getPeer" | "metadata" | "getAuthContext">;
+
+function presentedToken(call: GuardedCall): string | undefined {
   const v = call.metadata.get(ADMIN_TOKEN_METADATA_KEY)[0];
   if (v === undefined) return undefined;
   return typeof v === "string" ? v : v.toString("utf8");
 }
 
 /** Names of the caller's client certificate when the call came over mTLS and the node verified it. */
-function verifiedCertificateNames(call: grpc.ServerUnaryCall<unknown, unknown>): string[] | undefined {
+function verifiedCertificateNames(call: GuardedCall): string[] | undefined {
   // grpc-js fills sslPeerCertificate only for an authorized TLS socket (verified against our CA).
   const cert = call.getAuthContext?.().sslPeerCertificate;
   return cert ? peerCertificateNames(cert) : undefined;
@@ -125,7 +128,7 @@ function verifiedCertificateNames(call: grpc.ServerUnaryCall<unknown, unknown>):
 
 export function adminHandlers(rx: KvReceiver, opts: AdminServiceOptions = {}): AdminHandlers {
   const policy = { token: opts.token || undefined, identities: opts.identities };
-  const guard = (call: grpc.ServerUnaryCall<unknown, unknown>, action: string): string => {
+  const guard = (call: GuardedCall, action: string): string => {
     const peer = call.getPeer();
     const certificateNames = verifiedCertificateNames(call);
     try {
@@ -144,23 +147,23 @@ export function adminHandlers(rx: KvReceiver, opts: AdminServiceOptions = {}): A
         throw new KvbridgeError("INVALID_ARGUMENT", "Evict needs exactly one of: a key, or all_unpinned");
       }
       if (key.length > MAX_ID_LENGTH) throw new KvbridgeError("INVALID_ARGUMENT", `key is ${key.length} characters; the most is ${MAX_ID_LENGTH}`);
-      const peer = guard(call as grpc.ServerUnaryCall<unknown, unknown>, req.allUnpinned ? "evict unpinned" : `evict ${key}`);
+      const peer = guard(call, req.allUnpinned ? "evict unpinned" : `evict ${key}`);
       let evicted: number;
       if (req.allUnpinned) {
-        evicted = rx.store.evictUnpinned();
+        evicted = rx.evictUnpinned();
       } else {
         // The store refuses WRITING and pinned entries: an admin can never take a slot a request uses.
-        rx.store.evict(key);
+        rx.evict(key);
         evicted = 1;
       }
       opts.logger?.warn({ peer, key: key || undefined, allUnpinned: req.allUnpinned, evicted }, "admin: evicted");
-      return { evicted, slotsFree: rx.store.stats().slotsFree };
+      return { evicted, slotsFree: rx.stats().slotsFree };
     }),
     AbortRequest: unaryHandler((req, call) => {
       const id = req.requestId;
       if (id.length === 0 || id.length > MAX_ID_LENGTH) throw new KvbridgeError("INVALID_ARGUMENT", `request_id must be 1..${MAX_ID_LENGTH} characters`);
-      const peer = guard(call as grpc.ServerUnaryCall<unknown, unknown>, `abort ${id}`);
-      const phase = rx.store.requestPhase(id);
+      const peer = guard(call, `abort ${id}`);
+      const phase = rx.requestPhase(id);
       if (phase === undefined) {
         throw new KvbridgeError("NOT_FOUND", `request ${id} is not on node ${rx.nodeId} (finished, aborted or expired already); see kvctl requests`);
       }

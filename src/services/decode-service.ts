@@ -1,18 +1,19 @@
 // The decode node's engine service: Generate loads a request's received KV chunks into a context
 // sequence (recomputing what is missing, or failing, by policy) and streams the tokens; MatchPrefix
-// tells the router how much of a prompt this node already holds.
+// tells the router how much of a prompt this node already holds. Whether the node takes the call at
+// all (engine loaded, not draining) is the admission gate's decision, before these handlers.
 
 import type * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
+import { MAX_PROMPT_CHARS } from "../config/defaults.js";
 import type { LlamaEngine } from "../engine/llama-engine.js";
 import { KvbridgeError, toKvbridgeError } from "../errors/kvbridge-error.js";
 import { toServiceError } from "../wire/error-status.js";
 import type { DecodeHandlers } from "../wire/generated/kvbridge/v1/Decode.js";
 import type { GenerateEvent } from "../wire/generated/kvbridge/v1/GenerateEvent.js";
 import type { GenerateRequest__Output } from "../wire/generated/kvbridge/v1/GenerateRequest.js";
-import { unaryHandler } from "../wire/unary.js";
 import type { KvReceiver } from "../transfer/receiver.js";
-import { MAX_PROMPT_CHARS } from "../roles/prefill-role.js";
+import { callSignal, unaryHandler } from "./unary-handler.js";
 
 export type RecomputePolicy = "recompute" | "fail";
 
@@ -24,11 +25,13 @@ export interface DecodeEngineOptions {
   kvWaitMs: number;
   maxTokensLimit?: number;
   logger: Logger;
-  serving: () => boolean;
+  /** Called whenever a Generate ends, so a drain waiting for it wakes. */
+  onGenerateEnded?: () => void;
 }
 
 export interface DecodeEngineService {
   handlers: DecodeHandlers;
+  /** Generate calls running now. */
   activeRequests(): number;
 }
 
@@ -42,7 +45,7 @@ export function decodeEngineService(o: DecodeEngineOptions): DecodeEngineService
    * are exactly the keys of these tokens. Anything after it is recomputed (or the request fails).
    */
   const loadablePrefix = async (req: GenerateRequest__Output, keys: string[], signal: AbortSignal): Promise<{ prefix: Buffer[]; holding: boolean; why: string }> => {
-    if (!rx.store.hasRequest(req.requestId)) {
+    if (!rx.hasRequest(req.requestId)) {
       return { prefix: [], holding: false, why: `no KV was received for request ${req.requestId} (its prefill failed before allocating, or it expired)` };
     }
     let st;
@@ -71,8 +74,9 @@ export function decodeEngineService(o: DecodeEngineOptions): DecodeEngineService
     try {
       // Committed: drop our pins (READY entries stay as prefix cache). Still being written (its
       // prefill died or is late): abort, which releases exactly this request's holds.
-      if (rx.store.requestPhase(requestId) === "committed") rx.release(requestId);
-      else if (rx.store.hasRequest(requestId)) rx.abort(requestId, { kind: "decode_incomplete" });
+      const phase = rx.requestPhase(requestId);
+      if (phase === "committed") rx.release(requestId);
+      else if (phase !== undefined) rx.abort(requestId, { kind: "decode_incomplete" });
     } catch (err) {
       o.logger.warn({ requestId, err: toKvbridgeError(err).message }, "releasing request after decode failed");
     }
@@ -81,14 +85,12 @@ export function decodeEngineService(o: DecodeEngineOptions): DecodeEngineService
   const handlers: DecodeHandlers = {
     Generate: (call: grpc.ServerWritableStream<GenerateRequest__Output, GenerateEvent>) => {
       const req = call.request;
-      const ac = new AbortController();
-      call.on("cancelled", () => ac.abort());
+      const signal = callSignal(call);
       const log = o.logger.child({ requestId: req.requestId });
       let holding = false;
       let mine = false;
       void (async () => {
         try {
-          if (!o.serving()) throw new KvbridgeError("UNAVAILABLE", "decode node is not serving (starting or draining)");
           if (!req.requestId) throw new KvbridgeError("INVALID_ARGUMENT", "request_id is empty");
           if (!req.prompt || req.prompt.length > MAX_PROMPT_CHARS) throw new KvbridgeError("INVALID_ARGUMENT", "prompt is empty or too long");
           if (req.maxTokens < 1 || req.maxTokens > maxTokensLimit) {
@@ -102,7 +104,7 @@ export function decodeEngineService(o: DecodeEngineOptions): DecodeEngineService
             throw new KvbridgeError("INVALID_ARGUMENT", `prompt (${tokens.length} tokens) + max_tokens (${req.maxTokens}) exceeds the context (${engine.contextSize})`);
           }
           const keys = engine.chunkKeys(tokens);
-          const plan = await loadablePrefix(req, keys, ac.signal);
+          const plan = await loadablePrefix(req, keys, signal);
           holding = plan.holding;
           if (plan.prefix.length < keys.length) {
             if (o.policy === "fail") {
@@ -116,7 +118,7 @@ export function decodeEngineService(o: DecodeEngineOptions): DecodeEngineService
             prefix: plan.prefix,
             maxTokens: req.maxTokens,
             stop: req.stop.length > 0 ? req.stop : undefined,
-            signal: ac.signal,
+            signal,
             // The engine copied the chunks: drop the pins now, not after decoding, so the pool slots
             // serve other requests (READY entries stay as prefix cache) while this one generates.
             onPrefixConsumed: () => {
@@ -140,7 +142,7 @@ export function decodeEngineService(o: DecodeEngineOptions): DecodeEngineService
           call.end();
           log.info({ promptTokens: tokens.length, completionTokens: completion, recomputed: result.recomputedTokens, chunksLoaded: plan.prefix.length }, "generated");
         } catch (err) {
-          const e = ac.signal.aborted ? new KvbridgeError("CANCELLED", `generate ${req.requestId} cancelled by its caller`) : toKvbridgeError(err);
+          const e = signal.aborted ? new KvbridgeError("CANCELLED", `generate ${req.requestId} cancelled by its caller`) : toKvbridgeError(err);
           if (e.code === "CANCELLED") log.info("generate cancelled");
           else log.error({ err: e.message, code: e.code }, "generate failed");
           if (!call.cancelled) call.emit("error", toServiceError(e));
@@ -149,35 +151,34 @@ export function decodeEngineService(o: DecodeEngineOptions): DecodeEngineService
           if (mine) {
             active.delete(req.requestId);
             finish(req.requestId, holding);
+            o.onGenerateEnded?.();
           }
         }
       })();
     },
-    // A node that will not generate (draining) says so here too, so routers pick another one.
-    MatchPrefix: unaryHandler((req) => {
-      if (!o.serving()) throw new KvbridgeError("UNAVAILABLE", "decode node is not serving (starting or draining)");
-      return { matched: rx.store.matchPrefix(req.keys) };
-    }),
+    MatchPrefix: unaryHandler((req) => ({ matched: rx.matchPrefix(req.keys) })),
   };
   return { handlers, activeRequests: () => active.size };
 }
 
 /**
- * The Decode service while the engine may still be loading: Generate and MatchPrefix answer
- * UNAVAILABLE until the engine service exists, so a router's prefix match passes this node over
- * instead of routing a request to it that it would refuse.
+ * The Decode service of a node whose engine may still be loading: calls go to the engine service once
+ * it is attached. The admission gate refuses them before that (reason "loading"); these answers only
+ * cover a call that slipped between the gate and the attachment.
  */
-export function lazyDecodeHandlers(current: () => DecodeEngineService | undefined): DecodeHandlers {
+export function decodeHandlers(attached: () => DecodeEngineService | undefined): DecodeHandlers {
+  const loading = (): KvbridgeError =>
+    new KvbridgeError("UNAVAILABLE", "the decode node's engine is still loading; retry shortly", { details: { reason: "loading" } });
   return {
     Generate: (call: grpc.ServerWritableStream<GenerateRequest__Output, GenerateEvent>) => {
-      const svc = current();
+      const svc = attached();
       if (svc) return svc.handlers.Generate(call);
-      call.emit("error", toServiceError(new KvbridgeError("UNAVAILABLE", "the decode node's engine is still loading; retry shortly")));
+      call.emit("error", toServiceError(loading()));
     },
     MatchPrefix: (call, callback) => {
-      const svc = current();
+      const svc = attached();
       if (svc) return svc.handlers.MatchPrefix(call, callback);
-      callback(toServiceError(new KvbridgeError("UNAVAILABLE", "the decode node's engine is still loading; retry shortly")));
+      callback(toServiceError(loading()));
     },
   };
 }

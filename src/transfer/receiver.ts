@@ -1,14 +1,32 @@
 // The receiving side of a transfer: the pure store plus what it cannot do itself: the pool memory,
 // the single lease sweeper, waiters for READY keys, and the write gate the TCP data plane asks before
 // any byte lands. Every store call here is one synchronous step; awaits happen only around them.
+// It is the boundary of the store: nobody else touches it; services, health and metrics ask the
+// receiver's queries and listen to its typed events.
 
 import { createHash, randomBytes } from "node:crypto";
+import { EventEmitter } from "node:events";
 import type { Logger } from "pino";
+import { DEFAULT_HOLD_MS } from "../config/defaults.js";
 import { KvbridgeError } from "../errors/kvbridge-error.js";
 import type { PoolMemory } from "../memory/pool-memory.js";
 import { type Clock, systemClock } from "../store/clock.js";
 import { describeEndReason, type EndReason } from "../store/end-reason.js";
-import { type AllocInput, type AllocResult, type CommitResult, type KeyState, KvStore, type StoreConfig } from "../store/kv-store.js";
+import { checkInvariants } from "../store/invariants.js";
+import {
+  type AllocInput,
+  type AllocResult,
+  type CommitResult,
+  type EntryState,
+  type EntryView,
+  type KeyState,
+  KvStore,
+  type ReleaseSummary,
+  type RequestPhase,
+  type RequestView,
+  type StoreConfig,
+  type StoreStats,
+} from "../store/kv-store.js";
 import type { AdmitResult, DataPlaneOffer, WriteGate } from "../transport/transport.js";
 import { LeaseSweeper } from "./lease-sweeper.js";
 import { WriteTokenSource } from "./write-tokens.js";
@@ -17,7 +35,7 @@ export interface ReceiverOptions {
   memory: PoolMemory;
   leaseMs: number;
   quarantineMs: number;
-  /** How long a committed request may keep its pins without consuming them (default 60 s). */
+  /** How long a committed request may keep its pins without consuming them (default DEFAULT_HOLD_MS). */
   holdMs?: number;
   maxKeysPerAlloc?: number;
   maxChunksPerRequest?: number;
@@ -35,21 +53,35 @@ export interface KeyStatesResult {
   keys: Array<{ key: string; state: KeyState }>;
 }
 
-export interface ReceiverEvents {
-  /** A lease ran out and the sweeper released the request. */
-  onExpired?(requestId: string): void;
-  /**
-   * `reason` is describeEndReason(endReason), for logs; label metrics by `endReason.kind`. The
-   * receiver always passes both (endReason is optional only so that hooks written for the prose
-   * alone still chain).
-   */
-  onAborted?(requestId: string, reason: string, endReason?: EndReason): void;
+/** A request's first Commit: what it wrote and how long its transfer took. */
+export interface CommittedEvent {
+  requestId: string;
+  /** Bytes this Commit made READY (0 when every chunk was deduped). */
+  bytes: number;
+  /** Of those, bytes that arrived over the TCP data plane; the rest came by one-sided UCX puts. */
+  viaTcpBytes: number;
+  /** From the request's first Alloc to this Commit. */
+  seconds: number;
+}
+
+/**
+ * What a receiver publishes (receiver.events.on("committed", ...)). Listeners run synchronously inside
+ * the receiver's step and must not throw.
+ */
+export interface ReceiverEventMap {
+  committed: [CommittedEvent];
+  /** An explicit abort: by its sender, an admin, a lost data connection, or a decode that gave up. */
+  aborted: [{ requestId: string; reason: EndReason }];
+  /** Its lease ran out and the sweeper released it. */
+  expired: [{ requestId: string }];
+  /** It left the store, however (released, aborted, expired, hold expired, refused at Commit). */
+  ended: [{ requestId: string }];
 }
 
 export const DEFAULT_MAX_KEYS_PER_ALLOC = 1024;
 
 export class KvReceiver implements WriteGate {
-  readonly store: KvStore;
+  private readonly store: KvStore;
   readonly memory: PoolMemory;
   readonly nodeId: string;
   private fingerprintValue: string;
@@ -63,9 +95,8 @@ export class KvReceiver implements WriteGate {
   private readonly waiters = new Set<() => void>();
   private readonly admissionWatchers = new Set<() => void>();
   private offers: DataPlaneOffer[] = [];
-  private bytesReceivedTotal = 0;
   private closed = false;
-  events: ReceiverEvents = {};
+  readonly events = new EventEmitter<ReceiverEventMap>();
 
   constructor(opts: ReceiverOptions) {
     this.memory = opts.memory;
@@ -83,7 +114,7 @@ export class KvReceiver implements WriteGate {
       slotBytes: opts.memory.slotBytes,
       leaseMs: opts.leaseMs,
       quarantineMs: opts.quarantineMs,
-      holdMs: opts.holdMs ?? 60_000,
+      holdMs: opts.holdMs ?? DEFAULT_HOLD_MS,
       maxKeysPerAlloc: this.maxKeysPerAlloc,
       maxChunksPerRequest: opts.maxChunksPerRequest ?? 65_536,
       maxRequests: opts.maxRequests ?? 4096,
@@ -100,11 +131,6 @@ export class KvReceiver implements WriteGate {
   /** KV bytes received and committed, over any transport (UCX puts are invisible until Commit). */
   get bytesReceived(): number {
     return this.store.stats().bytesCommitted;
-  }
-
-  /** Bytes that arrived over the TCP data plane (admitted frames' payloads). */
-  get tcpBytesReceived(): number {
-    return this.bytesReceivedTotal;
   }
 
   /** The model compatibility fingerprint senders must match ("" for raw transfers). */
@@ -139,7 +165,7 @@ export class KvReceiver implements WriteGate {
 
   alloc(input: AllocInput): AllocResult {
     this.assertOpen();
-    const res = this.store.alloc(input, this.clock());
+    const res = this.ending(input.requestId, () => this.store.alloc(input, this.clock()));
     // The slots may have belonged to an ended request whose frame is still arriving: the TCP data
     // plane re-checks such frames now, before the new owner can even learn the slots.
     if (res.remoteIndexes.length > 0) this.admissionsChanged();
@@ -154,7 +180,13 @@ export class KvReceiver implements WriteGate {
       // slot's bytes), a chunk not fully written over TCP is taken as written when this receiver
       // offers a UCX data plane, as before. A TCP-only receiver accepts counted bytes only.
       const ucxOffered = this.offers.some((o) => o.kind === "ucx");
-      return this.store.commit(requestId, this.clock(), () => ucxOffered);
+      const first = this.store.requestPhase(requestId) === "allocating";
+      const res = this.ending(requestId, () => this.store.commit(requestId, this.clock(), () => ucxOffered));
+      if (first) {
+        const seconds = Math.max(0, this.clock() - res.startedAt) / 1000;
+        this.events.emit("committed", { requestId, bytes: res.bytesCommitted, viaTcpBytes: res.bytesCounted, seconds });
+      }
+      return res;
     } finally {
       // READY bytes must not change any more, even under a frame its sender did not finish.
       this.admissionsChanged();
@@ -162,17 +194,18 @@ export class KvReceiver implements WriteGate {
     }
   }
 
-  abort(requestId: string, reason: EndReason): { slotsReleased: number; pinsReleased: number } {
+  abort(requestId: string, reason: EndReason): ReleaseSummary {
     const res = this.store.abort(requestId, reason, this.clock());
-    const described = describeEndReason(reason);
-    this.logger?.info({ requestId, reason: described, kind: reason.kind, ...res }, "request aborted");
-    this.events.onAborted?.(requestId, described, reason);
+    this.logger?.info({ requestId, reason: describeEndReason(reason), kind: reason.kind, ...res }, "request aborted");
+    this.events.emit("aborted", { requestId, reason });
+    this.events.emit("ended", { requestId });
     this.wake();
     return res;
   }
 
-  release(requestId: string): { slotsReleased: number; pinsReleased: number } {
+  release(requestId: string): ReleaseSummary {
     const res = this.store.release(requestId, this.clock());
+    this.events.emit("ended", { requestId });
     this.wake();
     return res;
   }
@@ -180,10 +213,76 @@ export class KvReceiver implements WriteGate {
   renew(requestId: string): number {
     this.assertOpen();
     try {
-      return this.store.renew(requestId, this.clock());
+      return this.ending(requestId, () => this.store.renew(requestId, this.clock()));
     } finally {
       this.wake();
     }
+  }
+
+  /**
+   * Runs one store step for `requestId` and publishes "ended" when the step ended it (a Commit or
+   * Renew past its lease, a Commit whose bytes were not all proven), whether it returned or threw.
+   */
+  private ending<T>(requestId: string, step: () => T): T {
+    const before = this.store.hasRequest(requestId);
+    try {
+      return step();
+    } finally {
+      if (before && !this.store.hasRequest(requestId)) this.events.emit("ended", { requestId });
+    }
+  }
+
+  // ------------------------------------------------------------ queries
+
+  stats(): StoreStats {
+    return this.store.stats();
+  }
+
+  /**
+   * True when a new one-chunk request could get a slot now: a free one beyond the reservations of
+   * batched requests, or an unpinned READY entry an Alloc would evict.
+   */
+  canAdmitOne(): boolean {
+    const s = this.store.stats();
+    return s.slotsFree - s.slotsReserved > 0 || this.store.hasEvictable();
+  }
+
+  hasRequest(requestId: string): boolean {
+    return this.store.hasRequest(requestId);
+  }
+
+  requestPhase(requestId: string): RequestPhase | undefined {
+    return this.store.requestPhase(requestId);
+  }
+
+  /** How many of `keys`, from the first, are READY here (a router's prefix affinity). */
+  matchPrefix(keys: readonly string[]): number {
+    return this.store.matchPrefix(keys);
+  }
+
+  listEntries(filter: { state?: EntryState; pinnedOnly?: boolean; prefix?: string; limit?: number } = {}): EntryView[] {
+    return this.store.listEntries(this.clock(), filter);
+  }
+
+  listRequests(): RequestView[] {
+    return this.store.listRequests(this.clock());
+  }
+
+  /** Throws INTERNAL naming the first broken store invariant (the fuzzers' and soak runs' self-check). */
+  checkInvariants(): void {
+    checkInvariants(this.store);
+  }
+
+  // ------------------------------------------------------------ admin
+
+  /** Evicts one unpinned READY key; the store refuses WRITING and pinned entries. */
+  evict(key: string): void {
+    this.store.evict(key);
+  }
+
+  /** Evicts every unpinned READY entry; returns how many. */
+  evictUnpinned(): number {
+    return this.store.evictUnpinned();
   }
 
   keyStates(requestId: string): KeyStatesResult {
@@ -258,7 +357,6 @@ export class KvReceiver implements WriteGate {
   }
 
   written(requestId: string, slot: number, length: number, offsetInSlot: number): void {
-    this.bytesReceivedTotal += length;
     this.store.recordWritten(requestId, slot, offsetInSlot, length);
   }
 
@@ -286,10 +384,12 @@ export class KvReceiver implements WriteGate {
     const res = this.store.sweep(this.clock());
     for (const id of res.expired) {
       this.logger?.warn({ requestId: id }, describeEndReason({ kind: "lease_expired" }));
-      this.events.onExpired?.(id);
+      this.events.emit("expired", { requestId: id });
+      this.events.emit("ended", { requestId: id });
     }
     for (const id of res.holdsExpired) {
       this.logger?.warn({ requestId: id }, "committed request was never consumed: pins released");
+      this.events.emit("ended", { requestId: id });
     }
     if (res.expired.length > 0 || res.holdsExpired.length > 0) this.wake();
   }

@@ -1,22 +1,20 @@
 // /metrics of a real decode process scraped over HTTP while real transfers, refusals, aborts and
 // lease expiries happen: every series moves by exactly what the traffic did, and the pool gauges
 // agree with the node's own Inspect answer. The sender side is checked through its own registry.
-import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { nodeMetrics, recordPush, Registry } from "../../src/observability/metrics.js";
-import type { HelloResponse__Output } from "../../src/wire/generated/kvbridge/v1/HelloResponse.js";
-import { kvbridgeV1 } from "../../src/wire/proto.js";
-import { callUnary } from "../../src/wire/unary.js";
 import { KvSender } from "../../src/transfer/sender.js";
 import { TcpSenderTransport } from "../../src/transport/tcp/tcp-sender.js";
 import { ucxAvailability, UcxSenderTransport } from "../../src/transport/ucx/index.js";
+import { InspectClient } from "../../src/wire/inspect-client.js";
+import { ReceiverClient } from "../../src/wire/receiver-client.js";
 import { startDecodeProcess, type DecodeProcess } from "../support/decode-process.js";
-import { nodeClients, type NodeClients } from "../support/node-clients.js";
 
+const T = { timeoutMs: 5_000 };
 let node: DecodeProcess;
 let metricsUrl: string;
-let clients: NodeClients;
-let rx: grpc.Client;
+let rx: ReceiverClient;
+let inspect: InspectClient;
 let generation: number;
 const tcp = new TcpSenderTransport({ connections: 1 });
 const sender = new KvSender({ fingerprint: "", transports: { tcp } });
@@ -44,27 +42,23 @@ async function waitForValue(series: string, expected: number, timeoutMs = 10_000
 }
 
 function alloc(requestId: string, keys: string[], size = 100): Promise<unknown> {
-  return callUnary(
-    rx,
-    "Alloc",
-    { requestId, keys, sizes: keys.map(() => size), batchSeq: 0, totalChunks: 0, isLastBatch: true, fingerprint: "", generation },
-    { timeoutMs: 5_000 },
-  );
+  return rx.alloc({ requestId, keys, sizes: keys.map(() => size), batchSeq: 0, totalChunks: 0, isLastBatch: true, fingerprint: "", generation }, T);
 }
 
 beforeAll(async () => {
   node = await startDecodeProcess(["--pool-slots", "16", "--lease-ms", "800", "--quarantine-ms", "1500", "--hold-ms", "600000", "--metrics-listen", "127.0.0.1:0"]);
   const serving = JSON.parse(node.proc.lines.find((l) => l.includes("decode node serving"))!) as { metrics: string };
   metricsUrl = `http://${serving.metrics}/metrics`;
-  clients = nodeClients(node.grpc);
-  rx = clients.receiver;
-  generation = (await callUnary<object, HelloResponse__Output>(rx, "Hello", { protocolVersion: 1, fingerprint: "" }, { timeoutMs: 5_000 })).generation;
+  rx = new ReceiverClient(node.grpc);
+  inspect = new InspectClient(node.grpc);
+  generation = (await rx.hello({ protocolVersion: 1, fingerprint: "" }, T)).generation;
 });
 
 afterAll(async () => {
   await sender.close();
   await tcp.close();
-  clients?.close();
+  rx?.close();
+  inspect?.close();
   await node?.proc.stop();
 });
 
@@ -72,7 +66,7 @@ describe("decode node /metrics", () => {
   it("starts with its identity, an idle pool, health SERVING and zeroed counters", async () => {
     const { text, type } = await scrape();
     expect(type).toMatch(/^text\/plain; version=0\.0\.4/);
-    const stats = await clients.stats();
+    const stats = await inspect.getStats({}, T);
     expect(value(text, `kvbridge_node_info{node_id="${stats.nodeId}",role="decode",version="${stats.version}",protocol_version="1"}`)).toBe(1);
     expect(value(text, 'kvbridge_pool_slots{state="free"}')).toBe(16);
     for (const state of ["reserved", "writing", "ready", "quarantined"]) expect(value(text, `kvbridge_pool_slots{state="${state}"}`)).toBe(0);
@@ -105,7 +99,7 @@ describe("decode node /metrics", () => {
     expect(value(text, 'kvbridge_alloc_seconds_bucket{le="+Inf"}')).toBe(2);
     expect(value(text, "kvbridge_requests_committed_total")).toBe(2);
     expect(value(text, "kvbridge_requests_active")).toBe(2);
-    const s = await clients.stats();
+    const s = await inspect.getStats({}, T);
     expect(value(text, 'kvbridge_pool_slots{state="ready"}')).toBe(s.slotsReady);
     expect(value(text, 'kvbridge_pool_slots{state="free"}')).toBe(s.slotsFree - s.slotsReserved);
     expect(s.slotsReady).toBe(4);
@@ -114,20 +108,26 @@ describe("decode node /metrics", () => {
     expect(value(sent, 'kvbridge_transfer_bytes_total{transport="tcp",direction="sent"}')).toBe(35_000);
     expect(value(sent, 'kvbridge_transfer_seconds_count{transport="tcp",direction="sent"}')).toBe(2);
 
-    await callUnary(rx, "Release", { requestId: "m-1" }, { timeoutMs: 5_000 });
-    await callUnary(rx, "Release", { requestId: "m-2" }, { timeoutMs: 5_000 });
+    await rx.release({ requestId: "m-1" }, T);
+    await rx.release({ requestId: "m-2" }, T);
     expect(value((await scrape()).text, "kvbridge_requests_active")).toBe(0);
   });
 
-  it("counts refusals by operation and code, and aborts by reason", async () => {
+  it("counts refusals by operation and code, and aborts by end-reason kind", async () => {
     await expect(alloc("m-huge", Array.from({ length: 17 }, (_, i) => `m-h${i}`))).rejects.toMatchObject({ code: "RESOURCE_EXHAUSTED" });
-    await expect(callUnary(rx, "Commit", { requestId: "m-never" }, { timeoutMs: 5_000 })).rejects.toMatchObject({ code: "NOT_FOUND" });
+    await expect(rx.commit({ requestId: "m-never" }, T)).rejects.toMatchObject({ code: "NOT_FOUND" });
+    await expect(inspect.listEntries({ state: "bogus" }, T)).rejects.toMatchObject({ code: "INVALID_ARGUMENT" });
     await alloc("m-3", ["m-3-0", "m-3-1"]);
-    await callUnary(rx, "Abort", { requestId: "m-3", reason: "sender gave up" }, { timeoutMs: 5_000 });
+    await rx.abort({ requestId: "m-3", reason: "sender gave up" }, T);
     const { text } = await scrape();
     expect(value(text, 'kvbridge_failures_total{op="alloc",reason="resource_exhausted"}')).toBe(1);
     expect(value(text, 'kvbridge_failures_total{op="commit",reason="not_found"}')).toBe(1);
-    expect(value(text, 'kvbridge_aborts_total{reason="requested"}')).toBe(1);
+    expect(value(text, 'kvbridge_failures_total{op="list_entries",reason="invalid_argument"}')).toBe(1);
+    expect(value(text, 'kvbridge_aborts_total{reason="sender_abort"}')).toBe(1);
+    // Each refused call left one line with its operation, request id and code (the interceptors' log).
+    const refusedLine = node.proc.lines.find((l) => l.includes('"rpc refused"') && l.includes('"requestId":"m-never"'));
+    expect(refusedLine, "no log line for the refused Commit").toBeDefined();
+    expect(JSON.parse(refusedLine!)).toMatchObject({ rpc: "/kvbridge.v1.KvReceiver/Commit", code: "not_found" });
     // The aborted writes' slots are quarantined (a late write may still land), then come back.
     expect(value(text, 'kvbridge_pool_slots{state="quarantined"}')).toBe(2);
     const later = await waitForValue('kvbridge_pool_slots{state="quarantined"}', 0);
@@ -140,12 +140,12 @@ describe("decode node /metrics", () => {
     expect(value(expired, "kvbridge_leases_expired_total")).toBe(1);
     expect(value(expired, "kvbridge_requests_active")).toBe(0);
     // An expiry is not an abort: the abort count is still the one from the test above.
-    expect(value(expired, 'kvbridge_aborts_total{reason="requested"}')).toBe(1);
+    expect(value(expired, 'kvbridge_aborts_total{reason="sender_abort"}')).toBe(1);
   });
 
   const ucx = ucxAvailability();
   it.skipIf(!ucx.available)(`counts UCX transfers, which land without the receiver's CPU, at their commit${ucx.available ? "" : " (UCX not available on this machine)"}`, async () => {
-    const stats = await clients.stats();
+    const stats = await inspect.getStats({}, T);
     if (!stats.transports.includes("ucx")) return expect.fail(`the decode process offers ${stats.transports.join(",")}: its UCX data plane did not start (see its log)`);
     const transport = UcxSenderTransport.create();
     const ucxSender = new KvSender({ fingerprint: "", transports: { ucx: transport }, preference: "ucx" });
@@ -158,12 +158,12 @@ describe("decode node /metrics", () => {
       expect((value(after, series) ?? 0) - (value(before, series) ?? 0)).toBe(42_345);
       expect(value(after, 'kvbridge_transfer_seconds_count{transport="ucx",direction="received"}')).toBe(1);
       // Inspect (and so kvctl) counts them too, once: a retried Commit adds nothing.
-      expect((await clients.stats()).bytesReceived - stats.bytesReceived).toBe(42_345);
-      await callUnary(rx, "Commit", { requestId: "m-ucx" }, { timeoutMs: 5_000 });
-      expect((await clients.stats()).bytesReceived - stats.bytesReceived).toBe(42_345);
-      const listed = await clients.call<{ requests: Array<{ requestId: string; bytes: number }> }>(clients.inspect, "ListRequests", {});
+      expect((await inspect.getStats({}, T)).bytesReceived - stats.bytesReceived).toBe(42_345);
+      await rx.commit({ requestId: "m-ucx" }, T);
+      expect((await inspect.getStats({}, T)).bytesReceived - stats.bytesReceived).toBe(42_345);
+      const listed = await inspect.listRequests({}, T);
       expect(listed.requests.find((r) => r.requestId === "m-ucx")?.bytes).toBe(42_345);
-      await callUnary(rx, "Release", { requestId: "m-ucx" }, { timeoutMs: 5_000 });
+      await rx.release({ requestId: "m-ucx" }, T);
     } finally {
       await ucxSender.close();
       await transport.close();

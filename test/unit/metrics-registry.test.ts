@@ -5,7 +5,6 @@ import { createServer, request } from "node:http";
 import { afterEach, describe, expect, it } from "vitest";
 import { KvbridgeError } from "../../src/errors/kvbridge-error.js";
 import { nodeMetrics, recordFailure, recordPush, recordRouterRequest, Registry, type ReceiverSnapshot } from "../../src/observability/metrics.js";
-import { abortReasonLabel } from "../../src/observability/metrics-receiver.js";
 import { metricsRoute, startMetricsServer, type MetricsServer } from "../../src/observability/metrics-server.js";
 
 function snapshot(over: Partial<ReceiverSnapshot> = {}): ReceiverSnapshot {
@@ -158,14 +157,5 @@ describe("metrics server", () => {
       code: "UNAVAILABLE",
       message: expect.stringMatching(/cannot serve metrics on 127\.0\.0\.1:\d+.*--metrics-listen/),
     });
-  });
-});
-
-describe("receiver abort reasons", () => {
-  it("maps the receiver's free-text reasons onto three label values", () => {
-    expect(abortReasonLabel("data connection lost: ECONNRESET")).toBe("connection_lost");
-    expect(abortReasonLabel("admin (127.0.0.1:5): operator")).toBe("admin");
-    expect(abortReasonLabel("aborted by sender")).toBe("requested");
-    expect(abortReasonLabel("decode finished without a complete transfer")).toBe("requested");
   });
 });

@@ -1,21 +1,29 @@
-// `kvbridge decode`: the decode node process.
-import type * as grpc from "@grpc/grpc-js";
+// `kvbridge decode`: the decode node process. The engine loads while the node already serves health
+// (NOT_SERVING), inspection and metrics; the role attaches it when it is ready.
 import { Command } from "commander";
-import type { LlamaEngine } from "../../engine/llama-engine.js";
-import { decodeEngineService, lazyDecodeHandlers, type DecodeEngineService } from "../../services/decode-service.js";
-import type { DecodeNode } from "../../roles/decode-role.js";
-import type { KvReceiver } from "../../transfer/receiver.js";
-import { kvbridgeV1 } from "../../wire/proto.js";
-import { addEngineOptions, openEngine } from "../engine-options.js";
-import { startDecodeNode } from "../../roles/decode-role.js";
-import type { HostPort } from "../../roles/host-port.js";
+import {
+  DECODE_DATA_LISTEN,
+  DECODE_LISTEN,
+  DEFAULT_HOLD_MS,
+  DEFAULT_KV_WAIT_MS,
+  DEFAULT_LEASE_MS,
+  DEFAULT_POOL_SLOTS,
+  DEFAULT_QUARANTINE_MS,
+  DEFAULT_SLOT_BYTES,
+  DRAIN_TIMEOUT_MS,
+  LOG_LEVELS,
+  NODE_LOG_LEVEL,
+} from "../../config/defaults.js";
+import { KvbridgeError } from "../../errors/kvbridge-error.js";
 import { createLogger } from "../../observability/logger.js";
+import { startDecodeRole } from "../../roles/decode-role.js";
+import type { HostPort } from "../../roles/host-port.js";
+import { grpcServerCredentials } from "../../security/grpc-credentials.js";
+import { addEngineOptions, openEngine } from "../engine-options.js";
 import { envOption } from "../env-option.js";
-import { loadUcxReceiver } from "../ucx-loader.js";
 import { bytesArg, choiceArg, hostPortArg, intArg, lockArg } from "../option-parsers.js";
 import { onShutdownSignal } from "../process-lifecycle.js";
-import { KvbridgeError } from "../../errors/kvbridge-error.js";
-import { grpcServerCredentials } from "../../security/grpc-credentials.js";
+import { loadUcxReceiver } from "../ucx-loader.js";
 import { addPlaintextUcxOption, addTlsOptions, effectiveTransport, tlsFromFlags, TLS_HELP, type PlaintextUcxFlags, type TlsFlags } from "./tls-flags.js";
 
 export interface DecodeFlags extends TlsFlags, PlaintextUcxFlags {
@@ -52,26 +60,26 @@ export function decodeCommand(): Command {
   addPlaintextUcxOption(cmd);
   return cmd
     .description("run a decode node: receives KV chunks into a pinned pool and generates tokens from them")
-    .addOption(envOption("--listen <host:port>", "gRPC control plane address", hostPortArg, hostPortArg("127.0.0.1:50061"), "127.0.0.1:50061"))
-    .addOption(envOption("--data-listen <host:port>", "TCP data plane address", hostPortArg, hostPortArg("127.0.0.1:50062"), "127.0.0.1:50062"))
+    .addOption(envOption("--listen <host:port>", "gRPC control plane address", hostPortArg, hostPortArg(DECODE_LISTEN), DECODE_LISTEN))
+    .addOption(envOption("--data-listen <host:port>", "TCP data plane address", hostPortArg, hostPortArg(DECODE_DATA_LISTEN), DECODE_DATA_LISTEN))
     .addOption(envOption("--advertise-host <host>", "address put in data-plane offers (default: env POD_IP, else the listen host)"))
     .addOption(envOption("--no-engine", "receiver only: no model, raw KV transfers (tests, benchmarks, fabric checks)"))
-    .addOption(envOption("--pool-slots <n>", "number of KV slots in the pinned pool", intArg(1, 1 << 24), 256))
-    .addOption(envOption("--slot-bytes <bytes>", "bytes per slot (largest chunk); accepts KiB/MiB suffixes", bytesArg, 1 << 20, "1MiB"))
-    .addOption(envOption("--lease-ms <ms>", "an allocation not renewed or committed within this is released", intArg(10, 3_600_000), 10_000))
-    .addOption(envOption("--quarantine-ms <ms>", "slots of aborted or expired writes stay unused this long (late one-sided writes)", intArg(0, 3_600_000), 30_000))
-    .addOption(envOption("--hold-ms <ms>", "a committed request that is never consumed gives its pins back after this", intArg(10, 3_600_000), 60_000))
+    .addOption(envOption("--pool-slots <n>", "number of KV slots in the pinned pool", intArg(1, 1 << 24), DEFAULT_POOL_SLOTS))
+    .addOption(envOption("--slot-bytes <bytes>", "bytes per slot (largest chunk); accepts KiB/MiB suffixes", bytesArg, DEFAULT_SLOT_BYTES, `${DEFAULT_SLOT_BYTES / (1 << 20)}MiB`))
+    .addOption(envOption("--lease-ms <ms>", "an allocation not renewed or committed within this is released", intArg(10, 3_600_000), DEFAULT_LEASE_MS))
+    .addOption(envOption("--quarantine-ms <ms>", "slots of aborted or expired writes stay unused this long (late one-sided writes)", intArg(0, 3_600_000), DEFAULT_QUARANTINE_MS))
+    .addOption(envOption("--hold-ms <ms>", "a committed request that is never consumed gives its pins back after this", intArg(10, 3_600_000), DEFAULT_HOLD_MS))
     .addOption(envOption("--transport <kind>", "data planes to offer: auto (UCX when available, and TCP), ucx or tcp", choiceArg(["auto", "ucx", "tcp"] as const), "auto" as const))
     .addOption(envOption("--lock-memory <mode>", "mlock the pool: auto (try, warn if not possible), true (fail if not possible), false", lockArg, "auto" as const))
-    .addOption(envOption("--kv-wait-ms <ms>", "how long Generate waits for a request's KV chunks before recomputing or failing", intArg(1, 3_600_000), 30_000))
+    .addOption(envOption("--kv-wait-ms <ms>", "how long Generate waits for a request's KV chunks before recomputing or failing", intArg(1, 3_600_000), DEFAULT_KV_WAIT_MS))
     .addOption(envOption("--recompute-policy <policy>", "when a needed KV chunk is lost: recompute it locally or fail the request", choiceArg(["recompute", "fail"] as const), "recompute" as const))
     .addOption(envOption("--metrics-listen <host:port>", "HTTP address for /metrics", hostPortArg))
     .addOption(envOption("--health-listen <host:port>", "extra plaintext gRPC endpoint serving only grpc.health.v1 (kubelet probes when the node uses mTLS)", hostPortArg))
-    .addOption(envOption("--drain-timeout <ms>", "on SIGTERM, how long in-flight requests may take before they are released", intArg(0, 3_600_000), 30_000))
+    .addOption(envOption("--drain-timeout <ms>", "on SIGTERM, how long in-flight requests may take before they are released", intArg(0, 3_600_000), DRAIN_TIMEOUT_MS))
     .addOption(envOption("--admin-token <token>", "token kvctl must send for admin actions (evict, abort); without one, only loopback callers may"))
     .addOption(envOption("--admin-identity <names>", "with mutual TLS: client certificate names (CN, DNS or URI SAN; comma separated) allowed admin actions; default any from --tls-ca"))
     .addOption(envOption("--node-id <id>", "name of this node in logs and inspection"))
-    .addOption(envOption("--log-level <level>", "pino log level", choiceArg(["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const), "info"))
+    .addOption(envOption("--log-level <level>", "pino log level", choiceArg(LOG_LEVELS), NODE_LOG_LEVEL))
     .addHelpText(
       "after",
       `
@@ -91,41 +99,13 @@ Examples:
       if (adminIdentities?.length && !tls) {
         throw new KvbridgeError("INVALID_ARGUMENT", "--admin-identity names client certificates, which only mutual TLS has; add --tls-cert, --tls-key and --tls-ca, or use --admin-token");
       }
-      let engine: LlamaEngine | undefined;
-      let engineService: DecodeEngineService | undefined;
-      let serving = false;
-      let node: DecodeNode | undefined;
-      // The node serves health (NOT_SERVING), inspection and metrics while the engine loads.
-      const engineLoad = flags.engine
-        ? openEngine(flags).then(async (e) => {
-            if (e.maxChunkBytes > flags.slotBytes) {
-              await e.close();
-              throw new Error(
-                `a ${flags.chunkTokens}-token KV chunk of this model is ${e.maxChunkBytes} bytes but --slot-bytes is ${flags.slotBytes}; raise --slot-bytes to at least ${e.maxChunkBytes} or lower --chunk-tokens`,
-              );
-            }
-            engine = e;
-            return e;
-          })
-        : undefined;
-      const extraServices = flags.engine
-        ? (rx: KvReceiver) => {
-            const loaded = engineLoad!.then((e) => {
-              rx.setFingerprint(e.fingerprint);
-              engineService = decodeEngineService({ engine: e, receiver: rx, policy: flags.recomputePolicy, kvWaitMs: flags.kvWaitMs, logger: log, serving: () => serving });
-            });
-            loaded.catch(() => undefined);
-            return [{ name: "kvbridge.v1.Decode", definition: kvbridgeV1().Decode.service, implementation: lazyDecodeHandlers(() => engineService) as unknown as grpc.UntypedServiceImplementation }];
-          }
-        : undefined;
-      node = await startDecodeNode({
-        ucxDataPlane: loadUcxReceiver,
-        fingerprint: "",
-        loading: engineLoad,
-        extraServices,
+      // Its chunks are checked against --slot-bytes by the role when it attaches.
+      const engine = flags.engine ? openEngine(flags) : undefined;
+      const node = await startDecodeRole({
         listen: flags.listen,
         dataListen: flags.dataListen,
         advertiseHost: flags.advertiseHost,
+        podIp: process.env.POD_IP || undefined,
         poolSlots: flags.poolSlots,
         slotBytes: flags.slotBytes,
         leaseMs: flags.leaseMs,
@@ -135,6 +115,10 @@ Examples:
         lockMemory: flags.lockMemory,
         nodeId: flags.nodeId,
         logger: log,
+        engine,
+        recomputePolicy: flags.recomputePolicy,
+        kvWaitMs: flags.kvWaitMs,
+        ucxDataPlane: loadUcxReceiver,
         metricsListen: flags.metricsListen,
         healthListen: flags.healthListen,
         adminToken: flags.adminToken,
@@ -143,23 +127,14 @@ Examples:
         adminIdentities,
       });
       if (tls) log.info({ certificate: tls.names, notAfter: tls.notAfter.toISOString(), adminIdentities }, "mutual TLS on gRPC and the TCP data plane");
-      serving = true;
-      const running = node;
-      engineLoad?.then(
-        (e) => log.info({ model: e.modelId, fingerprint: e.fingerprint }, "engine loaded: decode node serving"),
-        async (err: unknown) => {
-          log.error({ err: (err as Error).message }, "engine failed to load");
-          process.stderr.write(`kvbridge: ${(err as Error).message}\n`);
-          await running.close();
-          process.exit(1);
-        },
-      );
+      // A node whose engine cannot load would never serve: say why and exit, so its supervisor sees it.
+      node.engineReady.catch(async (err: unknown) => {
+        process.stderr.write(`kvbridge: ${(err as Error).message}\n`);
+        await node.close();
+        process.exit(1);
+      });
       onShutdownSignal(log, async () => {
-        serving = false;
-        const deadline = Date.now() + flags.drainTimeout;
-        while ((engineService?.activeRequests() ?? 0) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-        await running.drain(Math.max(0, deadline - Date.now()));
-        await engine?.close();
+        await node.drain(flags.drainTimeout);
       });
     });
 }

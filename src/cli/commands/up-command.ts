@@ -1,15 +1,24 @@
 // `kvbridge up`: router + one prefill node + one decode node on loopback with the default model,
-// in one process (each still talks to the others over loopback gRPC and the data plane).
-import type * as grpc from "@grpc/grpc-js";
+// in one process (each still talks to the others over loopback gRPC and the data plane). The decode
+// role is built exactly as `kvbridge decode` builds it, with its engine already loaded.
 import { Command } from "commander";
-import { decodeEngineService, type DecodeEngineService } from "../../services/decode-service.js";
-import { startDecodeNode } from "../../roles/decode-role.js";
+import {
+  DEFAULT_KV_WAIT_MS,
+  DEFAULT_LEASE_MS,
+  DEFAULT_QUARANTINE_MS,
+  DEFAULT_UP_POOL_SLOTS,
+  LOG_LEVELS,
+  SLOT_ALIGNMENT_BYTES,
+  TOOL_LOG_LEVEL,
+  UP_DRAIN_TIMEOUT_MS,
+  UP_PORT,
+} from "../../config/defaults.js";
+import { startDecodeRole } from "../../roles/decode-role.js";
 import { hostPortArg as hp } from "../option-parsers.js";
 import { startPrefillNode } from "../../roles/prefill-role.js";
 import { startRouter } from "../../roles/router/router-role.js";
 import { createLogger } from "../../observability/logger.js";
 import { nodeMetrics } from "../../observability/metrics.js";
-import { kvbridgeV1 } from "../../wire/proto.js";
 import { addEngineOptions, openEngine, type EngineFlags } from "../engine-options.js";
 import { envOption } from "../env-option.js";
 import { loadUcxReceiver } from "../ucx-loader.js";
@@ -33,11 +42,11 @@ export function upCommand(): Command {
   addTlsOptions(cmd);
   addPlaintextUcxOption(cmd);
   return cmd
-    .addOption(envOption("--port <n>", "router HTTP port", intArg(0, 65_535), 8000))
+    .addOption(envOption("--port <n>", "router HTTP port", intArg(0, 65_535), UP_PORT))
     .addOption(envOption("--host <host>", "address the router listens on", undefined, "127.0.0.1"))
     .addOption(envOption("--transport <kind>", "data plane between the nodes: auto, ucx or tcp", choiceArg(["auto", "ucx", "tcp"] as const), "auto" as const))
-    .addOption(envOption("--pool-slots <n>", "KV slots in the decode node's pool", intArg(1, 1 << 24), 512))
-    .addOption(envOption("--log-level <level>", "pino log level", choiceArg(["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const), "warn"))
+    .addOption(envOption("--pool-slots <n>", "KV slots in the decode node's pool", intArg(1, 1 << 24), DEFAULT_UP_POOL_SLOTS))
+    .addOption(envOption("--log-level <level>", "pino log level", choiceArg(LOG_LEVELS), TOOL_LOG_LEVEL))
     .addHelpText("after", "\nExamples:\n  kvbridge up\n  kvbridge up --port 9000 --model ./model.gguf")
     .action(async (flags: UpFlags) => {
       const log = createLogger({ name: "kvbridge-up", level: flags.logLevel });
@@ -48,31 +57,28 @@ export function upCommand(): Command {
       const [prefillEngine, decodeEngine] = await Promise.all([openEngine(flags), openEngine(flags)]);
       // One registry for the three nodes of this process: the router's /metrics shows all of them.
       const metrics = nodeMetrics(undefined, { defaultMetrics: true });
-      const slotBytes = Math.ceil(decodeEngine.maxChunkBytes / 4096) * 4096;
-      let engineService: DecodeEngineService | undefined;
-      let serving = false;
-      const decode = await startDecodeNode({
-        ucxDataPlane: loadUcxReceiver,
+      const slotBytes = Math.ceil(decodeEngine.maxChunkBytes / SLOT_ALIGNMENT_BYTES) * SLOT_ALIGNMENT_BYTES;
+      // The role owns the decode engine from here (it closes it on close).
+      const decode = await startDecodeRole({
         listen: hp("127.0.0.1:0"),
         dataListen: hp("127.0.0.1:0"),
         poolSlots: flags.poolSlots,
         slotBytes,
-        leaseMs: 10_000,
-        quarantineMs: 30_000,
+        leaseMs: DEFAULT_LEASE_MS,
+        quarantineMs: DEFAULT_QUARANTINE_MS,
         transport,
         lockMemory: "auto",
+        nodeId: "decode-0",
+        logger: log.child({ role: "decode" }),
+        engine: Promise.resolve(decodeEngine),
+        recomputePolicy: "recompute",
+        kvWaitMs: DEFAULT_KV_WAIT_MS,
+        ucxDataPlane: loadUcxReceiver,
         grpcCredentials: tls ? grpcServerCredentials(tls) : undefined,
         dataTls: tls,
-        nodeId: "decode-0",
         metrics,
-        fingerprint: decodeEngine.fingerprint,
-        logger: log.child({ role: "decode" }),
-        extraServices: (rx) => {
-          engineService = decodeEngineService({ engine: decodeEngine, receiver: rx, policy: "recompute", kvWaitMs: 30_000, logger: log.child({ role: "decode" }), serving: () => serving });
-          return [{ name: "kvbridge.v1.Decode", definition: kvbridgeV1().Decode.service, implementation: engineService.handlers as unknown as grpc.UntypedServiceImplementation }];
-        },
       });
-      serving = true;
+      await decode.engineReady;
       const transports = await createSenderTransports(transport, log);
       await useTlsDataPlane(transports, tls, log);
       const prefill = await startPrefillNode({ listen: hp("127.0.0.1:0"), engine: prefillEngine, transports, transport, nodeId: "prefill-0", logger: log.child({ role: "prefill" }), metrics,
@@ -93,13 +99,14 @@ export function upCommand(): Command {
           `stop with Ctrl-C\n`,
       );
       onShutdownSignal(log, async () => {
-        await router.drain(10_000);
-        await prefill.drain(5_000);
-        serving = false;
-        void engineService;
-        await decode.drain(5_000);
+        // One bound for the whole stop, front to back: no new request enters while the ones inside finish.
+        const deadline = Date.now() + UP_DRAIN_TIMEOUT_MS;
+        const left = (): number => Math.max(0, deadline - Date.now());
+        await router.drain(left());
+        await prefill.drain(left());
+        await decode.drain(left());
         await closeTransports(transports);
-        await Promise.all([prefillEngine.close(), decodeEngine.close()]);
+        await prefillEngine.close();
       });
     });
 }
