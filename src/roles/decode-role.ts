@@ -351,7 +351,8 @@ function attachEngine(
   });
   ready.catch((err: unknown) => {
     on.failed();
-    log.error({ nodeId, err: toKvbridgeError(err).message }, "engine failed to load: the node stays NOT_SERVING");
+    if (lifecycle.phase === "closing" || lifecycle.phase === "closed") log.info({ nodeId }, "engine load ended after the node closed");
+    else log.error({ nodeId, err: toKvbridgeError(err).message }, "engine failed to load: the node stays NOT_SERVING");
   });
   return ready;
 }

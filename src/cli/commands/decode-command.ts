@@ -127,13 +127,16 @@ Examples:
         adminIdentities,
       });
       if (tls) log.info({ certificate: tls.names, notAfter: tls.notAfter.toISOString(), adminIdentities }, "mutual TLS on gRPC and the TCP data plane");
+      let stopping = false;
       // A node whose engine cannot load would never serve: say why and exit, so its supervisor sees it.
       node.engineReady.catch(async (err: unknown) => {
+        if (stopping) return; // stopped while loading: the drain ends the process
         process.stderr.write(`kvbridge: ${(err as Error).message}\n`);
         await node.close();
         process.exit(1);
       });
       onShutdownSignal(log, async () => {
+        stopping = true;
         await node.drain(flags.drainTimeout);
       });
     });
