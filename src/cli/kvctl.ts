@@ -5,6 +5,7 @@ import { Command, CommanderError } from "commander";
 import { toKvbridgeError } from "../errors/kvbridge-error.js";
 import { VERSION } from "../roles/version.js";
 import { abortCommand } from "./kvctl/abort-command.js";
+import { warn } from "./kvctl/command-runner.js";
 import { evictCommand } from "./kvctl/evict-command.js";
 import { EXIT } from "./kvctl/exit-codes.js";
 import { keysCommand } from "./kvctl/keys-command.js";
@@ -49,6 +50,6 @@ program.parseAsync(process.argv).catch((err: unknown) => {
     // Usage errors were already printed by commander; --help and --version exit 0.
     process.exit(err.exitCode === 0 ? EXIT.OK : EXIT.USAGE);
   }
-  process.stderr.write(`kvctl: ${toKvbridgeError(err).message}\n`);
+  warn(toKvbridgeError(err).message);
   process.exit(EXIT.ERROR);
 });

@@ -3,11 +3,12 @@
 // their KV may be in use by the decode engine.
 import { Command } from "commander";
 import { addAdminOptions, ADMIN_HELP, type AdminFlags } from "./admin-options.js";
-import { runCommand, writeJson } from "./command-runner.js";
+import { runCommand, writeJson, writeText } from "./command-runner.js";
 import { addCommonOptions, clientOptions, type CommonFlags } from "./common-options.js";
 import { EXIT } from "./exit-codes.js";
 import { NodeClient } from "./node-client.js";
 import { resolveNodes, singleNode } from "./node-targets.js";
+import { printable } from "./terminal-text.js";
 
 interface AbortFlags extends CommonFlags, AdminFlags {
   request: string;
@@ -39,8 +40,8 @@ Examples:
           const res = await c.abortRequest(flags.request, flags.reason);
           if (flags.json) writeJson({ address, request_id: flags.request, slots_released: res.slotsReleased, pins_released: res.pinsReleased });
           else {
-            process.stdout.write(
-              `aborted request ${flags.request} on ${address}: ${res.slotsReleased} slot(s) released to quarantine, ${res.pinsReleased} pin(s) dropped\n`,
+            writeText(
+              `aborted request ${printable(flags.request)} on ${address}: ${res.slotsReleased} slot(s) released to quarantine, ${res.pinsReleased} pin(s) dropped\n`,
             );
           }
           return EXIT.OK;

@@ -1,23 +1,34 @@
 // Runs one kvctl action and turns its outcome into output and an exit code: a KvbridgeError becomes
 // a one-line message on stderr (and an {"error": ...} object on stdout with --json) and the exit
-// code for its code (exit-codes.ts).
+// code for its code (exit-codes.ts). Everything written goes through terminal-text.ts.
 import { toKvbridgeError } from "../../errors/kvbridge-error.js";
 import { EXIT, exitCodeFor } from "./exit-codes.js";
 import type { NodeClient } from "./node-client.js";
+import { printable, printableLines, terminalJson } from "./terminal-text.js";
 
 export async function runCommand(json: boolean, action: () => Promise<number>): Promise<void> {
   try {
     process.exitCode = await action();
   } catch (err) {
     const e = toKvbridgeError(err);
-    if (json) process.stdout.write(JSON.stringify({ error: { code: e.code, message: e.message } }) + "\n");
-    process.stderr.write(`kvctl: ${e.message}\n`);
+    if (json) process.stdout.write(terminalJson({ error: { code: e.code, message: e.message } }) + "\n");
+    warn(e.message);
     process.exitCode = exitCodeFor(e.code);
   }
 }
 
 export function writeJson(value: unknown): void {
-  process.stdout.write(JSON.stringify(value, null, 2) + "\n");
+  process.stdout.write(terminalJson(value, 2) + "\n");
+}
+
+/** Human output on stdout, each line printable. */
+export function writeText(text: string): void {
+  process.stdout.write(printableLines(text));
+}
+
+/** One `kvctl: ...` line on stderr; the message becomes one printable line whatever it quotes. */
+export function warn(message: string): void {
+  process.stderr.write(`kvctl: ${printable(message)}\n`);
 }
 
 /** One node's answer in a multi-node listing, or why it has none. */
@@ -41,7 +52,7 @@ export async function queryEachNode<T extends object>(
       } catch (err) {
         const e = toKvbridgeError(err);
         if (exit === EXIT.OK) exit = exitCodeFor(e.code);
-        process.stderr.write(`kvctl: ${address}: ${e.message}\n`);
+        warn(`${address}: ${e.message}`);
         return { address, error: { code: e.code, message: e.message } };
       } finally {
         c.close();

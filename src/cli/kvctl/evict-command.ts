@@ -3,11 +3,12 @@
 import { Command } from "commander";
 import { KvbridgeError } from "../../errors/kvbridge-error.js";
 import { addAdminOptions, ADMIN_HELP, type AdminFlags } from "./admin-options.js";
-import { runCommand, writeJson } from "./command-runner.js";
+import { runCommand, writeJson, writeText } from "./command-runner.js";
 import { addCommonOptions, clientOptions, type CommonFlags } from "./common-options.js";
 import { EXIT } from "./exit-codes.js";
 import { NodeClient } from "./node-client.js";
 import { resolveNodes, singleNode } from "./node-targets.js";
+import { printable } from "./terminal-text.js";
 
 interface EvictFlags extends CommonFlags, AdminFlags {
   key?: string;
@@ -41,8 +42,8 @@ Examples:
           const res = await c.evict(flags.key ? { key: flags.key } : { allUnpinned: true });
           if (flags.json) writeJson({ address, key: flags.key ?? null, evicted: res.evicted, slots_free: res.slotsFree });
           else {
-            const what = flags.key ? `key ${flags.key}` : `${res.evicted} unpinned READY ${res.evicted === 1 ? "entry" : "entries"}`;
-            process.stdout.write(`evicted ${what} from ${address}; ${res.slotsFree} slot(s) free now\n`);
+            const what = flags.key ? `key ${printable(flags.key)}` : `${res.evicted} unpinned READY ${res.evicted === 1 ? "entry" : "entries"}`;
+            writeText(`evicted ${what} from ${address}; ${res.slotsFree} slot(s) free now\n`);
           }
           return EXIT.OK;
         } finally {

@@ -3,12 +3,13 @@
 import { Command, Option } from "commander";
 import type { EntryInfo__Output } from "../../wire/generated/kvbridge/v1/EntryInfo.js";
 import { intArg } from "../option-parsers.js";
-import { queryEachNode, runCommand, writeJson } from "./command-runner.js";
+import { queryEachNode, runCommand, writeJson, writeText } from "./command-runner.js";
 import { addCommonOptions, clientOptions, type CommonFlags } from "./common-options.js";
 import { formatBytes, formatDuration } from "./human-units.js";
 import { NodeClient, type EntryFilter } from "./node-client.js";
 import { resolveNodes } from "./node-targets.js";
 import { renderTable, type Column } from "./table.js";
+import { printable } from "./terminal-text.js";
 
 interface KeysFlags extends CommonFlags {
   state?: "writing" | "ready" | "failed";
@@ -99,15 +100,15 @@ Examples:
         }
         const out: string[] = [];
         for (const r of results) {
-          if (nodes.length > 1) out.push(`== ${r.address} ==\n`);
+          if (nodes.length > 1) out.push(`== ${printable(r.address)} ==\n`);
           if ("error" in r) {
-            out.push(`UNREACHABLE: ${r.error.message}\n`);
+            out.push(`UNREACHABLE: ${printable(r.error.message)}\n`);
             continue;
           }
           out.push(r.entries.length > 0 ? renderTable(KEY_COLUMNS, r.entries) : "no entries match\n");
           if (r.total > r.entries.length) out.push(`(${r.entries.length} of ${r.total} shown; raise --limit or narrow with --state/--prefix)\n`);
         }
-        process.stdout.write(out.join(nodes.length > 1 ? "\n" : ""));
+        writeText(out.join(nodes.length > 1 ? "\n" : ""));
         return exit;
       });
     });

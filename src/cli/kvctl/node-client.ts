@@ -2,22 +2,22 @@
 // Admin service (its token sent as metadata; with mutual TLS the client certificate is a credential
 // too). Every call is bounded by the same timeout.
 import * as grpc from "@grpc/grpc-js";
-import { service as healthService } from "grpc-health-check";
-import { KvbridgeError } from "../../errors/kvbridge-error.js";
+import { toKvbridgeError, KvbridgeError } from "../../errors/kvbridge-error.js";
+import { AdminClient } from "../../wire/admin-client.js";
 import type { AdminAbortResponse__Output } from "../../wire/generated/kvbridge/v1/AdminAbortResponse.js";
 import type { EvictResponse__Output } from "../../wire/generated/kvbridge/v1/EvictResponse.js";
 import type { ListEntriesResponse__Output } from "../../wire/generated/kvbridge/v1/ListEntriesResponse.js";
-import type { ListRequestsResponse__Output } from "../../wire/generated/kvbridge/v1/ListRequestsResponse.js";
 import type { RequestInfo__Output } from "../../wire/generated/kvbridge/v1/RequestInfo.js";
 import type { Stats__Output } from "../../wire/generated/kvbridge/v1/Stats.js";
-import { kvbridgeV1 } from "../../wire/proto.js";
-import { callUnary } from "../../wire/unary.js";
+import { HealthClient, type HealthStatus } from "../../wire/health-client.js";
+import { InspectClient } from "../../wire/inspect-client.js";
+import type { CallOptions } from "../../wire/unary-call.js";
 import { channelCredentialsFor } from "../../security/grpc-credentials.js";
 import { diagnoseTls, type TlsDiagnosis } from "../../security/tls-diagnosis.js";
 import type { TlsMaterial } from "../../security/tls-material.js";
 import { ADMIN_TOKEN_METADATA_KEY } from "../../services/admin-service.js";
 
-export type HealthStatus = "SERVING" | "NOT_SERVING" | "UNKNOWN" | "SERVICE_UNKNOWN";
+export type { HealthStatus };
 
 export interface EntryFilter {
   state?: "writing" | "ready" | "failed";
@@ -38,13 +38,11 @@ export interface NodeClientOptions {
   signal?: AbortSignal;
 }
 
-const HealthClient = grpc.makeClientConstructor(healthService as unknown as grpc.ServiceDefinition, "grpc.health.v1.Health");
-
 export class NodeClient {
   readonly address: string;
-  private readonly inspect: grpc.Client;
-  private readonly admin: grpc.Client;
-  private readonly healthClient: grpc.Client;
+  private readonly inspect: InspectClient;
+  private readonly admin: AdminClient;
+  private readonly healthClient: HealthClient;
   private readonly opts: NodeClientOptions;
   private closed = false;
 
@@ -52,41 +50,36 @@ export class NodeClient {
     this.address = address;
     this.opts = opts;
     const creds = opts.credentials ?? channelCredentialsFor(opts.tls);
-    const v1 = kvbridgeV1();
     // One channel for the three clients: grpc-js shares it when the target and options match.
-    this.inspect = new v1.Inspect(address, creds);
-    this.admin = new v1.Admin(address, creds);
+    this.inspect = new InspectClient(address, creds);
+    this.admin = new AdminClient(address, creds);
     this.healthClient = new HealthClient(address, creds);
   }
 
   stats(): Promise<Stats__Output> {
-    return this.call<Stats__Output>(this.inspect, "GetStats", {});
+    return this.call("GetStats", (o) => this.inspect.getStats({}, o));
   }
 
-  async health(): Promise<HealthStatus> {
-    const res = await this.call<{ status: HealthStatus }>(this.healthClient, "Check", { service: "" });
-    return res.status;
+  health(): Promise<HealthStatus> {
+    return this.call("health Check", (o) => this.healthClient.check("", o));
   }
 
   entries(filter: EntryFilter = {}): Promise<ListEntriesResponse__Output> {
-    return this.call<ListEntriesResponse__Output>(this.inspect, "ListEntries", {
-      state: filter.state ?? "",
-      pinnedOnly: filter.pinnedOnly ?? false,
-      prefix: filter.prefix ?? "",
-      limit: filter.limit ?? 0,
-    });
+    return this.call("ListEntries", (o) =>
+      this.inspect.listEntries({ state: filter.state ?? "", pinnedOnly: filter.pinnedOnly ?? false, prefix: filter.prefix ?? "", limit: filter.limit ?? 0 }, o),
+    );
   }
 
   async requests(): Promise<RequestInfo__Output[]> {
-    return (await this.call<ListRequestsResponse__Output>(this.inspect, "ListRequests", {})).requests;
+    return (await this.call("ListRequests", (o) => this.inspect.listRequests({}, o))).requests;
   }
 
   evict(req: { key: string } | { allUnpinned: true }): Promise<EvictResponse__Output> {
-    return this.call<EvictResponse__Output>(this.admin, "Evict", req, this.adminMetadata());
+    return this.call("Evict", (o) => this.admin.evict(req, { ...o, metadata: this.adminMetadata() }));
   }
 
   abortRequest(requestId: string, reason: string): Promise<AdminAbortResponse__Output> {
-    return this.call<AdminAbortResponse__Output>(this.admin, "AbortRequest", { requestId, reason }, this.adminMetadata());
+    return this.call("AbortRequest", (o) => this.admin.abortRequest({ requestId, reason }, { ...o, metadata: this.adminMetadata() }));
   }
 
   /** Idempotent. */
@@ -104,22 +97,22 @@ export class NodeClient {
     return md;
   }
 
-  private async call<Res>(client: grpc.Client, method: string, req: object, metadata?: grpc.Metadata): Promise<Res> {
+  /** One call under kvctl's timeout and signal; a node that never answered gets an error that says what to check. */
+  private async call<Res>(what: string, run: (o: CallOptions) => Promise<Res>): Promise<Res> {
     try {
-      return await callUnary<object, Res>(client, method, req, { timeoutMs: this.opts.timeoutMs, signal: this.opts.signal }, metadata);
+      return await run({ timeoutMs: this.opts.timeoutMs, signal: this.opts.signal });
     } catch (err) {
-      const e = err instanceof KvbridgeError ? err : new KvbridgeError("INTERNAL", String(err), { cause: err });
-      if (e.code === "UNAVAILABLE" || e.code === "DEADLINE_EXCEEDED") {
-        // grpc-js says only "Failed to connect" for a TLS mismatch; one TLS handshake of our own says why.
-        const tls = e.code === "UNAVAILABLE" && !this.opts.signal?.aborted ? await diagnoseTls(this.address, this.opts.tls, Math.min(2_000, this.opts.timeoutMs)) : undefined;
-        if (tls) throw new KvbridgeError(tlsErrorCode(tls), `node ${this.address}: ${tls.message}`, { cause: err });
-        throw new KvbridgeError(
-          e.code,
-          `node ${this.address} did not answer ${method} within ${this.opts.timeoutMs} ms (${e.message}); check the address and that the node is running, or raise --timeout`,
-          { cause: err },
-        );
-      }
-      throw e;
+      const e = toKvbridgeError(err);
+      // A node that answered UNAVAILABLE itself (loading, draining) said why: its message stands.
+      if (e.remote || (e.code !== "UNAVAILABLE" && e.code !== "DEADLINE_EXCEEDED")) throw e;
+      // grpc-js says only "Failed to connect" for a TLS mismatch; one TLS handshake of our own says why.
+      const tls = e.code === "UNAVAILABLE" && !this.opts.signal?.aborted ? await diagnoseTls(this.address, this.opts.tls, Math.min(2_000, this.opts.timeoutMs)) : undefined;
+      if (tls) throw new KvbridgeError(tlsErrorCode(tls), `node ${this.address}: ${tls.message}`, { cause: err });
+      throw new KvbridgeError(
+        e.code,
+        `node ${this.address} did not answer ${what} within ${this.opts.timeoutMs} ms (${e.message}); check the address and that the node is running, or raise --timeout`,
+        { cause: err },
+      );
     }
   }
 }

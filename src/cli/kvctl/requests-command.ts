@@ -2,12 +2,13 @@
 // still pending on another writer, bytes landed, age, lease (or hold) left, and the sender's address.
 import { Command } from "commander";
 import type { RequestInfo__Output } from "../../wire/generated/kvbridge/v1/RequestInfo.js";
-import { queryEachNode, runCommand, writeJson } from "./command-runner.js";
+import { queryEachNode, runCommand, writeJson, writeText } from "./command-runner.js";
 import { addCommonOptions, clientOptions, type CommonFlags } from "./common-options.js";
 import { formatBytes, formatDuration } from "./human-units.js";
 import { NodeClient } from "./node-client.js";
 import { resolveNodes } from "./node-targets.js";
 import { renderTable, type Column } from "./table.js";
+import { printable } from "./terminal-text.js";
 
 export interface RequestRow {
   request_id: string;
@@ -85,11 +86,11 @@ Examples:
         }
         const out: string[] = [];
         for (const r of results) {
-          if (nodes.length > 1) out.push(`== ${r.address} ==\n`);
-          if ("error" in r) out.push(`UNREACHABLE: ${r.error.message}\n`);
+          if (nodes.length > 1) out.push(`== ${printable(r.address)} ==\n`);
+          if ("error" in r) out.push(`UNREACHABLE: ${printable(r.error.message)}\n`);
           else out.push(r.requests.length > 0 ? renderTable(REQUEST_COLUMNS, r.requests) : "no requests in flight\n");
         }
-        process.stdout.write(out.join(nodes.length > 1 ? "\n" : ""));
+        writeText(out.join(nodes.length > 1 ? "\n" : ""));
         return exit;
       });
     });

@@ -1,8 +1,9 @@
 // `kvctl status ADDR...`: per node its identity, health, pool by slot state (slots and bytes),
 // active requests and leases close to expiry, dedup hit rate and the data-plane transfer rate.
 import { Command } from "commander";
+import { KVCTL_NEAR_EXPIRY_MS, KVCTL_SAMPLE_MS } from "../../config/defaults.js";
 import { intArg } from "../option-parsers.js";
-import { runCommand, writeJson } from "./command-runner.js";
+import { runCommand, warn, writeJson, writeText } from "./command-runner.js";
 import { addCommonOptions, clientOptions, type CommonFlags } from "./common-options.js";
 import { EXIT } from "./exit-codes.js";
 import { NodeClient } from "./node-client.js";
@@ -26,8 +27,8 @@ export function statusCommand(): Command {
   const cmd = new Command("status")
     .description("per node: role, versions, health, transports, pool by slot state, requests, leases near expiry, dedup, transfer rate")
     .argument("[addr...]", "node gRPC addresses (host:port)")
-    .option("--sample-ms <ms>", "measure the transfer rate over this long (0: skip)", intArg(0, 60_000), 1_000)
-    .option("--near-expiry-ms <ms>", "count allocating requests whose lease ends within this", intArg(1, 3_600_000), 2_000);
+    .option("--sample-ms <ms>", "measure the transfer rate over this long (0: skip)", intArg(0, 60_000), KVCTL_SAMPLE_MS)
+    .option("--near-expiry-ms <ms>", "count allocating requests whose lease ends within this", intArg(1, 3_600_000), KVCTL_NEAR_EXPIRY_MS);
   return addCommonOptions(cmd)
     .addHelpText(
       "after",
@@ -46,8 +47,8 @@ Examples:
         try {
           const reports = (await collectReports(clients, { nearExpiryMs: flags.nearExpiryMs, sampleMs: flags.sampleMs })).map((v) => v.report);
           if (flags.json) writeJson({ nodes: reports });
-          else process.stdout.write(reports.map(renderStatus).join("\n"));
-          for (const r of reports) if (!r.ok) process.stderr.write(`kvctl: ${r.address}: ${r.error.message}\n`);
+          else writeText(reports.map(renderStatus).join("\n"));
+          for (const r of reports) if (!r.ok) warn(`${r.address}: ${r.error.message}`);
           return statusExitCode(reports);
         } finally {
           for (const c of clients) c.close();

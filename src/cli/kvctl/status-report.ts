@@ -4,6 +4,7 @@ import { toKvbridgeError, type ErrorCode } from "../../errors/kvbridge-error.js"
 import type { RequestInfo__Output } from "../../wire/generated/kvbridge/v1/RequestInfo.js";
 import type { Stats__Output } from "../../wire/generated/kvbridge/v1/Stats.js";
 import { formatBytes, formatDuration, formatPercent, formatRate } from "./human-units.js";
+import { printable } from "./terminal-text.js";
 import type { HealthStatus } from "./node-client.js";
 
 /** One GetStats answer and when it arrived (ms, the caller's clock). */
@@ -60,6 +61,17 @@ export function failureReport(address: string, err: unknown): NodeFailure {
   return { address, ok: false, error: { code: e.code, message: e.message } };
 }
 
+function timesSlotBytes(c: SlotCounts, slotBytes: number): SlotCounts {
+  return {
+    total: c.total * slotBytes,
+    free: c.free * slotBytes,
+    reserved: c.reserved * slotBytes,
+    writing: c.writing * slotBytes,
+    ready: c.ready * slotBytes,
+    quarantined: c.quarantined * slotBytes,
+  };
+}
+
 export function buildStatus(
   address: string,
   sample: StatsSample,
@@ -77,7 +89,7 @@ export function buildStatus(
     ready: s.slotsReady,
     quarantined: s.slotsQuarantined,
   };
-  const bytes = Object.fromEntries(Object.entries(slots).map(([k, v]) => [k, v * s.slotBytes])) as unknown as SlotCounts;
+  const bytes = timesSlotBytes(slots, s.slotBytes);
   const lookups = s.dedupHits + s.dedupMisses;
   const prev = opts.previous;
   // A rate needs two samples of the same process: a restarted node (new generation) starts over.
@@ -112,12 +124,12 @@ function slotsWithBytes(n: number, slotBytes: number): string {
   return n === 0 ? "0" : `${n} (${formatBytes(n * slotBytes)})`;
 }
 
-/** The human block of one node: an identity line, then one labelled line per concern. */
+/** The human block of one node: an identity line, then one labelled line per concern. Text a node chose is made printable. */
 export function renderStatus(r: NodeReport): string {
-  if (!r.ok) return `${r.address}  UNREACHABLE\n  error        ${r.error.code}: ${r.error.message}\n`;
+  if (!r.ok) return `${printable(r.address)}  UNREACHABLE\n  error        ${r.error.code}: ${printable(r.error.message)}\n`;
   const sb = r.pool.slot_bytes;
   const p = r.pool.slots;
-  const identity = [r.address, r.node_id, r.role, `v${r.version}`, `protocol ${r.protocol_version}`, r.health, r.transports.join(",") || "no data plane"];
+  const identity = [r.address, r.node_id, r.role, `v${r.version}`, `protocol ${r.protocol_version}`, r.health, r.transports.join(",") || "no data plane"].map(printable);
   const lines = [
     identity.join("  "),
     `  pool         ${p.total} slots x ${formatBytes(sb)} = ${formatBytes(p.total * sb)}, ${formatPercent(p.total > 0 ? (p.total - p.free) / p.total : null)} in use`,

@@ -1,5 +1,7 @@
 // Plain-text tables for kvctl: a header row and aligned columns separated by two spaces, like
-// kubectl's. Numbers align right; nothing is truncated (keys are copied from here into commands).
+// kubectl's. Numbers align right; nothing is truncated (keys are copied from here into commands),
+// and every cell is made printable first, so a value cannot break its row or align on escapes.
+import { printable } from "./terminal-text.js";
 
 export interface Column<Row> {
   header: string;
@@ -8,7 +10,7 @@ export interface Column<Row> {
 }
 
 export function renderTable<Row>(columns: ReadonlyArray<Column<Row>>, rows: readonly Row[]): string {
-  const cells = rows.map((r) => columns.map((c) => c.value(r)));
+  const cells = rows.map((r) => columns.map((c) => printable(c.value(r))));
   const widths = columns.map((c, i) => Math.max(c.header.length, ...cells.map((row) => row[i]!.length)));
   const line = (values: readonly string[]): string =>
     values
@@ -20,6 +22,7 @@ export function renderTable<Row>(columns: ReadonlyArray<Column<Row>>, rows: read
 
 /** "KEY: value" lines with the keys padded to one width. */
 export function renderPairs(pairs: ReadonlyArray<readonly [string, string]>): string {
-  const w = Math.max(0, ...pairs.map(([k]) => k.length));
-  return pairs.map(([k, v]) => `${(k + ":").padEnd(w + 1)} ${v}`).join("\n") + "\n";
+  const safe = pairs.map(([k, v]) => [printable(k), printable(v)] as const);
+  const w = Math.max(0, ...safe.map(([k]) => k.length));
+  return safe.map(([k, v]) => `${(k + ":").padEnd(w + 1)} ${v}`).join("\n") + "\n";
 }

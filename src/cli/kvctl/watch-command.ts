@@ -1,9 +1,10 @@
 // `kvctl watch ADDR...`: status and the oldest in-flight requests of each node, refreshed in place
 // every --interval; the transfer rate is measured between refreshes. q or Ctrl-C quits cleanly.
 import { Command } from "commander";
+import { KVCTL_NEAR_EXPIRY_MS, KVCTL_WATCH_INTERVAL_MS } from "../../config/defaults.js";
 import type { RequestInfo__Output } from "../../wire/generated/kvbridge/v1/RequestInfo.js";
 import { intArg } from "../option-parsers.js";
-import { runCommand } from "./command-runner.js";
+import { runCommand, warn } from "./command-runner.js";
 import { addCommonOptions, clientOptions, type CommonFlags } from "./common-options.js";
 import { EXIT } from "./exit-codes.js";
 import { formatDuration } from "./human-units.js";
@@ -13,6 +14,7 @@ import { resolveNodes } from "./node-targets.js";
 import { REQUEST_COLUMNS, requestRow, sortRequests } from "./requests-command.js";
 import { renderStatus, type NodeReport, type StatsSample } from "./status-report.js";
 import { renderTable } from "./table.js";
+import { printable } from "./terminal-text.js";
 import { openWatchScreen } from "./watch-screen.js";
 
 interface WatchFlags extends CommonFlags {
@@ -38,7 +40,7 @@ export function renderWatchFrame(
     }
     const shown = rows.slice(0, Math.max(1, maxRequests));
     parts.push("\n" + indent(renderTable(REQUEST_COLUMNS, shown)));
-    if (rows.length > shown.length) parts.push(`  ... ${rows.length - shown.length} more (kvctl requests ${n.report.address})\n`);
+    if (rows.length > shown.length) parts.push(`  ... ${rows.length - shown.length} more (kvctl requests ${printable(n.report.address)})\n`);
   }
   return parts.join("");
 }
@@ -51,9 +53,9 @@ export function watchCommand(): Command {
   const cmd = new Command("watch")
     .description("live view of nodes (status + oldest in-flight requests), refreshed in place like top; q or Ctrl-C quits")
     .argument("[addr...]", "node gRPC addresses (host:port)")
-    .option("--interval <ms>", "refresh period", intArg(100, 3_600_000), 1_000)
+    .option("--interval <ms>", "refresh period", intArg(100, 3_600_000), KVCTL_WATCH_INTERVAL_MS)
     .option("--count <n>", "quit after this many refreshes (default: until q)", intArg(1, 1_000_000))
-    .option("--near-expiry-ms <ms>", "count allocating requests whose lease ends within this", intArg(1, 3_600_000), 2_000);
+    .option("--near-expiry-ms <ms>", "count allocating requests whose lease ends within this", intArg(1, 3_600_000), KVCTL_NEAR_EXPIRY_MS);
   return addCommonOptions(cmd)
     .addHelpText(
       "after",
@@ -68,7 +70,7 @@ Examples:
     )
     .action(async (addrs: string[], flags: WatchFlags) => {
       await runCommand(false, async () => {
-        if (flags.json) process.stderr.write("kvctl: watch prints frames for people; --json is ignored (use kvctl status --json)\n");
+        if (flags.json) warn("watch prints frames for people; --json is ignored (use kvctl status --json)");
         const stop = new AbortController();
         const clients = resolveNodes(addrs, flags.node).map((a) => new NodeClient(a, clientOptions(flags, { signal: stop.signal })));
         const screen = openWatchScreen(process.stdout, process.stdin, () => stop.abort());

@@ -1,6 +1,8 @@
 // The terminal side of `kvctl watch`: on a terminal, an alternate screen redrawn in place (like
 // top) with keys read raw, so q or Ctrl-C quit at once and the terminal is restored on every exit
 // path; anywhere else (a pipe, a log file), frames are appended one after another without escapes.
+// Every line of a frame is made printable before it is drawn: the only escapes written are ours.
+import { printableLines } from "./terminal-text.js";
 
 const ESC = "\x1b[";
 const ALT_SCREEN_ON = `${ESC}?1049h`;
@@ -44,8 +46,9 @@ export function openWatchScreen(out: NodeJS.WriteStream, input: NodeJS.ReadStrea
   return {
     live,
     rows: () => (live ? out.rows : undefined),
-    draw(frame) {
+    draw(raw) {
       if (closed) return;
+      const frame = printableLines(raw);
       if (!live) {
         out.write(frame.endsWith("\n") ? frame + "\n" : frame + "\n\n");
         return;
