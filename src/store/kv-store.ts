@@ -785,6 +785,7 @@ export class KvStore {
     if (typeof requestId !== "string" || requestId.length === 0 || requestId.length > MAX_ID_LENGTH) {
       throw new KvbridgeError("INVALID_ARGUMENT", `request_id must be 1..${MAX_ID_LENGTH} characters`);
     }
+    refuseControl(requestId, "request_id", "request_id");
     if (keys.length === 0) throw new KvbridgeError("INVALID_ARGUMENT", "an Alloc needs at least one key");
     if (keys.length !== sizes.length) {
       throw new KvbridgeError("INVALID_ARGUMENT", `keys and sizes differ in length (${keys.length} keys, ${sizes.length} sizes); send one size per key`);
@@ -807,6 +808,7 @@ export class KvStore {
       if (typeof key !== "string" || key.length === 0 || key.length > MAX_ID_LENGTH) {
         throw new KvbridgeError("INVALID_ARGUMENT", `key at position ${i} must be 1..${MAX_ID_LENGTH} characters`);
       }
+      refuseControl(key, `key at position ${i}`, "keys");
       if (seen.has(key)) throw new KvbridgeError("INVALID_ARGUMENT", `key ${key} appears twice in one Alloc`);
       seen.add(key);
       const size = sizes[i]!;
@@ -925,7 +927,27 @@ function unprovenError(op: string, requestId: string, detail: string): KvbridgeE
   );
 }
 
-/** A digest of one batch's content, to tell a retry from a conflicting reuse of (request, batch). */
+/**
+ * C0 controls, DEL and C1 controls: never in a key or request id. They would reach logs, metrics
+ * and kvctl's terminal (escape sequences), and a NUL could blur where one key ends.
+ */
+const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f]/;
+
+function refuseControl(value: string, what: string, param: string): void {
+  const m = CONTROL_CHARACTER.exec(value);
+  if (!m) return;
+  const code = m[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, "0");
+  throw new KvbridgeError(
+    "INVALID_ARGUMENT",
+    `${what} contains the control character U+${code} at index ${m.index}; keys and request ids must be printable`,
+    { details: { reason: "key_invalid", param } },
+  );
+}
+
+/**
+ * A digest of one batch's content, to tell a retry from a conflicting reuse of (request, batch).
+ * Each key is length-prefixed, so two key lists differing only in where a boundary falls differ.
+ */
 function batchDigest(keys: readonly string[], sizes: readonly number[], total: number, last: boolean): string {
-  return `${total}|${last ? 1 : 0}|${keys.length}|${keys.join("\u0000")}|${sizes.join(",")}`;
+  return `${total}|${last ? 1 : 0}|${keys.length}|${keys.map((k) => `${k.length}:${k}`).join("")}|${sizes.join(",")}`;
 }
