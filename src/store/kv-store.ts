@@ -314,6 +314,16 @@ export class KvStore {
         `request ${requestId} has ${total} chunks; the most one request may have is ${this.config.maxChunksPerRequest}`,
       );
     }
+    if (!existing && total > this.pool.total) {
+      // Every chunk holds a slot while the request lives (a deduped one too), so no amount of
+      // waiting, eviction or quarantine release helps: a retry would be refused forever.
+      throw new KvbridgeError(
+        "RESOURCE_EXHAUSTED",
+        `request ${requestId} can never fit: it needs ${total} slots of ${this.config.slotBytes} bytes; the pool has ${this.pool.total}: ` +
+          `raise --pool-slots or split the request`,
+        { details: { reason: "never_fits", limit: this.pool.total } },
+      );
+    }
     const isLast = input.totalChunks === 0 && !existing ? true : input.isLastBatch;
 
     // Classify: present keys are pinned (dedup), absent ones need a slot.
@@ -840,6 +850,7 @@ export class KvStore {
         `pool full for request ${requestId}: needs ${need} more slot(s); ${s.slotsTotal} slots: ${s.slotsFree} free ` +
           `(${s.slotsReserved} reserved), ${s.slotsWriting} writing, ${s.slotsReady} ready (${candidates.length} evictable), ` +
           `${s.slotsQuarantined} quarantined; raise --pool-slots or retry later`,
+        { details: { reason: "pool_full" } },
       );
     }
     for (const e of candidates) this.dropReady(e);
