@@ -280,7 +280,8 @@ export class KvStore {
       }
     } else {
       const ended = this.endedReasons.get(requestId);
-      if (batchSeq !== 0 && ended?.kind === "lease_expired") throw leaseExpiredError("alloc", requestId);
+      // A later batch of an ended request hears how it ended, like any late call.
+      if (batchSeq !== 0 && ended) this.requireUnexpired(requestId, "alloc");
       if (ended) {
         // A reused id would let a late Commit (or frame) of the first incarnation act on the second.
         throw new KvbridgeError(

@@ -76,3 +76,18 @@ describe("request id reuse", () => {
     checkInvariants(s);
   });
 });
+
+describe("late batches of ended requests", () => {
+  it("a later batch of an aborted request is NOT_FOUND saying how it ended (not an id reuse); of an expired one, lease_expired", () => {
+    const s = makeStore({ leaseMs: 100 });
+    const batch = (id: string, seq: number) => ({ requestId: id, keys: [`${id}-${seq}`], sizes: [10], batchSeq: seq, totalChunks: 2, isLastBatch: seq === 1 });
+    s.alloc(batch("ab", 0), 0);
+    s.abort("ab", { kind: "connection_lost", detail: "reset" }, 1);
+    const e = thrown(() => s.alloc(batch("ab", 1), 2));
+    expect(e.code).toBe("NOT_FOUND");
+    expect(e.message).toMatch(/has ended \(data connection lost before Commit: reset\)/);
+    s.alloc(batch("ex", 0), 0);
+    s.sweep(100);
+    expect(thrown(() => s.alloc(batch("ex", 1), 101)).details.reason).toBe("lease_expired");
+  });
+});
