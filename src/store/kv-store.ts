@@ -536,7 +536,10 @@ export class KvStore {
     const rec = this.requests.get(requestId);
     if (!rec) {
       const ended = this.endedReasons.get(requestId);
-      if (ended?.kind === "lease_expired") return { ok: false, code: "FAILED_PRECONDITION", message: `request ${requestId}: ${describeEndReason(ended)}` };
+      // As for a late Commit: the ends a writer must hear as "your writes did not count".
+      if (ended?.kind === "lease_expired" || ended?.kind === "commit_unproven") {
+        return { ok: false, code: "FAILED_PRECONDITION", message: `request ${requestId}: ${describeEndReason(ended)}` };
+      }
       return { ok: false, code: "NOT_FOUND", message: ended ? `request ${requestId} has ended (${describeEndReason(ended)})` : `request ${requestId} is unknown (aborted or expired?)` };
     }
     if (rec.phase !== "allocating") {

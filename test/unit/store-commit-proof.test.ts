@@ -44,8 +44,9 @@ describe("Commit only what arrived", () => {
     expect(s.stateOf("k1")).toBeUndefined();
     expect(s.hasRequest("hostile")).toBe(false);
     expect(s.stats()).toMatchObject({ slotsReady: 0, slotsQuarantined: 2, commitsUnproven: 1, requestsCommitted: 0, bytesCommitted: 0 });
-    // Asked again, the same answer, not NOT_FOUND and never a success.
+    // Asked again, the same answer, not NOT_FOUND and never a success; a late frame hears it too.
     expectUnproven(s, "hostile", /0 of 100 bytes seen/, 3);
+    expect(s.admitWrite("hostile", 0, 0, 10, Buffer.alloc(8), 4)).toMatchObject({ ok: false, code: "FAILED_PRECONDITION", message: expect.stringMatching(/not every byte was proven written/) });
     checkInvariants(s);
   });
 
