@@ -4,12 +4,11 @@
 
 import * as grpc from "@grpc/grpc-js";
 import { randomBytes } from "node:crypto";
-import type { AllocResponse__Output } from "../src/wire/generated/kvbridge/v1/AllocResponse.js";
-import type { HelloResponse__Output } from "../src/wire/generated/kvbridge/v1/HelloResponse.js";
-import { startDecodeNode } from "../src/roles/decode-role.js";
+import type { KvReceiverHandlers } from "../src/wire/generated/kvbridge/v1/KvReceiver.js";
+import { startDecodeRole } from "../src/roles/decode-role.js";
 import { silentLogger } from "../src/observability/logger.js";
 import { kvbridgeV1, PROTOCOL_VERSION } from "../src/wire/proto.js";
-import { callUnary } from "../src/wire/unary.js";
+import { ReceiverClient } from "../src/wire/receiver-client.js";
 import type { BenchFigure } from "./bench-figure.js";
 
 function percentile(sorted: number[], p: number): number {
@@ -38,7 +37,7 @@ const ROUNDS = 3;
 
 export async function runAllocBench(opts: { requests?: number } = {}): Promise<BenchFigure[]> {
   const total = opts.requests ?? 4000;
-  const node = await startDecodeNode({
+  const node = await startDecodeRole({
     listen: { host: "127.0.0.1", port: 0 },
     dataListen: { host: "127.0.0.1", port: 0 },
     // Every Alloc of a phase stays allocated until the phase ends (Aborts are not interleaved with
@@ -53,9 +52,8 @@ export async function runAllocBench(opts: { requests?: number } = {}): Promise<B
   });
   // The baseline: the same grpc-js stack and the same Alloc request and response messages (protobuf
   // encoding and decoding included), answered by a handler that does nothing.
+  // (a server of the same service with only Alloc implemented, called through the same typed client).
   const bare = new grpc.Server();
-  const allocDef = kvbridgeV1().KvReceiver.service.Alloc;
-  const service: grpc.ServiceDefinition = { Alloc: { ...allocDef, path: "/bench.Bare/Alloc" } };
   const reply = {
     remoteIndexes: Array.from({ length: 64 }, (_, i) => i),
     alreadySentIndexes: [],
@@ -63,14 +61,14 @@ export async function runAllocBench(opts: { requests?: number } = {}): Promise<B
     slotBytes: 64,
     leaseExpiresAtMs: Date.now(),
   };
-  bare.addService(service, { Alloc: (_call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => cb(null, reply) });
+  const bareAlloc: KvReceiverHandlers["Alloc"] = (_call, cb) => cb(null, reply);
+  bare.addService(kvbridgeV1().KvReceiver.service, { Alloc: bareAlloc });
   const barePort = await new Promise<number>((res, rej) => bare.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
-  const BareClient = grpc.makeGenericClientConstructor(service, "Bare");
-  const bareClient = new BareClient(`127.0.0.1:${barePort}`, grpc.credentials.createInsecure());
-  const client = new (kvbridgeV1().KvReceiver)(node.grpcAddress, grpc.credentials.createInsecure());
+  const bareClient = new ReceiverClient(`127.0.0.1:${barePort}`);
+  const client = new ReceiverClient(node.grpcAddress);
   const figures: BenchFigure[] = [];
   try {
-    const hello = await callUnary<object, HelloResponse__Output>(client, "Hello", { protocolVersion: PROTOCOL_VERSION, fingerprint: "" }, { timeoutMs: 5_000 });
+    const hello = await client.hello({ protocolVersion: PROTOCOL_VERSION, fingerprint: "" }, { timeoutMs: 5_000 });
     const run = randomBytes(4).toString("hex");
     const keys = (id: string): string[] => Array.from({ length: 64 }, (_, k) => `${id}-${"k".repeat(40)}-${k}`);
     for (const concurrency of [1, 100]) {
@@ -83,19 +81,17 @@ export async function runAllocBench(opts: { requests?: number } = {}): Promise<B
         const tag = `${run}-c${concurrency}-r${round}`;
         const alloc = await timed(concurrency, n, async (i) => {
           const t = performance.now();
-          await callUnary<object, AllocResponse__Output>(
-            client,
-            "Alloc",
+          await client.alloc(
             { requestId: `${tag}-${i}`, keys: keys(`${tag}-${i}`), sizes: Array(64).fill(64), fingerprint: "", generation: hello.generation },
             { timeoutMs: 30_000 },
           );
           return performance.now() - t;
         });
-        for (let i = 0; i < n; i++) await callUnary(client, "Abort", { requestId: `${tag}-${i}`, reason: "bench" }, { timeoutMs: 30_000 });
+        for (let i = 0; i < n; i++) await client.abort({ requestId: `${tag}-${i}`, reason: "bench" }, { timeoutMs: 30_000 });
         const base = await timed(concurrency, n, async (i) => {
           const req = { requestId: `${tag}-bare-${i}`, keys: keys(`${tag}-bare-${i}`), sizes: Array(64).fill(64), fingerprint: "", generation: hello.generation };
           const t = performance.now();
-          await callUnary(bareClient, "Alloc", req, { timeoutMs: 30_000 });
+          await bareClient.alloc(req, { timeoutMs: 30_000 });
           return performance.now() - t;
         });
         if (!bestAlloc || alloc.seconds < bestAlloc.seconds) bestAlloc = alloc;

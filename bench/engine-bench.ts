@@ -3,18 +3,14 @@
 // for 512, 2k and 8k-token prompts, plus bytes moved and transfer time; then the same with a 90%
 // shared prefix (dedup on). Both sides use the same engine settings.
 
-import * as grpc from "@grpc/grpc-js";
-import type { DecodeClient } from "../src/wire/generated/kvbridge/v1/Decode.js";
 import type { GenerateEvent__Output } from "../src/wire/generated/kvbridge/v1/GenerateEvent.js";
-import type { PrefillClient } from "../src/wire/generated/kvbridge/v1/Prefill.js";
 import type { PrefillResponse__Output } from "../src/wire/generated/kvbridge/v1/PrefillResponse.js";
 import { LlamaEngine, ensureDefaultModel } from "../src/engine/index.js";
-import { decodeEngineService } from "../src/services/decode-service.js";
-import { startDecodeNode } from "../src/roles/decode-role.js";
+import { startDecodeRole } from "../src/roles/decode-role.js";
 import { startPrefillNode } from "../src/roles/prefill-role.js";
 import { silentLogger } from "../src/observability/logger.js";
-import { kvbridgeV1 } from "../src/wire/proto.js";
-import { callUnary } from "../src/wire/unary.js";
+import { DecodeClient } from "../src/wire/decode-client.js";
+import { PrefillClient } from "../src/wire/prefill-client.js";
 import { TcpSenderTransport } from "../src/transport/tcp/tcp-sender.js";
 import type { BenchFigure } from "./bench-figure.js";
 
@@ -39,7 +35,7 @@ export async function runEngineBench(opts: { sizes?: number[]; maxTokens?: numbe
   const [single, prefillEngine, decodeEngine] = await Promise.all([LlamaEngine.open(engineOpts), LlamaEngine.open(engineOpts), LlamaEngine.open(engineOpts)]);
   const log = silentLogger();
   const slotBytes = Math.ceil(decodeEngine.maxChunkBytes / 4096) * 4096;
-  const decode = await startDecodeNode({
+  const decode = await startDecodeRole({
     listen: { host: "127.0.0.1", port: 0 },
     dataListen: { host: "127.0.0.1", port: 0 },
     poolSlots: 512,
@@ -48,21 +44,16 @@ export async function runEngineBench(opts: { sizes?: number[]; maxTokens?: numbe
     quarantineMs: 1_000,
     transport: "tcp",
     lockMemory: "auto",
-    fingerprint: decodeEngine.fingerprint,
     logger: log,
-    extraServices: (rx) => [
-      {
-        name: "kvbridge.v1.Decode",
-        definition: kvbridgeV1().Decode.service,
-        implementation: decodeEngineService({ engine: decodeEngine, receiver: rx, policy: "recompute", kvWaitMs: 60_000, logger: log, serving: () => true }).handlers as unknown as grpc.UntypedServiceImplementation,
-      },
-    ],
+    engine: Promise.resolve(decodeEngine),
+    recomputePolicy: "recompute",
+    kvWaitMs: 60_000,
   });
+  await decode.engineReady;
   const tcp = new TcpSenderTransport({ connections: 2 });
   const prefill = await startPrefillNode({ listen: { host: "127.0.0.1", port: 0 }, engine: prefillEngine, transports: { tcp }, transport: "tcp", logger: log });
-  const v1 = kvbridgeV1();
-  const pc = new v1.Prefill(prefill.grpcAddress, grpc.credentials.createInsecure()) as unknown as PrefillClient;
-  const dc = new v1.Decode(decode.grpcAddress, grpc.credentials.createInsecure()) as unknown as DecodeClient;
+  const pc = new PrefillClient(prefill.grpcAddress);
+  const dc = new DecodeClient(decode.grpcAddress);
   const figures: BenchFigure[] = [];
   let seq = 0;
 
@@ -75,10 +66,10 @@ export async function runEngineBench(opts: { sizes?: number[]; maxTokens?: numbe
   const pdRun = async (prompt: string): Promise<{ ttft: number; total: number; pre: PrefillResponse__Output }> => {
     const requestId = `bench-${seq++}`;
     const t0 = performance.now();
-    const pre = await callUnary<object, PrefillResponse__Output>(pc, "Prefill", { requestId, prompt, decodeTarget: decode.grpcAddress }, { timeoutMs: 600_000 });
+    const pre = await pc.prefill({ requestId, prompt, decodeTarget: decode.grpcAddress }, { timeoutMs: 600_000 });
     let ttft = 0;
     await new Promise<void>((resolve, reject) => {
-      const call = dc.Generate({ requestId, prompt, maxTokens });
+      const call = dc.generate({ requestId, prompt, maxTokens }, 600_000);
       call.on("data", (ev: GenerateEvent__Output) => {
         if (!ev.done) ttft ||= performance.now() - t0;
       });

@@ -15,6 +15,7 @@ import { GrpcFuzzer } from "../test/support/fuzz-grpc.js";
 import { decodeProcessArgs, startFuzzNode } from "../test/support/fuzz-node.js";
 import { FuzzTally, fuzzSeed } from "../test/support/fuzz-tally.js";
 import { TcpFuzzer } from "../test/support/fuzz-tcp.js";
+import { TcpReceiverDataPlane } from "../src/transport/tcp/tcp-receiver.js";
 import { atBaseline, nodeClients } from "../test/support/node-clients.js";
 import { startPdCluster } from "../test/support/pd-cluster.js";
 import { callUnary } from "../src/wire/unary.js";
@@ -107,7 +108,8 @@ if (phases.has("grpc")) await phase("gRPC API, in-process decode node", async (t
 
 if (phases.has("tcp")) await phase("TCP data port, in-process decode node", async (tally) => {
   const fz = await startFuzzNode({ poolSlots: 16, slotBytes: 4096, leaseMs: 60_000, quarantineMs: 0 });
-  const tcp = fz.node.dataPlanes.find((d) => d.kind === "tcp") as unknown as { connectionCount: number };
+  const tcp = fz.node.dataPlanes.find((d): d is TcpReceiverDataPlane => d instanceof TcpReceiverDataPlane);
+  if (!tcp) throw new Error("fuzz node: no TCP data plane");
   const fuzzer = await TcpFuzzer.open({
     target: { grpcAddress: fz.grpcAddress, dataPort: fz.dataPort, pool: fz.pool, patternAt: fz.patternAt, invariantProblem: fz.invariantProblem, openConnections: () => tcp.connectionCount },
     tally,

@@ -1,9 +1,8 @@
 // An in-process decode node for the fuzzers, with a small pool the test can read directly: filled
 // with a known pattern at start, so any byte that changes where no write was allowed shows up.
-import { startDecodeNode, type DecodeNode } from "../../src/roles/decode-role.js";
+import { startDecodeRole, type DecodeRole } from "../../src/roles/decode-role.js";
 import { parseHostPort } from "../../src/roles/host-port.js";
 import { silentLogger } from "../../src/observability/logger.js";
-import { checkInvariants } from "../../src/store/invariants.js";
 
 export interface FuzzNodeOptions {
   poolSlots: number;
@@ -15,7 +14,7 @@ export interface FuzzNodeOptions {
 }
 
 export interface FuzzNode {
-  node: DecodeNode;
+  node: DecodeRole;
   grpcAddress: string;
   dataPort: number;
   /** The pool as the node sees it (zero-copy). */
@@ -33,7 +32,7 @@ export function patternByte(i: number): number {
 }
 
 export async function startFuzzNode(o: FuzzNodeOptions): Promise<FuzzNode> {
-  const node = await startDecodeNode({
+  const node = await startDecodeRole({
     listen: parseHostPort("127.0.0.1:0", "listen"),
     dataListen: parseHostPort("127.0.0.1:0", "data"),
     poolSlots: o.poolSlots,
@@ -58,7 +57,7 @@ export async function startFuzzNode(o: FuzzNodeOptions): Promise<FuzzNode> {
     patternAt: patternByte,
     invariantProblem() {
       try {
-        checkInvariants(node.receiver.store);
+        node.receiver.checkInvariants();
         return null;
       } catch (err) {
         return err instanceof Error ? err.message : String(err);
