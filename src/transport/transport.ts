@@ -4,7 +4,6 @@
 import type { ErrorCode } from "../errors/kvbridge-error.js";
 
 export type TransportKind = "tcp" | "ucx";
-export const TRANSPORT_KINDS: readonly TransportKind[] = ["tcp", "ucx"];
 
 /** What a receiver advertises for one transport in its Hello answer. */
 export type DataPlaneOffer =
