@@ -3,189 +3,16 @@
 // The shell (transfer/receiver.ts) owns the sockets, the timers and the waiters and only calls in here.
 
 import { KvbridgeError } from "../errors/kvbridge-error.js";
+import { batchDigest, leaseExpiredError, unprovenError, validateAllocInput } from "./alloc-validation.js";
 import { describeEndReason, type EndReason } from "./end-reason.js";
 import { SlotPool } from "./slot-pool.js";
+import type {
+  AllocInput, AllocResult, CommitResult, CommitVerifier, Entry, EntryState, EntryView, KeyState, ReleaseSummary,
+  RequestPhase, RequestRecord, RequestView, StoreConfig, StoreStats, SweepResult, WriteAdmission,
+} from "./store-types.js";
 import { MAX_WRITE_PIECES, WriteCoverage } from "./write-coverage.js";
 
-export interface StoreConfig {
-  slots: number;
-  slotBytes: number;
-  /** How long an allocating request may go without Alloc/Renew before its writes are expired. */
-  leaseMs: number;
-  /** How long a slot from an aborted or expired write stays unusable (late one-sided writes). */
-  quarantineMs: number;
-  /** How long a committed request may hold its pins without consuming (Release) them. */
-  holdMs: number;
-  /** Most keys in one Alloc batch. */
-  maxKeysPerAlloc: number;
-  /** Most chunks in one request (all batches). */
-  maxChunksPerRequest: number;
-  /** Most requests alive at once. */
-  maxRequests: number;
-  /** Source of 8-byte write tokens (random in production, deterministic in tests). */
-  newToken: () => Buffer;
-}
-
-export const MAX_ID_LENGTH = 256;
-
-export type EntryStatus =
-  | { state: "writing"; owner: string; token: Buffer }
-  /**
-   * `writer` is the request that wrote and committed it; `proof` how its bytes were shown complete:
-   * "counted" (every byte covered by the writer's admitted data-plane writes) or "verified" (the
-   * Commit's caller checked the slot's bytes, for one-sided writes the receiver cannot see).
-   */
-  | { state: "ready"; lastUsedAt: number; writer: string; proof: "counted" | "verified" }
-  | { state: "failed"; writer: string; reason: EndReason };
-
-export type EntryState = EntryStatus["state"];
-
-export interface Entry {
-  readonly id: number;
-  readonly key: string;
-  readonly size: number;
-  /** The slot holding the bytes; null once FAILED (the slot went to quarantine). */
-  slot: number | null;
-  readonly createdAt: number;
-  /** Requests holding this entry (its writer included). refcount = pins.size. */
-  readonly pins: Set<string>;
-  status: EntryStatus;
-  /** Bytes of the entry covered by its owner's admitted writes while WRITING (each byte once). */
-  bytesWritten: number;
-}
-
-/** What a Commit's caller is shown of each chunk it must vouch for (index: position in the request). */
-export interface ChunkToVerify {
-  key: string;
-  slot: number;
-  size: number;
-  index: number;
-}
-
-/** Proof for a chunk whose bytes the store did not see arrive: true when the slot holds them all. */
-export type CommitVerifier = (chunk: ChunkToVerify) => boolean;
-
-export type HoldRole = "writer" | "dedup";
-
-export interface Hold {
-  entryId: number;
-  role: HoldRole;
-}
-
-export interface AllocResult {
-  remoteIndexes: number[];
-  alreadySentIndexes: number[];
-  writeTokens: Buffer[];
-  leaseExpiresAt: number;
-}
-
-export type RequestPhase = "allocating" | "committed";
-
-export interface RequestRecord {
-  readonly id: string;
-  readonly peer: string;
-  readonly createdAt: number;
-  phase: RequestPhase;
-  /** Allocating: writes are expired after this. */
-  leaseExpiresAt: number;
-  /** Committed: pins are dropped after this unless released first. */
-  holdExpiresAt: number;
-  readonly totalChunks: number;
-  /** Slots still promised to this request's later batches. */
-  reserved: number;
-  lastBatchSeen: boolean;
-  /** One per batch received: its content digest and the answer given, for idempotent retries. */
-  readonly batches: Array<{ digest: string; result: AllocResult }>;
-  /** Keys in the order they were allocated, with what this request holds on each. */
-  readonly keys: string[];
-  readonly holds: Map<string, Hold>;
-}
-
-export interface AllocInput {
-  requestId: string;
-  keys: readonly string[];
-  sizes: readonly number[];
-  batchSeq: number;
-  /** Chunks across all batches; 0 means this batch is the whole request. */
-  totalChunks: number;
-  isLastBatch: boolean;
-  peer?: string;
-}
-
-export type KeyState = "writing" | "ready" | "failed";
-
-export interface CommitResult {
-  ready: number;
-  pending: number;
-  failed: number;
-  /** Bytes of the entries this call made READY (0 for a repeated Commit). */
-  bytesCommitted: number;
-  /** Of those, bytes that arrived through admitted data-plane writes (TCP frames). */
-  bytesCounted: number;
-  /** The request's first Alloc time. */
-  startedAt: number;
-}
-
-export interface ReleaseSummary {
-  slotsReleased: number;
-  pinsReleased: number;
-}
-
-export interface SweepResult {
-  expired: string[];
-  holdsExpired: string[];
-  quarantineReleased: number;
-}
-
-export interface StoreStats {
-  slotsTotal: number;
-  slotsFree: number;
-  slotsWriting: number;
-  slotsReady: number;
-  slotsQuarantined: number;
-  slotsReserved: number;
-  entries: number;
-  activeRequests: number;
-  dedupHits: number;
-  dedupMisses: number;
-  leasesExpired: number;
-  holdsExpired: number;
-  requestsCommitted: number;
-  requestsAborted: number;
-  evictions: number;
-  /** Bytes of entries turned READY by their writer's Commit (whatever transport moved them). */
-  bytesCommitted: number;
-  /** Commits refused because some chunk was neither fully written on the data plane nor verified. */
-  commitsUnproven: number;
-}
-
-export interface EntryView {
-  key: string;
-  state: EntryState;
-  refcount: number;
-  pinnedBy: string[];
-  slot: number | null;
-  size: number;
-  ageMs: number;
-  leaseLeftMs: number | null;
-  owner: string | null;
-}
-
-export interface RequestView {
-  requestId: string;
-  phase: RequestPhase;
-  keysWritten: number;
-  keysDeduped: number;
-  keysPending: number;
-  bytes: number;
-  ageMs: number;
-  leaseLeftMs: number;
-  peer: string;
-}
-
-export type WriteAdmission =
-  | { ok: true; slot: number }
-  | { ok: false; code: "NOT_FOUND" | "FAILED_PRECONDITION" | "PERMISSION_DENIED" | "INVALID_ARGUMENT"; message: string };
+export * from "./store-types.js";
 
 export class KvStore {
   readonly config: Readonly<StoreConfig>;
@@ -239,7 +66,7 @@ export class KvStore {
    * leaves no partial allocation behind.
    */
   alloc(input: AllocInput, now: number): AllocResult {
-    this.validateAllocInput(input);
+    validateAllocInput(input, this.config);
     const { requestId, keys, sizes, batchSeq } = input;
     const digest = batchDigest(keys, sizes, input.totalChunks, input.isLastBatch);
     const existing = this.requests.get(requestId);
@@ -794,47 +621,6 @@ export class KvStore {
     return rec;
   }
 
-  private validateAllocInput(input: AllocInput): void {
-    const { requestId, keys, sizes } = input;
-    if (typeof requestId !== "string" || requestId.length === 0 || requestId.length > MAX_ID_LENGTH) {
-      throw new KvbridgeError("INVALID_ARGUMENT", `request_id must be 1..${MAX_ID_LENGTH} characters`);
-    }
-    refuseControl(requestId, "request_id", "request_id");
-    if (keys.length === 0) throw new KvbridgeError("INVALID_ARGUMENT", "an Alloc needs at least one key");
-    if (keys.length !== sizes.length) {
-      throw new KvbridgeError("INVALID_ARGUMENT", `keys and sizes differ in length (${keys.length} keys, ${sizes.length} sizes); send one size per key`);
-    }
-    if (keys.length > this.config.maxKeysPerAlloc) {
-      throw new KvbridgeError(
-        "INVALID_ARGUMENT",
-        `${keys.length} keys in one Alloc; the most is ${this.config.maxKeysPerAlloc}: split the request into batches`,
-      );
-    }
-    if (!Number.isInteger(input.batchSeq) || input.batchSeq < 0) {
-      throw new KvbridgeError("INVALID_ARGUMENT", `batch_seq must be a non-negative integer`);
-    }
-    if (!Number.isInteger(input.totalChunks) || input.totalChunks < 0) {
-      throw new KvbridgeError("INVALID_ARGUMENT", `total_chunks must be a non-negative integer`);
-    }
-    const seen = new Set<string>();
-    for (let i = 0; i < keys.length; i++) {
-      const key = keys[i]!;
-      if (typeof key !== "string" || key.length === 0 || key.length > MAX_ID_LENGTH) {
-        throw new KvbridgeError("INVALID_ARGUMENT", `key at position ${i} must be 1..${MAX_ID_LENGTH} characters`);
-      }
-      refuseControl(key, `key at position ${i}`, "keys");
-      if (seen.has(key)) throw new KvbridgeError("INVALID_ARGUMENT", `key ${key} appears twice in one Alloc`);
-      seen.add(key);
-      const size = sizes[i]!;
-      if (!Number.isInteger(size) || size < 1 || size > this.config.slotBytes) {
-        throw new KvbridgeError(
-          "INVALID_ARGUMENT",
-          `size ${size} of key ${key} is outside 1..${this.config.slotBytes} (the slot size); use smaller chunks or raise --slot-bytes`,
-        );
-      }
-    }
-  }
-
   /**
    * Makes room for `need` more slots by evicting unpinned READY entries, least recently used first.
    * Evicts nothing when even all of them would not be enough: the cache is not thrown away for a
@@ -923,46 +709,4 @@ export class KvStore {
     }
     return { ready, pending, failed };
   }
-}
-
-function leaseExpiredError(op: string, requestId: string): KvbridgeError {
-  return new KvbridgeError(
-    "FAILED_PRECONDITION",
-    `${op}: request ${requestId} ${describeEndReason({ kind: "lease_expired" })}; start over with a new request id`,
-    { details: { reason: "lease_expired" } },
-  );
-}
-
-function unprovenError(op: string, requestId: string, detail: string): KvbridgeError {
-  return new KvbridgeError(
-    "FAILED_PRECONDITION",
-    `${op}: request ${requestId} ${describeEndReason({ kind: "commit_unproven", detail })}; nothing was made READY and its slots ` +
-      `were quarantined: write every byte of every chunk before Commit, and start over with a new request id`,
-    { details: { reason: "commit_unproven" } },
-  );
-}
-
-/**
- * C0 controls, DEL and C1 controls: never in a key or request id. They would reach logs, metrics
- * and kvctl's terminal (escape sequences), and a NUL could blur where one key ends.
- */
-const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f]/;
-
-function refuseControl(value: string, what: string, param: string): void {
-  const m = CONTROL_CHARACTER.exec(value);
-  if (!m) return;
-  const code = m[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, "0");
-  throw new KvbridgeError(
-    "INVALID_ARGUMENT",
-    `${what} contains the control character U+${code} at index ${m.index}; keys and request ids must be printable`,
-    { details: { reason: "key_invalid", param } },
-  );
-}
-
-/**
- * A digest of one batch's content, to tell a retry from a conflicting reuse of (request, batch).
- * Each key is length-prefixed, so two key lists differing only in where a boundary falls differ.
- */
-function batchDigest(keys: readonly string[], sizes: readonly number[], total: number, last: boolean): string {
-  return `${total}|${last ? 1 : 0}|${keys.length}|${keys.map((k) => `${k.length}:${k}`).join("")}|${sizes.join(",")}`;
 }
