@@ -2,7 +2,7 @@
 // at scrape time through its queries, and its events counted as they happen (committed transfers by
 // transport, aborts by end-reason kind). Call latency and failures are the server interceptors'.
 import type { KvReceiver, ReceiverEventMap } from "../transfer/receiver.js";
-import type { NodeMetrics, ReceiverSnapshot } from "./metrics.js";
+import { transferLabels, type NodeMetrics, type ReceiverSnapshot } from "./metrics.js";
 
 /** The scrape-time view of a receiver; `serving` is the node's health. */
 export function receiverSnapshot(rx: KvReceiver, serving: () => boolean): () => ReceiverSnapshot {
@@ -41,9 +41,9 @@ export function countReceiverEvents(rx: KvReceiver, m: NodeMetrics): () => void 
   void [m.transferBytes, m.transferSeconds, m.aborts];
   const committed = ({ bytes, viaTcpBytes, seconds }: ReceiverEventMap["committed"][0]): void => {
     if (bytes === 0) return; // every chunk deduped: nothing moved
-    if (viaTcpBytes > 0) m.transferBytes.inc({ transport: "tcp", direction: "received" }, viaTcpBytes);
-    if (bytes > viaTcpBytes) m.transferBytes.inc({ transport: "ucx", direction: "received" }, bytes - viaTcpBytes);
-    m.transferSeconds.observe({ transport: viaTcpBytes > 0 ? "tcp" : "ucx", direction: "received" }, seconds);
+    if (viaTcpBytes > 0) m.transferBytes.inc(transferLabels(m, "tcp", "received"), viaTcpBytes);
+    if (bytes > viaTcpBytes) m.transferBytes.inc(transferLabels(m, "ucx", "received"), bytes - viaTcpBytes);
+    m.transferSeconds.observe(transferLabels(m, viaTcpBytes > 0 ? "tcp" : "ucx", "received"), seconds);
   };
   const aborted = ({ reason }: ReceiverEventMap["aborted"][0]): void => {
     m.aborts.inc({ reason: reason.kind });

@@ -1,8 +1,11 @@
 // The Prometheus metrics of a kvbridge process: one typed set per registry, shared by the decode
 // node (receiver), the prefill node (sender) and the router. Names follow Prometheus conventions
-// (`kvbridge_..._total` counters, `_seconds` and `_bytes` units, low-cardinality labels only).
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+// (`kvbridge_..._total` counters, `_seconds` and `_bytes` units, low-cardinality labels only) and pass
+// `promtool check metrics`. The vLLM-style serving series (tokens, latency, queue) are in
+// serving-metrics.ts; setting kvbridge_node_info{role} registers the ones of that role.
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type LabelValues } from "prom-client";
 import { toKvbridgeError, type ErrorCode } from "../errors/kvbridge-error.js";
+import { servingMetrics, type ServingRole } from "./serving-metrics.js";
 
 export { Registry } from "prom-client";
 
@@ -35,12 +38,46 @@ export interface ReceiverSnapshot {
  */
 export type RouterOutcome = "ok" | "cancelled" | Lowercase<ErrorCode>;
 
+export type TransferLabel = "transport" | "direction" | "model_name";
+
+type NodeInfoLabel = "node_id" | "role" | "version" | "protocol_version";
+
+/**
+ * Default process_ and nodejs_ series that fail `promtool check metrics` (gauges named `_total`).
+ * Dropped: each is the sum of the per-type gauge next to it (sum(nodejs_active_handles) is the
+ * handle total), so nothing is lost.
+ */
+export const DROPPED_DEFAULT_METRICS = ["nodejs_active_handles_total", "nodejs_active_requests_total", "nodejs_active_resources_total"] as const;
+
+function isServingRole(role: unknown): role is ServingRole {
+  return role === "router" || role === "decode" || role === "prefill";
+}
+
+/** kvbridge_node_info, whose `role` label, once set, registers that role's serving series. */
+class NodeInfoGauge extends Gauge<NodeInfoLabel> {
+  constructor(registry: Registry) {
+    super({ name: "kvbridge_node_info", help: "Identity of this node (value is always 1)", labelNames: ["node_id", "role", "version", "protocol_version"], registers: [registry] });
+    this.onRole = (role) => servingMetrics(registry).registerRole(role);
+  }
+  private readonly onRole: (role: ServingRole) => void;
+  override set(value: number): void;
+  override set(labels: LabelValues<NodeInfoLabel>, value: number): void;
+  override set(a: number | LabelValues<NodeInfoLabel>, b?: number): void {
+    if (typeof a === "number") return super.set(a);
+    if (isServingRole(a.role)) this.onRole(a.role);
+    super.set(a, b ?? 1);
+  }
+}
+
 export interface NodeMetrics {
   readonly registry: Registry;
-  /** kvbridge_transfer_bytes_total{transport,direction}: KV payload bytes moved (deduped chunks excluded). */
-  readonly transferBytes: Counter<"transport" | "direction">;
-  /** kvbridge_transfer_seconds{transport,direction}: per request, time spent moving its chunks. */
-  readonly transferSeconds: Histogram<"transport" | "direction">;
+  /**
+   * kvbridge_transfer_bytes_total{transport,direction,model_name}: KV payload bytes moved (deduped
+   * chunks excluded); model_name only once the node declared its model (declareModel).
+   */
+  readonly transferBytes: Counter<TransferLabel>;
+  /** kvbridge_transfer_seconds{transport,direction,model_name}: per request, time spent moving its chunks. */
+  readonly transferSeconds: Histogram<TransferLabel>;
   /** kvbridge_dedup_hits_total: Alloc keys already present (pinned, not sent). Counted by receivers. */
   readonly dedupHits: Counter;
   /** kvbridge_dedup_misses_total: Alloc keys that needed a fresh slot. Counted by receivers. */
@@ -60,7 +97,7 @@ export interface NodeMetrics {
   /** kvbridge_router_requests_total{outcome}: router requests by outcome (see RouterOutcome). */
   readonly routerRequests: Counter<"outcome">;
   /** kvbridge_node_info{node_id,role,version,protocol_version}: always 1; joins names onto series. */
-  readonly nodeInfo: Gauge<"node_id" | "role" | "version" | "protocol_version">;
+  readonly nodeInfo: Gauge<NodeInfoLabel>;
   /**
    * Makes a receiver's store-derived values (pool slots, dedup, leases...) part of every scrape.
    * Returns a detach function. Several attached receivers are summed.
@@ -133,7 +170,7 @@ export function nodeMetrics(registry: Registry = new Registry(), opts: { default
       new Counter({
         name: "kvbridge_transfer_bytes_total",
         help: "KV payload bytes moved between nodes (deduped chunks are not moved and not counted)",
-        labelNames: ["transport", "direction"] as const,
+        labelNames: ["transport", "direction", "model_name"] as const,
         registers: [registry],
       }),
   );
@@ -142,7 +179,7 @@ export function nodeMetrics(registry: Registry = new Registry(), opts: { default
       new Histogram({
         name: "kvbridge_transfer_seconds",
         help: "Per request: seconds spent moving its KV chunks (sender: data-plane writes; receiver: first Alloc to Commit)",
-        labelNames: ["transport", "direction"] as const,
+        labelNames: ["transport", "direction", "model_name"] as const,
         buckets: TRANSFER_BUCKETS,
         registers: [registry],
       }),
@@ -200,15 +237,7 @@ export function nodeMetrics(registry: Registry = new Registry(), opts: { default
         registers: [registry],
       }),
   );
-  const nodeInfo = lazy(
-    () =>
-      new Gauge({
-        name: "kvbridge_node_info",
-        help: "Identity of this node (value is always 1)",
-        labelNames: ["node_id", "role", "version", "protocol_version"] as const,
-        registers: [registry],
-      }),
-  );
+  const nodeInfo = lazy(() => new NodeInfoGauge(registry));
   const dedupHits = mirroredCounter("kvbridge_dedup_hits_total", "Alloc keys already present on the receiver: pinned instead of sent", (s) => s.dedupHits);
   const dedupMisses = mirroredCounter("kvbridge_dedup_misses_total", "Alloc keys that needed a fresh slot", (s) => s.dedupMisses);
   const leasesExpired = mirroredCounter("kvbridge_leases_expired_total", "Allocating requests whose lease ran out; their writes were released", (s) => s.leasesExpired);
@@ -267,12 +296,25 @@ export function nodeMetrics(registry: Registry = new Registry(), opts: { default
     attachReceiver(snapshot) {
       for (const make of receiverSeries) make();
       sources.add(snapshot);
+      // The same pool seen as vLLM sees its KV cache: usage ratio and prefix-cache lookups.
+      const serving = servingMetrics(registry);
+      serving.registerRole("decode");
+      const pool = (): { slotsTotal: number; slotsFree: number; prefixQueries: number; prefixHits: number } => {
+        const s = snapshot();
+        const total = POOL_SLOT_STATES.reduce((acc, state) => acc + s.slots[state], 0);
+        return { slotsTotal: total, slotsFree: s.slots.free, prefixQueries: s.dedupHits + s.dedupMisses, prefixHits: s.dedupHits };
+      };
+      serving.pools.add(pool);
       return () => {
         sources.delete(snapshot);
+        serving.pools.delete(pool);
       };
     },
   };
-  if (opts.defaultMetrics) collectDefaultMetrics({ register: registry });
+  if (opts.defaultMetrics) {
+    collectDefaultMetrics({ register: registry });
+    for (const name of DROPPED_DEFAULT_METRICS) registry.removeSingleMetric(name);
+  }
   byRegistry.set(registry, m);
   return m;
 }
@@ -282,11 +324,21 @@ export function failureReason(err: unknown): Lowercase<ErrorCode> {
   return toKvbridgeError(err).code.toLowerCase() as Lowercase<ErrorCode>;
 }
 
+/**
+ * The labels of a transfer series: model_name only once the node declared its model, so a raw
+ * (engine-less) node exports exactly {transport, direction}.
+ */
+export function transferLabels(m: NodeMetrics, transport: string, direction: TransferDirection): Partial<Record<TransferLabel, string>> {
+  const model = servingMetrics(m.registry).model;
+  return model ? { transport, direction, model_name: model } : { transport, direction };
+}
+
 /** Sender side: one finished push (fields as in the sender's PushResult). */
 export function recordPush(m: NodeMetrics, push: { transport: string; bytesSent: number; writeMs: number }): void {
   if (push.bytesSent <= 0) return;
-  m.transferBytes.inc({ transport: push.transport, direction: "sent" }, push.bytesSent);
-  m.transferSeconds.observe({ transport: push.transport, direction: "sent" }, push.writeMs / 1000);
+  const labels = transferLabels(m, push.transport, "sent");
+  m.transferBytes.inc(labels, push.bytesSent);
+  m.transferSeconds.observe(labels, push.writeMs / 1000);
 }
 
 /** Any side: one failed operation (`op` is a short verb: push, alloc, commit, generate, route). */
