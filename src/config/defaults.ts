@@ -97,3 +97,18 @@ export const KVCTL_NEAR_EXPIRY_MS = 2_000;
 export const KVCTL_SAMPLE_MS = 1_000;
 /** kvctl watch redraws this often. */
 export const KVCTL_WATCH_INTERVAL_MS = 1_000;
+
+// ---- Router: recovery and bounded waits -------------------------------------------------------
+
+/** First reconnect delay of a router's channel to a node: a restarted node is found again at once. */
+export const ROUTER_RECONNECT_INITIAL_BACKOFF_MS = 100;
+/** Longest reconnect delay of a router's channel (grpc-js adds up to 20% jitter, so under 1 s), whatever the outage length; gRPC's own default is 120 s. */
+export const ROUTER_RECONNECT_MAX_BACKOFF_MS = 800;
+/** The router asks each node's grpc.health.v1 this often: a node that says SERVING is back in rotation within it. */
+export const ROUTER_HEALTH_INTERVAL_MS = 250;
+/** Bound on one health Check: a node that does not answer within it (frozen, partitioned) is taken out of rotation. */
+export const ROUTER_HEALTH_TIMEOUT_MS = 1_000;
+/** Longest silence of a decode node within a running generation before the router ends the stream with an error. */
+export const ROUTER_GENERATE_IDLE_MS = 30_000;
+/** Bound on the router's GET /v1/models Plan probe. */
+export const ROUTER_MODELS_PROBE_MS = 5_000;

@@ -8,6 +8,16 @@ import { fromServiceError } from "./error-status.js";
 /** Options for every kvbridge client channel: no channelz bookkeeping, which costs every call and nothing here reads. */
 export const CLIENT_CHANNEL_OPTIONS: grpc.ChannelOptions = { "grpc.enable_channelz": 0 };
 
+/**
+ * CLIENT_CHANNEL_OPTIONS with the channel's reconnect backoff bounded (gRPC's own grows to 120 s, so a
+ * node back after a long outage would be retried minutes later). Clients made with the same target,
+ * credentials and options share one connection (grpc-js' subchannel pool): a health probe and the
+ * calls it vouches for use the same one.
+ */
+export function boundedReconnectOptions(initialMs: number, maxMs: number): grpc.ChannelOptions {
+  return { ...CLIENT_CHANNEL_OPTIONS, "grpc.initial_reconnect_backoff_ms": initialMs, "grpc.max_reconnect_backoff_ms": Math.max(initialMs, maxMs) };
+}
+
 export interface CallOptions {
   /** Bound on the whole call. */
   timeoutMs: number;

@@ -1,27 +1,26 @@
 // A router given a static list of decode nodes, the first of which is still loading its engine:
-// that node answers MatchPrefix UNAVAILABLE, so the router passes it over and every completion is
-// served by the node that is ready (instead of a 503 from the loading one, which the router would
-// otherwise prefer: equal prefix match, equal load, first in the list).
+// that node's health says NOT_SERVING (and it answers MatchPrefix UNAVAILABLE, reason loading), so
+// the router keeps it out of rotation and every completion is served by the node that is ready
+// (instead of a 503 from the loading one, which the router would otherwise prefer: equal prefix
+// match, equal load, first in the list).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { lazyDecodeHandlers } from "../../src/services/decode-service.js";
-import { startDecodeNode, type DecodeNode } from "../../src/roles/decode-role.js";
+import type { LlamaEngine } from "../../src/engine/llama-engine.js";
+import { startDecodeRole, type DecodeRole } from "../../src/roles/decode-role.js";
 import { parseHostPort } from "../../src/roles/host-port.js";
 import { silentLogger } from "../../src/observability/logger.js";
-import { kvbridgeV1 } from "../../src/wire/proto.js";
 import { DecodeClient } from "../../src/wire/decode-client.js";
 import { startPdCluster, type PdCluster } from "../support/pd-cluster.js";
 import { spawnKvbridge, type RunningProcess } from "../support/processes.js";
 
 let cluster: PdCluster;
-let loading: DecodeNode;
+let loading: DecodeRole;
 let router: RunningProcess;
 let url: string;
 
 beforeAll(async () => {
   cluster = await startPdCluster();
-  // A decode node whose engine never finishes loading: its Decode service is the one a real decode
-  // node serves while it loads.
-  loading = await startDecodeNode({
+  // A decode node whose engine never finishes loading: the node a real one is while it loads.
+  loading = await startDecodeRole({
     listen: parseHostPort("127.0.0.1:0", "listen"),
     dataListen: parseHostPort("127.0.0.1:0", "data"),
     poolSlots: 8,
@@ -31,10 +30,7 @@ beforeAll(async () => {
     transport: "tcp",
     lockMemory: false,
     logger: silentLogger(),
-    loading: new Promise<void>(() => {}),
-    extraServices: () => [
-      { name: "kvbridge.v1.Decode", definition: kvbridgeV1().Decode.service, implementation: lazyDecodeHandlers(() => undefined) },
-    ],
+    engine: new Promise<LlamaEngine>(() => {}),
   });
   router = spawnKvbridge(["router", "--listen", "127.0.0.1:0", "--prefill", cluster.prefillGrpc, "--decode", `${loading.grpcAddress},${cluster.decodeGrpc}`]);
   url = (JSON.parse(await router.waitForLine(/router serving/, 60_000)) as { url: string }).url;
@@ -56,16 +52,20 @@ async function complete(prompt: string): Promise<{ status: number; body: { choic
 }
 
 describe("router with a decode node that is still loading", () => {
-  it("the loading node answers MatchPrefix UNAVAILABLE, saying its engine is loading", async () => {
+  it("the loading node answers MatchPrefix UNAVAILABLE (reason loading) and the router holds it out of rotation", async () => {
     const client = new DecodeClient(loading.grpcAddress);
     try {
-      await expect(client.matchPrefix({ keys: ["k"] }, { timeoutMs: 5_000 })).rejects.toMatchObject({
-        code: "UNAVAILABLE",
-        message: expect.stringMatching(/engine is still loading/),
-      });
+      await expect(client.matchPrefix({ keys: ["k"] }, { timeoutMs: 5_000 })).rejects.toMatchObject({ code: "UNAVAILABLE", details: { reason: "loading" } });
     } finally {
       client.close();
     }
+    const ready = await fetch(`${url}/readyz`);
+    expect(ready.status).toBe(200);
+    const body = (await ready.json()) as { decode: Array<{ target: string; inRotation: boolean; health: string }> };
+    expect(body.decode).toEqual([
+      { target: loading.grpcAddress, inRotation: false, health: "NOT_SERVING" },
+      { target: cluster.decodeGrpc, inRotation: true, health: "SERVING" },
+    ]);
   });
 
   it("serves every completion from the ready node, the same text as the cluster's own router", async () => {

@@ -1,12 +1,14 @@
 // The router role on its RoleLifecycle, with real sockets: a router whose HTTP port is taken fails to
 // start and leaves no discovery timer behind; a draining router refuses new requests at once and
-// closes as soon as its last request ends (woken by it, long before the drain's bound).
+// closes as soon as its last request ends (woken by it, long before the drain's bound). The nodes are
+// real gRPC servers whose health says SERVING and whose Plan never answers.
 import net from "node:net";
 import { once } from "node:events";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { ROUTER_RECONNECT_MAX_BACKOFF_MS } from "../../src/config/defaults.js";
 import { silentLogger } from "../../src/observability/logger.js";
 import { startRouter, type Router } from "../../src/roles/router/router-role.js";
-import { startSilentPeer, type SilentPeer } from "../support/fault-silent-peer.js";
+import { NEVER, startStubDecode, startStubPrefill } from "../support/router-stub-nodes.js";
 
 let cleanup: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -34,17 +36,20 @@ describe("router lifecycle", () => {
         logger: silentLogger(),
       }),
     ).rejects.toMatchObject({ code: "UNAVAILABLE", message: expect.stringContaining(`127.0.0.1:${port}`) });
+    // The health probes' closed channels may still hold one reconnect backoff each (grpc-js, one-shot,
+    // under ROUTER_RECONNECT_MAX_BACKOFF_MS with its jitter); a periodic timer left behind stays counted.
+    await vi.advanceTimersByTimeAsync(ROUTER_RECONNECT_MAX_BACKOFF_MS * 1.25);
     expect(vi.getTimerCount()).toBe(before);
   });
 
   it("a draining router answers 503 to new requests and closes as soon as its last request ends", async () => {
-    // Nodes that accept connections and never answer: a request stays in flight (in Plan) until its client leaves.
-    const [prefill, decode]: SilentPeer[] = await Promise.all([startSilentPeer(), startSilentPeer()]);
+    // Nodes in rotation whose Plan never answers: a request stays in flight (in Plan) until its client leaves.
+    const [prefill, decode] = await Promise.all([startStubPrefill({ plan: () => NEVER }), startStubDecode()]);
     cleanup.push(() => prefill.close(), () => decode.close());
     const router: Router = await startRouter({
       listen: { host: "127.0.0.1", port: 0 },
-      prefill: { kind: "static", targets: [`127.0.0.1:${prefill.port}`] },
-      decode: { kind: "static", targets: [`127.0.0.1:${decode.port}`] },
+      prefill: { kind: "static", targets: [prefill.target] },
+      decode: { kind: "static", targets: [decode.target] },
       logger: silentLogger(),
     });
     cleanup.push(() => router.close());

@@ -1,5 +1,14 @@
 // `kvbridge router`: the OpenAI-compatible entry point in front of prefill and decode nodes.
 import { Command } from "commander";
+import {
+  GENERATE_TIMEOUT_MS,
+  MAX_PROMPT_CHARS,
+  PLAN_TIMEOUT_MS,
+  PREFILL_TIMEOUT_MS,
+  ROUTER_GENERATE_IDLE_MS,
+  ROUTER_HEALTH_INTERVAL_MS,
+  ROUTER_HEALTH_TIMEOUT_MS,
+} from "../../config/defaults.js";
 import type { HostPort } from "../../roles/host-port.js";
 import { parsePeerSource } from "../../roles/router/peer-discovery.js";
 import { startRouter } from "../../roles/router/router-role.js";
@@ -17,6 +26,13 @@ interface RouterFlags extends TlsFlags {
   decode?: string;
   decodeDns?: string;
   drainTimeout: number;
+  planTimeout: number;
+  prefillTimeout: number;
+  generateTimeout: number;
+  generateIdleTimeout: number;
+  healthInterval: number;
+  healthTimeout: number;
+  maxPromptChars: number;
   logLevel: string;
 }
 
@@ -29,10 +45,23 @@ export function routerCommand(): Command {
     .addOption(envOption("--decode <list>", "decode nodes' gRPC addresses, comma separated"))
     .addOption(envOption("--decode-dns <name:port>", "a DNS name resolving to every decode node (headless Service)"))
     .addOption(envOption("--drain-timeout <ms>", "on SIGTERM, how long in-flight requests may take", intArg(0, 3_600_000), 30_000))
+    .addOption(envOption("--plan-timeout <ms>", "bound on a prefill node's Plan (tokenizing the prompt); on expiry the next prefill node is tried", intArg(1, 3_600_000), PLAN_TIMEOUT_MS))
+    .addOption(envOption("--prefill-timeout <ms>", "bound on a Prefill (evaluation and KV transfer)", intArg(1, 86_400_000), PREFILL_TIMEOUT_MS))
+    .addOption(envOption("--generate-timeout <ms>", "bound on a whole generation", intArg(1, 86_400_000), GENERATE_TIMEOUT_MS))
+    .addOption(
+      envOption("--generate-idle-timeout <ms>", "a generation whose decode node sends nothing for this long ends with an error (SSE error event, or HTTP 504)", intArg(1, 3_600_000), ROUTER_GENERATE_IDLE_MS),
+    )
+    .addOption(envOption("--health-interval <ms>", "how often each node's gRPC health is checked (a node saying SERVING is back in rotation within it)", intArg(10, 60_000), ROUTER_HEALTH_INTERVAL_MS))
+    .addOption(envOption("--health-timeout <ms>", "a node whose health check takes longer is out of rotation (frozen, partitioned)", intArg(10, 60_000), ROUTER_HEALTH_TIMEOUT_MS))
+    .addOption(envOption("--max-prompt-chars <n>", "longest prompt sent on to the nodes, in characters; longer ones are answered 400 at once", intArg(1, 1 << 30), MAX_PROMPT_CHARS))
     .addOption(envOption("--log-level <level>", "pino log level", choiceArg(["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const), "info"))
     .addHelpText(
       "after",
       `
+Each node's grpc.health.v1 is checked every --health-interval: a node that is unreachable, not
+SERVING or slower than --health-timeout is out of rotation until it answers SERVING again. GET
+/health and /readyz answer 200 while a prefill + decode pair is in rotation, 503 otherwise.
+
 With --tls-cert, --tls-key and --tls-ca the router calls prefill and decode nodes over mutual TLS,
 presenting its certificate and verifying theirs (the OpenAI HTTP API itself stays plain HTTP).
 
@@ -50,6 +79,13 @@ Examples:
         prefill: parsePeerSource(flags.prefill, flags.prefillDns, "prefill"),
         decode: parsePeerSource(flags.decode, flags.decodeDns, "decode"),
         logger: log,
+        planTimeoutMs: flags.planTimeout,
+        prefillTimeoutMs: flags.prefillTimeout,
+        generateTimeoutMs: flags.generateTimeout,
+        generateIdleMs: flags.generateIdleTimeout,
+        healthIntervalMs: flags.healthInterval,
+        healthTimeoutMs: flags.healthTimeout,
+        maxPromptChars: flags.maxPromptChars,
       });
       onShutdownSignal(log, () => router.drain(flags.drainTimeout));
     });

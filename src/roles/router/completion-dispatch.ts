@@ -1,7 +1,9 @@
-// One completion's path through the nodes: reserve a prefill node, Plan on it, ask every decode node
-// for its prefix match, reserve the decode node, Prefill (which pushes the KV), then Generate. The
-// routing decisions are routing-policy.ts's; this file only orders the calls and releases what it
-// reserved however the request ends.
+// One completion's path through the nodes: reserve a prefill node, Plan on it (on another prefill
+// node when that one is unreachable, too slow or leaves rotation), ask every decode node in rotation
+// for its prefix match, reserve the decode node, Prefill (which pushes the KV), then Generate. A
+// prompt the prefill node refuses (INVALID_ARGUMENT: too long, over the context) is answered at once
+// and never sent on. The routing decisions are routing-policy.ts's; this file only orders the calls
+// and releases what it reserved however the request ends.
 import type { Logger } from "pino";
 import { KvbridgeError, toKvbridgeError } from "../../errors/kvbridge-error.js";
 import type { GenerateRequest } from "../../wire/generated/kvbridge/v1/GenerateRequest.js";
@@ -12,7 +14,7 @@ import type { PrefillResponse__Output } from "../../wire/generated/kvbridge/v1/P
 import type { CallOptions } from "../../wire/unary-call.js";
 import type { ConsumeOptions, GenerateOutcome } from "./generate-stream.js";
 import type { CompletionInput } from "./openai-api.js";
-import { reserveDecode, reservePrefill, type NodeStates, type PrefixAnswer } from "./routing-policy.js";
+import { inRotation, reserveDecode, reservePrefill, type NodeStates, type PrefixAnswer, type Reservation } from "./routing-policy.js";
 
 /** The calls the router makes on its nodes (UpstreamClients over gRPC). */
 export interface Upstream {
@@ -44,24 +46,95 @@ export interface Dispatcher {
   log: Logger;
   /** Called with each Plan's answer (the router learns the model id from it). */
   onPlan?(plan: PlanResponse__Output): void;
+  /** Fires when a node leaves rotation (node-health.ts); its Plan and Prefill calls then end at once. */
+  rotationSignal?(target: string): AbortSignal | undefined;
 }
+
+/** The client's signal and the node's rotation signal as one; dispose() unhooks it. */
+function nodeCallSignal(client: AbortSignal, rotation: AbortSignal | undefined): { signal: AbortSignal; dispose(): void } {
+  if (!rotation) return { signal: client, dispose: () => undefined };
+  const ac = new AbortController();
+  const abort = (): void => ac.abort();
+  if (client.aborted || rotation.aborted) ac.abort();
+  client.addEventListener("abort", abort, { once: true });
+  rotation.addEventListener("abort", abort, { once: true });
+  return {
+    signal: ac.signal,
+    dispose() {
+      client.removeEventListener("abort", abort);
+      rotation.removeEventListener("abort", abort);
+    },
+  };
+}
+
+/** One call on a node, cancelled when the client leaves or the node leaves rotation (then UNAVAILABLE, not CANCELLED). */
+async function onNode<T>(d: Dispatcher, target: string, client: AbortSignal, what: string, call: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const rotation = d.rotationSignal?.(target);
+  const linked = nodeCallSignal(client, rotation);
+  try {
+    return await call(linked.signal);
+  } catch (err) {
+    const e = toKvbridgeError(err);
+    if (!client.aborted && rotation?.aborted && e.code === "CANCELLED") {
+      throw new KvbridgeError("UNAVAILABLE", `${what} on ${target}: the node left rotation (its health check failed) before answering`, { cause: e });
+    }
+    throw e;
+  } finally {
+    linked.dispose();
+  }
+}
+
+/** Plan again on another prefill node after these: the node, not the prompt, was at fault. */
+function planRetryable(e: KvbridgeError): boolean {
+  return e.code === "UNAVAILABLE" || e.code === "DEADLINE_EXCEEDED";
+}
+
+/** The prefill node refused the prompt itself (too long, over the context): no other node or step can help. */
+function promptRefused(e: KvbridgeError): boolean {
+  return e.code === "INVALID_ARGUMENT";
+}
+
+function noPrefill(d: Dispatcher): KvbridgeError {
+  const targets = d.prefillTargets();
+  return new KvbridgeError("UNAVAILABLE", targets.length === 0 ? "no prefill node is known; check --prefill / --prefill-dns" : `no prefill node is in rotation (${targets.join(", ")}: unreachable or not serving)`);
+}
+
 
 export async function dispatchCompletion(d: Dispatcher, input: CompletionInput, requestId: string, signal: AbortSignal, onText: (text: string) => void): Promise<GenerateOutcome> {
   const rlog = d.log.child({ requestId });
   const startedAt = performance.now();
   // Reserved before Plan is sent: simultaneous requests each see the others' prefill choices.
-  const pre = reservePrefill(d.nodes, d.prefillTargets());
-  if (!pre) {
-    throw new KvbridgeError("UNAVAILABLE", d.prefillTargets().length === 0 ? "no prefill node is known; check --prefill / --prefill-dns" : `no prefill node is reachable (${d.prefillTargets().join(", ")})`);
-  }
+  const first = reservePrefill(d.nodes, d.prefillTargets());
+  if (!first) throw noPrefill(d);
+  let pre: Reservation = first;
   try {
-    const plan = await d.upstream.plan(pre.target, { prompt: input.prompt }, { timeoutMs: d.timeouts.planMs, signal });
+    let plan: PlanResponse__Output | undefined;
+    const failed = new Set<string>();
+    while (!plan) {
+      const target: string = pre.target;
+      try {
+        plan = await onNode(d, target, signal, "Plan", (s) => d.upstream.plan(target, { prompt: input.prompt }, { timeoutMs: d.timeouts.planMs, signal: s }));
+      } catch (err) {
+        const e = toKvbridgeError(err);
+        pre.release();
+        if (signal.aborted || !planRetryable(e)) throw e;
+        failed.add(target);
+        const next = reservePrefill(d.nodes, d.prefillTargets(), failed);
+        if (!next) throw e;
+        rlog.warn({ prefill: target, err: e.message, code: e.code, next: next.target }, "Plan failed; trying another prefill node");
+        pre = next;
+      }
+    }
     d.onPlan?.(plan);
-    const decodeTargets = d.decodeTargets();
-    if (decodeTargets.length === 0) throw new KvbridgeError("UNAVAILABLE", "no decode node is known; check --decode / --decode-dns");
+    const keys = plan.keys;
+    const decodeTargets = inRotation(d.nodes, d.decodeTargets());
+    if (decodeTargets.length === 0) {
+      const known = d.decodeTargets();
+      throw new KvbridgeError("UNAVAILABLE", known.length === 0 ? "no decode node is known; check --decode / --decode-dns" : `no decode node is in rotation (${known.join(", ")}: unreachable or not serving)`);
+    }
     const answers: PrefixAnswer[] = await Promise.all(
       decodeTargets.map((target) =>
-        d.upstream.matchPrefix(target, plan.keys, { timeoutMs: d.timeouts.matchPrefixMs, signal }).then(
+        d.upstream.matchPrefix(target, keys, { timeoutMs: d.timeouts.matchPrefixMs, signal }).then(
           (matched): PrefixAnswer => ({ target, matched }),
           (err: unknown): PrefixAnswer => {
             rlog.debug({ decode: target, err: toKvbridgeError(err).message }, "decode node passed over");
@@ -76,13 +149,16 @@ export async function dispatchCompletion(d: Dispatcher, input: CompletionInput, 
     if (!chosen) throw new KvbridgeError("UNAVAILABLE", `no decode node answered (${decodeTargets.join(", ")})`);
     const dec = chosen.reservation;
     try {
-      rlog.info({ prefill: pre.target, decode: dec.target, promptTokens: plan.promptTokens, chunks: plan.keys.length, prefixMatched: chosen.matched }, "routing");
+      const prefillTarget: string = pre.target;
+      rlog.info({ prefill: prefillTarget, decode: dec.target, promptTokens: plan.promptTokens, chunks: keys.length, prefixMatched: chosen.matched }, "routing");
       try {
-        const res = await d.upstream.prefill(pre.target, { requestId, prompt: input.prompt, decodeTarget: dec.target }, { timeoutMs: d.timeouts.prefillMs, signal });
+        const res = await onNode(d, prefillTarget, signal, "Prefill", (s) =>
+          d.upstream.prefill(prefillTarget, { requestId, prompt: input.prompt, decodeTarget: dec.target }, { timeoutMs: d.timeouts.prefillMs, signal: s }),
+        );
         rlog.info({ bytes: res.bytesSent, deduped: res.chunksDeduped, transport: res.transport, evalMs: Math.round(res.evalMs), transferMs: Math.round(res.transferMs) }, "prefilled");
       } catch (err) {
         const e = toKvbridgeError(err);
-        if (signal.aborted || e.code === "CANCELLED") throw e;
+        if (signal.aborted || e.code === "CANCELLED" || promptRefused(e)) throw e;
         // The decode node decides: recompute the missing KV locally (default) or fail clearly.
         rlog.warn({ err: e.message, code: e.code }, "prefill failed; the decode node applies its recompute policy");
       } finally {

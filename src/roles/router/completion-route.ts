@@ -1,6 +1,7 @@
 // POST /v1/completions and /v1/chat/completions: parse, give the request an id and an AbortController
 // of its own (the client going away cancels this request and nothing else), dispatch it through the
-// nodes, and answer as JSON or as a stream of events.
+// nodes, and answer as JSON or as a stream of events. A prompt over the router's character limit is
+// refused before any node sees it.
 import { randomUUID } from "node:crypto";
 import type http from "node:http";
 import type { Logger } from "pino";
@@ -16,6 +17,8 @@ export interface CompletionRoute {
   metrics: NodeMetrics;
   log: Logger;
   maxBodyBytes: number;
+  /** Longest prompt (characters, after the chat template) sent on to a prefill node; longer ones are refused here. */
+  maxPromptChars: number;
   /** The admission gate (false while draining or closing). */
   accepting(): boolean;
   /** The model id learnt from the prefill nodes, once known. */
@@ -26,10 +29,20 @@ export interface CompletionRoute {
   ended(): void;
 }
 
+/** Refused before any node is asked: a node would only tokenize it to refuse it. */
+function checkPromptLength(chars: number, limit: number, kind: CompletionKind): void {
+  if (chars <= limit) return;
+  const param = kind === "chat" ? "messages" : "prompt";
+  throw new KvbridgeError("INVALID_ARGUMENT", `the ${kind === "chat" ? "messages make a prompt" : "prompt is"} of ${chars} characters; this router accepts at most ${limit} (--max-prompt-chars)`, {
+    details: { reason: "prompt_too_long", param, limit },
+  });
+}
+
 export async function handleCompletion(r: CompletionRoute, req: http.IncomingMessage, res: http.ServerResponse, kind: CompletionKind): Promise<void> {
   if (!r.accepting()) throw new KvbridgeError("UNAVAILABLE", "router is draining; retry on another replica", { details: { reason: "draining" } });
   const body = await readJsonBody(req, res, r.maxBodyBytes);
   const input = kind === "chat" ? parseChat(body) : parseCompletion(body);
+  checkPromptLength(input.prompt.length, r.maxPromptChars, kind);
   const id: CompletionIdentity = {
     kind,
     id: `${kind === "chat" ? "chatcmpl" : "cmpl"}-${randomUUID()}`,

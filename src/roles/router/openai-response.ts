@@ -20,7 +20,9 @@ export function openAiError(message: string, type: string, code: string | null, 
 export function errorResponse(err: unknown): { status: number; body: OpenAiErrorBody } {
   const e = toKvbridgeError(err);
   const status = httpStatusOf(e.code);
-  return { status, body: openAiError(e.message, status < 500 ? "invalid_request_error" : "server_error", e.code.toLowerCase(), e.details.param ?? null) };
+  // A refused prompt names its reason (prompt_too_long, context_overflow) as the code a client branches on.
+  const code = e.code === "INVALID_ARGUMENT" && e.details.reason ? e.details.reason : e.code.toLowerCase();
+  return { status, body: openAiError(e.message, status < 500 ? "invalid_request_error" : "server_error", code, e.details.param ?? null) };
 }
 
 export function openAiFinishReason(r: string): "stop" | "length" {

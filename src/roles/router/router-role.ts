@@ -1,12 +1,30 @@
 // The router role: an OpenAI-compatible HTTP API in front of prefill and decode nodes, assembled on
 // the one RoleLifecycle (a failed start, e.g. a port in use, leaves no discovery timer or channel).
+// Nodes are followed by their health (node-health.ts) over channels whose reconnect backoff is
+// bounded, so a restarted node is used again within a second of serving, whatever the outage; /readyz
+// and /health follow the pairs in rotation.
 import * as grpc from "@grpc/grpc-js";
 import type http from "node:http";
 import type { Logger } from "pino";
 import { nodeMetrics, type NodeMetrics } from "../../observability/metrics.js";
 import { metricsRoute } from "../../observability/metrics-server.js";
+import {
+  GENERATE_TIMEOUT_MS,
+  MATCH_PREFIX_TIMEOUT_MS,
+  MAX_BODY_BYTES,
+  MAX_PROMPT_CHARS,
+  PLAN_TIMEOUT_MS,
+  PREFILL_TIMEOUT_MS,
+  ROUTER_GENERATE_IDLE_MS,
+  ROUTER_HEALTH_INTERVAL_MS,
+  ROUTER_HEALTH_TIMEOUT_MS,
+  ROUTER_MODELS_PROBE_MS,
+  ROUTER_RECONNECT_INITIAL_BACKOFF_MS,
+  ROUTER_RECONNECT_MAX_BACKOFF_MS,
+} from "../../config/defaults.js";
+import { HealthClient } from "../../wire/health-client.js";
 import { PROTOCOL_VERSION } from "../../wire/proto.js";
-import { CLIENT_CHANNEL_OPTIONS } from "../../wire/unary-call.js";
+import { boundedReconnectOptions } from "../../wire/unary-call.js";
 import type { HostPort } from "../host-port.js";
 import { RoleLifecycle } from "../lifecycle.js";
 import { VERSION } from "../version.js";
@@ -14,8 +32,9 @@ import type { Dispatcher } from "./completion-dispatch.js";
 import { handleCompletion, type CompletionRoute } from "./completion-route.js";
 import { listenHttp } from "./http-server.js";
 import { openAiError, sendError, sendJson } from "./openai-response.js";
+import { NodeHealth, type NodeHealthReport } from "./node-health.js";
 import { PeerDiscovery, type PeerSource } from "./peer-discovery.js";
-import { hasReachablePair, type NodeStates } from "./routing-policy.js";
+import { hasReachablePair, inRotation, type NodeStates } from "./routing-policy.js";
 import { UpstreamClients } from "./upstream-clients.js";
 
 export interface RouterOptions {
@@ -23,12 +42,22 @@ export interface RouterOptions {
   prefill: PeerSource;
   decode: PeerSource;
   logger: Logger;
-  /** Bound on a prefill (evaluation + transfer). Default 10 min. */
+  /** Bound on a Plan (tokenizing the prompt on a prefill node). Default PLAN_TIMEOUT_MS. */
+  planTimeoutMs?: number;
+  /** Bound on a prefill (evaluation + transfer). Default PREFILL_TIMEOUT_MS. */
   prefillTimeoutMs?: number;
-  /** Bound on a whole generation. Default 10 min. */
+  /** Bound on a whole generation. Default GENERATE_TIMEOUT_MS. */
   generateTimeoutMs?: number;
-  /** Longest silence of a decode node within a generation. Default 30 s. */
+  /** Longest silence of a decode node within a generation. Default ROUTER_GENERATE_IDLE_MS. */
   generateIdleMs?: number;
+  /** How often each node's health is asked. Default ROUTER_HEALTH_INTERVAL_MS. */
+  healthIntervalMs?: number;
+  /** Bound on one health Check; a node slower than this is out of rotation. Default ROUTER_HEALTH_TIMEOUT_MS. */
+  healthTimeoutMs?: number;
+  /** Channel reconnect backoff to nodes. Default ROUTER_RECONNECT_INITIAL_BACKOFF_MS .. ROUTER_RECONNECT_MAX_BACKOFF_MS. */
+  reconnectBackoff?: { initialMs: number; maxMs: number };
+  /** Longest prompt sent on to a node, in characters. Default MAX_PROMPT_CHARS. */
+  maxPromptChars?: number;
   maxBodyBytes?: number;
   channelCredentials?: grpc.ChannelCredentials;
   /** Extra routes (e.g. /metrics), tried before the API; return true when handled. */
@@ -41,13 +70,15 @@ export interface Router {
   url: string;
   port: number;
   inFlight(): number;
+  /** Every known node, in rotation or not, and its last health answer. */
+  nodes(): { prefill: NodeHealthReport[]; decode: NodeHealthReport[] };
   /** Refuses new requests, waits (bounded) for those in flight, then closes. */
   drain(timeoutMs: number): Promise<void>;
   /** Idempotent; cancels what is still in flight. */
   close(): Promise<void>;
 }
 
-const ROUTES = "kvbridge serves POST /v1/completions, POST /v1/chat/completions, GET /v1/models, GET /healthz, GET /readyz, GET /metrics";
+const ROUTES = "kvbridge serves POST /v1/completions, POST /v1/chat/completions, GET /v1/models, GET /healthz, GET /health, GET /readyz, GET /metrics";
 
 export async function startRouter(opts: RouterOptions): Promise<Router> {
   const log = opts.logger;
@@ -66,31 +97,48 @@ export async function startRouter(opts: RouterOptions): Promise<Router> {
     life.defer(() => prefillPeers.stop());
     life.defer(() => decodePeers.stop());
     await Promise.all([prefillPeers.start(), decodePeers.start()]);
-    const upstream = new UpstreamClients(opts.channelCredentials ?? grpc.credentials.createInsecure(), CLIENT_CHANNEL_OPTIONS);
+    const credentials = opts.channelCredentials ?? grpc.credentials.createInsecure();
+    const backoff = opts.reconnectBackoff ?? { initialMs: ROUTER_RECONNECT_INITIAL_BACKOFF_MS, maxMs: ROUTER_RECONNECT_MAX_BACKOFF_MS };
+    // One set of options for calls and health probes: they share each node's connection.
+    const channelOptions = boundedReconnectOptions(backoff.initialMs, backoff.maxMs);
+    const upstream = new UpstreamClients(credentials, channelOptions);
     life.defer(() => upstream.close());
     const nodes: NodeStates = new Map();
+    const health = new NodeHealth({
+      nodes,
+      targets: () => [...prefillPeers.targets(), ...decodePeers.targets()],
+      probe: (target) => new HealthClient(target, credentials, channelOptions),
+      intervalMs: opts.healthIntervalMs ?? ROUTER_HEALTH_INTERVAL_MS,
+      timeoutMs: opts.healthTimeoutMs ?? ROUTER_HEALTH_TIMEOUT_MS,
+      log,
+    });
+    life.defer(() => health.stop());
+    // Every node asked once before serving: the first requests see the fleet as it is.
+    await health.start();
     const dispatcher: Dispatcher = {
       upstream,
       nodes,
       prefillTargets: () => prefillPeers.targets(),
       decodeTargets: () => decodePeers.targets(),
       timeouts: {
-        planMs: 30_000,
-        matchPrefixMs: 1_000,
-        prefillMs: opts.prefillTimeoutMs ?? 600_000,
-        generateMs: opts.generateTimeoutMs ?? 600_000,
-        generateIdleMs: opts.generateIdleMs ?? 30_000,
+        planMs: opts.planTimeoutMs ?? PLAN_TIMEOUT_MS,
+        matchPrefixMs: MATCH_PREFIX_TIMEOUT_MS,
+        prefillMs: opts.prefillTimeoutMs ?? PREFILL_TIMEOUT_MS,
+        generateMs: opts.generateTimeoutMs ?? GENERATE_TIMEOUT_MS,
+        generateIdleMs: opts.generateIdleMs ?? ROUTER_GENERATE_IDLE_MS,
       },
       log,
       onPlan: (plan) => {
         modelId ??= plan.modelId;
       },
+      rotationSignal: (target) => health.rotationSignal(target),
     };
     const completions: CompletionRoute = {
       dispatcher,
       metrics,
       log,
-      maxBodyBytes: opts.maxBodyBytes ?? 8 * 1024 * 1024,
+      maxBodyBytes: opts.maxBodyBytes ?? MAX_BODY_BYTES,
+      maxPromptChars: opts.maxPromptChars ?? MAX_PROMPT_CHARS,
       accepting: () => life.accepting,
       modelId: () => modelId,
       active,
@@ -98,9 +146,9 @@ export async function startRouter(opts: RouterOptions): Promise<Router> {
     };
 
     const listModels = async (): Promise<string | undefined> => {
-      const t = prefillPeers.targets()[0];
+      const t = inRotation(nodes, prefillPeers.targets())[0];
       if (modelId || !t) return modelId;
-      const p = await upstream.plan(t, { prompt: " " }, { timeoutMs: 5_000 }).catch(() => undefined);
+      const p = await upstream.plan(t, { prompt: " " }, { timeoutMs: ROUTER_MODELS_PROBE_MS }).catch(() => undefined);
       modelId ??= p?.modelId;
       return modelId;
     };
@@ -121,9 +169,13 @@ export async function startRouter(opts: RouterOptions): Promise<Router> {
         }
         case "GET /healthz":
           return sendJson(res, 200, { status: "ok" });
+        case "GET /health":
         case "GET /readyz": {
-          const ready = life.accepting && hasReachablePair(nodes, prefillPeers.targets(), decodePeers.targets());
-          return sendJson(res, ready ? 200 : 503, { status: ready ? "ready" : "not ready", prefill: prefillPeers.targets(), decode: decodePeers.targets() });
+          // /health (as vLLM's): a prefill + decode pair is in rotation; /readyz: that, and not draining.
+          const pair = hasReachablePair(nodes, prefillPeers.targets(), decodePeers.targets());
+          const ready = pair && (route === "GET /health" || life.accepting);
+          const nodesNow = { prefill: health.report(prefillPeers.targets()), decode: health.report(decodePeers.targets()) };
+          return sendJson(res, ready ? 200 : 503, { status: ready ? "ready" : "not ready", draining: !life.accepting, ...nodesNow });
         }
         default:
           return sendJson(res, 404, openAiError(`no route ${route}; ${ROUTES}`, "invalid_request_error", "not_found"));
@@ -141,6 +193,7 @@ export async function startRouter(opts: RouterOptions): Promise<Router> {
       url: http.url,
       port: http.port,
       inFlight: () => active.size,
+      nodes: () => ({ prefill: health.report(prefillPeers.targets()), decode: health.report(decodePeers.targets()) }),
       async drain(timeoutMs: number) {
         await life.drain(timeoutMs);
       },

@@ -5,13 +5,14 @@
 // (Plan, on the prefill node) and each decode node's prefix match (MatchPrefix): the prefill node is
 // reserved before Plan is sent, the decode node in the tick the MatchPrefix answers are complete.
 // Nothing awaits between a decision and its reservation; the caller releases each reservation when
-// its part of the request ends.
+// its part of the request ends. Nodes out of rotation (node-health.ts writes `reachable` from each
+// node's grpc.health.v1) are never chosen.
 
 /** What the router knows of one node. */
 export interface NodeState {
   /** Requests holding a reservation on the node. */
   inFlight: number;
-  /** False while the node is known to be down or not answering (taken out of rotation). */
+  /** In rotation: false while the node is down, not answering or not SERVING (node-health.ts). */
   reachable: boolean;
 }
 
@@ -51,15 +52,15 @@ function reserve(nodes: NodeStates, target: string): Reservation {
 }
 
 /**
- * The least loaded reachable prefill node (the first listed on a tie), reserved. Undefined when no
- * target is reachable.
+ * The least loaded reachable prefill node (the first listed on a tie) not in `exclude` (nodes this
+ * request already failed on), reserved. Undefined when no such target is reachable.
  */
-export function reservePrefill(nodes: NodeStates, targets: readonly string[]): Reservation | undefined {
+export function reservePrefill(nodes: NodeStates, targets: readonly string[], exclude?: ReadonlySet<string>): Reservation | undefined {
   let best: string | undefined;
   let bestLoad = Infinity;
   for (const t of targets) {
     const s = nodeState(nodes, t);
-    if (!s.reachable) continue;
+    if (!s.reachable || exclude?.has(t)) continue;
     if (s.inFlight < bestLoad) {
       best = t;
       bestLoad = s.inFlight;
@@ -88,6 +89,11 @@ export function reserveDecode(nodes: NodeStates, answers: readonly PrefixAnswer[
     }
   }
   return best === undefined ? undefined : { reservation: reserve(nodes, best), matched: bestMatched };
+}
+
+/** The targets in rotation, in their order (the decode nodes worth asking for a prefix match). */
+export function inRotation(nodes: NodeStates, targets: readonly string[]): string[] {
+  return targets.filter((t) => nodeState(nodes, t).reachable);
 }
 
 /** Whether at least one prefill node and one decode node are reachable: the router can serve. */

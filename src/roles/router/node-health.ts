@@ -1,0 +1,134 @@
+// Which nodes are in the router's rotation, from their own grpc.health.v1: every node is asked
+// (Check) on a short interval with a short deadline. SERVING puts it in rotation at the next answer;
+// NOT_SERVING (loading, draining, pool stuck), an unreachable node or one that does not answer in
+// time (frozen, partitioned) takes it out. The verdict is written into the routing policy's node
+// states, which is all the policy reads; requests already running on a node that leaves rotation
+// are told through rotationSignal(), so their idempotent or recoverable calls can move on at once.
+import type { Logger } from "pino";
+import { toKvbridgeError } from "../../errors/kvbridge-error.js";
+import type { HealthStatus } from "../../wire/health-client.js";
+import type { CallOptions } from "../../wire/unary-call.js";
+import { nodeState, type NodeStates } from "./routing-policy.js";
+
+/** What the router needs of a node's health service (HealthClient). */
+export interface HealthProbe {
+  check(service: string, opts: CallOptions): Promise<HealthStatus>;
+  close(): void;
+}
+
+/** Why a node is (or is not) in rotation: its last answer, or how asking failed. */
+export type HealthVerdict = HealthStatus | "unreachable" | "timeout" | "unknown";
+
+export interface NodeHealthOptions {
+  nodes: NodeStates;
+  /** Every node to follow (prefill and decode), re-read each interval (DNS discovery may change it). */
+  targets(): readonly string[];
+  probe(target: string): HealthProbe;
+  intervalMs: number;
+  timeoutMs: number;
+  log: Logger;
+}
+
+interface Followed {
+  probe: HealthProbe;
+  probing: Promise<void> | undefined;
+  verdict: HealthVerdict;
+  /** Aborted when the node leaves rotation; a fresh one is made when it comes back. */
+  rotation: AbortController;
+  /** performance.now() of the last change of verdict. */
+  since: number;
+}
+
+export interface NodeHealthReport {
+  target: string;
+  inRotation: boolean;
+  health: HealthVerdict;
+}
+
+export class NodeHealth {
+  private readonly followed = new Map<string, Followed>();
+  private timer: NodeJS.Timeout | undefined;
+  private readonly stopping = new AbortController();
+
+  constructor(private readonly o: NodeHealthOptions) {}
+
+  /** Asks every node once (each bounded by the timeout), then keeps asking every interval. */
+  async start(): Promise<void> {
+    this.tick();
+    await Promise.all([...this.followed.values()].map((f) => f.probing));
+    if (this.stopping.signal.aborted) return;
+    this.timer = setInterval(() => this.tick(), this.o.intervalMs);
+    this.timer.unref();
+  }
+
+  /** Idempotent: no probe is started after it, and every health channel is closed. */
+  stop(): void {
+    this.stopping.abort();
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    for (const f of this.followed.values()) f.probe.close();
+    this.followed.clear();
+  }
+
+  /**
+   * Fires when `target` leaves rotation (undefined for a node not followed). Taken when a call is
+   * sent, so a call on a node already out of rotation is cancelled at once.
+   */
+  rotationSignal(target: string): AbortSignal | undefined {
+    return this.followed.get(target)?.rotation.signal;
+  }
+
+  report(targets: readonly string[]): NodeHealthReport[] {
+    return targets.map((target) => ({ target, inRotation: nodeState(this.o.nodes, target).reachable, health: this.followed.get(target)?.verdict ?? "unknown" }));
+  }
+
+  private tick(): void {
+    if (this.stopping.signal.aborted) return;
+    const want = new Set(this.o.targets());
+    for (const [t, f] of this.followed) {
+      if (want.has(t)) continue;
+      f.probe.close();
+      this.followed.delete(t);
+    }
+    for (const t of want) {
+      let f = this.followed.get(t);
+      if (!f) {
+        const rotation = new AbortController();
+        // Not in rotation until it says SERVING.
+        rotation.abort();
+        this.followed.set(t, (f = { probe: this.o.probe(t), probing: undefined, verdict: "unknown", rotation, since: performance.now() }));
+      }
+      if (!f.probing) f.probing = this.ask(t, f);
+    }
+  }
+
+  private async ask(target: string, f: Followed): Promise<void> {
+    let verdict: HealthVerdict;
+    try {
+      verdict = await f.probe.check("", { timeoutMs: this.o.timeoutMs, signal: this.stopping.signal });
+    } catch (err) {
+      const e = toKvbridgeError(err);
+      verdict = e.code === "DEADLINE_EXCEEDED" ? "timeout" : "unreachable";
+    }
+    f.probing = undefined;
+    if (this.stopping.signal.aborted || this.followed.get(target) !== f) return;
+    this.apply(target, f, verdict);
+  }
+
+  /** One synchronous step: the verdict, the policy's state and the rotation signal change together. */
+  private apply(target: string, f: Followed, verdict: HealthVerdict): void {
+    const serving = verdict === "SERVING";
+    const was = f.verdict;
+    f.verdict = verdict;
+    nodeState(this.o.nodes, target).reachable = serving;
+    if (!serving) f.rotation.abort();
+    else if (f.rotation.signal.aborted) f.rotation = new AbortController();
+    if (was === verdict) return;
+    const now = performance.now();
+    const changed = { node: target, health: verdict, was, afterMs: Math.round(now - f.since) };
+    f.since = now;
+    if (serving) this.o.log.info(changed, "node in rotation");
+    else if (was === "SERVING" || was === "unknown") this.o.log.warn(changed, "node out of rotation");
+    else this.o.log.info(changed, "node still out of rotation");
+  }
+}

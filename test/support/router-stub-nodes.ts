@@ -1,0 +1,115 @@
+// Scripted prefill and decode nodes for router tests: real gRPC servers on loopback (kvbridge's own
+// startGrpcServer, so grpc.health.v1 is the nodes' own), whose Plan, Prefill, MatchPrefix and
+// Generate answer as the test says (answer, refuse with an error and details, or never answer), and
+// which count every call they receive.
+import type * as grpc from "@grpc/grpc-js";
+import type { ServingStatus } from "grpc-health-check";
+import { KvbridgeError } from "../../src/errors/kvbridge-error.js";
+import { startGrpcServer, type NodeGrpcServer } from "../../src/services/grpc-server.js";
+import { unaryHandler } from "../../src/wire/unary.js";
+import type { DecodeHandlers } from "../../src/wire/generated/kvbridge/v1/Decode.js";
+import type { GenerateEvent } from "../../src/wire/generated/kvbridge/v1/GenerateEvent.js";
+import type { GenerateRequest__Output } from "../../src/wire/generated/kvbridge/v1/GenerateRequest.js";
+import type { PlanRequest__Output } from "../../src/wire/generated/kvbridge/v1/PlanRequest.js";
+import type { PlanResponse } from "../../src/wire/generated/kvbridge/v1/PlanResponse.js";
+import type { PrefillHandlers } from "../../src/wire/generated/kvbridge/v1/Prefill.js";
+import { kvbridgeV1 } from "../../src/wire/proto.js";
+
+export interface StubCalls {
+  plan: number;
+  prefill: number;
+  matchPrefix: number;
+  generate: number;
+}
+
+export interface StubNode {
+  target: string;
+  calls: StubCalls;
+  setServing(status: ServingStatus): void;
+  close(): Promise<void>;
+}
+
+/** A Plan that never answers (held until the call is cancelled or the server closes). */
+export const NEVER = Symbol("never");
+
+export interface StubPrefillScript {
+  plan?(req: PlanRequest__Output): PlanResponse | typeof NEVER;
+}
+
+export interface StubDecodeScript {
+  /** Generate: write these events, then end the stream, or (hang) keep it open and silent. */
+  generate?(req: GenerateRequest__Output): { events: GenerateEvent[]; hang: boolean };
+}
+
+function counters(): StubCalls {
+  return { plan: 0, prefill: 0, matchPrefix: 0, generate: 0 };
+}
+
+async function serve(name: string, definition: grpc.ServiceDefinition, implementation: grpc.UntypedServiceImplementation, held: Set<() => void>): Promise<NodeGrpcServer> {
+  const server = await startGrpcServer({ host: "127.0.0.1", port: 0 }, [{ name, definition, implementation }]);
+  server.setServing("SERVING");
+  const close = server.close.bind(server);
+  return {
+    ...server,
+    close: async (graceMs?: number) => {
+      for (const release of held) release();
+      await close(graceMs ?? 100);
+    },
+  };
+}
+
+export async function startStubPrefill(script: StubPrefillScript = {}): Promise<StubNode> {
+  const calls = counters();
+  const held = new Set<() => void>();
+  const plan = (req: PlanRequest__Output): Promise<PlanResponse> => {
+    const answer = script.plan?.(req) ?? { promptTokens: 4, keys: ["k0"], fingerprint: "stub", modelId: "stub-model" };
+    if (answer !== NEVER) return Promise.resolve(answer);
+    return new Promise<PlanResponse>((_resolve, reject) => {
+      const release = (): void => {
+        held.delete(release);
+        reject(new KvbridgeError("UNAVAILABLE", "stub closed"));
+      };
+      held.add(release);
+    });
+  };
+  const handlers: PrefillHandlers = {
+    Plan: unaryHandler((req: PlanRequest__Output) => {
+      calls.plan++;
+      return plan(req);
+    }),
+    Prefill: unaryHandler(() => {
+      calls.prefill++;
+      return { promptTokens: 4, chunks: 1, chunksDeduped: 0, bytesSent: 0, transport: "tcp", evalMs: 0, transferMs: 0 };
+    }),
+  };
+  const server = await serve("kvbridge.v1.Prefill", kvbridgeV1().Prefill.service, handlers, held);
+  return { target: server.address, calls, setServing: (s) => server.setServing(s), close: () => server.close() };
+}
+
+export async function startStubDecode(script: StubDecodeScript = {}): Promise<StubNode> {
+  const calls = counters();
+  const held = new Set<() => void>();
+  const handlers: DecodeHandlers = {
+    MatchPrefix: unaryHandler(() => {
+      calls.matchPrefix++;
+      return { matched: 0 };
+    }),
+    Generate: (call) => {
+      calls.generate++;
+      const { events, hang } = script.generate?.(call.request) ?? { events: [{ text: "ok", done: true, finishReason: "length", promptTokens: 4, completionTokens: 1 }], hang: false };
+      for (const ev of events) call.write(ev);
+      if (!hang) {
+        call.end();
+        return;
+      }
+      const release = (): void => {
+        held.delete(release);
+        call.end();
+      };
+      held.add(release);
+      call.on("cancelled", release);
+    },
+  };
+  const server = await serve("kvbridge.v1.Decode", kvbridgeV1().Decode.service, handlers, held);
+  return { target: server.address, calls, setServing: (s) => server.setServing(s), close: () => server.close() };
+}
