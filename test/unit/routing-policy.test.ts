@@ -9,7 +9,7 @@ import { silentLogger } from "../../src/observability/logger.js";
 import { dispatchCompletion, type Dispatcher, type Upstream } from "../../src/roles/router/completion-dispatch.js";
 import type { GenerateOutcome } from "../../src/roles/router/generate-stream.js";
 import type { CompletionInput } from "../../src/roles/router/openai-api.js";
-import { hasReachablePair, nodeState, reserveDecode, reservePrefill, type NodeStates, type PrefixAnswer } from "../../src/roles/router/routing-policy.js";
+import { hasReachablePair, inRotation, nodeState, reserveDecode, reservePrefill, type NodeStates, type PrefixAnswer } from "../../src/roles/router/routing-policy.js";
 
 const targetsOf = (prefix: string, k: number): string[] => Array.from({ length: k }, (_, i) => `${prefix}${i}:1`);
 const spread = (nodes: NodeStates, targets: readonly string[]): number => {
@@ -83,6 +83,29 @@ describe("routing policy (pure)", () => {
     nodeState(nodes, "b:1").reachable = true;
     expect(hasReachablePair(nodes, ["a:1", "b:1"], ["d:1"])).toBe(true);
     expect(hasReachablePair(nodes, ["a:1", "b:1"], [])).toBe(false);
+  });
+
+  it("a prefill choice is in rotation, not excluded, and the least loaded of those (a retry never returns to a node it failed on)", () => {
+    fc.assert(
+      fc.property(fc.array(fc.record({ load: fc.nat(9), reachable: fc.boolean(), excluded: fc.boolean() }), { minLength: 1, maxLength: 6 }), (spec) => {
+        const targets = spec.map((_, i) => `p${i}:1`);
+        const nodes: NodeStates = new Map(spec.map((s, i) => [targets[i]!, { inFlight: s.load, reachable: s.reachable }]));
+        const exclude = new Set(targets.filter((_, i) => spec[i]!.excluded));
+        const eligible = spec.map((s, i) => ({ ...s, i })).filter((s) => s.reachable && !s.excluded);
+        expect(inRotation(nodes, targets)).toEqual(targets.filter((_, i) => spec[i]!.reachable));
+        const r = reservePrefill(nodes, targets, exclude);
+        if (eligible.length === 0) {
+          expect(r).toBeUndefined();
+          return;
+        }
+        const min = Math.min(...eligible.map((s) => s.load));
+        expect(r?.target).toBe(targets[eligible.find((s) => s.load === min)!.i]);
+        expect(nodeState(nodes, r!.target).inFlight).toBe(min + 1);
+        r!.release();
+        r!.release();
+        expect(nodeState(nodes, r!.target).inFlight).toBe(min);
+      }),
+    );
   });
 });
 

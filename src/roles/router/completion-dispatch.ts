@@ -100,10 +100,17 @@ function noPrefill(d: Dispatcher): KvbridgeError {
 }
 
 
+function noDecode(d: Dispatcher): KvbridgeError {
+  const targets = d.decodeTargets();
+  return new KvbridgeError("UNAVAILABLE", targets.length === 0 ? "no decode node is known; check --decode / --decode-dns" : `no decode node is in rotation (${targets.join(", ")}: unreachable or not serving)`);
+}
+
 export async function dispatchCompletion(d: Dispatcher, input: CompletionInput, requestId: string, signal: AbortSignal, onText: (text: string) => void): Promise<GenerateOutcome> {
   const rlog = d.log.child({ requestId });
   const startedAt = performance.now();
   // Reserved before Plan is sent: simultaneous requests each see the others' prefill choices.
+  // No decode node in rotation: refused before any prefill node spends work on it.
+  if (inRotation(d.nodes, d.decodeTargets()).length === 0) throw noDecode(d);
   const first = reservePrefill(d.nodes, d.prefillTargets());
   if (!first) throw noPrefill(d);
   let pre: Reservation = first;
@@ -128,10 +135,7 @@ export async function dispatchCompletion(d: Dispatcher, input: CompletionInput, 
     d.onPlan?.(plan);
     const keys = plan.keys;
     const decodeTargets = inRotation(d.nodes, d.decodeTargets());
-    if (decodeTargets.length === 0) {
-      const known = d.decodeTargets();
-      throw new KvbridgeError("UNAVAILABLE", known.length === 0 ? "no decode node is known; check --decode / --decode-dns" : `no decode node is in rotation (${known.join(", ")}: unreachable or not serving)`);
-    }
+    if (decodeTargets.length === 0) throw noDecode(d);
     const answers: PrefixAnswer[] = await Promise.all(
       decodeTargets.map((target) =>
         d.upstream.matchPrefix(target, keys, { timeoutMs: d.timeouts.matchPrefixMs, signal }).then(
