@@ -23,7 +23,9 @@ const program = new Command("kvctl")
     "after",
     `
 Nodes are gRPC addresses (host:port): ADDR arguments, --node flags, or ${NODES_ENV}
-(comma-separated). Tables for people by default, --json for scripts. Nodes with mutual TLS need
+(comma-separated). Tables for people by default; -o wide for more columns, -o json or -o yaml for
+scripts (--json is -o json). Errors have one shape: {"error": {"code", "message", "node"}}, and in
+listings each node is {"address", "ok": false, "error": {...}}. Nodes with mutual TLS need
 --tls-cert, --tls-key and --tls-ca (KVBRIDGE_TLS_CERT/KEY/CA) on every command.
 
 Exit codes:
@@ -35,7 +37,7 @@ Exit codes:
 Examples:
   kvctl status 127.0.0.1:50061
   kvctl keys 127.0.0.1:50061 --state writing
-  kvctl requests 127.0.0.1:50061 --json
+  kvctl requests 127.0.0.1:50061 -o json
   kvctl watch 127.0.0.1:50061
   kvctl evict 127.0.0.1:50061 --unpinned
   kvctl abort 127.0.0.1:50061 --request req-42`,

@@ -3,11 +3,12 @@
 // their KV may be in use by the decode engine.
 import { Command } from "commander";
 import { addAdminOptions, ADMIN_HELP, type AdminFlags } from "./admin-options.js";
-import { runCommand, writeJson, writeText } from "./command-runner.js";
+import { runFormatted, writeStructured, writeText } from "./command-runner.js";
 import { addCommonOptions, clientOptions, type CommonFlags } from "./common-options.js";
 import { EXIT } from "./exit-codes.js";
 import { NodeClient } from "./node-client.js";
 import { resolveNodes, singleNode } from "./node-targets.js";
+import { isStructured } from "./output-format.js";
 import { printable } from "./terminal-text.js";
 
 interface AbortFlags extends CommonFlags, AdminFlags {
@@ -33,12 +34,13 @@ Examples:
   kvctl abort 127.0.0.1:50061 --request req-42 --reason "sender hung"`,
     )
     .action(async (addr: string | undefined, flags: AbortFlags) => {
-      await runCommand(flags.json, async () => {
+      await runFormatted(flags, async (format, ctx) => {
         const address = singleNode(resolveNodes(addr ? [addr] : [], flags.node), "abort");
+        ctx.node = address;
         const c = new NodeClient(address, clientOptions(flags, { adminToken: flags.adminToken }));
         try {
           const res = await c.abortRequest(flags.request, flags.reason);
-          if (flags.json) writeJson({ address, request_id: flags.request, slots_released: res.slotsReleased, pins_released: res.pinsReleased });
+          if (isStructured(format)) writeStructured(format, { address, request_id: flags.request, slots_released: res.slotsReleased, pins_released: res.pinsReleased });
           else {
             writeText(
               `aborted request ${printable(flags.request)} on ${address}: ${res.slotsReleased} slot(s) released to quarantine, ${res.pinsReleased} pin(s) dropped\n`,

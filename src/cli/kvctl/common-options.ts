@@ -1,23 +1,23 @@
-// Options every kvctl command takes: where the nodes are, how long to wait for each, whether to
-// print JSON for scripts instead of tables for people, and the mutual-TLS certificate to call with.
+// Options every kvctl command takes: where the nodes are, how long to wait for each, the output
+// format (tables for people, -o json|yaml for scripts, -o wide), and the mutual-TLS certificate.
 import { Command, Option } from "commander";
 import { KVCTL_TIMEOUT_MS } from "../../config/defaults.js";
 import { intArg } from "../option-parsers.js";
 import { addTlsOptions, tlsFromFlags, type TlsFlags } from "../commands/tls-flags.js";
 import type { NodeClientOptions } from "./node-client.js";
 import { NODES_ENV } from "./node-targets.js";
+import { addOutputOptions, type OutputFlags } from "./output-format.js";
 
-export interface CommonFlags extends TlsFlags {
+export interface CommonFlags extends TlsFlags, OutputFlags {
   node?: string[];
-  json: boolean;
   timeout: number;
 }
 
 export function addCommonOptions(cmd: Command): Command {
-  return addTlsOptions(cmd)
-    .addOption(new Option("-n, --node <host:port>", `node address (repeatable); default: the ADDR arguments, else ${NODES_ENV}`).argParser((v: string, prev: string[] = []) => [...prev, v]))
-    .option("--json", "print JSON (one object) instead of a table", false)
-    .addOption(new Option("--timeout <ms>", "bound on each call to a node").argParser(intArg(1, 600_000)).default(KVCTL_TIMEOUT_MS).env("KVCTL_TIMEOUT"));
+  addTlsOptions(cmd).addOption(
+    new Option("-n, --node <host:port>", `node address (repeatable); default: the ADDR arguments, else ${NODES_ENV}`).argParser((v: string, prev: string[] = []) => [...prev, v]),
+  );
+  return addOutputOptions(cmd).addOption(new Option("--timeout <ms>", "bound on each call to a node").argParser(intArg(1, 600_000)).default(KVCTL_TIMEOUT_MS).env("KVCTL_TIMEOUT"));
 }
 
 /** Throws INVALID_ARGUMENT (exit 2) when the --tls-* files are incomplete or unusable. */

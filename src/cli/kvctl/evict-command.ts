@@ -3,11 +3,12 @@
 import { Command } from "commander";
 import { KvbridgeError } from "../../errors/kvbridge-error.js";
 import { addAdminOptions, ADMIN_HELP, type AdminFlags } from "./admin-options.js";
-import { runCommand, writeJson, writeText } from "./command-runner.js";
+import { runFormatted, writeStructured, writeText } from "./command-runner.js";
 import { addCommonOptions, clientOptions, type CommonFlags } from "./common-options.js";
 import { EXIT } from "./exit-codes.js";
 import { NodeClient } from "./node-client.js";
 import { resolveNodes, singleNode } from "./node-targets.js";
+import { isStructured } from "./output-format.js";
 import { printable } from "./terminal-text.js";
 
 interface EvictFlags extends CommonFlags, AdminFlags {
@@ -34,13 +35,14 @@ Examples:
   KVBRIDGE_ADMIN_TOKEN=s3cret kvctl evict 10.0.0.7:50061 --unpinned --json`,
     )
     .action(async (addr: string | undefined, flags: EvictFlags) => {
-      await runCommand(flags.json, async () => {
+      await runFormatted(flags, async (format, ctx) => {
         if (!!flags.key === flags.unpinned) throw new KvbridgeError("INVALID_ARGUMENT", "kvctl evict needs exactly one of --key K or --unpinned");
         const address = singleNode(resolveNodes(addr ? [addr] : [], flags.node), "evict");
+        ctx.node = address;
         const c = new NodeClient(address, clientOptions(flags, { adminToken: flags.adminToken }));
         try {
           const res = await c.evict(flags.key ? { key: flags.key } : { allUnpinned: true });
-          if (flags.json) writeJson({ address, key: flags.key ?? null, evicted: res.evicted, slots_free: res.slotsFree });
+          if (isStructured(format)) writeStructured(format, { address, key: flags.key ?? null, evicted: res.evicted, slots_free: res.slotsFree });
           else {
             const what = flags.key ? `key ${printable(flags.key)}` : `${res.evicted} unpinned READY ${res.evicted === 1 ? "entry" : "entries"}`;
             writeText(`evicted ${what} from ${address}; ${res.slotsFree} slot(s) free now\n`);

@@ -3,11 +3,12 @@
 import { Command, Option } from "commander";
 import type { EntryInfo__Output } from "../../wire/generated/kvbridge/v1/EntryInfo.js";
 import { intArg } from "../option-parsers.js";
-import { queryEachNode, runCommand, writeJson, writeText } from "./command-runner.js";
+import { queryEachNode, runFormatted, writeStructured, writeText } from "./command-runner.js";
 import { addCommonOptions, clientOptions, type CommonFlags } from "./common-options.js";
 import { formatBytes, formatDuration } from "./human-units.js";
 import { NodeClient, type EntryFilter } from "./node-client.js";
 import { resolveNodes } from "./node-targets.js";
+import { isStructured } from "./output-format.js";
 import { renderTable, type Column } from "./table.js";
 import { printable } from "./terminal-text.js";
 
@@ -64,6 +65,13 @@ export const KEY_COLUMNS: ReadonlyArray<Column<KeyRow>> = [
   { header: "LEASE LEFT", value: (r) => (r.lease_left_ms === null ? "-" : formatDuration(r.lease_left_ms)), align: "right" },
 ];
 
+/** -o wide: every pinning request, the exact size in bytes, and the writing request. */
+export const KEY_COLUMNS_WIDE: ReadonlyArray<Column<KeyRow>> = [
+  ...KEY_COLUMNS.map((c) => (c.header === "PINNED BY" ? { ...c, value: (r: KeyRow) => (r.pinned_by.length > 0 ? r.pinned_by.join(",") : "-") } : c)),
+  { header: "BYTES", value: (r) => String(r.size), align: "right" },
+  { header: "OWNER", value: (r) => r.owner ?? "-" },
+];
+
 export function keysCommand(): Command {
   const cmd = new Command("keys")
     .description("list a node's KV entries: key, state, refcount, pinning requests, slot, size, age, lease left")
@@ -80,10 +88,11 @@ Examples:
   kvctl keys 127.0.0.1:50061
   kvctl keys 127.0.0.1:50061 --state writing          # transfers in progress, with their lease left
   kvctl keys 127.0.0.1:50061 --pinned --prefix 3fa2   # who holds this prefix
-  kvctl keys 127.0.0.1:50061 --json | jq -r '.nodes[0].entries[] | select(.refcount == 0) | .key'`,
+  kvctl keys 127.0.0.1:50061 -o wide                  # every pinning request, exact bytes, writer
+  kvctl keys 127.0.0.1:50061 -o json | jq -r '.nodes[0].entries[] | select(.refcount == 0) | .key'`,
     )
     .action(async (addrs: string[], flags: KeysFlags) => {
-      await runCommand(flags.json, async () => {
+      await runFormatted(flags, async (format) => {
         const filter: EntryFilter = { state: flags.state, pinnedOnly: flags.pinned, prefix: flags.prefix, limit: flags.limit };
         const nodes = resolveNodes(addrs, flags.node);
         const { results, exit } = await queryEachNode(
@@ -94,18 +103,18 @@ Examples:
             return { total: res.total, entries: res.entries.map(keyRow) };
           },
         );
-        if (flags.json) {
-          writeJson({ nodes: results });
+        if (isStructured(format)) {
+          writeStructured(format, { nodes: results });
           return exit;
         }
         const out: string[] = [];
         for (const r of results) {
           if (nodes.length > 1) out.push(`== ${printable(r.address)} ==\n`);
-          if ("error" in r) {
+          if (!r.ok) {
             out.push(`UNREACHABLE: ${printable(r.error.message)}\n`);
             continue;
           }
-          out.push(r.entries.length > 0 ? renderTable(KEY_COLUMNS, r.entries) : "no entries match\n");
+          out.push(r.entries.length > 0 ? renderTable(format === "wide" ? KEY_COLUMNS_WIDE : KEY_COLUMNS, r.entries) : "no entries match\n");
           if (r.total > r.entries.length) out.push(`(${r.entries.length} of ${r.total} shown; raise --limit or narrow with --state/--prefix)\n`);
         }
         writeText(out.join(nodes.length > 1 ? "\n" : ""));

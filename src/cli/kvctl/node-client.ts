@@ -16,6 +16,7 @@ import { channelCredentialsFor } from "../../security/grpc-credentials.js";
 import { diagnoseTls, type TlsDiagnosis } from "../../security/tls-diagnosis.js";
 import type { TlsMaterial } from "../../security/tls-material.js";
 import { ADMIN_TOKEN_METADATA_KEY } from "../../services/admin-service.js";
+import { probeConnect, type ConnectOutcome } from "./connect-probe.js";
 
 export type { HealthStatus };
 
@@ -97,7 +98,11 @@ export class NodeClient {
     return md;
   }
 
-  /** One call under kvctl's timeout and signal; a node that never answered gets an error that says what to check. */
+  /**
+   * One call under kvctl's timeout and signal. A node that never answered gets an error that says
+   * what happened: the connection refused, the host unknown or unreachable, a TLS mismatch, or (only
+   * when the deadline really passed) no answer in time.
+   */
   private async call<Res>(what: string, run: (o: CallOptions) => Promise<Res>): Promise<Res> {
     try {
       return await run({ timeoutMs: this.opts.timeoutMs, signal: this.opts.signal });
@@ -105,15 +110,37 @@ export class NodeClient {
       const e = toKvbridgeError(err);
       // A node that answered UNAVAILABLE itself (loading, draining) said why: its message stands.
       if (e.remote || (e.code !== "UNAVAILABLE" && e.code !== "DEADLINE_EXCEEDED")) throw e;
+      if (e.code === "DEADLINE_EXCEEDED" || this.opts.signal?.aborted) {
+        throw new KvbridgeError(
+          e.code,
+          `node ${this.address} did not answer ${what} within ${this.opts.timeoutMs} ms; check that the node is running and not overloaded, or raise --timeout`,
+          { cause: err },
+        );
+      }
       // grpc-js says only "Failed to connect" for a TLS mismatch; one TLS handshake of our own says why.
-      const tls = e.code === "UNAVAILABLE" && !this.opts.signal?.aborted ? await diagnoseTls(this.address, this.opts.tls, Math.min(2_000, this.opts.timeoutMs)) : undefined;
+      const bound = Math.min(2_000, this.opts.timeoutMs);
+      const tls = await diagnoseTls(this.address, this.opts.tls, bound);
       if (tls) throw new KvbridgeError(tlsErrorCode(tls), `node ${this.address}: ${tls.message}`, { cause: err });
-      throw new KvbridgeError(
-        e.code,
-        `node ${this.address} did not answer ${what} within ${this.opts.timeoutMs} ms (${e.message}); check the address and that the node is running, or raise --timeout`,
-        { cause: err },
-      );
+      throw new KvbridgeError("UNAVAILABLE", unreachableMessage(this.address, what, await probeConnect(this.address, bound), e.message), { cause: err });
     }
+  }
+}
+
+/** What an unreachable node's error says, from our own connection attempt's outcome. */
+function unreachableMessage(address: string, what: string, o: ConnectOutcome, grpcMessage: string): string {
+  switch (o.kind) {
+    case "refused":
+      return `node ${address}: connection refused (nothing listens there); check the address and that the node is running`;
+    case "unresolved":
+      return `node ${address}: the host name does not resolve (${o.code}); check the address`;
+    case "unreachable":
+      return `node ${address}: the host cannot be reached (${o.code}); check the address and the network`;
+    case "timeout":
+      return `node ${address}: the connection attempt got no answer (a host down or a firewall dropping packets); check the address and the network`;
+    case "connected":
+      return `node ${address} accepted the connection but did not answer ${what} as a kvbridge node (${grpcMessage}); check the address and port`;
+    case "other":
+      return `node ${address} could not be reached (${o.code}: ${grpcMessage}); check the address and that the node is running`;
   }
 }
 

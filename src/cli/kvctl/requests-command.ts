@@ -2,11 +2,12 @@
 // still pending on another writer, bytes landed, age, lease (or hold) left, and the sender's address.
 import { Command } from "commander";
 import type { RequestInfo__Output } from "../../wire/generated/kvbridge/v1/RequestInfo.js";
-import { queryEachNode, runCommand, writeJson, writeText } from "./command-runner.js";
+import { queryEachNode, runFormatted, writeStructured, writeText } from "./command-runner.js";
 import { addCommonOptions, clientOptions, type CommonFlags } from "./common-options.js";
 import { formatBytes, formatDuration } from "./human-units.js";
 import { NodeClient } from "./node-client.js";
 import { resolveNodes } from "./node-targets.js";
+import { isStructured } from "./output-format.js";
 import { renderTable, type Column } from "./table.js";
 import { printable } from "./terminal-text.js";
 
@@ -56,6 +57,14 @@ export const REQUEST_COLUMNS: ReadonlyArray<Column<RequestRow>> = [
   { header: "PEER", value: (r) => r.peer || "-" },
 ];
 
+/** -o wide: the exact byte count, age and lease in milliseconds (for comparing with logs). */
+export const REQUEST_COLUMNS_WIDE: ReadonlyArray<Column<RequestRow>> = [
+  ...REQUEST_COLUMNS,
+  { header: "BYTES (EXACT)", value: (r) => String(r.bytes), align: "right" },
+  { header: "AGE MS", value: (r) => String(r.age_ms), align: "right" },
+  { header: "LEASE MS", value: (r) => String(r.lease_left_ms), align: "right" },
+];
+
 export function requestsCommand(): Command {
   const cmd = new Command("requests")
     .description("list in-flight requests: phase, keys written/deduped/pending, bytes, age, lease left, peer")
@@ -70,25 +79,26 @@ left before its pins are dropped if the decode side never consumes it.
 
 Examples:
   kvctl requests 127.0.0.1:50061
-  kvctl requests 127.0.0.1:50061 --json | jq '.nodes[0].requests[] | select(.lease_left_ms < 1000)'`,
+  kvctl requests 127.0.0.1:50061 -o wide
+  kvctl requests 127.0.0.1:50061 -o json | jq '.nodes[0].requests[] | select(.lease_left_ms < 1000)'`,
     )
     .action(async (addrs: string[], flags: CommonFlags) => {
-      await runCommand(flags.json, async () => {
+      await runFormatted(flags, async (format) => {
         const nodes = resolveNodes(addrs, flags.node);
         const { results, exit } = await queryEachNode(
           nodes,
           (address) => new NodeClient(address, clientOptions(flags)),
           async (c) => ({ requests: sortRequests((await c.requests()).map(requestRow)) }),
         );
-        if (flags.json) {
-          writeJson({ nodes: results });
+        if (isStructured(format)) {
+          writeStructured(format, { nodes: results });
           return exit;
         }
         const out: string[] = [];
         for (const r of results) {
           if (nodes.length > 1) out.push(`== ${printable(r.address)} ==\n`);
-          if ("error" in r) out.push(`UNREACHABLE: ${printable(r.error.message)}\n`);
-          else out.push(r.requests.length > 0 ? renderTable(REQUEST_COLUMNS, r.requests) : "no requests in flight\n");
+          if (!r.ok) out.push(`UNREACHABLE: ${printable(r.error.message)}\n`);
+          else out.push(r.requests.length > 0 ? renderTable(format === "wide" ? REQUEST_COLUMNS_WIDE : REQUEST_COLUMNS, r.requests) : "no requests in flight\n");
         }
         writeText(out.join(nodes.length > 1 ? "\n" : ""));
         return exit;

@@ -3,13 +3,14 @@
 import { Command } from "commander";
 import { KVCTL_NEAR_EXPIRY_MS, KVCTL_SAMPLE_MS } from "../../config/defaults.js";
 import { intArg } from "../option-parsers.js";
-import { runCommand, warn, writeJson, writeText } from "./command-runner.js";
+import { runFormatted, warn, writeStructured, writeText } from "./command-runner.js";
 import { addCommonOptions, clientOptions, type CommonFlags } from "./common-options.js";
 import { EXIT } from "./exit-codes.js";
 import { NodeClient } from "./node-client.js";
 import { collectReports } from "./node-reports.js";
 import { resolveNodes } from "./node-targets.js";
-import { renderStatus, type NodeReport } from "./status-report.js";
+import { isStructured } from "./output-format.js";
+import { renderStatus, renderStatusWide, type NodeReport } from "./status-report.js";
 
 interface StatusFlags extends CommonFlags {
   sampleMs: number;
@@ -39,15 +40,16 @@ Exit codes: 0 all nodes serving, 3 a node unreachable, 7 a node answered but is 
 Examples:
   kvctl status 127.0.0.1:50061
   KVBRIDGE_NODES=10.0.0.7:50061,10.0.0.8:50061 kvctl status
-  kvctl status 127.0.0.1:50061 --json | jq '.nodes[0].pool.slots'`,
+  kvctl status 127.0.0.1:50061 -o wide                # also fingerprint, generation, bytes by state
+  kvctl status 127.0.0.1:50061 -o json | jq '.nodes[0].pool.slots'`,
     )
     .action(async (addrs: string[], flags: StatusFlags) => {
-      await runCommand(flags.json, async () => {
+      await runFormatted(flags, async (format) => {
         const clients = resolveNodes(addrs, flags.node).map((a) => new NodeClient(a, clientOptions(flags)));
         try {
           const reports = (await collectReports(clients, { nearExpiryMs: flags.nearExpiryMs, sampleMs: flags.sampleMs })).map((v) => v.report);
-          if (flags.json) writeJson({ nodes: reports });
-          else writeText(reports.map(renderStatus).join("\n"));
+          if (isStructured(format)) writeStructured(format, { nodes: reports });
+          else writeText(reports.map(format === "wide" ? renderStatusWide : renderStatus).join("\n"));
           for (const r of reports) if (!r.ok) warn(`${r.address}: ${r.error.message}`);
           return statusExitCode(reports);
         } finally {

@@ -51,14 +51,15 @@ export interface NodeStatus {
 export interface NodeFailure {
   address: string;
   ok: false;
-  error: { code: ErrorCode; message: string };
+  /** The one error shape of kvctl (command-runner.ts ErrorBody): `node` is the address. */
+  error: { code: ErrorCode; message: string; node: string | null };
 }
 
 export type NodeReport = NodeStatus | NodeFailure;
 
 export function failureReport(address: string, err: unknown): NodeFailure {
   const e = toKvbridgeError(err);
-  return { address, ok: false, error: { code: e.code, message: e.message } };
+  return { address, ok: false, error: { code: e.code, message: e.message, node: address } };
 }
 
 function timesSlotBytes(c: SlotCounts, slotBytes: number): SlotCounts {
@@ -141,4 +142,17 @@ export function renderStatus(r: NodeReport): string {
       (r.transfer.sample_ms !== null ? ` over the last ${formatDuration(r.transfer.sample_ms)}` : " (rate not sampled)"),
   ];
   return lines.join("\n") + "\n";
+}
+
+/** -o wide: the human block plus the node's fingerprint and generation and the pool's bytes by state. */
+export function renderStatusWide(r: NodeReport): string {
+  const base = renderStatus(r);
+  if (!r.ok) return base;
+  const b = r.pool.bytes;
+  const extra = [
+    `  identity     fingerprint ${printable(r.fingerprint) || "(none: raw transfers only)"}, generation ${r.generation}`,
+    `  pool bytes   total ${b.total}  free ${b.free}  reserved ${b.reserved}  writing ${b.writing}  ready ${b.ready}  quarantined ${b.quarantined}`,
+    `  transfer     ${r.transfer.bytes_received} bytes received in all`,
+  ];
+  return base + extra.join("\n") + "\n";
 }
