@@ -8,11 +8,9 @@
 // covered must still hold the pattern.
 import { createHash, randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { ChecksumKeysResponse__Output } from "../../src/wire/generated/kvbridge/v1/ChecksumKeysResponse.js";
-import type { ListEntriesResponse__Output } from "../../src/wire/generated/kvbridge/v1/ListEntriesResponse.js";
 import { allocateHeapPool } from "../../src/memory/pool-memory.js";
 import { silentLogger } from "../../src/observability/logger.js";
-import { atBaseline } from "../../src/store/invariants.js";
+import { KvbridgeError } from "../../src/errors/kvbridge-error.js";
 import { KvReceiver } from "../../src/transfer/receiver.js";
 import { KvSender } from "../../src/transfer/sender.js";
 import { encodeWriteHeader, FrameType } from "../../src/transport/tcp/tcp-frame.js";
@@ -77,17 +75,17 @@ describe("TCP data port under hostile input (in-process decode node, pool compar
       const chunks = [1, 4096, 777].map((n, i) => ({ key: `after-fuzz-${seed}-${i}`, data: randomBytes(n) }));
       const res = await sender.push(fz.grpcAddress, `after-fuzz-${seed}`, chunks);
       expect(res.commit).toMatchObject({ ready: 3, failed: 0 });
-      const sums = await clients.call<ChecksumKeysResponse__Output>(clients.inspect, "ChecksumKeys", { keys: chunks.map((c) => c.key) });
+      const sums = await clients.inspect.checksumKeys({ keys: chunks.map((c) => c.key) }, { timeoutMs: 10_000 });
       expect(sums.checksums.map((c) => c.sha256)).toEqual(chunks.map((c) => createHash("sha256").update(c.data).digest("hex")));
       // The transfer's bytes are legitimately in the pool now: tell the model where, before it compares every byte.
-      const listed = await clients.call<ListEntriesResponse__Output>(clients.inspect, "ListEntries", { prefix: `after-fuzz-${seed}-` });
+      const listed = await clients.inspect.listEntries({ prefix: `after-fuzz-${seed}-` }, { timeoutMs: 10_000 });
       for (const e of listed.entries) fuzzer.noteWrite(Number(e.slot), chunks.find((c) => c.key === e.key)!.data);
-      await clients.call(clients.receiver, "Release", { requestId: `after-fuzz-${seed}` });
+      await clients.receiver.release({ requestId: `after-fuzz-${seed}` }, { timeoutMs: 10_000 });
       await fuzzer.releaseAll();
       const s = await clients.waitForStats((x) => x.activeRequests === 0 && x.slotsWriting === 0 && x.slotsReserved === 0 && x.slotsQuarantined === 0);
       expect(s).toMatchObject({ activeRequests: 0, slotsWriting: 0, slotsReserved: 0, slotsQuarantined: 0 });
       expect(fz.invariantProblem()).toBeNull();
-      expect(atBaseline(fz.node.receiver.store)).toBe(true);
+      expect(fz.atBaseline()).toBe(true);
       fuzzer.checkPool("after the real transfer and the release");
       expect(tally.findings, tally.report("tcp")).toEqual([]);
     } finally {
@@ -134,8 +132,12 @@ describe("regression found by the fuzzer: a frame whose allocation ends mid-payl
         r.receiver.abort("old", { kind: "sender_abort", detail: "test" });
         const heir = r.alloc("heir");
         expect(heir.remoteIndexes[0]).toBe(slot); // quarantine 0, one slot: the same memory
-        r.memory.slotView(slot).fill(0x11); // the new owner's bytes
-        r.receiver.commit("heir");
+        // The new owner writes its bytes through the gate, as its own frame would, and commits them.
+        const gate = r.receiver.admit("heir", slot, 0, 4096, heir.writeTokens[0]!);
+        if (!gate.ok) throw new Error(`gate refused the heir: ${gate.code} ${gate.message}`);
+        gate.target.fill(0x11);
+        r.receiver.written("heir", slot, 4096, 0);
+        expect(r.receiver.commit("heir")).toMatchObject({ ready: 1 });
         peer.send(Buffer.alloc(3996, 0xee)); // the rest of the old frame
         const [nack] = await peer.waitForReplies(1);
         expect(nack).toMatchObject({ type: FrameType.NACK, seq: 0, code: "NOT_FOUND" });
@@ -147,7 +149,7 @@ describe("regression found by the fuzzer: a frame whose allocation ends mid-payl
       }
     });
 
-    it(`${mode}: a request committed under a half-sent frame keeps its committed bytes`, async () => {
+    it(`${mode}: a Commit under a half-sent frame is refused unproven, READY nothing, and the rest of the frame lands nowhere`, async () => {
       const r = await rig(mode);
       const peer = await RawPeer.connect(r.port);
       try {
@@ -155,12 +157,25 @@ describe("regression found by the fuzzer: a frame whose allocation ends mid-payl
         const slot = a.remoteIndexes[0]!;
         peer.send(encodeWriteHeader(Buffer.from("early-commit"), 7, slot, 0, 4096, a.writeTokens[0]!), Buffer.alloc(100, 0xaa));
         await until(() => r.memory.slotView(slot)[99] === 0xaa, "the first 100 bytes");
-        r.receiver.commit("early-commit");
-        const committed = Buffer.from(r.memory.slotView(slot));
+        // 100 of 4096 bytes arrived: the store will not vouch for the other 3996.
+        const refused = (() => {
+          try {
+            r.receiver.commit("early-commit");
+            return null;
+          } catch (err) {
+            return err;
+          }
+        })();
+        expect(refused).toBeInstanceOf(KvbridgeError);
+        expect(refused).toMatchObject({ code: "FAILED_PRECONDITION", details: { reason: "commit_unproven" } });
+        expect(r.receiver.checksums(["key-early-commit"])[0]!.state).not.toBe("ready");
+        expect(r.receiver.stats()).toMatchObject({ slotsReady: 0, commitsUnproven: 1 });
+        const after = Buffer.from(r.memory.slotView(slot));
         peer.send(Buffer.alloc(3996, 0xee));
         const [nack] = await peer.waitForReplies(1);
         expect(nack).toMatchObject({ type: FrameType.NACK, seq: 7, code: "FAILED_PRECONDITION" });
-        expect(r.memory.slotView(slot).equals(committed)).toBe(true);
+        expect(r.memory.slotView(slot).equals(after)).toBe(true);
+        r.receiver.checkInvariants();
       } finally {
         peer.destroy();
         await r.close();

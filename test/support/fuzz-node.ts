@@ -23,6 +23,13 @@ export interface FuzzNode {
   patternAt(i: number): number;
   /** The store invariants, as a problem string or null. */
   invariantProblem(): string | null;
+  /** Nothing held by any request (quarantined slots allowed): what the pool returns to after all requests end. */
+  atBaseline(): boolean;
+  /**
+   * Writes `data` into `slot` for `requestId` through the receiver's write gate, as the TCP data
+   * plane does (admit, copy, record): an admitted write the store counts towards the Commit's proof.
+   */
+  writeThroughGate(requestId: string, slot: number, token: Buffer, data: Buffer): void;
   close(): Promise<void>;
 }
 
@@ -62,6 +69,16 @@ export async function startFuzzNode(o: FuzzNodeOptions): Promise<FuzzNode> {
       } catch (err) {
         return err instanceof Error ? err.message : String(err);
       }
+    },
+    atBaseline() {
+      const s = node.receiver.stats();
+      return s.activeRequests === 0 && s.slotsWriting === 0 && s.slotsReserved === 0 && s.slotsFree + s.slotsReady + s.slotsQuarantined === s.slotsTotal;
+    },
+    writeThroughGate(requestId, slot, token, data) {
+      const gate = node.receiver.admit(requestId, slot, 0, data.length, token);
+      if (!gate.ok) throw new Error(`write gate refused ${requestId} slot ${slot}: ${gate.code} ${gate.message}`);
+      data.copy(gate.target);
+      node.receiver.written(requestId, slot, data.length, 0);
     },
     close: () => node.close(),
   };

@@ -4,14 +4,14 @@
 // tokens; in and out of bounds; lying lengths; flipped header bits), then an ending (clean, a torn
 // frame, garbage, a fatal header, or an abrupt reset), all cut into random pieces. The reference model
 // (fuzz-tcp-model.ts) says what the receiver must answer and what the pool must then hold; the
-// fuzzer checks the replies, rule 7 (a torn connection aborts exactly its admitted requests), the
-// committed bytes through ChecksumKeys and, in process, every byte of the pool.
+// fuzzer checks the replies, rule 7 (a torn connection aborts exactly its admitted requests), that a
+// Commit is accepted exactly when the request's completed frames wrote every byte of its chunks
+// (else refused commit_unproven, nothing READY), the committed bytes through ChecksumKeys and, in
+// process, every byte of the pool.
 import { createHash } from "node:crypto";
 import net from "node:net";
 import fc from "fast-check";
 import type { AllocResponse__Output } from "../../src/wire/generated/kvbridge/v1/AllocResponse.js";
-import type { ChecksumKeysResponse__Output } from "../../src/wire/generated/kvbridge/v1/ChecksumKeysResponse.js";
-import type { ListRequestsResponse__Output } from "../../src/wire/generated/kvbridge/v1/ListRequestsResponse.js";
 import { KvbridgeError } from "../../src/errors/kvbridge-error.js";
 import { nodeClients, type NodeClients } from "./node-clients.js";
 import { drive } from "./fuzz-drive.js";
@@ -69,6 +69,11 @@ export interface ConnectionScript {
   frames: FrameRecipe[];
   /** Commit the own requests once every frame is answered, before the ending (they survive it). */
   commit: boolean;
+  /**
+   * Before that Commit, write honestly every byte the frames left unwritten, so the Commit is proven
+   * and its bytes compared; without it, a Commit of a partly written request must be refused unproven.
+   */
+  fill: boolean;
   release: boolean;
   /**
    * Stop inside the last frame's bytes, wait until the receiver answered what came before, then let
@@ -116,6 +121,7 @@ function scriptArb(maxFrames: number, ownWeight: number): fc.Arbitrary<Connectio
     own: weighted<number[]>([ownWeight, fc.array(fc.integer({ min: 1, max: 3 }), { minLength: 1, maxLength: 2 })], [1, fc.constant([] as number[])]),
     frames: fc.array(recipeArb, { maxLength: maxFrames }),
     commit: weighted<boolean>([1, fc.constant(true)], [3, fc.constant(false)]),
+    fill: fc.boolean(),
     interrupt: weighted<{ back: number; event: "commit" | "abort" } | null>(
       [3, fc.constant(null)],
       [1, fc.record({ back: fc.nat(), event: fc.constantFrom<"commit" | "abort">("commit", "abort") })],
@@ -248,6 +254,13 @@ function encodeRecipe(r: FrameRecipe, seq: number, v: EpisodeView): Buffer {
       length = 1 + (r.b % 64);
       break;
   }
+  const head = writeHead(id, seq, slot, offset, length, token);
+  for (const f of r.flips) head[f.at % head.length]! ^= 1 << f.bit;
+  return Buffer.concat([head, prngBytes(r.payloadSeed, Math.max(0, length + r.lie))]);
+}
+
+/** A WRITE frame's header and request id, as docs/protocol.md lays them out. */
+function writeHead(id: string, seq: number, slot: number, offset: number, length: number, token: Buffer): Buffer {
   const idBytes = Buffer.from(id, "utf8");
   const header = Buffer.alloc(WRITE_HEADER);
   MAGIC.copy(header, 0);
@@ -259,9 +272,7 @@ function encodeRecipe(r: FrameRecipe, seq: number, v: EpisodeView): Buffer {
   header.writeUInt32LE(offset >>> 0, 16);
   header.writeUInt32LE(length >>> 0, 20);
   token.copy(header, 24, 0, 8);
-  const head = Buffer.concat([header, idBytes]);
-  for (const f of r.flips) head[f.at % head.length]! ^= 1 << f.bit;
-  return Buffer.concat([head, prngBytes(r.payloadSeed, Math.max(0, length + r.lie))]);
+  return Buffer.concat([header, idBytes]);
 }
 
 function encodeFatal(how: Fatal, frame: Buffer, maxFrameBytes: number): Buffer {
@@ -399,20 +410,23 @@ export class TcpFuzzer {
   private nextKey = 0;
   /** Connections, frames, bytes: the input counts a run reports. */
   readonly counts = { episodes: 0, connections: 0, frames: 0, endings: 0, bytes: 0, allocs: 0, commits: 0 };
+  /** The node's generation (Hello): every Alloc carries it. */
+  private readonly generation: number;
 
-  private constructor(opts: TcpFuzzOptions, model: AllocationModel, clients: NodeClients) {
+  private constructor(opts: TcpFuzzOptions, model: AllocationModel, clients: NodeClients, generation: number) {
     this.opts = opts;
     this.model = model;
     this.clients = clients;
+    this.generation = generation;
     const pool = opts.target.pool?.();
     this.poolModel = pool ? new PoolModel(pool, model.slotBytes) : null;
   }
 
   static async open(opts: TcpFuzzOptions): Promise<TcpFuzzer> {
     const clients = nodeClients(opts.target.grpcAddress);
-    const hello = await clients.call<{ slotsTotal: number; slotBytes: number }>(clients.receiver, "Hello", { protocolVersion: 1, fingerprint: "" });
+    const hello = await clients.receiver.hello({ protocolVersion: 1, fingerprint: "" }, { timeoutMs: 10_000 });
     const model = new AllocationModel(hello.slotsTotal, hello.slotBytes, opts.maxFrameBytes ?? hello.slotBytes);
-    return new TcpFuzzer(opts, model, clients);
+    return new TcpFuzzer(opts, model, clients, hello.generation);
   }
 
   /** Runs `count` episodes generated from `seed`. */
@@ -423,8 +437,11 @@ export class TcpFuzzer {
   /** Ends every request the fuzzer holds (committed ones released, others aborted). */
   async releaseAll(): Promise<void> {
     for (const r of this.model.requests.values()) {
-      if (r.phase === "gone") continue;
-      await this.clients.call(this.clients.receiver, r.phase === "committed" ? "Release" : "Abort", { requestId: r.id, reason: "fuzz done" }).catch(() => undefined);
+      if (r.phase === "gone" || this.unproven.has(r.id)) continue;
+      await (r.phase === "committed"
+        ? this.clients.receiver.release({ requestId: r.id }, { timeoutMs: 10_000 })
+        : this.clients.receiver.abort({ requestId: r.id, reason: "fuzz done" }, { timeoutMs: 10_000 })
+      ).catch(() => undefined);
       this.markGone(r.id);
     }
   }
@@ -464,7 +481,7 @@ export class TcpFuzzer {
     const keys = sizes.map(() => `${this.opts.namePrefix}-key-${this.nextKey++}`);
     let res: AllocResponse__Output;
     try {
-      res = await this.clients.call<AllocResponse__Output>(this.clients.receiver, "Alloc", { requestId, keys, sizes, batchSeq: 0, totalChunks: 0, isLastBatch: true, fingerprint: "", generation: 0 });
+      res = await this.clients.receiver.alloc({ requestId, keys, sizes, batchSeq: 0, totalChunks: 0, isLastBatch: true, fingerprint: "", generation: this.generation }, { timeoutMs: 10_000 });
     } catch (err) {
       const code = err instanceof KvbridgeError ? err.code : "?";
       this.opts.tally.count("tcp setup Alloc", code);
@@ -493,7 +510,7 @@ export class TcpFuzzer {
     if (ep.churnBystander) {
       const victim = model.inPhase("allocating").find((r) => r.id.includes("-by"));
       if (victim) {
-        await this.clients.call(this.clients.receiver, "Abort", { requestId: victim.id, reason: "fuzz churn" }).catch(() => undefined);
+        await this.clients.receiver.abort({ requestId: victim.id, reason: "fuzz churn" }, { timeoutMs: 10_000 }).catch(() => undefined);
         this.markGone(victim.id);
       }
     }
@@ -575,6 +592,7 @@ export class TcpFuzzer {
         this.finding("receiver did not answer every frame in time", `${c.label}: ${conn.matcher.next} of ${conn.matcher.answerableCount()} answered`);
       }
       this.applyAnswered(c.ref);
+      if (script.commit && script.fill && !c.ref.close && !conn.isClosed) await this.fillGaps(c, conn, timeout);
       if (script.commit && !c.ref.close && !conn.isClosed) await this.commitOwn(c, script.release);
       let tail: Buffer = Buffer.alloc(0);
       if (!c.ref.close && !conn.isClosed) {
@@ -677,6 +695,7 @@ export class TcpFuzzer {
     for (const f of ref.frames) {
       if (this.applied.has(f) || !f.verdict.ok || !f.answerable) continue;
       this.poolModel?.written(f);
+      this.noteWritten(f.requestId, f.slot, f.offset, f.length);
       this.applied.add(f);
     }
   }
@@ -713,7 +732,7 @@ export class TcpFuzzer {
       // The model first: the receiver may answer the half-sent frame before the Abort call returns.
       this.markGone(r.id);
       c.ref.revalidate();
-      await this.clients.call(this.clients.receiver, "Abort", { requestId: r.id, reason: "fuzz interrupt" }).catch((err: unknown) => this.finding("Abort of a live request failed", String(err)));
+      await this.clients.receiver.abort({ requestId: r.id, reason: "fuzz interrupt" }, { timeoutMs: 10_000 }).catch((err: unknown) => this.finding("Abort of a live request failed", String(err)));
       this.markGone(r.id);
       const heir = await this.alloc(`${r.id}-heir`, r.allocs.map((a) => a.size));
       if (heir) c.heirs.push(heir);
@@ -725,27 +744,109 @@ export class TcpFuzzer {
       if (r.phase !== "allocating") continue;
       // A frame of it still arriving may have put part of its bytes in: those chunks are not compared.
       const inFlight = new Set(c.ref.frames.filter((f) => f.verdict.ok && !f.answerable && f.requestId === r.id).map((f) => f.slot));
+      // The store makes a chunk READY only if its owner's admitted, completed writes covered every byte.
+      const proven = r.allocs.every((a) => this.covered(r.id, a.slot, a.size));
       // The model first: the receiver may answer the half-sent frame before the Commit call returns.
+      // Refused or not, the request takes no more writes (FAILED_PRECONDITION, as for a committed one).
       this.model.setPhase(r.id, "committed");
       c.ref.revalidate();
       try {
-        await this.clients.call(this.clients.receiver, "Commit", { requestId: r.id });
+        await this.clients.receiver.commit({ requestId: r.id }, { timeoutMs: 10_000 });
       } catch (err) {
-        this.finding(`Commit of a live request failed: ${err instanceof KvbridgeError ? err.code : "?"}`, `${c.label}: ${err instanceof Error ? err.message : String(err)}`);
+        const e = err instanceof KvbridgeError ? err : undefined;
+        if (!proven && e?.code === "FAILED_PRECONDITION" && e.details.reason === "commit_unproven") {
+          this.unproven.add(r.id);
+          this.opts.tally.count("tcp commits", "refused unproven");
+          await this.checkNotReady(r, c.label);
+          continue;
+        }
+        this.finding(`Commit of a ${proven ? "fully written" : "partly written"} request failed: ${e ? `${e.code} ${e.details.reason ?? ""}` : "?"}`, `${c.label}: ${err instanceof Error ? err.message : String(err)}`);
         continue;
       }
+      if (!proven) this.finding("Commit of a partly written request made it READY", `${c.label}: ${r.id}`);
+      this.opts.tally.count("tcp commits", "ready");
       this.counts.commits++;
       await this.checkCommitted(r, c.label, inFlight);
       if (release) {
-        await this.clients.call(this.clients.receiver, "Release", { requestId: r.id }).catch((err: unknown) => this.finding("Release of a committed request failed", String(err)));
+        await this.clients.receiver.release({ requestId: r.id }, { timeoutMs: 10_000 }).catch((err: unknown) => this.finding("Release of a committed request failed", String(err)));
         this.markGone(r.id);
       }
     }
   }
 
+  /**
+   * Requests whose Commit was refused unproven. The model keeps them "committed" (a frame naming one
+   * is refused FAILED_PRECONDITION, as the store answers for that end) but the node no longer lists them.
+   */
+  private readonly unproven = new Set<string>();
+  /** Byte ranges [start, end) of each request's slot that admitted frames wrote whole ("id\0slot"). */
+  private readonly writtenRanges = new Map<string, Array<[number, number]>>();
+
+  private noteWritten(requestId: string, slot: number, offset: number, length: number): void {
+    if (length <= 0) return;
+    const k = `${requestId}\0${slot}`;
+    const ranges = this.writtenRanges.get(k) ?? [];
+    ranges.push([offset, offset + length]);
+    this.writtenRanges.set(k, ranges);
+  }
+
+  /** Every byte of [0, size) of `slot` was written by `requestId`'s admitted frames. */
+  private covered(requestId: string, slot: number, size: number): boolean {
+    const ranges = [...(this.writtenRanges.get(`${requestId}\0${slot}`) ?? [])].sort((x, y) => x[0] - y[0]);
+    let upTo = 0;
+    for (const [start, end] of ranges) {
+      if (start > upTo) break;
+      upTo = Math.max(upTo, end);
+    }
+    return upTo >= size;
+  }
+
+  /** Writes, with honest frames on the connection, every byte of its own allocating requests that no frame wrote. */
+  private async fillGaps(c: { own: ModelRequest[]; ref: ReferenceDecoder; script: ConnectionScript; label: string }, conn: FuzzConnection, timeoutMs: number): Promise<void> {
+    const frames: Buffer[] = [];
+    let seq = c.script.frames.length + 1;
+    for (const r of c.own) {
+      if (r.phase !== "allocating") continue;
+      for (const a of r.allocs) {
+        const ranges = [...(this.writtenRanges.get(`${r.id}\0${a.slot}`) ?? [])].sort((x, y) => x[0] - y[0]);
+        let at = 0;
+        const gaps: Array<[number, number]> = [];
+        for (const [start, end] of ranges) {
+          if (start > at) gaps.push([at, start]);
+          at = Math.max(at, end);
+        }
+        if (at < a.size) gaps.push([at, a.size]);
+        for (const [start, end] of gaps) {
+          const length = Math.min(end - start, this.model.maxFrameBytes);
+          frames.push(Buffer.concat([writeHead(r.id, seq, a.slot, start, length, a.token), prngBytes(seq * 7919 + start, length)]));
+          seq++;
+          if (start + length < end) gaps.push([start + length, end]);
+        }
+      }
+    }
+    if (frames.length === 0) return;
+    this.opts.tally.count("tcp fills", "frames", frames.length);
+    const body = Buffer.concat(frames);
+    c.ref.push(body);
+    this.counts.bytes += body.length;
+    await conn.send(body, [], false);
+    if (!(await conn.until(() => conn.matcher.settled, timeoutMs))) {
+      this.finding("receiver did not answer the filling frames in time", `${c.label}: ${conn.matcher.next} of ${conn.matcher.answerableCount()} answered`);
+    }
+    this.applyAnswered(c.ref);
+  }
+
+  /** A request refused unproven left nothing READY: none of its keys reads as READY. */
+  private async checkNotReady(r: ModelRequest, label: string): Promise<void> {
+    const res = await this.clients.inspect.checksumKeys({ keys: r.allocs.map((a) => a.key) }, { timeoutMs: 10_000 });
+    for (const got of res.checksums) {
+      if (got.state === "ready") this.finding("key of a Commit refused unproven is READY", `${label}: ${got.key}`);
+    }
+  }
+
   /** The committed bytes, read back through ChecksumKeys, are what the model says the pool holds. */
   private async checkCommitted(r: ModelRequest, label: string, inFlight: ReadonlySet<number>): Promise<void> {
-    const res = await this.clients.call<ChecksumKeysResponse__Output>(this.clients.inspect, "ChecksumKeys", { keys: r.allocs.map((a) => a.key) });
+    const res = await this.clients.inspect.checksumKeys({ keys: r.allocs.map((a) => a.key) }, { timeoutMs: 10_000 });
     for (let i = 0; i < r.allocs.length; i++) {
       const a = r.allocs[i]!;
       const got = res.checksums[i];
@@ -775,7 +876,7 @@ export class TcpFuzzer {
     let mismatches: string[] = [];
     for (let attempt = 0; attempt < 20; attempt++) {
       if (attempt > 0) await new Promise((r) => setTimeout(r, 25));
-      const listed = await this.clients.call<ListRequestsResponse__Output>(this.clients.inspect, "ListRequests", {});
+      const listed = await this.clients.inspect.listRequests({}, { timeoutMs: 10_000 });
       const actual = new Map(listed.requests.map((r) => [r.requestId, r.phase]));
       mismatches = [];
       for (const r of this.model.requests.values()) {
@@ -784,7 +885,8 @@ export class TcpFuzzer {
           this.markGone(r.id);
           continue;
         }
-        if (got !== r.phase) mismatches.push(`${r.id}: node says ${got}, model says ${r.phase}`);
+        const want = this.unproven.has(r.id) ? "gone" : r.phase;
+        if (got !== want) mismatches.push(`${r.id}: node says ${got}, model says ${want}`);
       }
       if (mismatches.length === 0) break;
     }
@@ -799,15 +901,16 @@ export class TcpFuzzer {
   private async endEpisode(own: ModelRequest[]): Promise<void> {
     for (const r of own) {
       if (r.phase !== "allocating") continue;
-      await this.clients.call(this.clients.receiver, "Abort", { requestId: r.id, reason: "fuzz episode over" }).catch((err: unknown) => {
+      await this.clients.receiver.abort({ requestId: r.id, reason: "fuzz episode over" }, { timeoutMs: 10_000 }).catch((err: unknown) => {
         if (!(this.resetIds.has(r.id) && err instanceof KvbridgeError && err.code === "NOT_FOUND")) this.finding("Abort of a live request failed", String(err));
       });
       this.markGone(r.id);
     }
     this.resetIds.clear();
-    const committed = this.model.inPhase("committed");
+    // Requests refused unproven are over already (and stay "committed" in the model, see `unproven`).
+    const committed = this.model.inPhase("committed").filter((r) => !this.unproven.has(r.id));
     for (const r of committed.slice(0, Math.max(0, committed.length - 2))) {
-      await this.clients.call(this.clients.receiver, "Release", { requestId: r.id }).catch((err: unknown) => this.finding("Release of a committed request failed", String(err)));
+      await this.clients.receiver.release({ requestId: r.id }, { timeoutMs: 10_000 }).catch((err: unknown) => this.finding("Release of a committed request failed", String(err)));
       this.markGone(r.id);
     }
   }

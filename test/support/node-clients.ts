@@ -1,39 +1,37 @@
-// gRPC clients of a running node for tests: typed calls to KvReceiver and Inspect.
-import * as grpc from "@grpc/grpc-js";
+// gRPC clients of a running node for tests: the typed ReceiverClient and InspectClient, with polling
+// of the node's pool statistics until a condition holds.
 import type { Stats__Output } from "../../src/wire/generated/kvbridge/v1/Stats.js";
-import { kvbridgeV1 } from "../../src/wire/proto.js";
-import { callUnary } from "../../src/wire/unary.js";
+import { InspectClient } from "../../src/wire/inspect-client.js";
+import { ReceiverClient } from "../../src/wire/receiver-client.js";
 
 export interface NodeClients {
-  receiver: grpc.Client;
-  inspect: grpc.Client;
-  call<Res>(client: grpc.Client, method: string, req: object, timeoutMs?: number): Promise<Res>;
+  receiver: ReceiverClient;
+  inspect: InspectClient;
+  /** Deadline for the calls below (and a convenient one for callers of receiver/inspect). */
+  readonly timeoutMs: number;
   stats(): Promise<Stats__Output>;
   /** Polls until `pred(stats)` holds, at most timeoutMs; returns the last stats. */
   waitForStats(pred: (s: Stats__Output) => boolean, timeoutMs?: number): Promise<Stats__Output>;
   close(): void;
 }
 
-export function nodeClients(target: string): NodeClients {
-  const v1 = kvbridgeV1();
-  const receiver = new v1.KvReceiver(target, grpc.credentials.createInsecure());
-  const inspect = new v1.Inspect(target, grpc.credentials.createInsecure());
-  const call = <Res>(client: grpc.Client, method: string, req: object, timeoutMs = 10_000): Promise<Res> =>
-    callUnary<object, Res>(client, method, req, { timeoutMs });
-  const stats = (): Promise<Stats__Output> => call<Stats__Output>(inspect, "GetStats", {});
+export function nodeClients(target: string, timeoutMs = 10_000): NodeClients {
+  const receiver = new ReceiverClient(target);
+  const inspect = new InspectClient(target);
+  const stats = (): Promise<Stats__Output> => inspect.getStats({}, { timeoutMs });
   return {
     receiver,
     inspect,
-    call,
+    timeoutMs,
     stats,
-    async waitForStats(pred, timeoutMs = 20_000) {
-      const deadline = Date.now() + timeoutMs;
+    async waitForStats(pred, waitMs = 20_000) {
+      const deadline = Date.now() + waitMs;
       let s = await stats();
       while (!pred(s) && Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 50));
         s = await stats();
       }
-      if (!pred(s)) process.stderr.write(`waitForStats: condition still false after ${timeoutMs} ms: ${JSON.stringify(s)}\n`);
+      if (!pred(s)) process.stderr.write(`waitForStats: condition still false after ${waitMs} ms: ${JSON.stringify(s)}\n`);
       return s;
     },
     close() {
