@@ -168,6 +168,8 @@ export async function dispatchCompletion(d: Dispatcher, input: CompletionInput, 
       } finally {
         pre.release();
       }
+      // A decode node that left rotation meanwhile (frozen, gone) would only hold the client until the idle bound.
+      if (d.rotationSignal?.(dec.target)?.aborted) throw new KvbridgeError("UNAVAILABLE", `decode node ${dec.target} left rotation (its health check failed) before generating`);
       return await d.upstream.generate(
         dec.target,
         { requestId, prompt: input.prompt, maxTokens: input.maxTokens, stop: input.stop },

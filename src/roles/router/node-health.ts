@@ -96,6 +96,7 @@ export class NodeHealth {
         const rotation = new AbortController();
         // Not in rotation until it says SERVING.
         rotation.abort();
+        nodeState(this.o.nodes, t).reachable = false;
         this.followed.set(t, (f = { probe: this.o.probe(t), probing: undefined, verdict: "unknown", rotation, since: performance.now() }));
       }
       if (!f.probing) f.probing = this.ask(t, f);

@@ -1,5 +1,6 @@
 // The router's connections to its nodes: one typed PrefillClient or DecodeClient per target, made on
-// first use and kept (a gRPC channel reconnects by itself), all closed with the router.
+// first use and kept (a gRPC channel reconnects by itself, with the bounded backoff the router gives
+// it in channelOptions), all closed with the router.
 import * as grpc from "@grpc/grpc-js";
 import { DecodeClient } from "../../wire/decode-client.js";
 import type { PlanRequest } from "../../wire/generated/kvbridge/v1/PlanRequest.js";
