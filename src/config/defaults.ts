@@ -34,6 +34,10 @@ export const DEFAULT_CHUNK_TOKENS = 128;
 export const MAX_PROMPT_CHARS = 4 * 1024 * 1024;
 /** Largest HTTP body the router reads: room for a prompt near MAX_PROMPT_CHARS with its JSON, and a bound on what one request makes it buffer. */
 export const MAX_BODY_BYTES = 8 * 1024 * 1024;
+/** Most chat messages in one request: refused before they are joined into a prompt, so a request of thousands of tiny messages costs nothing to refuse. */
+export const MAX_CHAT_MESSAGES = 2048;
+/** Prompts up to this many characters are tokenized on the event loop (well under a millisecond); longer ones on the engine's tokenizer thread, so no prompt stalls other requests. */
+export const TOKENIZE_INLINE_CHARS = 4096;
 
 // ---- Timeouts of calls between nodes ----------------------------------------------------------
 
@@ -112,3 +116,16 @@ export const ROUTER_HEALTH_TIMEOUT_MS = 1_000;
 export const ROUTER_GENERATE_IDLE_MS = 30_000;
 /** Bound on the router's GET /v1/models Plan probe. */
 export const ROUTER_MODELS_PROBE_MS = 5_000;
+
+// ---- Models on a node -------------------------------------------------------------------------
+
+/** Models resident at once on a node (--models-max): a load beyond it evicts the least recently used idle model. */
+export const DEFAULT_MODELS_MAX = 4;
+/** How long a load waits for a busy model to become idle when every resident model has requests in flight; 0 refuses at once (RESOURCE_EXHAUSTED models_busy). */
+export const DEFAULT_MODEL_LOAD_WAIT_MS = 10_000;
+/** A reload with other options, or an unload, waits this long for the model's requests in flight to end; past it the model stays loaded as it was and the call is refused. */
+export const DEFAULT_MODEL_DRAIN_MS = 30_000;
+/** A model load not finished within this is aborted and the model marked failed: a large GGUF read from a slow disk takes minutes. */
+export const DEFAULT_MODEL_LOAD_TIMEOUT_MS = 600_000;
+/** Bound on freeing one model (its close): past it the model counts as unloaded and the overrun is reported. */
+export const DEFAULT_MODEL_CLOSE_TIMEOUT_MS = 30_000;

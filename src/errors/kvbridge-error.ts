@@ -34,6 +34,9 @@ export const REASON_KINDS = [
   "context_overflow", // prompt plus completion exceed the model's context
   "prompt_too_long", // the prompt exceeds a configured limit (characters, tokens, messages)
   "key_invalid", // a chunk key with forbidden characters
+  "model_not_found", // the request names a model this node (or router) does not serve
+  "models_busy", // no room to load a model: every resident model has requests in flight
+  "model_load_failed", // the model's last load failed; a later request retries it
 ] as const;
 
 export type ReasonKind = (typeof REASON_KINDS)[number];
