@@ -5,6 +5,7 @@
 import { AWAIT_READY_MS } from "../config/defaults.js";
 import { KvbridgeError } from "../errors/kvbridge-error.js";
 import { MAX_ID_LENGTH } from "../store/kv-store.js";
+import { proofsByKey } from "../transfer/commit-proof.js";
 import { offerToWire } from "../transfer/offer-codec.js";
 import type { KvReceiver } from "../transfer/receiver.js";
 import { wellFormed } from "../wire/error-status.js";
@@ -79,7 +80,7 @@ export function receiverHandlers(rx: KvReceiver): KvReceiverHandlers {
         throw new KvbridgeError("FAILED_PRECONDITION", why, { details: { reason: "receiver_restarted", generation: rx.generation } });
       }
       checkFingerprint(rx, req.fingerprint, `Alloc for ${req.requestId}`);
-      const res = rx.alloc({
+      const input = {
         requestId: req.requestId,
         keys: req.keys,
         sizes: req.sizes,
@@ -87,7 +88,9 @@ export function receiverHandlers(rx: KvReceiver): KvReceiverHandlers {
         totalChunks: req.totalChunks,
         isLastBatch: req.isLastBatch,
         peer: call.getPeer(),
-      });
+      };
+      // A repair round re-allocates a committed request's failed deduped keys for its own sender.
+      const res = req.repairRound > 0 ? rx.repairAlloc({ ...input, round: req.repairRound }) : rx.alloc(input);
       return {
         remoteIndexes: res.remoteIndexes,
         alreadySentIndexes: res.alreadySentIndexes,
@@ -97,7 +100,7 @@ export function receiverHandlers(rx: KvReceiver): KvReceiverHandlers {
       };
     }),
     Commit: unaryHandler((req) => {
-      const r = rx.commit(requireId(req.requestId, "request_id"));
+      const r = rx.commit(requireId(req.requestId, "request_id"), proofsByKey(req.proofs));
       return { keysReady: r.ready, keysPending: r.pending, keysFailed: r.failed };
     }),
     Abort: unaryHandler((req) => {

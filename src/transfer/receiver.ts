@@ -2,7 +2,8 @@
 // the single lease sweeper, waiters for READY keys, and the write gate the TCP data plane asks before
 // any byte lands. Every store call here is one synchronous step; awaits happen only around them.
 // It is the boundary of the store: nobody else touches it; services, health and metrics ask the
-// receiver's queries and listen to its typed events.
+// receiver's queries and listen to its typed events. A request's repair rounds (repair-groups.ts)
+// are answered for under the request's own id.
 
 import { createHash, randomBytes } from "node:crypto";
 import { EventEmitter } from "node:events";
@@ -28,7 +29,9 @@ import {
   type StoreStats,
 } from "../store/kv-store.js";
 import type { AdmitResult, DataPlaneOffer, WriteGate } from "../transport/transport.js";
+import { proofVerifier } from "./commit-proof.js";
 import { LeaseSweeper } from "./lease-sweeper.js";
+import { MAX_REPAIR_ROUNDS, RepairGroups } from "./repair-groups.js";
 import { WriteTokenSource } from "./write-tokens.js";
 
 export interface ReceiverOptions {
@@ -95,6 +98,7 @@ export class KvReceiver implements WriteGate {
   private readonly waiters = new Set<() => void>();
   private readonly admissionWatchers = new Set<() => void>();
   private offers: DataPlaneOffer[] = [];
+  private readonly repairs = new RepairGroups();
   private closed = false;
   readonly events = new EventEmitter<ReceiverEventMap>();
 
@@ -172,21 +176,74 @@ export class KvReceiver implements WriteGate {
     return res;
   }
 
-  commit(requestId: string): CommitResult {
+  /**
+   * Repair round `round` of a committed request: allocates again, for this request, keys it deduped
+   * whose writer failed, so its sender writes them itself (then Commits again). Each key absent now
+   * gets a slot; one another request re-created meanwhile is deduped again. Idempotent per round.
+   */
+  repairAlloc(input: AllocInput & { round: number }): AllocResult {
+    this.assertOpen();
+    const { requestId: parent, round } = input;
+    if (!Number.isInteger(round) || round < 1 || round > MAX_REPAIR_ROUNDS) {
+      throw new KvbridgeError("INVALID_ARGUMENT", `repair_round must be 1..${MAX_REPAIR_ROUNDS}, got ${round}`, { details: { param: "repair_round" } });
+    }
+    const phase = this.store.requestPhase(parent);
+    if (phase === undefined) this.keyStates(parent); // throws NOT_FOUND, saying how it ended
+    if (phase !== "committed") {
+      throw new KvbridgeError("FAILED_PRECONDITION", `request ${parent} is not committed; a repair Alloc follows the request's Commit`, {
+        details: { param: "repair_round" },
+      });
+    }
+    let id = this.repairs.round(parent, round);
+    if (!id) {
+      // A new round may only take keys this request holds and that failed: nobody else's keys.
+      const states = new Map((this.mergedStates(parent) ?? []).map((s) => [s.key, s.state]));
+      for (const key of input.keys) {
+        const st = states.get(key);
+        if (st !== "failed") {
+          throw new KvbridgeError(
+            "FAILED_PRECONDITION",
+            `key ${key} ${st ? `of request ${parent} is ${st}` : `is not a key of request ${parent}`}; a repair Alloc takes only the request's failed keys`,
+            { details: { param: "keys" } },
+          );
+        }
+      }
+      id = this.repairs.newId(parent, round);
+    }
+    const res = this.store.alloc({ ...input, requestId: id, batchSeq: 0, totalChunks: 0, isLastBatch: true }, this.clock());
+    this.repairs.add(parent, round, id);
+    if (res.remoteIndexes.length > 0) this.admissionsChanged();
+    this.logger?.info({ requestId: parent, round, keys: input.keys.length, allocated: res.remoteIndexes.length }, "repair round: deduped keys whose writer failed are written again by this request");
+    return res;
+  }
+
+  /**
+   * Commits the request (or, once it is committed, its open repair rounds). A chunk becomes READY
+   * only when the data plane counted all its bytes or `proofs` (key -> CRC-32 of the bytes put)
+   * matches its slot; otherwise nothing of that request becomes READY and it ends (commit_unproven).
+   */
+  commit(requestId: string, proofs: ReadonlyMap<string, number> = new Map()): CommitResult {
     this.assertOpen();
     try {
-      // The UCX path awaiting its proof: one-sided puts land without this process seeing them, so
-      // until the sender's per-chunk crc32 travels with the Commit (and is checked here against the
-      // slot's bytes), a chunk not fully written over TCP is taken as written when this receiver
-      // offers a UCX data plane, as before. A TCP-only receiver accepts counted bytes only.
-      const ucxOffered = this.offers.some((o) => o.kind === "ucx");
-      const first = this.store.requestPhase(requestId) === "allocating";
-      const res = this.ending(requestId, () => this.store.commit(requestId, this.clock(), () => ucxOffered));
-      if (first) {
-        const seconds = Math.max(0, this.clock() - res.startedAt) / 1000;
-        this.events.emit("committed", { requestId, bytes: res.bytesCommitted, viaTcpBytes: res.bytesCounted, seconds });
+      const verify = proofVerifier(this.memory, proofs);
+      const phase = this.store.requestPhase(requestId);
+      const ids = phase === "committed" ? this.repairs.repairsOf(requestId).filter((id) => this.store.requestPhase(id) === "allocating") : [requestId];
+      let last: CommitResult | undefined;
+      for (const id of ids) {
+        last = this.ending(id, () => this.store.commit(id, this.clock(), verify));
+        const seconds = Math.max(0, this.clock() - last.startedAt) / 1000;
+        this.events.emit("committed", { requestId, bytes: last.bytesCommitted, viaTcpBytes: last.bytesCounted, seconds });
       }
-      return res;
+      if (last && ids.length === 1 && ids[0] === requestId) return last;
+      // Repeated Commit, or repairs committed: the counts of the request as its group answers them.
+      const res = last ?? this.store.commit(requestId, this.clock(), verify);
+      const states = this.mergedStates(requestId) ?? [];
+      return {
+        ...res,
+        ready: states.filter((s) => s.state === "ready").length,
+        pending: states.filter((s) => s.state === "writing").length,
+        failed: states.filter((s) => s.state === "failed").length,
+      };
     } finally {
       // READY bytes must not change any more, even under a frame its sender did not finish.
       this.admissionsChanged();
@@ -196,6 +253,7 @@ export class KvReceiver implements WriteGate {
 
   abort(requestId: string, reason: EndReason): ReleaseSummary {
     const res = this.store.abort(requestId, reason, this.clock());
+    this.endRepairs(requestId, reason);
     this.logger?.info({ requestId, reason: describeEndReason(reason), kind: reason.kind, ...res }, "request aborted");
     this.events.emit("aborted", { requestId, reason });
     this.events.emit("ended", { requestId });
@@ -205,6 +263,7 @@ export class KvReceiver implements WriteGate {
 
   release(requestId: string): ReleaseSummary {
     const res = this.store.release(requestId, this.clock());
+    this.endRepairs(requestId, { kind: "released" });
     this.events.emit("ended", { requestId });
     this.wake();
     return res;
@@ -213,7 +272,16 @@ export class KvReceiver implements WriteGate {
   renew(requestId: string): number {
     this.assertOpen();
     try {
-      return this.ending(requestId, () => this.store.renew(requestId, this.clock()));
+      const until = this.ending(requestId, () => this.store.renew(requestId, this.clock()));
+      for (const id of this.repairs.repairsOf(requestId)) {
+        // A round that expired already failed its keys; the request itself lives on.
+        try {
+          if (this.store.hasRequest(id)) this.ending(id, () => this.store.renew(id, this.clock()));
+        } catch {
+          // Its keys show failed; the sender may start another round.
+        }
+      }
+      return until;
     } finally {
       this.wake();
     }
@@ -228,8 +296,35 @@ export class KvReceiver implements WriteGate {
     try {
       return step();
     } finally {
-      if (before && !this.store.hasRequest(requestId)) this.events.emit("ended", { requestId });
+      if (before && !this.store.hasRequest(requestId)) {
+        this.events.emit("ended", { requestId });
+        this.endRepairs(requestId, { kind: "sender_abort", detail: `the request it repairs, ${requestId}, ended` });
+      }
     }
+  }
+
+  /** A request ended: its repair rounds end with it (released when committed, else aborted). */
+  private endRepairs(requestId: string, reason: EndReason): void {
+    for (const id of this.repairs.drop(requestId)) {
+      const phase = this.store.requestPhase(id);
+      if (phase === undefined) continue;
+      if (phase === "committed" && reason.kind === "released") this.store.release(id, this.clock());
+      else this.store.abort(id, reason.kind === "released" ? { kind: "decode_incomplete" } : reason, this.clock());
+      this.events.emit("ended", { requestId: id });
+    }
+  }
+
+  /**
+   * The request's key states with its repair rounds folded in: a key whose own entry failed shows
+   * the state of the latest round that took it (writing, ready, or failed again).
+   */
+  private mergedStates(requestId: string): Array<{ key: string; state: KeyState; slot: number | null; size: number }> | undefined {
+    const own = this.store.keyStates(requestId);
+    const rounds = this.repairs.repairsOf(requestId);
+    if (!own || rounds.length === 0) return own;
+    const latest = new Map<string, { key: string; state: KeyState; slot: number | null; size: number }>();
+    for (const id of rounds) for (const s of this.store.keyStates(id) ?? []) latest.set(s.key, s);
+    return own.map((s) => (s.state === "failed" ? (latest.get(s.key) ?? s) : s));
   }
 
   // ------------------------------------------------------------ queries
@@ -286,7 +381,7 @@ export class KvReceiver implements WriteGate {
   }
 
   keyStates(requestId: string): KeyStatesResult {
-    const states = this.store.keyStates(requestId);
+    const states = this.mergedStates(requestId);
     if (!states) {
       throw new KvbridgeError("NOT_FOUND", `request ${requestId} is unknown (never allocated, finished, aborted or expired)`);
     }
@@ -318,7 +413,7 @@ export class KvReceiver implements WriteGate {
    * pins (until release/abort): the entries cannot be evicted or reused before that.
    */
   chunkViews(requestId: string): Buffer[] {
-    const states = this.store.keyStates(requestId);
+    const states = this.mergedStates(requestId);
     if (!states) throw new KvbridgeError("NOT_FOUND", `request ${requestId} is unknown`);
     return states.map((s) => {
       if (s.state !== "ready" || s.slot === null) {
@@ -351,13 +446,21 @@ export class KvReceiver implements WriteGate {
 
   admit(requestId: string, slot: number, offsetInSlot: number, length: number, token: Buffer): AdmitResult {
     if (this.closed) return { ok: false, code: "UNAVAILABLE", message: "receiver is closed" };
-    const res = this.store.admitWrite(requestId, slot, offsetInSlot, length, token, this.clock());
+    const now = this.clock();
+    let res = this.store.admitWrite(requestId, slot, offsetInSlot, length, token, now);
+    // Frames of a repair round name the request: the slot is one of its round's.
+    for (const id of res.ok ? [] : this.repairs.repairsOf(requestId)) {
+      const r = this.store.admitWrite(id, slot, offsetInSlot, length, token, now);
+      if (r.ok) res = r;
+    }
     if (!res.ok) return res;
     return { ok: true, target: this.memory.slotView(slot).subarray(offsetInSlot, offsetInSlot + length) };
   }
 
   written(requestId: string, slot: number, length: number, offsetInSlot: number): void {
+    // Counted for the slot's owner only: the request, or one of its repair rounds.
     this.store.recordWritten(requestId, slot, offsetInSlot, length);
+    for (const id of this.repairs.repairsOf(requestId)) this.store.recordWritten(id, slot, offsetInSlot, length);
   }
 
   watchAdmissions(listener: () => void): () => void {
@@ -374,7 +477,15 @@ export class KvReceiver implements WriteGate {
       // Only unfinished requests lose their writes; committed ones already have all their bytes.
       if (this.store.requestPhase(id) === "allocating") {
         this.abort(id, { kind: "connection_lost", detail: reason });
+        continue;
       }
+      // A committed request keeps its KV; a repair round still being written loses its writes.
+      for (const r of this.repairs.repairsOf(id)) {
+        if (this.store.requestPhase(r) !== "allocating") continue;
+        this.store.abort(r, { kind: "connection_lost", detail: reason }, this.clock());
+        this.events.emit("ended", { requestId: r });
+      }
+      this.wake();
     }
   }
 
@@ -382,6 +493,7 @@ export class KvReceiver implements WriteGate {
 
   sweepNow(): void {
     const res = this.store.sweep(this.clock());
+    for (const id of [...res.expired, ...res.holdsExpired]) this.endRepairs(id, { kind: res.expired.includes(id) ? "lease_expired" : "hold_expired" });
     for (const id of res.expired) {
       this.logger?.warn({ requestId: id }, describeEndReason({ kind: "lease_expired" }));
       this.events.emit("expired", { requestId: id });

@@ -1,16 +1,22 @@
 // The sending side of a transfer: Hello (cached per peer and generation) -> Alloc (batched) -> skip
-// deduped chunks -> write the rest over the negotiated transport -> Commit. Any failure or cancel
+// deduped chunks -> write the rest over the negotiated transport -> Commit (with a CRC-32 proof of
+// each chunk put one-sided over UCX). Deduped chunks another request was still writing are then
+// watched until READY: one whose writer failed is written again by this request (repair rounds), so
+// another client's cancel never costs this request its KV. Any failure or cancel before Commit
 // Aborts the request on the receiver, so nothing this request allocated outlives it.
 
 import * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
-import { ABORT_TIMEOUT_MS, RPC_TIMEOUT_MS } from "../config/defaults.js";
+import { ABORT_TIMEOUT_MS, AWAIT_READY_MS, DEFAULT_KV_WAIT_MS, RPC_TIMEOUT_MS } from "../config/defaults.js";
 import { KvbridgeError, toKvbridgeError } from "../errors/kvbridge-error.js";
+import type { CommitResponse__Output } from "../wire/generated/kvbridge/v1/CommitResponse.js";
 import type { HelloResponse__Output } from "../wire/generated/kvbridge/v1/HelloResponse.js";
 import { PROTOCOL_VERSION } from "../wire/proto.js";
 import { ReceiverClient } from "../wire/receiver-client.js";
 import type { DataPlaneOffer, SenderChannel, SenderTransport, SlotWrite, TransportKind } from "../transport/transport.js";
+import { chunkCrc32, type WireChunkProof } from "./commit-proof.js";
 import { offerFromWire } from "./offer-codec.js";
+import { MAX_REPAIR_ROUNDS } from "./repair-groups.js";
 
 export type TransportPreference = "auto" | TransportKind;
 
@@ -32,6 +38,12 @@ export interface SenderOptions {
   faultDelayBeforeWriteMs?: number;
   /** Called when a UCX failure made a peer fall back to TCP. */
   onFallback?: (peer: string, reason: string) => void;
+  /**
+   * After Commit, how long a push waits for the deduped chunks other requests are still writing
+   * (re-writing those whose writer failed) before it returns and leaves them to the decode node's
+   * policy. Default DEFAULT_KV_WAIT_MS.
+   */
+  dependencyWaitMs?: number;
 }
 
 export interface PushChunk {
@@ -46,7 +58,10 @@ export interface PushResult {
   /** Payload bytes actually moved (deduped chunks excluded). */
   bytesSent: number;
   transport: TransportKind;
+  /** The request's keys when the push returned (after any repair rounds). */
   commit: { ready: number; pending: number; failed: number };
+  /** Deduped chunks whose writer failed and that this push wrote again itself. */
+  repaired: number;
   allocMs: number;
   writeMs: number;
   commitMs: number;
@@ -58,6 +73,9 @@ export interface PushOptions {
   /** Called once per deduped chunk, as soon as its Alloc answer arrives: its staging buffer can go. */
   onSkip?: (index: number) => void;
 }
+
+/** A slot write that remembers its chunk's key (for its Commit proof). */
+type KeyedWrite = SlotWrite & { key: string };
 
 interface Peer {
   target: string;
@@ -74,7 +92,7 @@ interface Peer {
 }
 
 export class KvSender {
-  private readonly opts: Required<Pick<SenderOptions, "rpcTimeoutMs" | "preference" | "senderId">> & SenderOptions;
+  private readonly opts: Required<Pick<SenderOptions, "rpcTimeoutMs" | "preference" | "senderId" | "dependencyWaitMs">> & SenderOptions;
   private readonly peers = new Map<string, Promise<Peer>>();
   /** Aborted on close(): bounds shared work (handshakes, connects) that no single request owns. */
   private readonly lifetime = new AbortController();
@@ -82,7 +100,7 @@ export class KvSender {
 
   constructor(opts: SenderOptions) {
     if (!opts.transports.tcp && !opts.transports.ucx) throw new KvbridgeError("INVALID_ARGUMENT", "a sender needs at least one transport");
-    this.opts = { rpcTimeoutMs: RPC_TIMEOUT_MS, preference: "auto", senderId: `sender-${process.pid}`, ...opts };
+    this.opts = { rpcTimeoutMs: RPC_TIMEOUT_MS, preference: "auto", senderId: `sender-${process.pid}`, dependencyWaitMs: DEFAULT_KV_WAIT_MS, ...opts };
   }
 
   /** Pushes one request's chunks into the receiver at `target` (host:port of its gRPC endpoint). */
@@ -90,38 +108,57 @@ export class KvSender {
     if (this.closed) throw new KvbridgeError("UNAVAILABLE", "sender is closed");
     if (chunks.length === 0) throw new KvbridgeError("INVALID_ARGUMENT", "nothing to push: a request needs at least one chunk");
     try {
-      return await this.attempt(target, requestId, chunks, options);
+      return await this.attempt(target, requestId, chunks, options, true);
     } catch (err) {
       const e = toKvbridgeError(err);
+      if (!this.retryable(e, options)) throw e;
       // A receiver that restarted under the same address answers with another generation, or our
       // cached channel to it is still failing from the old process: forget everything cached about
-      // the peer (channel, handshake, data channels, rkeys), handshake again and retry once. The
-      // retry is safe: a (request, batch) the receiver already allocated is answered the same way.
-      // A node that answers UNAVAILABLE itself (draining) is alive and means it: no retry there.
-      const restarted = e.code === "FAILED_PRECONDITION" && e.details.reason === "receiver_restarted";
-      const unreachable = e.code === "UNAVAILABLE" && !e.remote;
-      if ((restarted || unreachable) && !options.signal?.aborted && !this.closed) {
-        this.opts.logger?.warn({ requestId, peer: target, reason: e.message, generation: e.details.generation }, "receiver unreachable or restarted; handshaking again");
-        await this.forget(target);
-        return this.attempt(target, requestId, chunks, options);
+      // the peer (channel, handshake, data channels, rkeys), handshake again and retry once under
+      // the same id (the decode node generates under it). The first attempt was not aborted: a
+      // receiver that still has it answers its batches the same way and the retry finishes it.
+      this.opts.logger?.warn({ requestId, peer: target, reason: e.message, generation: e.details.generation }, "receiver unreachable or restarted; handshaking again");
+      await this.forget(target);
+      try {
+        return await this.attempt(target, requestId, chunks, options, false);
+      } catch (err2) {
+        const e2 = toKvbridgeError(err2);
+        // The receiver ended the first attempt meanwhile (its data connection was cut, an abort got
+        // through) and never lets an id be reused: this request cannot be sent again. Final.
+        if (e2.code === "ALREADY_EXISTS" && e2.details.reason === "request_id_reused") {
+          throw new KvbridgeError(
+            "FAILED_PRECONDITION",
+            `push of ${requestId} to ${target} cannot be retried: the receiver ended its first attempt (${e.message}) and never reuses a request id; ` +
+              `the decode node recomputes or fails the request by its policy`,
+            { details: { reason: "request_id_reused" }, cause: e2 },
+          );
+        }
+        throw e2;
       }
-      throw e;
     }
   }
 
-  private async attempt(target: string, requestId: string, chunks: readonly PushChunk[], options: PushOptions): Promise<PushResult> {
+  /** Worth one retry after a fresh handshake: the receiver restarted, or we could not reach it. */
+  private retryable(e: KvbridgeError, options: PushOptions): boolean {
+    // A node that answers UNAVAILABLE itself (draining) is alive and means it: no retry there.
+    const restarted = e.code === "FAILED_PRECONDITION" && e.details.reason === "receiver_restarted";
+    const unreachable = e.code === "UNAVAILABLE" && !e.remote;
+    return (restarted || unreachable) && !options.signal?.aborted && !this.closed;
+  }
+
+  private async attempt(target: string, requestId: string, chunks: readonly PushChunk[], options: PushOptions, first: boolean): Promise<PushResult> {
     const signal = options.signal;
     const peer = await raceSignal(this.peer(target), signal, `push of ${requestId}`);
     peer.users++;
     try {
-      return await this.pushTo(peer, requestId, chunks, options);
+      return await this.pushTo(peer, requestId, chunks, options, first);
     } finally {
       peer.users--;
       if (peer.retired && peer.users === 0) this.closePeer(peer);
     }
   }
 
-  private async pushTo(peer: Peer, requestId: string, chunks: readonly PushChunk[], options: PushOptions): Promise<PushResult> {
+  private async pushTo(peer: Peer, requestId: string, chunks: readonly PushChunk[], options: PushOptions, first: boolean): Promise<PushResult> {
     const signal = options.signal;
     const { hello } = peer;
     for (const c of chunks) {
@@ -145,6 +182,8 @@ export class KvSender {
     let deduped = 0;
     let bytesSent = 0;
     let kind: TransportKind = "tcp";
+    let committed = false;
+    const proofs: WireChunkProof[] = [];
     try {
       // Keep the lease alive during long transfers; a failed renew surfaces through the Commit.
       if (hello.leaseMs > 0) {
@@ -175,7 +214,7 @@ export class KvSender {
         if (res.remoteIndexes.length + skip.size !== idx.length || res.writeTokens.length !== res.remoteIndexes.length) {
           throw new KvbridgeError("INTERNAL", `Alloc answer for ${requestId} does not match its ${idx.length} keys`);
         }
-        const writes: SlotWrite[] = [];
+        const writes: KeyedWrite[] = [];
         let r = 0;
         for (let j = 0; j < idx.length; j++) {
           if (skip.has(j)) {
@@ -184,7 +223,7 @@ export class KvSender {
             continue;
           }
           const slot = res.remoteIndexes[r]!;
-          writes.push({ slot, poolOffset: slot * hello.slotBytes, token: res.writeTokens[r]!, data: chunks[idx[j]!]!.data });
+          writes.push({ slot, poolOffset: slot * hello.slotBytes, token: res.writeTokens[r]!, data: chunks[idx[j]!]!.data, key: chunks[idx[j]!]!.key });
           bytesSent += chunks[idx[j]!]!.data.length;
           r++;
         }
@@ -193,11 +232,15 @@ export class KvSender {
           const tw = performance.now();
           kind = await this.write(peer, requestId, writes, signal);
           writeMs += performance.now() - tw;
+          if (kind === "ucx") proofs.push(...proveWrites(writes));
         }
       }
       const tc = performance.now();
-      const commit = await peer.client.commit({ requestId }, { timeoutMs: this.opts.rpcTimeoutMs, signal });
+      let commit = await peer.client.commit({ requestId, proofs }, { timeoutMs: this.opts.rpcTimeoutMs, signal });
+      committed = true;
       const commitMs = performance.now() - tc;
+      let repaired = 0;
+      if (commit.keysPending + commit.keysFailed > 0) ({ commit, repaired } = await this.awaitDependencies(peer, requestId, chunks, commit, signal));
       return {
         requestId,
         chunks: chunks.length,
@@ -205,6 +248,7 @@ export class KvSender {
         bytesSent,
         transport: kind,
         commit: { ready: commit.keysReady, pending: commit.keysPending, failed: commit.keysFailed },
+        repaired,
         allocMs,
         writeMs,
         commitMs,
@@ -212,10 +256,83 @@ export class KvSender {
       };
     } catch (err) {
       const e = signal?.aborted ? new KvbridgeError("CANCELLED", `push of ${requestId} cancelled`, { cause: err }) : toKvbridgeError(err);
-      if (allocated) await this.abortQuietly(peer, requestId, e.message);
+      // A retry under the same id (push) takes over this attempt's allocations; aborting them here
+      // would end the request and the retry would be refused (request_id_reused).
+      const retried = first && !committed && this.retryable(e, options);
+      if (allocated && !retried) await this.abortQuietly(peer, requestId, e.message);
       throw e;
     } finally {
       if (renewTimer) clearInterval(renewTimer);
+    }
+  }
+
+  /**
+   * After Commit: waits until the deduped chunks other requests were still writing are READY. One
+   * whose writer failed (aborted by its client, expired) is allocated again for this request (a
+   * repair round) and written from this push's own copy of it, then committed: a cancelled
+   * neighbour costs this request neither its KV nor a recompute. Bounded by dependencyWaitMs and
+   * MAX_REPAIR_ROUNDS; past them (or if the receiver cannot be reached) the push returns what it
+   * has and the decode node applies its recompute policy. Only this request's cancel throws.
+   */
+  private async awaitDependencies(
+    peer: Peer,
+    requestId: string,
+    chunks: readonly PushChunk[],
+    commit: CommitResponse__Output,
+    signal?: AbortSignal,
+  ): Promise<{ commit: CommitResponse__Output; repaired: number }> {
+    const byKey = new Map(chunks.map((c) => [c.key, c]));
+    const deadline = performance.now() + this.opts.dependencyWaitMs;
+    let round = 0;
+    let repaired = 0;
+    let last = commit;
+    try {
+      for (;;) {
+        const left = Math.floor(deadline - performance.now());
+        if (left <= 0) return { commit: last, repaired };
+        const wait = Math.min(left, AWAIT_READY_MS);
+        const st = await peer.client.awaitReady({ requestId, timeoutMs: wait }, { timeoutMs: wait + this.opts.rpcTimeoutMs, signal });
+        const count = (s: string): number => st.states.filter((x) => x === s).length;
+        last = { keysReady: count("KEY_STATE_READY"), keysPending: count("KEY_STATE_WRITING"), keysFailed: count("KEY_STATE_FAILED") };
+        if (st.allReady) return { commit: last, repaired };
+        const failed = st.keys.filter((k, i) => st.states[i] === "KEY_STATE_FAILED" && byKey.has(k));
+        if (failed.length === 0) continue;
+        if (round >= MAX_REPAIR_ROUNDS) return { commit: last, repaired };
+        round++;
+        const res = await peer.client.alloc(
+          {
+            requestId,
+            keys: failed,
+            sizes: failed.map((k) => byKey.get(k)!.data.length),
+            batchSeq: 0,
+            totalChunks: 0,
+            isLastBatch: true,
+            fingerprint: this.opts.fingerprint,
+            generation: peer.hello.generation,
+            repairRound: round,
+          },
+          { timeoutMs: this.opts.rpcTimeoutMs, signal },
+        );
+        const skip = new Set(res.alreadySentIndexes);
+        const writes: KeyedWrite[] = [];
+        let r = 0;
+        failed.forEach((key, j) => {
+          if (skip.has(j)) return;
+          const slot = res.remoteIndexes[r]!;
+          writes.push({ slot, poolOffset: slot * peer.hello.slotBytes, token: res.writeTokens[r]!, data: byKey.get(key)!.data, key });
+          r++;
+        });
+        const proofs: WireChunkProof[] = [];
+        if (writes.length > 0 && (await this.write(peer, requestId, writes, signal)) === "ucx") proofs.push(...proveWrites(writes));
+        last = await peer.client.commit({ requestId, proofs }, { timeoutMs: this.opts.rpcTimeoutMs, signal });
+        repaired += writes.length;
+        this.opts.logger?.info({ requestId, round, keys: failed.length, written: writes.length }, "deduped chunks whose writer failed were written again by this request");
+      }
+    } catch (err) {
+      if (signal?.aborted) throw err;
+      // Committed already: what is READY stays usable; the decode node covers the rest by its policy.
+      this.opts.logger?.warn({ requestId, err: toKvbridgeError(err).message }, "waiting for deduped chunks failed; the decode node applies its recompute policy");
+      return { commit: last, repaired };
     }
   }
 
@@ -393,6 +510,11 @@ function raceSignal<T>(p: Promise<T>, signal: AbortSignal | undefined, what: str
       },
     );
   });
+}
+
+/** CRC-32 proofs of chunks put one-sided (UCX): the receiver checks each against its slot at Commit. */
+function proveWrites(writes: readonly KeyedWrite[]): WireChunkProof[] {
+  return writes.map((w) => ({ key: w.key, crc32: chunkCrc32(w.data) }));
 }
 
 function sleepUnlessAborted(ms: number, signal?: AbortSignal): Promise<void> {

@@ -84,7 +84,7 @@ describe.skipIf(!ucx.available)(`UCX data plane between processes (libucp ${ucx.
       expect(b.generation).not.toBe(a.generation);
       expect(b.commit.ready).toBe(1);
       const c = nodeClients(second.grpc);
-      await c.call(c.receiver, "Release", { requestId: "gen-b" });
+      await c.receiver.release({ requestId: "gen-b" }, { timeoutMs: c.timeoutMs });
       expect(atBaseline(await c.waitForStats(atBaseline))).toBe(true);
       c.close();
     } finally {

@@ -7,6 +7,7 @@ import type { AllocRequest as _kvbridge_v1_AllocRequest, AllocRequest__Output as
 import type { AllocResponse as _kvbridge_v1_AllocResponse, AllocResponse__Output as _kvbridge_v1_AllocResponse__Output } from './kvbridge/v1/AllocResponse.js';
 import type { AwaitReadyRequest as _kvbridge_v1_AwaitReadyRequest, AwaitReadyRequest__Output as _kvbridge_v1_AwaitReadyRequest__Output } from './kvbridge/v1/AwaitReadyRequest.js';
 import type { AwaitReadyResponse as _kvbridge_v1_AwaitReadyResponse, AwaitReadyResponse__Output as _kvbridge_v1_AwaitReadyResponse__Output } from './kvbridge/v1/AwaitReadyResponse.js';
+import type { ChunkProof as _kvbridge_v1_ChunkProof, ChunkProof__Output as _kvbridge_v1_ChunkProof__Output } from './kvbridge/v1/ChunkProof.js';
 import type { CommitRequest as _kvbridge_v1_CommitRequest, CommitRequest__Output as _kvbridge_v1_CommitRequest__Output } from './kvbridge/v1/CommitRequest.js';
 import type { CommitResponse as _kvbridge_v1_CommitResponse, CommitResponse__Output as _kvbridge_v1_CommitResponse__Output } from './kvbridge/v1/CommitResponse.js';
 import type { DataPlaneOffer as _kvbridge_v1_DataPlaneOffer, DataPlaneOffer__Output as _kvbridge_v1_DataPlaneOffer__Output } from './kvbridge/v1/DataPlaneOffer.js';
@@ -31,6 +32,7 @@ export interface ProtoGrpcType {
       AllocResponse: MessageTypeDefinition<_kvbridge_v1_AllocResponse, _kvbridge_v1_AllocResponse__Output>
       AwaitReadyRequest: MessageTypeDefinition<_kvbridge_v1_AwaitReadyRequest, _kvbridge_v1_AwaitReadyRequest__Output>
       AwaitReadyResponse: MessageTypeDefinition<_kvbridge_v1_AwaitReadyResponse, _kvbridge_v1_AwaitReadyResponse__Output>
+      ChunkProof: MessageTypeDefinition<_kvbridge_v1_ChunkProof, _kvbridge_v1_ChunkProof__Output>
       CommitRequest: MessageTypeDefinition<_kvbridge_v1_CommitRequest, _kvbridge_v1_CommitRequest__Output>
       CommitResponse: MessageTypeDefinition<_kvbridge_v1_CommitResponse, _kvbridge_v1_CommitResponse__Output>
       DataPlaneOffer: MessageTypeDefinition<_kvbridge_v1_DataPlaneOffer, _kvbridge_v1_DataPlaneOffer__Output>

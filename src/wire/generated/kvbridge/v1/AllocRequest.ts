@@ -11,6 +11,7 @@ export interface AllocRequest {
   'isLastBatch'?: (boolean);
   'fingerprint'?: (string);
   'generation'?: (number | string | Long);
+  'repairRound'?: (number);
 }
 
 export interface AllocRequest__Output {
@@ -22,4 +23,5 @@ export interface AllocRequest__Output {
   'isLastBatch': (boolean);
   'fingerprint': (string);
   'generation': (number);
+  'repairRound': (number);
 }

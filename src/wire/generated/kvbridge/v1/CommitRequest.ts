@@ -1,10 +1,13 @@
 // Original file: proto/kvbridge/v1/receiver.proto
 
+import type { ChunkProof as _kvbridge_v1_ChunkProof, ChunkProof__Output as _kvbridge_v1_ChunkProof__Output } from './ChunkProof.js';
 
 export interface CommitRequest {
   'requestId'?: (string);
+  'proofs'?: (_kvbridge_v1_ChunkProof)[];
 }
 
 export interface CommitRequest__Output {
   'requestId': (string);
+  'proofs': (_kvbridge_v1_ChunkProof__Output)[];
 }
