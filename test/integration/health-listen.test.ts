@@ -1,11 +1,10 @@
 // --health-listen: a plaintext endpoint with only grpc.health.v1, for kubelet probes in front of a
 // node whose main port needs mTLS. It reports the node's real status and serves nothing else.
 import * as grpc from "@grpc/grpc-js";
-import { service as healthService } from "grpc-health-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { KvbridgeError } from "../../src/errors/kvbridge-error.js";
-import { kvbridgeV1 } from "../../src/wire/proto.js";
-import { callUnary } from "../../src/wire/unary.js";
+import { HealthClient } from "../../src/wire/health-client.js";
+import { ReceiverClient } from "../../src/wire/receiver-client.js";
 import { startDecodeProcess, type DecodeProcess } from "../support/decode-process.js";
 
 let decode: DecodeProcess;
@@ -24,13 +23,11 @@ describe("plaintext health-only endpoint", () => {
   it("answers grpc.health.v1 Check with the node's status, and serves no other service", async () => {
     expect(healthAddr).toMatch(/^127\.0\.0\.1:\d+$/);
     expect(healthAddr).not.toBe(decode.grpc);
-    const Health = grpc.makeGenericClientConstructor(healthService, "Health");
-    const client = new Health(healthAddr, grpc.credentials.createInsecure());
-    const receiver = new (kvbridgeV1().KvReceiver)(healthAddr, grpc.credentials.createInsecure());
+    const client = new HealthClient(healthAddr);
+    const receiver = new ReceiverClient(healthAddr);
     try {
-      const res = await callUnary<object, { status: string }>(client, "check", { service: "" }, { timeoutMs: 5_000 });
-      expect(res.status).toBe("SERVING");
-      const err = await callUnary(receiver, "Hello", { protocolVersion: 1 }, { timeoutMs: 5_000 }).catch((e: unknown) => e);
+      expect(await client.check("", { timeoutMs: 5_000 })).toBe("SERVING");
+      const err = await receiver.hello({ protocolVersion: 1 }, { timeoutMs: 5_000 }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(KvbridgeError);
       expect(((err as KvbridgeError).cause as { code?: number }).code).toBe(grpc.status.UNIMPLEMENTED);
     } finally {

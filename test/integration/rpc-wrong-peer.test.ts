@@ -7,8 +7,10 @@ import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { KvbridgeError } from "../../src/errors/kvbridge-error.js";
+import type { GetStatsRequest__Output } from "../../src/wire/generated/kvbridge/v1/GetStatsRequest.js";
+import type { Stats } from "../../src/wire/generated/kvbridge/v1/Stats.js";
 import { kvbridgeV1, PROTOCOL_VERSION } from "../../src/wire/proto.js";
-import { callUnary } from "../../src/wire/unary.js";
+import { ReceiverClient } from "../../src/wire/receiver-client.js";
 
 let httpServer: http2.Http2Server;
 let httpPort = 0;
@@ -26,9 +28,9 @@ beforeAll(async () => {
   httpPort = (httpServer.address() as AddressInfo).port;
 
   grpcServer = new grpc.Server();
-  grpcServer.addService(kvbridgeV1().Inspect.service, {
-    GetStats: (_call: unknown, cb: grpc.sendUnaryData<unknown>) => cb(null, {}),
-  } as unknown as grpc.UntypedServiceImplementation);
+  // Inspect's GetStats only: KvReceiver is not there at all.
+  const getStats: grpc.handleUnaryCall<GetStatsRequest__Output, Stats> = (_call, cb) => cb(null, {});
+  grpcServer.addService(kvbridgeV1().Inspect.service, { GetStats: getStats });
   grpcPort = await new Promise<number>((resolve, reject) =>
     grpcServer.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
   );
@@ -40,9 +42,9 @@ afterAll(async () => {
 });
 
 async function hello(port: number): Promise<KvbridgeError> {
-  const client = new (kvbridgeV1().KvReceiver)(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  const client = new ReceiverClient(`127.0.0.1:${port}`);
   try {
-    await callUnary(client, "Hello", { protocolVersion: PROTOCOL_VERSION, fingerprint: "", transports: ["tcp"] }, { timeoutMs: 5_000 });
+    await client.hello({ protocolVersion: PROTOCOL_VERSION, fingerprint: "", transports: ["tcp"] }, { timeoutMs: 5_000 });
     throw new Error("Hello to a non-kvbridge peer succeeded");
   } catch (err) {
     expect(err).toBeInstanceOf(KvbridgeError);
