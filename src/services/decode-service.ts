@@ -2,10 +2,14 @@
 // sequence (recomputing what is missing, or failing, by policy) and streams the tokens; MatchPrefix
 // tells the router how much of a prompt this node already holds. Whether the node takes the call at
 // all (engine loaded, not draining) is the admission gate's decision, before these handlers.
+// A READY chunk that is not a valid KV chunk of this prompt (someone wrote garbage under its key) is
+// never a user's error: it is treated as missing, evicted once nobody pins it, and recomputed.
 
 import type * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import { MAX_PROMPT_CHARS } from "../config/defaults.js";
+import { chunkRange } from "../engine/chunk-keys.js";
+import { decodeChunk } from "../engine/kv-chunk-format.js";
 import type { LlamaEngine } from "../engine/llama-engine.js";
 import { KvbridgeError, toKvbridgeError } from "../errors/kvbridge-error.js";
 import { toServiceError } from "../wire/error-status.js";
@@ -69,7 +73,44 @@ export function decodeEngineService(o: DecodeEngineOptions): DecodeEngineService
     return { prefix: views, holding: true, why };
   };
 
-  const finish = (requestId: string, holding: boolean): void => {
+  /**
+   * The leading chunks that are valid KV chunks of this prompt for this engine (header, checksum,
+   * fingerprint, position, key); the first one that is not ends the prefix and is reported.
+   */
+  const validPrefix = (prefix: Buffer[], keys: string[], tokenCount: number): { valid: Buffer[]; bad?: { index: number; key: string; why: string } } => {
+    for (let i = 0; i < prefix.length; i++) {
+      let why = "";
+      try {
+        const c = decodeChunk(prefix[i]!, `chunk ${i}`);
+        const want = chunkRange(i, tokenCount, engine.chunkTokens);
+        if (c.fingerprint !== engine.fingerprint) why = `chunk ${i} was made by another engine (fingerprint ${c.fingerprint.slice(0, 16)})`;
+        else if (c.index !== i || c.tokenStart !== want.tokenStart || c.tokenEnd !== want.tokenEnd) why = `chunk ${i} holds chunk ${c.index}'s tokens`;
+        else if (c.key !== keys[i]) why = `chunk ${i} was cut from another prompt`;
+      } catch (err) {
+        why = toKvbridgeError(err).message;
+      }
+      if (why) return { valid: prefix.slice(0, i), bad: { index: i, key: keys[i]!, why } };
+    }
+    return { valid: prefix };
+  };
+
+  /**
+   * Evicts READY entries found invalid, if nobody else pins them now (whoever does finds them
+   * invalid too and evicts them when done). Runs right after this request's release, in the same
+   * step, so the entry evicted is the one that was checked.
+   */
+  const evictInvalid = (requestId: string, keys: readonly string[]): void => {
+    for (const key of keys) {
+      try {
+        rx.evict(key);
+        o.logger.warn({ requestId, key }, "evicted an invalid READY chunk");
+      } catch (err) {
+        o.logger.info({ requestId, key, err: toKvbridgeError(err).message }, "invalid READY chunk left for its other holders to evict");
+      }
+    }
+  };
+
+  const finish = (requestId: string, holding: boolean, invalid: readonly string[] = []): void => {
     if (!holding) return;
     try {
       // Committed: drop our pins (READY entries stay as prefix cache). Still being written (its
@@ -80,6 +121,7 @@ export function decodeEngineService(o: DecodeEngineOptions): DecodeEngineService
     } catch (err) {
       o.logger.warn({ requestId, err: toKvbridgeError(err).message }, "releasing request after decode failed");
     }
+    evictInvalid(requestId, invalid);
   };
 
   const handlers: DecodeHandlers = {
@@ -89,6 +131,7 @@ export function decodeEngineService(o: DecodeEngineOptions): DecodeEngineService
       const log = o.logger.child({ requestId: req.requestId });
       let holding = false;
       let mine = false;
+      const invalid: string[] = [];
       void (async () => {
         try {
           if (!req.requestId) throw new KvbridgeError("INVALID_ARGUMENT", "request_id is empty");
@@ -106,6 +149,14 @@ export function decodeEngineService(o: DecodeEngineOptions): DecodeEngineService
           const keys = engine.chunkKeys(tokens);
           const plan = await loadablePrefix(req, keys, signal);
           holding = plan.holding;
+          const checked = validPrefix(plan.prefix, keys, tokens.length);
+          if (checked.bad) {
+            // Someone else's bad write: never this user's error. Treated as missing, evicted after use.
+            invalid.push(checked.bad.key);
+            plan.prefix = checked.valid;
+            plan.why = `READY chunk ${checked.bad.index} is not a valid KV chunk of this prompt (${checked.bad.why}); it is evicted`;
+            log.warn({ chunk: checked.bad.index, key: checked.bad.key, reason: checked.bad.why }, "invalid READY chunk: treated as missing and evicted");
+          }
           if (plan.prefix.length < keys.length) {
             if (o.policy === "fail") {
               throw new KvbridgeError("KV_FAILED", `${plan.why}; policy is fail (start the decode node with --recompute-policy recompute to compute it locally)`);
@@ -113,23 +164,37 @@ export function decodeEngineService(o: DecodeEngineOptions): DecodeEngineService
             log.warn({ loaded: plan.prefix.length, chunks: keys.length, reason: plan.why }, "recomputing missing KV locally");
           }
           let completion = 0;
-          const result = await engine.generate({
-            tokens,
-            prefix: plan.prefix,
-            maxTokens: req.maxTokens,
-            stop: req.stop.length > 0 ? req.stop : undefined,
-            signal,
-            // The engine copied the chunks: drop the pins now, not after decoding, so the pool slots
-            // serve other requests (READY entries stay as prefix cache) while this one generates.
-            onPrefixConsumed: () => {
-              finish(req.requestId, holding);
-              holding = false;
-            },
-            onToken: (text, token) => {
-              completion++;
-              call.write({ text, token, done: false });
-            },
-          });
+          const generate = (prefix: Buffer[]) =>
+            engine.generate({
+              tokens,
+              prefix,
+              maxTokens: req.maxTokens,
+              stop: req.stop.length > 0 ? req.stop : undefined,
+              signal,
+              // The engine copied the chunks: drop the pins now, not after decoding, so the pool slots
+              // serve other requests (READY entries stay as prefix cache) while this one generates.
+              onPrefixConsumed: () => {
+                finish(req.requestId, holding, invalid);
+                holding = false;
+              },
+              onToken: (text, token) => {
+                completion++;
+                call.write({ text, token, done: false });
+              },
+            });
+          let result;
+          try {
+            result = await generate(plan.prefix);
+          } catch (err) {
+            // The engine refused the prefix itself (a chunk that passed the checks above but not the
+            // engine's own, e.g. a forged layout): still someone else's write, never this user's.
+            if (toKvbridgeError(err).code !== "INCOMPATIBLE" || !holding || plan.prefix.length === 0) throw err;
+            invalid.push(...keys.slice(0, plan.prefix.length));
+            log.warn({ chunks: plan.prefix.length, reason: toKvbridgeError(err).message }, "the engine refused READY chunks: treated as missing and evicted");
+            if (o.policy === "fail") throw new KvbridgeError("KV_FAILED", `READY chunks of request ${req.requestId} are not valid KV chunks; policy is fail`);
+            plan.prefix = [];
+            result = await generate([]);
+          }
           call.write({
             text: "",
             done: true,
@@ -150,7 +215,7 @@ export function decodeEngineService(o: DecodeEngineOptions): DecodeEngineService
           // A duplicate call that was refused must not end the original's bookkeeping.
           if (mine) {
             active.delete(req.requestId);
-            finish(req.requestId, holding);
+            finish(req.requestId, holding, invalid);
             o.onGenerateEnded?.();
           }
         }
