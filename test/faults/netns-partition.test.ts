@@ -9,6 +9,7 @@
 // heal the router must serve through the healed host within the recovery target.
 // Needs root (CAP_NET_ADMIN), iproute2 and network namespaces; without them the suite is skipped
 // with the reason in its name. Leftover namespaces of dead test runs are removed at start.
+import { setMaxListeners } from "node:events";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from "vitest";
@@ -120,6 +121,8 @@ interface Recovery {
  */
 async function recoveryAfter(healedAt: number, capMs: number, through?: DecodeHost): Promise<Recovery> {
   const ac = new AbortController();
+  // One listener per probe, each removed only when the probe's socket closes.
+  setMaxListeners(0, ac.signal);
   let servedMs: number | undefined;
   let routedMs: number | undefined;
   let probes = 0;
