@@ -13,8 +13,10 @@ import { assembleSequenceState, bytesPerCell, layoutsEqual, parseSequenceState, 
 import { decodeGreedy, evaluatePromptRange, PROMPT_PIECE_TOKENS, type FinishReason } from "./sequence-evaluation.js";
 import { SequencePool, throwIfAborted } from "./sequence-pool.js";
 import { loadSequenceState, saveSequenceState } from "./state-file.js";
+import type { PromptLimits } from "./prompt-limits.js";
+import { modelPromptTokenizer, promptOptions, type PromptOptions, type PromptTokenizer, type TokenizePromptOptions } from "./prompt-tokenizer.js";
 
-export interface EngineOptions {
+export interface EngineOptions extends PromptOptions {
   modelPath: string;
   /** CPU threads per evaluation. Default 1: measured fastest per request on small models (docs/engine.md). */
   threads?: number;
@@ -104,7 +106,10 @@ export class LlamaEngine {
   /** KV bytes per prompt token (all layers, K and V). */
   readonly kvBytesPerToken: number;
   readonly contextSize: number;
+  /** Most UTF-8 bytes one token of this vocabulary stands for (Infinity: no bound known); see prompt-limits.ts. */
+  readonly maxBytesPerToken: number;
 
+  private readonly prompts: PromptTokenizer;
   private readonly closer = new AbortController();
   private readonly active = new Set<Promise<unknown>>();
   private closing: Promise<void> | null = null;
@@ -114,7 +119,7 @@ export class LlamaEngine {
     private readonly pool: SequencePool,
     private readonly layout: KvStateLayout,
     private readonly vocabSize: number,
-    init: { modelId: string; chunkTokens: number; contextSize: number; compatibility: EngineCompatibility },
+    init: { modelId: string; modelPath: string; chunkTokens: number; contextSize: number; compatibility: EngineCompatibility; prompt: Required<PromptOptions> },
   ) {
     this.modelId = init.modelId;
     this.chunkTokens = init.chunkTokens;
@@ -123,6 +128,8 @@ export class LlamaEngine {
     this.fingerprint = computeFingerprint(init.compatibility);
     this.maxChunkBytes = chunkByteLength(layout, init.chunkTokens);
     this.kvBytesPerToken = bytesPerCell(layout);
+    this.prompts = modelPromptTokenizer(model, init.modelPath, init.contextSize, init.prompt);
+    this.maxBytesPerToken = this.prompts.bytesPerToken;
   }
 
   static async open(opts: EngineOptions): Promise<LlamaEngine> {
@@ -131,6 +138,7 @@ export class LlamaEngine {
     const maxSequences = positiveInt(opts.maxSequences ?? DEFAULT_MAX_SEQUENCES, "maxSequences");
     const sequenceWaitMs = positiveInt(opts.sequenceWaitMs ?? DEFAULT_SEQUENCE_WAIT_MS, "sequenceWaitMs");
     if (opts.contextSize !== undefined) positiveInt(opts.contextSize, "contextSize");
+    const prompt = promptOptions(opts);
     const modelSha256 = await hashModelFile(opts.modelPath);
     const llama = await loadLlama();
     const model = await llama.loadModel({ modelPath: opts.modelPath }).catch((err: unknown) => {
@@ -169,7 +177,7 @@ export class LlamaEngine {
       const tokenList = model.fileInfo.metadata.tokenizer?.ggml?.tokens;
       const vocabSize = Array.isArray(tokenList) ? tokenList.length : Number.MAX_SAFE_INTEGER;
       const modelId = path.basename(opts.modelPath).replace(/\.gguf$/i, "");
-      return new LlamaEngine(model, pool, layout, vocabSize, { modelId, chunkTokens, contextSize, compatibility });
+      return new LlamaEngine(model, pool, layout, vocabSize, { modelId, modelPath: opts.modelPath, chunkTokens, contextSize, compatibility, prompt });
     } catch (err) {
       await pool?.close().catch(() => undefined);
       await model.dispose().catch(() => undefined);
@@ -193,6 +201,22 @@ export class LlamaEngine {
     const bos = this.model.tokens.bos;
     if (bos !== null && this.model.tokens.shouldPrependBosToken) tokens.unshift(bos);
     return tokens;
+  }
+
+  /** What tokenizePrompt accepts: characters, and prompt tokens (at most the context less one). */
+  get promptLimits(): PromptLimits {
+    return this.prompts.limits;
+  }
+
+  /**
+   * tokenize() for a caller's prompt, with bounded cost to other requests: the limits are checked
+   * before tokenizing where the text alone decides them, and a long prompt is tokenized on a worker
+   * thread. Refusals are INVALID_ARGUMENT with details { reason: "prompt_too_long", param: "prompt",
+   * limit } (limit in characters for the character limit, in tokens otherwise). Same tokens as tokenize().
+   */
+  async tokenizePrompt(prompt: string, opts?: TokenizePromptOptions): Promise<number[]> {
+    this.ensureOpen();
+    return this.prompts.tokenize(prompt, opts);
   }
 
   /** The inverse of tokenize: a leading BOS is skipped so the text's own leading-space rule applies. */
@@ -292,6 +316,7 @@ export class LlamaEngine {
     this.closing ??= (async () => {
       this.closer.abort(new KvbridgeError("UNAVAILABLE", "the engine is closing; retry on another node"));
       await Promise.allSettled([...this.active]);
+      await this.prompts.close();
       await this.pool.close();
       await this.model.dispose();
     })();
