@@ -116,7 +116,7 @@ describe("decode + kvbridge send over mutual TLS", () => {
     const before = await inspect.stats();
     const noCert = tlsNodeClients(tlsNode.grpc, grpc.credentials.createSsl(readFileSync(pki.ca)));
     try {
-      const err = await noCert.call("KvReceiver", "Hello", { protocolVersion: 1, fingerprint: "", transports: ["tcp"], senderId: "no-cert" }, 5_000).then(
+      const err = await noCert.receiver.hello({ protocolVersion: 1, fingerprint: "", transports: ["tcp"], senderId: "no-cert" }, { timeoutMs: 5_000 }).then(
         () => null,
         (e: unknown) => e,
       );

@@ -3,7 +3,6 @@
 // --admin-identity, evict and abort are refused (exit 4) and change nothing; with the right one they
 // act. A token-guarded TLS node still wants its token; a TLS node with neither trusts its CA.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { HelloResponse__Output } from "../../src/wire/generated/kvbridge/v1/HelloResponse.js";
 import { grpcChannelCredentials } from "../../src/security/grpc-credentials.js";
 import { loadTlsMaterial } from "../../src/security/tls-material.js";
 import { KvSender } from "../../src/transfer/sender.js";
@@ -26,7 +25,8 @@ beforeAll(async () => {
   pki = makeTestPki();
   const tls = pki.args(pki.node);
   [named, tokened, open] = await Promise.all([
-    startDecodeProcess([...tls, "--admin-identity", "kvctl-admin, ops@example"]),
+    // A lease longer than the suite: the request allocated below must still be there for the abort test.
+    startDecodeProcess([...tls, "--admin-identity", "kvctl-admin, ops@example", "--lease-ms", "600000"]),
     startDecodeProcess([...tls, "--admin-token", "s3cret"]),
     startDecodeProcess(tls),
   ]);
@@ -41,9 +41,9 @@ beforeAll(async () => {
       { key: "c-0", data: Buffer.alloc(1000, 1) },
       { key: "c-1", data: Buffer.alloc(2000, 2) },
     ]);
-    await inspect.call("KvReceiver", "Release", { requestId: "cached" });
-    const hello = await inspect.call<HelloResponse__Output>("KvReceiver", "Hello", { protocolVersion: 1, fingerprint: "" });
-    await inspect.call("KvReceiver", "Alloc", { requestId: "held", keys: ["h-0"], sizes: [3000], batchSeq: 0, totalChunks: 0, isLastBatch: true, fingerprint: "", generation: hello.generation });
+    await inspect.receiver.release({ requestId: "cached" }, { timeoutMs: 10_000 });
+    const hello = await inspect.receiver.hello({ protocolVersion: 1, fingerprint: "" }, { timeoutMs: 10_000 });
+    await inspect.receiver.alloc({ requestId: "held", keys: ["h-0"], sizes: [3000], batchSeq: 0, totalChunks: 0, isLastBatch: true, fingerprint: "", generation: hello.generation }, { timeoutMs: 10_000 });
   } finally {
     await sender.close();
     await tcp.close();

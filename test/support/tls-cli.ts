@@ -1,11 +1,11 @@
 // Running kvbridge and kvctl to completion for the mTLS tests, with none of the caller's KVBRIDGE_TLS_*
-// or admin variables leaking in, and gRPC clients of a node that speak mutual TLS.
+// or admin variables leaking in, and typed gRPC clients of a node that speak mutual TLS.
 import * as grpc from "@grpc/grpc-js";
 import { spawn } from "node:child_process";
 import path from "node:path";
 import type { Stats__Output } from "../../src/wire/generated/kvbridge/v1/Stats.js";
-import { kvbridgeV1 } from "../../src/wire/proto.js";
-import { callUnary } from "../../src/wire/unary.js";
+import { InspectClient } from "../../src/wire/inspect-client.js";
+import { ReceiverClient } from "../../src/wire/receiver-client.js";
 import { grpcChannelCredentials } from "../../src/security/grpc-credentials.js";
 import { loadTlsMaterial } from "../../src/security/tls-material.js";
 import { repoRoot } from "./processes.js";
@@ -48,25 +48,25 @@ export function runCli(script: "kvbridge.ts" | "kvctl.ts", args: string[], env: 
 }
 
 export interface TlsInspect {
+  /** The node's KvReceiver service (refusal checks, requests held open). */
+  receiver: ReceiverClient;
+  inspect: InspectClient;
   stats(): Promise<Stats__Output>;
-  /** Any KvReceiver or Inspect method, for refusal checks. */
-  call<Res>(service: "KvReceiver" | "Inspect", method: string, req: object, timeoutMs?: number): Promise<Res>;
   close(): void;
 }
 
 /** KvReceiver and Inspect clients of `target` with the given certificate (and name to expect), or with `credentials` as is. */
 export function tlsNodeClients(target: string, files: (CertFiles & { serverName?: string }) | grpc.ChannelCredentials): TlsInspect {
   const creds = files instanceof grpc.ChannelCredentials ? files : grpcChannelCredentials(loadTlsMaterial(files)!);
-  const v1 = kvbridgeV1();
-  const clients = { KvReceiver: new v1.KvReceiver(target, creds), Inspect: new v1.Inspect(target, creds) };
-  const call = <Res>(service: "KvReceiver" | "Inspect", method: string, req: object, timeoutMs = 10_000): Promise<Res> =>
-    callUnary<object, Res>(clients[service], method, req, { timeoutMs });
+  const receiver = new ReceiverClient(target, creds);
+  const inspect = new InspectClient(target, creds);
   return {
-    call,
-    stats: () => call<Stats__Output>("Inspect", "GetStats", {}),
+    receiver,
+    inspect,
+    stats: () => inspect.getStats({}, { timeoutMs: 10_000 }),
     close() {
-      clients.KvReceiver.close();
-      clients.Inspect.close();
+      receiver.close();
+      inspect.close();
     },
   };
 }
