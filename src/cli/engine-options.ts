@@ -1,5 +1,6 @@
 // Engine flags shared by the prefill, decode, up and generate commands.
 import type { Command } from "commander";
+import { MAX_PROMPT_CHARS, TOKENIZE_INLINE_CHARS } from "../config/defaults.js";
 import { DEFAULT_CHUNK_TOKENS, DEFAULT_THREADS, LlamaEngine, ensureDefaultModel } from "../engine/index.js";
 import { envOption } from "./env-option.js";
 import { intArg } from "./option-parsers.js";
@@ -9,6 +10,9 @@ export interface EngineFlags {
   threads: number;
   chunkTokens: number;
   maxSequences?: number;
+  maxPromptChars: number;
+  maxPromptTokens?: number;
+  tokenizeInlineChars: number;
 }
 
 export function addEngineOptions(cmd: Command, withModel = true): Command {
@@ -16,10 +20,21 @@ export function addEngineOptions(cmd: Command, withModel = true): Command {
   return cmd
     .addOption(envOption("--threads <n>", "CPU threads per evaluation", intArg(1, 256), DEFAULT_THREADS))
     .addOption(envOption("--chunk-tokens <n>", "tokens per KV chunk (prefill and decode must agree)", intArg(1, 65_536), DEFAULT_CHUNK_TOKENS))
-    .addOption(envOption("--max-sequences <n>", "requests evaluated at once", intArg(1, 256)));
+    .addOption(envOption("--max-sequences <n>", "requests evaluated at once", intArg(1, 256)))
+    .addOption(envOption("--max-prompt-chars <n>", "longest prompt a node tokenizes, in characters; longer ones are refused (prompt_too_long) before tokenizing", intArg(1, 1 << 30), MAX_PROMPT_CHARS))
+    .addOption(envOption("--max-prompt-tokens <n>", "most prompt tokens a node evaluates (default and most: the context less one); a prompt that cannot fit is refused, before tokenizing when its length alone shows it", intArg(1, 1 << 30)))
+    .addOption(envOption("--tokenize-inline-chars <n>", "prompts up to this many characters are tokenized on the event loop, longer ones on a tokenizer thread", intArg(0, 1 << 30), TOKENIZE_INLINE_CHARS));
 }
 
 export async function openEngine(flags: EngineFlags): Promise<LlamaEngine> {
   const modelPath = flags.model ?? (await ensureDefaultModel());
-  return LlamaEngine.open({ modelPath, threads: flags.threads, chunkTokens: flags.chunkTokens, maxSequences: flags.maxSequences });
+  return LlamaEngine.open({
+    modelPath,
+    threads: flags.threads,
+    chunkTokens: flags.chunkTokens,
+    maxSequences: flags.maxSequences,
+    maxPromptChars: flags.maxPromptChars,
+    maxPromptTokens: flags.maxPromptTokens,
+    tokenizeInlineChars: flags.tokenizeInlineChars,
+  });
 }

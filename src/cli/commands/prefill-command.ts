@@ -1,7 +1,7 @@
 // `kvbridge prefill`: the prefill node process.
 import { Command } from "commander";
 import type { HostPort } from "../../roles/host-port.js";
-import { startPrefillNode } from "../../roles/prefill-role.js";
+import { startPrefillRole } from "../../roles/prefill-role.js";
 import { createLogger } from "../../observability/logger.js";
 import { addEngineOptions, openEngine, type EngineFlags } from "../engine-options.js";
 import { envOption } from "../env-option.js";
@@ -53,7 +53,7 @@ Examples:
       const engine = await openEngine(flags);
       const transports = await createSenderTransports(transport, log, flags.tcpConnections);
       await useTlsDataPlane(transports, tls, log, flags.tcpConnections);
-      const node = await startPrefillNode({ listen: flags.listen, engine, transports, transport, nodeId: flags.nodeId, logger: log,
+      const node = await startPrefillRole({ listen: flags.listen, engine, transports, transport, nodeId: flags.nodeId, logger: log,
         grpcCredentials: tls ? grpcServerCredentials(tls) : undefined,
         channelCredentials: tls ? grpcChannelCredentials(tls) : undefined,
         metricsListen: flags.metricsListen,
