@@ -1,11 +1,12 @@
 // `npm run bench`: every benchmark, each figure next to a baseline measured in the same run.
 // Prints a table, or with --json one JSON object per figure. --only a,b selects benches
-// (tcp, transfer, ucx, alloc, store, engine); --gib N sets the bytes per throughput figure (default 1).
+// (tcp, transfer, ucx, alloc, store, engine, stall); --gib N sets the bytes per throughput figure (default 1).
 
 import { runAllocBench } from "./alloc-bench.js";
 import { runStoreBench } from "./store-bench.js";
 import type { BenchFigure } from "./bench-figure.js";
 import { runEngineBench } from "./engine-bench.js";
+import { runStallBench } from "./stall-bench.js";
 import { runTcpBench } from "./tcp-bench.js";
 import { runUcxBench } from "./ucx-bench.js";
 import { ucxAvailability, UcxSenderTransport } from "../src/transport/ucx/index.js";
@@ -97,6 +98,10 @@ if (want("store")) {
 if (want("engine")) {
   progress("TTFT: disaggregated vs single process (512, 2k, 8k tokens)");
   emit(await runEngineBench());
+}
+if (want("stall")) {
+  progress("a small Plan + Prefill while 1 MiB prompts arrive at the same prefill node, vs the idle node");
+  emit(await runStallBench({ log: progress }));
 }
 
 if (!json) {
