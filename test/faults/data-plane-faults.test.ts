@@ -1,10 +1,10 @@
 // Data-plane and peer faults against a real decode process on loopback: a data connection torn in
-// the middle of a frame, a receiver that stops reading, a node frozen mid-transfer, and peers that
-// accept connections and never answer. Every wait is bounded; the pool returns to baseline after each.
+// the middle of a frame (its request ends there, and a request id is never reused), a receiver that
+// stops reading, a node frozen mid-transfer, and peers that accept connections and never answer.
+// Every wait is bounded; the pool returns to baseline after each.
 import { randomBytes, createHash } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { AllocResponse__Output } from "../../src/wire/generated/kvbridge/v1/AllocResponse.js";
-import type { ListRequestsResponse__Output } from "../../src/wire/generated/kvbridge/v1/ListRequestsResponse.js";
+import { KvbridgeError } from "../../src/errors/kvbridge-error.js";
 import { KvSender, type PushChunk } from "../../src/transfer/sender.js";
 import { encodeWriteHeader, FrameType } from "../../src/transport/tcp/tcp-frame.js";
 import { TcpSenderTransport, type TcpSenderOptions } from "../../src/transport/tcp/tcp-sender.js";
@@ -62,12 +62,12 @@ async function expectBaseline(timeoutMs = 15_000): Promise<void> {
 }
 
 async function requestIds(): Promise<string[]> {
-  const r = await clients.call<ListRequestsResponse__Output>(clients.inspect, "ListRequests", {});
+  const r = await clients.inspect.listRequests({}, { timeoutMs: 10_000 });
   return r.requests.map((q) => q.requestId);
 }
 
 async function expectChecksums(chunks: PushChunk[]): Promise<void> {
-  const sums = await clients.call<{ checksums: Array<{ state: string; sha256: string }> }>(clients.inspect, "ChecksumKeys", { keys: chunks.map((c) => c.key) });
+  const sums = await clients.inspect.checksumKeys({ keys: chunks.map((c) => c.key) }, { timeoutMs: 10_000 });
   expect(sums.checksums.map((c) => c.state)).toEqual(chunks.map(() => "ready"));
   expect(sums.checksums.map((c) => c.sha256)).toEqual(chunks.map((c) => createHash("sha256").update(c.data).digest("hex")));
 }
@@ -75,11 +75,11 @@ async function expectChecksums(chunks: PushChunk[]): Promise<void> {
 describe("a data connection torn in the middle of a frame", () => {
   it("through a real decode node: the request with the torn frame is aborted, another request on another connection is untouched, the pool returns to baseline", async () => {
     const before = await clients.stats();
-    const hello = await clients.call<{ generation: number }>(clients.receiver, "Hello", { protocolVersion: 1, fingerprint: "" });
+    const hello = await clients.receiver.hello({ protocolVersion: 1, fingerprint: "" }, { timeoutMs: 10_000 });
     const alloc = (requestId: string, keys: string[], size: number) =>
-      clients.call<AllocResponse__Output>(clients.receiver, "Alloc", {
+      clients.receiver.alloc({
         requestId, keys, sizes: keys.map(() => size), batchSeq: 0, totalChunks: 0, isLastBatch: true, fingerprint: "", generation: hello.generation,
-      });
+      }, { timeoutMs: 10_000 });
     const torn = await alloc("torn-a", ["torn-a-0", "torn-a-1"], 100_000);
     const other = await alloc("torn-b", ["torn-b-0"], 1_000);
 
@@ -98,50 +98,67 @@ describe("a data connection torn in the middle of a frame", () => {
     const deadline = Date.now() + 5_000;
     while ((await requestIds()).includes("torn-a") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     expect(await requestIds()).not.toContain("torn-a");
-    expect(codeOf(await settle(clients.call(clients.receiver, "Commit", { requestId: "torn-a" })))).toBe("NOT_FOUND");
+    expect(codeOf(await settle(clients.receiver.commit({ requestId: "torn-a" }, { timeoutMs: 10_000 })))).toBe("NOT_FOUND");
     // Long before its lease: the torn connection, not the sweeper, released it.
     const s = await clients.stats();
     expect(Number(s.requestsAborted)).toBe(Number(before.requestsAborted) + 1);
     expect(Number(s.leasesExpired)).toBe(Number(before.leasesExpired));
 
-    const commit = await clients.call<{ keysReady: number }>(clients.receiver, "Commit", { requestId: "torn-b" });
+    const commit = await clients.receiver.commit({ requestId: "torn-b" }, { timeoutMs: 10_000 });
     expect(commit.keysReady).toBe(1);
     await expectChecksums([{ key: "torn-b-0", data: payloadB }]);
-    await clients.call(clients.receiver, "Release", { requestId: "torn-b" });
+    await clients.receiver.release({ requestId: "torn-b" }, { timeoutMs: 10_000 });
     await expectBaseline();
   });
 
-  it("through the real sender, torn once by the network: the push reconnects, retries and lands byte-exact; the torn attempt was aborted", async () => {
+  it("through the real sender, torn once by the network: the receiver aborts the torn attempt, the sender's one retry under the same id is refused (ids are never reused) and the push fails FAILED_PRECONDITION at once; nothing is stranded and a new request lands byte-exact", async () => {
     const proxy = await FaultProxy.start(decode.dataPort);
     closers.push(() => proxy.close());
     const sender = tcpSender({ redirect: proxy.port });
     const before = await clients.stats();
     proxy.setMode({ kind: "cut", cutAfterBytes: 150_000, once: true });
-    const chunks = chunksOf("torn-once", 4, 200_000);
-    const r = await sender.push(decode.grpc, "torn-once", chunks);
+    const t0 = performance.now();
+    const err = await sender.push(decode.grpc, "torn-once", chunksOf("torn-once", 4, 200_000)).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    const ms = performance.now() - t0;
+    expect(err).toBeInstanceOf(KvbridgeError);
+    expect(err).toMatchObject({ code: "FAILED_PRECONDITION", details: { reason: "request_id_reused" } });
+    expect((err as KvbridgeError).message).toMatch(/cannot be retried: the receiver ended its first attempt/);
+    expect(ms).toBeLessThan(5_000);
     expect(proxy.cuts).toBe(1);
+    expect(await requestIds()).not.toContain("torn-once");
+    const s = await clients.stats();
+    // The torn connection ended it, not the lease; nothing of it became READY.
+    expect(Number(s.requestsAborted)).toBe(Number(before.requestsAborted) + 1);
+    expect(Number(s.leasesExpired)).toBe(Number(before.leasesExpired));
+    expect(Number(s.requestsCommitted)).toBe(Number(before.requestsCommitted));
+    await expectBaseline();
+    // The network healed (the proxy cut once): a new request id goes through the same proxy.
+    const chunks = chunksOf("torn-once-new", 4, 200_000);
+    const r = await sender.push(decode.grpc, "torn-once-new", chunks);
     expect(r.commit).toEqual({ ready: 4, pending: 0, failed: 0 });
     await expectChecksums(chunks);
-    expect(Number((await clients.stats()).requestsAborted)).toBeGreaterThanOrEqual(Number(before.requestsAborted) + 1);
-    await clients.call(clients.receiver, "Release", { requestId: "torn-once" });
+    await clients.receiver.release({ requestId: "torn-once-new" }, { timeoutMs: 10_000 });
     await expectBaseline();
   });
 
-  it("through the real sender, torn on every attempt: the push fails UNAVAILABLE quickly and strands nothing", async () => {
+  it("through the real sender, torn on every attempt: the push fails quickly without a second write attempt and strands nothing; once the network heals a new request lands", async () => {
     const proxy = await FaultProxy.start(decode.dataPort);
     closers.push(() => proxy.close());
     const sender = tcpSender({ redirect: proxy.port });
     proxy.setMode({ kind: "cut", cutAfterBytes: 150_000 });
     const o = await settle(sender.push(decode.grpc, "torn-always", chunksOf("torn-always", 4, 200_000)));
-    expect(codeOf(o)).toBe("UNAVAILABLE");
+    // The retry after the cut handshakes again and is refused at Alloc (the torn attempt ended the id).
+    expect(codeOf(o)).toBe("FAILED_PRECONDITION");
     expect(o.ms).toBeLessThan(5_000);
-    // One attempt and one retry with a fresh handshake and connection.
-    expect(proxy.cuts).toBe(2);
+    expect(proxy.cuts).toBe(1);
     await expectBaseline();
     proxy.setMode({ kind: "pass" });
     const ok = await sender.push(decode.grpc, "torn-after", chunksOf("torn-after", 2, 10_000));
     expect(ok.commit.ready).toBe(2);
-    await clients.call(clients.receiver, "Release", { requestId: "torn-after" });
+    await clients.receiver.release({ requestId: "torn-after" }, { timeoutMs: 10_000 });
     await expectBaseline();
   });
 });
@@ -207,7 +224,7 @@ describe("peers that stop reading or never answer", () => {
       for (let i = 0; i < 200; i++) {
         const o = await settle(sender.push(decode.grpc, `frozen-${i}`, chunksOf(`frozen-${i}`, 4, 256 * 1024)));
         // A Release to the frozen node is bounded like everything else; its failure ends the run too.
-        const done = o.ok ? { ...(await settle(clients.call(clients.receiver, "Release", { requestId: `frozen-${i}` }, 2_000))), op: "release" } : { ...o, op: "push" };
+        const done = o.ok ? { ...(await settle(clients.receiver.release({ requestId: `frozen-${i}` }, { timeoutMs: 2_000 }))), op: "release" } : { ...o, op: "push" };
         outcomes.push(done);
         if (!done.ok) return;
       }
@@ -235,7 +252,7 @@ describe("peers that stop reading or never answer", () => {
     await expectBaseline(LEASE_MS + 10_000);
     const ok = await sender.push(decode.grpc, "thawed", chunksOf("thawed", 2, 10_000));
     expect(ok.commit.ready).toBe(2);
-    await clients.call(clients.receiver, "Release", { requestId: "thawed" });
+    await clients.receiver.release({ requestId: "thawed" }, { timeoutMs: 10_000 });
     await expectBaseline();
   });
 });

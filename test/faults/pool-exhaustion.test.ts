@@ -42,7 +42,7 @@ function requestChunks(run: string, i: number): PushChunk[] {
 /** One push and, when it commits, its Release (what a decode node does once it consumed the KV). */
 async function pushAndRelease(requestId: string, chunks: PushChunk[], signal?: AbortSignal): Promise<void> {
   await sender.push(decode.grpc, requestId, chunks, { signal });
-  await clients.call(clients.receiver, "Release", { requestId });
+  await clients.receiver.release({ requestId }, { timeoutMs: 10_000 });
 }
 
 describe("pool exhaustion under load", () => {
