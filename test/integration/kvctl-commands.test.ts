@@ -1,16 +1,14 @@
 // kvctl as an operator runs it (a real process) against real decode processes whose state was built
 // by real transfers: every command's table and JSON checked against that known state, the guarded
 // admin actions (token, loopback-only, pinned and in-flight refusals), exit codes, and `watch` in a
-// pseudo-terminal (util-linux `script`) quitting on q and on Ctrl-C.
-import * as grpc from "@grpc/grpc-js";
+// pseudo-terminal (util-linux `script`) quitting on q and on Ctrl-C; a node id and a request id made
+// of terminal escapes are shown escaped everywhere kvctl prints them.
 import { spawn, spawnSync } from "node:child_process";
 import { createServer } from "node:net";
 import { networkInterfaces } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { HelloResponse__Output } from "../../src/wire/generated/kvbridge/v1/HelloResponse.js";
-import { kvbridgeV1 } from "../../src/wire/proto.js";
-import { callUnary } from "../../src/wire/unary.js";
+import { ReceiverClient } from "../../src/wire/receiver-client.js";
 import { KvSender } from "../../src/transfer/sender.js";
 import { TcpSenderTransport } from "../../src/transport/tcp/tcp-sender.js";
 import { startDecodeProcess, type DecodeProcess } from "../support/decode-process.js";
@@ -64,8 +62,19 @@ function nonLoopbackIpv4(): string | undefined {
 
 const chunk = (key: string, size: number, fill: number): { key: string; data: Buffer } => ({ key, data: Buffer.alloc(size, fill) });
 
+const CALL = { timeoutMs: 5_000 };
+/**
+ * Text a terminal would act on. Nodes refuse C0, DEL and C1 in request ids and keys, but a node id is
+ * the operator's flag, and a request id may still hold bidi controls and line separators.
+ */
+const EVIL_NODE_ID = "decode-\u001b[2J\u001b[H\nforged";
+const EVIL_NODE_SHOWN = "decode-\\x1b[2J\\x1b[H\\x0aforged";
+const EVIL_ID = "evil-\u202e\u2028forged  COMMITTED";
+const EVIL_SHOWN = "evil-\\u202e\\u2028forged  COMMITTED";
+
 let open: DecodeProcess;
 let guarded: DecodeProcess;
+let hostile: DecodeProcess;
 let addr: string;
 let port: number;
 let guardedAddr: string;
@@ -73,10 +82,11 @@ let guardedAddr: string;
 beforeAll(async () => {
   // `open` has no admin token (loopback callers only) and listens on every interface, so a call
   // through a non-loopback address can be shown refused. `guarded` requires a token.
-  [open, guarded] = await Promise.all([
+  [open, guarded, hostile] = await Promise.all([
     // Long lease and hold: the known state must outlive the whole file, however slow the machine.
     startDecodeProcess(["--transport", "tcp", "--listen", "0.0.0.0:0", "--lease-ms", "600000", "--hold-ms", "600000", "--quarantine-ms", "300"]),
     startDecodeProcess(["--transport", "tcp"], { KVBRIDGE_ADMIN_TOKEN: "s3cret-token" }),
+    startDecodeProcess(["--transport", "tcp", "--lease-ms", "600000", "--node-id", EVIL_NODE_ID]),
   ]);
   port = Number(open.grpc.split(":").pop());
   addr = `127.0.0.1:${port}`;
@@ -88,31 +98,36 @@ beforeAll(async () => {
   //   req-w deduped pfx-0 and allocated w-1 but never wrote it: w-1 WRITING under req-w's lease
   const tcp = new TcpSenderTransport({ connections: 1 });
   const sender = new KvSender({ fingerprint: "", transports: { tcp } });
-  const rx = new (kvbridgeV1().KvReceiver)(addr, grpc.credentials.createInsecure());
+  const rx = new ReceiverClient(addr);
+  const guardedRx = new ReceiverClient(guardedAddr);
+  const hostileRx = new ReceiverClient(hostile.grpc);
   try {
     await sender.push(addr, "req-a", [chunk("pfx-0", 1000, 1), chunk("pfx-1", 2000, 2), chunk("a-2", 3000, 3)]);
-    await callUnary(rx, "Release", { requestId: "req-a" }, { timeoutMs: 5_000 });
+    await rx.release({ requestId: "req-a" }, CALL);
     const b = await sender.push(addr, "req-b", [chunk("pfx-0", 1000, 1), chunk("pfx-1", 2000, 2), chunk("b-2", 4096, 4)]);
     expect(b.deduped).toBe(2);
-    const hello = await callUnary<object, HelloResponse__Output>(rx, "Hello", { protocolVersion: 1, fingerprint: "" }, { timeoutMs: 5_000 });
-    await callUnary(
-      rx,
-      "Alloc",
+    const hello = await rx.hello({ protocolVersion: 1, fingerprint: "" }, CALL);
+    await rx.alloc(
       { requestId: "req-w", keys: ["pfx-0", "w-1"], sizes: [1000, 5000], batchSeq: 0, totalChunks: 0, isLastBatch: true, fingerprint: "", generation: hello.generation },
-      { timeoutMs: 5_000 },
+      CALL,
     );
     // One released chunk on the guarded node, for the token tests to evict.
     await sender.push(guardedAddr, "g-1", [chunk("g-key", 100, 9)]);
-    await callUnary(new (kvbridgeV1().KvReceiver)(guardedAddr, grpc.credentials.createInsecure()), "Release", { requestId: "g-1" }, { timeoutMs: 5_000 });
+    await guardedRx.release({ requestId: "g-1" }, CALL);
+    // On its own node, a request whose id is a terminal attack, WRITING one chunk under a long lease.
+    const hostileHello = await hostileRx.hello({ protocolVersion: 1, fingerprint: "" }, CALL);
+    await hostileRx.alloc({ requestId: EVIL_ID, keys: ["h-0"], sizes: [100], isLastBatch: true, fingerprint: "", generation: hostileHello.generation }, CALL);
   } finally {
     rx.close();
+    guardedRx.close();
+    hostileRx.close();
     await sender.close();
     await tcp.close();
   }
 });
 
 afterAll(async () => {
-  await Promise.all([open?.proc.stop(), guarded?.proc.stop()]);
+  await Promise.all([open?.proc.stop(), guarded?.proc.stop(), hostile?.proc.stop()]);
 });
 
 describe("kvctl read-only commands against a known state", () => {
@@ -153,7 +168,8 @@ describe("kvctl read-only commands against a known state", () => {
     const nodes = (JSON.parse(r.stdout) as { nodes: Array<{ address: string; ok: boolean; error?: { code: string } }> }).nodes;
     expect(nodes.map((n) => [n.address, n.ok])).toEqual([[addr, true], [dead, false]]);
     expect(nodes[1]!.error!.code).toBe("UNAVAILABLE");
-    expect(r.stderr).toContain(`${dead}: node ${dead} did not answer`);
+    // Told by kvctl's own connection attempt: refused, so nothing listens there (not a timeout).
+    expect(r.stderr).toContain(`${dead}: node ${dead}: connection refused (nothing listens there)`);
   });
 
   it("keys: every entry with state, refcount, pinning requests, slot, size, age and lease left", async () => {
@@ -334,5 +350,47 @@ describe("kvctl admin actions", () => {
     expect(node.pool.slots.writing).toBe(0);
     expect(node.pool.slots.quarantined + node.pool.slots.free).toBe(61);
     expect(open.proc.lines.some((l) => /admin: request aborted/.test(l) && /sender hung/.test(l))).toBe(true);
+  });
+});
+
+describe("kvctl with a node id and a request id made of terminal escapes", () => {
+  /** ESC, CR, C1, bidi and separators: anything but the newlines kvctl itself writes. */
+  const RAW = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2028\u2029]/;
+
+  it("status and watch show the node id escaped in the identity line, and --json gives it back exactly", async () => {
+    const [status, json] = await Promise.all([kvctl(["status", hostile.grpc, "--sample-ms", "0"]), kvctl(["status", hostile.grpc, "--sample-ms", "0", "--json"])]);
+    expect(status.code).toBe(0);
+    expect(status.stdout).not.toMatch(RAW);
+    expect(status.stdout.split("\n")[0]).toBe(`${hostile.grpc}  ${EVIL_NODE_SHOWN}  decode  v${(JSON.parse(json.stdout) as { nodes: Array<{ version: string }> }).nodes[0]!.version}  protocol 1  SERVING  tcp`);
+    expect((JSON.parse(json.stdout) as { nodes: Array<{ node_id: string }> }).nodes[0]!.node_id).toBe(EVIL_NODE_ID);
+  });
+
+  it("requests, keys and watch show the request id escaped on one row, and --json gives it back exactly", async () => {
+    const [requests, keys, watch, json] = await Promise.all([
+      kvctl(["requests", hostile.grpc]),
+      kvctl(["keys", hostile.grpc]),
+      kvctl(["watch", hostile.grpc, "--count", "1"]),
+      kvctl(["requests", hostile.grpc, "--json"]),
+    ]);
+    for (const r of [requests, keys, watch]) {
+      expect(r.code).toBe(0);
+      expect(r.stdout).not.toMatch(RAW);
+      expect(r.stdout).toContain(EVIL_SHOWN);
+    }
+    expect(watch.stdout).toContain(EVIL_NODE_SHOWN);
+    expect(requests.stdout.trimEnd().split("\n")).toHaveLength(2);
+    expect(requests.stdout.split("\n")[1]).toMatch(/^evil-\\u202e\\u2028forged  COMMITTED +ALLOCATING +1 +0 +1 /);
+    expect(keys.stdout.split("\n")[1]).toMatch(/^h-0 +WRITING +1 +evil-\\u202e/);
+    expect((JSON.parse(json.stdout) as { nodes: Array<{ requests: Array<{ request_id: string }> }> }).nodes[0]!.requests.map((r) => r.request_id)).toEqual([EVIL_ID]);
+  });
+
+  it("an error about an id with ESC in it, and the abort confirmation, are printable too", async () => {
+    const missing = await kvctl(["abort", hostile.grpc, "--request", "nope-\u001b[2J"]);
+    expect(missing.code).not.toBe(0);
+    expect(missing.stderr).not.toMatch(RAW);
+    const aborted = await kvctl(["abort", hostile.grpc, "--request", EVIL_ID]);
+    expect(aborted.code).toBe(0);
+    expect(aborted.stdout).not.toMatch(RAW);
+    expect(aborted.stdout).toBe(`aborted request ${EVIL_SHOWN} on ${hostile.grpc}: 1 slot(s) released to quarantine, 1 pin(s) dropped\n`);
   });
 });
