@@ -18,8 +18,9 @@ import { TcpFuzzer } from "../test/support/fuzz-tcp.js";
 import { TcpReceiverDataPlane } from "../src/transport/tcp/tcp-receiver.js";
 import { atBaseline, nodeClients } from "../test/support/node-clients.js";
 import { startPdCluster } from "../test/support/pd-cluster.js";
-import { callUnary } from "../src/wire/unary.js";
-import { kvbridgeV1 } from "../src/wire/proto.js";
+import { AdminClient } from "../src/wire/admin-client.js";
+import { PrefillClient } from "../src/wire/prefill-client.js";
+import { ADMIN_TOKEN_METADATA_KEY } from "../src/services/admin-service.js";
 import * as grpc from "@grpc/grpc-js";
 
 interface PhaseResult {
@@ -88,10 +89,10 @@ if (phases.has("grpc")) await phase("gRPC API, in-process decode node", async (t
     const field = tally.inputs;
     await fuzzer.runRawBytes(1_000_000, seed + 1, share(0.15));
     const stats = await fuzzer.releaseEverything(10_000);
-    const md = new grpc.Metadata();
-    md.set("kvbridge-admin-token", token);
-    const admin = new (kvbridgeV1().Admin)(fz.grpcAddress, grpc.credentials.createInsecure());
-    await callUnary(admin, "Evict", { allUnpinned: true }, { timeoutMs: 5_000 }, md).finally(() => admin.close());
+    const metadata = new grpc.Metadata();
+    metadata.set(ADMIN_TOKEN_METADATA_KEY, token);
+    const admin = new AdminClient(fz.grpcAddress);
+    await admin.evict({ allUnpinned: true }, { timeoutMs: 5_000, metadata }).finally(() => admin.close());
     const pool = fz.pool();
     let changed = 0;
     for (let i = 0; i < pool.length; i++) if (pool[i] !== fz.patternAt(i)) changed++;
@@ -161,8 +162,8 @@ if (phases.has("engine")) {
   await phase("Decode and Prefill, engine-backed prefill + decode processes", async (tally) => {
     const cluster = await startPdCluster({ decodeArgs: ["--lease-ms", "5000", "--quarantine-ms", "50", "--hold-ms", "5000", "--kv-wait-ms", "200"] });
     try {
-      const prefill = new (kvbridgeV1().Prefill)(cluster.prefillGrpc, grpc.credentials.createInsecure());
-      const plan = await callUnary<object, { fingerprint: string }>(prefill, "Plan", { prompt: "kv cache" }, { timeoutMs: 30_000 }).finally(() => prefill.close());
+      const prefill = new PrefillClient(cluster.prefillGrpc);
+      const plan = await prefill.plan({ prompt: "kv cache" }, { timeoutMs: 30_000 }).finally(() => prefill.close());
       const fuzzer = await GrpcFuzzer.open(
         {
           targets: { KvReceiver: cluster.decodeGrpc, Inspect: cluster.decodeGrpc, Decode: cluster.decodeGrpc, Prefill: cluster.prefillGrpc },

@@ -74,7 +74,7 @@ describe("a sender process killed with SIGKILL", () => {
       expect(Number(st.requestsAborted) + Number(st.leasesExpired)).toBeGreaterThan(Number(before.requestsAborted) + Number(before.leasesExpired));
       const r = await inProcessSender(kind).push(d.grpc, `after-kill-${kind}`, chunks(`after-kill-${kind}`, 3, 100_000));
       expect(r.commit.ready).toBe(3);
-      await c.call(c.receiver, "Release", { requestId: `after-kill-${kind}` });
+      await c.receiver.release({ requestId: `after-kill-${kind}` }, { timeoutMs: 10_000 });
       expect(atBaseline(await c.waitForStats(atBaseline))).toBe(true);
     });
   }
@@ -117,7 +117,7 @@ describe("a decode node killed with SIGKILL mid-transfer", () => {
         for (let i = 0; !stop; i++) {
           const id = `dk-${kind}-${w}-${i}`;
           // Pushed and consumed (Release), as a decode node would: the pool never fills up.
-          const o = await settle(s.push(target, id, chunks(id, 8, 256 * 1024)).then(() => c1.call(c1.receiver, "Release", { requestId: id })));
+          const o = await settle(s.push(target, id, chunks(id, 8, 256 * 1024)).then(() => c1.receiver.release({ requestId: id }, { timeoutMs: 10_000 })));
           if (!o.ok) {
             failures.push({ ...o, settledAt: performance.now() });
             return;
@@ -154,7 +154,7 @@ describe("a decode node killed with SIGKILL mid-transfer", () => {
       expect(again.generation).not.toBe(warm.generation);
       expect(again.commit.ready).toBe(3);
       expect(again.transport).toBe(kind);
-      await c2.call(c2.receiver, "Release", { requestId: `restarted-${kind}` });
+      await c2.receiver.release({ requestId: `restarted-${kind}` }, { timeoutMs: 10_000 });
       expect(atBaseline(await c2.waitForStats(atBaseline))).toBe(true);
     });
   }

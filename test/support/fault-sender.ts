@@ -5,15 +5,12 @@
 //   node --import tsx test/support/fault-sender.ts '<FaultSenderConfig as JSON>'
 // It prints one line per event on stdout: `FAULT_SENDER {"event": "ready" | "progress" | "done", ...}`.
 
-import * as grpc from "@grpc/grpc-js";
 import { createHash } from "node:crypto";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { KvbridgeError, toKvbridgeError } from "../../src/errors/kvbridge-error.js";
-import type { AwaitReadyResponse__Output } from "../../src/wire/generated/kvbridge/v1/AwaitReadyResponse.js";
-import type { ChecksumKeysResponse__Output } from "../../src/wire/generated/kvbridge/v1/ChecksumKeysResponse.js";
-import { kvbridgeV1 } from "../../src/wire/proto.js";
-import { callUnary } from "../../src/wire/unary.js";
+import { InspectClient } from "../../src/wire/inspect-client.js";
+import { ReceiverClient } from "../../src/wire/receiver-client.js";
 import { KvSender, type PushChunk } from "../../src/transfer/sender.js";
 import { TcpSenderTransport } from "../../src/transport/tcp/tcp-sender.js";
 import type { SenderTransport, TransportKind } from "../../src/transport/transport.js";
@@ -147,9 +144,8 @@ async function runSender(cfg: FaultSenderConfig): Promise<void> {
     rpcTimeoutMs: cfg.rpcTimeoutMs ?? 10_000,
     faultDelayBeforeWriteMs: cfg.faultDelayMs,
   });
-  const creds = grpc.credentials.createInsecure();
-  const control = new (kvbridgeV1().KvReceiver)(cfg.target, creds);
-  const inspect = new (kvbridgeV1().Inspect)(cfg.target, creds);
+  const control = new ReceiverClient(cfg.target);
+  const inspect = new InspectClient(cfg.target);
 
   const c: FaultSenderCounts = {
     started: 0, ok: 0, cancelled: 0, failed: {}, abandoned: 0, verified: 0, corrupt: 0, bytes: 0, deduped: 0,
@@ -218,7 +214,7 @@ async function runSender(cfg: FaultSenderConfig): Promise<void> {
         } else {
           // Released even when the check fails, so a failed check strands nothing either.
           const checked = verify ? await verifyChunks(requestId, chunks).then(() => undefined, (e: unknown) => e) : undefined;
-          await callUnary(control, "Release", { requestId }, { timeoutMs: 10_000 });
+          await control.release({ requestId }, { timeoutMs: 10_000 });
           if (checked !== undefined) throw checked;
           if (res.commit.failed > 0) fail("KV_FAILED", `${requestId}: ${res.commit.failed} deduped chunk(s) lost their writer`);
           else c.ok++;
@@ -238,12 +234,12 @@ async function runSender(cfg: FaultSenderConfig): Promise<void> {
   };
 
   const verifyChunks = async (requestId: string, chunks: PushChunk[]): Promise<void> => {
-    const aw = await callUnary<object, AwaitReadyResponse__Output>(control, "AwaitReady", { requestId, timeoutMs: 10_000 }, { timeoutMs: 12_000 });
+    const aw = await control.awaitReady({ requestId, timeoutMs: 10_000 }, { timeoutMs: 12_000 });
     if (!aw.allReady) {
       // A deduped chunk whose writer failed: not corruption, the request is reported KV_FAILED.
       throw new KvbridgeError("KV_FAILED", `${requestId}: keys not READY (${aw.states.join(",")})`);
     }
-    const sums = await callUnary<object, ChecksumKeysResponse__Output>(inspect, "ChecksumKeys", { keys: chunks.map((x) => x.key) }, { timeoutMs: 10_000 });
+    const sums = await inspect.checksumKeys({ keys: chunks.map((x) => x.key) }, { timeoutMs: 10_000 });
     sums.checksums.forEach((s, i) => {
       const chunk = chunks[i]!;
       // The request pins its keys until Release, so each must be READY with exactly its bytes.
@@ -288,7 +284,8 @@ export async function startFaultSender(
   const proc = spawnScript("test/support/fault-sender.ts", [JSON.stringify(full)], env);
   const parse = (l: string): (FaultSenderCounts & { event: string }) | undefined =>
     l.startsWith(LINE) ? (JSON.parse(l.slice(LINE.length)) as FaultSenderCounts & { event: string }) : undefined;
-  const ready = parse(await proc.waitForLine(/^FAULT_SENDER \{"event":"ready"/, 60_000)) as unknown as { pid: number };
+  const readyLine = await proc.waitForLine(/^FAULT_SENDER \{"event":"ready"/, 60_000);
+  const ready = JSON.parse(readyLine.slice(LINE.length)) as { pid: number };
   const latest = (): FaultSenderCounts | undefined => {
     for (let i = proc.lines.length - 1; i >= 0; i--) {
       const p = parse(proc.lines[i]!);
