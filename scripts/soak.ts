@@ -246,6 +246,9 @@ async function main(): Promise<void> {
         verifyRate: 0.02,
         rpcTimeoutMs: 5_000,
         ackTimeoutMs: 5_000,
+        // A short pause between each Alloc and its writes: a push spends it holding allocations, so a
+        // freeze lands on some (its lease must then expire) instead of only on committed requests.
+        faultDelayMs: 5,
         stuckMs: 20_000,
         reportMs: 250,
         seed: 1 + slot.generation * 7919 + Number(slot.name.slice(1)),
@@ -266,6 +269,7 @@ async function main(): Promise<void> {
 
     // The fault injector: one fault every fault-every ms, in turn.
     let turn = 0;
+    const launching: Array<Promise<void>> = [];
     while (Date.now() < endAt - 1_000) {
       await sleep(o["fault-every"] > 0 ? Math.min(o["fault-every"], endAt - Date.now()) : endAt - Date.now());
       if (o["fault-every"] === 0 || Date.now() >= endAt - 1_000) break;
@@ -281,7 +285,12 @@ async function main(): Promise<void> {
           victim.killedInFlight += last.inFlight;
         }
         faults["sender killed"]!++;
-        await launch(victim);
+        // Relaunched in the background: starting a process takes seconds on a loaded machine, and the
+        // injector keeps its cadence meanwhile (the slot has no process, so it is nobody's victim).
+        victim.proc = undefined;
+        const relaunch = launch(victim);
+        relaunch.catch(() => undefined); // awaited (and its failure reported) after the load phase
+        launching.push(relaunch);
       } else if (kind === 1) {
         const p = victim.proc!;
         victim.frozen = true;
@@ -301,6 +310,7 @@ async function main(): Promise<void> {
     }
 
     // Every sender stops starting requests at endAt and prints its final counts.
+    await Promise.all(launching);
     for (const s of slots) {
       if (!s.proc) continue;
       s.proc.proc.child.kill("SIGCONT");
