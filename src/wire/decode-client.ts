@@ -24,8 +24,13 @@ export class DecodeClient {
     return unaryCall((r, m, o, cb) => this.raw.MatchPrefix(r, m, o, cb), `MatchPrefix on ${this.target}`, req, opts);
   }
 
-  /** The server stream of a generation; `deadlineMs` bounds it whole. The caller cancels it on its own signal. */
-  generate(req: GenerateRequest, deadlineMs: number, metadata: grpc.Metadata = new grpc.Metadata()): GenerateStream {
+  /**
+   * The server stream of a generation; `deadlineMs` bounds it whole. The caller cancels it on its own
+   * signal. `waitForReady`: wait for a reconnecting channel instead of failing at once.
+   */
+  generate(req: GenerateRequest, deadlineMs: number, metadata: grpc.Metadata = new grpc.Metadata(), waitForReady = false): GenerateStream {
+    // grpc-js takes wait-for-ready from the call's metadata options.
+    if (waitForReady) metadata.setOptions({ ...metadata.getOptions(), waitForReady: true });
     return this.raw.Generate(req, metadata, { deadline: Date.now() + deadlineMs });
   }
 

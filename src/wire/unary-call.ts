@@ -23,6 +23,8 @@ export interface CallOptions {
   timeoutMs: number;
   signal?: AbortSignal;
   metadata?: grpc.Metadata;
+  /** Wait (within the deadline) for a channel that is reconnecting instead of failing at once. */
+  waitForReady?: boolean;
 }
 
 /** One generated unary method, called with all four arguments (the overload every typed client uses). */
@@ -41,7 +43,10 @@ export function unaryCall<Req, Res>(method: UnaryMethod<Req, Res>, what: string,
       return;
     }
     const onAbort = (): void => call.cancel();
-    const call = method(req, opts.metadata ?? new grpc.Metadata(), { deadline: Date.now() + opts.timeoutMs }, (err, res) => {
+    const metadata = opts.metadata ?? new grpc.Metadata();
+    // grpc-js takes wait-for-ready from the call's metadata options.
+    if (opts.waitForReady) metadata.setOptions({ ...metadata.getOptions(), waitForReady: true });
+    const call = method(req, metadata, { deadline: Date.now() + opts.timeoutMs }, (err, res) => {
       opts.signal?.removeEventListener("abort", onAbort);
       if (err) reject(fromServiceError(err, what));
       else if (res === undefined) reject(new KvbridgeError("INTERNAL", `${what}: answered without a message`));

@@ -52,7 +52,7 @@ export function routerCommand(): Command {
       envOption("--generate-idle-timeout <ms>", "a generation whose decode node sends nothing for this long ends with an error (SSE error event, or HTTP 504)", intArg(1, 3_600_000), ROUTER_GENERATE_IDLE_MS),
     )
     .addOption(envOption("--health-interval <ms>", "how often each node's gRPC health is checked (a node saying SERVING is back in rotation within it)", intArg(10, 60_000), ROUTER_HEALTH_INTERVAL_MS))
-    .addOption(envOption("--health-timeout <ms>", "a node whose health check takes longer is out of rotation (frozen, partitioned)", intArg(10, 60_000), ROUTER_HEALTH_TIMEOUT_MS))
+    .addOption(envOption("--health-timeout <ms>", "a node whose health check takes longer, twice in a row, is out of rotation (frozen, partitioned)", intArg(10, 60_000), ROUTER_HEALTH_TIMEOUT_MS))
     .addOption(envOption("--max-prompt-chars <n>", "longest prompt sent on to the nodes, in characters; longer ones are answered 400 at once", intArg(1, 1 << 30), MAX_PROMPT_CHARS))
     .addOption(envOption("--log-level <level>", "pino log level", choiceArg(["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const), "info"))
     .addHelpText(

@@ -14,7 +14,7 @@ import type { PrefillResponse__Output } from "../../wire/generated/kvbridge/v1/P
 import type { CallOptions } from "../../wire/unary-call.js";
 import type { ConsumeOptions, GenerateOutcome } from "./generate-stream.js";
 import type { CompletionInput } from "./openai-api.js";
-import { inRotation, reserveDecode, reservePrefill, type NodeStates, type PrefixAnswer, type Reservation } from "./routing-policy.js";
+import { candidates, nodeState, reserveDecode, reservePrefill, type NodeStates, type PrefixAnswer, type Reservation } from "./routing-policy.js";
 
 /** The calls the router makes on its nodes (UpstreamClients over gRPC). */
 export interface Upstream {
@@ -67,12 +67,17 @@ function nodeCallSignal(client: AbortSignal, rotation: AbortSignal | undefined):
   };
 }
 
-/** One call on a node, cancelled when the client leaves or the node leaves rotation (then UNAVAILABLE, not CANCELLED). */
-async function onNode<T>(d: Dispatcher, target: string, client: AbortSignal, what: string, call: (signal: AbortSignal) => Promise<T>): Promise<T> {
-  const rotation = d.rotationSignal?.(target);
+/**
+ * One call on a reserved node, cancelled when the client leaves or the node leaves rotation (then
+ * UNAVAILABLE, not CANCELLED). A node in rotation is waited for while its channel reconnects; a
+ * last-resort node is not (the call fails at once if it is still down).
+ */
+async function onNode<T>(d: Dispatcher, node: Reservation, client: AbortSignal, what: string, call: (signal: AbortSignal, waitForReady: boolean) => Promise<T>): Promise<T> {
+  const target = node.target;
+  const rotation = node.inRotation ? d.rotationSignal?.(target) : undefined;
   const linked = nodeCallSignal(client, rotation);
   try {
-    return await call(linked.signal);
+    return await call(linked.signal, node.inRotation);
   } catch (err) {
     const e = toKvbridgeError(err);
     if (!client.aborted && rotation?.aborted && e.code === "CANCELLED") {
@@ -110,7 +115,7 @@ export async function dispatchCompletion(d: Dispatcher, input: CompletionInput, 
   const startedAt = performance.now();
   // Reserved before Plan is sent: simultaneous requests each see the others' prefill choices.
   // No decode node in rotation: refused before any prefill node spends work on it.
-  if (inRotation(d.nodes, d.decodeTargets()).length === 0) throw noDecode(d);
+  if (candidates(d.nodes, d.decodeTargets()).length === 0) throw noDecode(d);
   const first = reservePrefill(d.nodes, d.prefillTargets());
   if (!first) throw noPrefill(d);
   let pre: Reservation = first;
@@ -120,7 +125,7 @@ export async function dispatchCompletion(d: Dispatcher, input: CompletionInput, 
     while (!plan) {
       const target: string = pre.target;
       try {
-        plan = await onNode(d, target, signal, "Plan", (s) => d.upstream.plan(target, { prompt: input.prompt }, { timeoutMs: d.timeouts.planMs, signal: s }));
+        plan = await onNode(d, pre, signal, "Plan", (s, waitForReady) => d.upstream.plan(target, { prompt: input.prompt }, { timeoutMs: d.timeouts.planMs, signal: s, waitForReady }));
       } catch (err) {
         const e = toKvbridgeError(err);
         pre.release();
@@ -134,11 +139,11 @@ export async function dispatchCompletion(d: Dispatcher, input: CompletionInput, 
     }
     d.onPlan?.(plan);
     const keys = plan.keys;
-    const decodeTargets = inRotation(d.nodes, d.decodeTargets());
+    const decodeTargets = candidates(d.nodes, d.decodeTargets());
     if (decodeTargets.length === 0) throw noDecode(d);
     const answers: PrefixAnswer[] = await Promise.all(
       decodeTargets.map((target) =>
-        d.upstream.matchPrefix(target, keys, { timeoutMs: d.timeouts.matchPrefixMs, signal }).then(
+        d.upstream.matchPrefix(target, keys, { timeoutMs: d.timeouts.matchPrefixMs, signal, waitForReady: nodeState(d.nodes, target).reachable }).then(
           (matched): PrefixAnswer => ({ target, matched }),
           (err: unknown): PrefixAnswer => {
             rlog.debug({ decode: target, err: toKvbridgeError(err).message }, "decode node passed over");
@@ -153,11 +158,12 @@ export async function dispatchCompletion(d: Dispatcher, input: CompletionInput, 
     if (!chosen) throw new KvbridgeError("UNAVAILABLE", `no decode node answered (${decodeTargets.join(", ")})`);
     const dec = chosen.reservation;
     try {
-      const prefillTarget: string = pre.target;
+      const prefillNode: Reservation = pre;
+      const prefillTarget = prefillNode.target;
       rlog.info({ prefill: prefillTarget, decode: dec.target, promptTokens: plan.promptTokens, chunks: keys.length, prefixMatched: chosen.matched }, "routing");
       try {
-        const res = await onNode(d, prefillTarget, signal, "Prefill", (s) =>
-          d.upstream.prefill(prefillTarget, { requestId, prompt: input.prompt, decodeTarget: dec.target }, { timeoutMs: d.timeouts.prefillMs, signal: s }),
+        const res = await onNode(d, prefillNode, signal, "Prefill", (s, waitForReady) =>
+          d.upstream.prefill(prefillTarget, { requestId, prompt: input.prompt, decodeTarget: dec.target }, { timeoutMs: d.timeouts.prefillMs, signal: s, waitForReady }),
         );
         rlog.info({ bytes: res.bytesSent, deduped: res.chunksDeduped, transport: res.transport, evalMs: Math.round(res.evalMs), transferMs: Math.round(res.transferMs) }, "prefilled");
       } catch (err) {
@@ -169,7 +175,7 @@ export async function dispatchCompletion(d: Dispatcher, input: CompletionInput, 
         pre.release();
       }
       // A decode node that left rotation meanwhile (frozen, gone) would only hold the client until the idle bound.
-      if (d.rotationSignal?.(dec.target)?.aborted) throw new KvbridgeError("UNAVAILABLE", `decode node ${dec.target} left rotation (its health check failed) before generating`);
+      if (dec.inRotation && d.rotationSignal?.(dec.target)?.aborted) throw new KvbridgeError("UNAVAILABLE", `decode node ${dec.target} left rotation (its health check failed) before generating`);
       return await d.upstream.generate(
         dec.target,
         { requestId, prompt: input.prompt, maxTokens: input.maxTokens, stop: input.stop },

@@ -1,7 +1,9 @@
-// Which nodes are in the router's rotation, from their own grpc.health.v1: every node is asked
-// (Check) on a short interval with a short deadline. SERVING puts it in rotation at the next answer;
-// NOT_SERVING (loading, draining, pool stuck), an unreachable node or one that does not answer in
-// time (frozen, partitioned) takes it out. The verdict is written into the routing policy's node
+// Which nodes are in the router's rotation, from their own grpc.health.v1: every node is watched
+// (Watch: a change the node announces is applied the moment it arrives) and asked (Check) on a short
+// interval with a short deadline, which finds what Watch cannot (a frozen node sends nothing).
+// SERVING puts a node in rotation;
+// NOT_SERVING (loading, draining, pool stuck), an unreachable node or one that does not answer two
+// Checks in a row in time (frozen, partitioned) takes it out. The verdict is written into the routing policy's node
 // states, which is all the policy reads; requests already running on a node that leaves rotation
 // are told through rotationSignal(), so their idempotent or recoverable calls can move on at once.
 import type { Logger } from "pino";
@@ -13,6 +15,8 @@ import { nodeState, type NodeStates } from "./routing-policy.js";
 /** What the router needs of a node's health service (HealthClient). */
 export interface HealthProbe {
   check(service: string, opts: CallOptions): Promise<HealthStatus>;
+  /** Every status the node announces until the signal fires or the stream fails. */
+  watch(service: string, signal: AbortSignal): AsyncIterable<HealthStatus>;
   close(): void;
 }
 
@@ -32,6 +36,10 @@ export interface NodeHealthOptions {
 interface Followed {
   probe: HealthProbe;
   probing: Promise<void> | undefined;
+  /** The Watch stream's loop, while one is open or being retried. */
+  watching: boolean;
+  /** Checks in a row that ran past the deadline: two take the node out (one may be a busy moment). */
+  timeouts: number;
   verdict: HealthVerdict;
   /** Aborted when the node leaves rotation; a fresh one is made when it comes back. */
   rotation: AbortController;
@@ -44,6 +52,9 @@ export interface NodeHealthReport {
   inRotation: boolean;
   health: HealthVerdict;
 }
+
+/** Consecutive Checks past their deadline that take a SERVING node out of rotation. */
+export const TIMEOUTS_TO_LEAVE = 2;
 
 export class NodeHealth {
   private readonly followed = new Map<string, Followed>();
@@ -97,9 +108,26 @@ export class NodeHealth {
         // Not in rotation until it says SERVING.
         rotation.abort();
         nodeState(this.o.nodes, t).reachable = false;
-        this.followed.set(t, (f = { probe: this.o.probe(t), probing: undefined, verdict: "unknown", rotation, since: performance.now() }));
+        this.followed.set(t, (f = { probe: this.o.probe(t), probing: undefined, watching: false, timeouts: 0, verdict: "unknown", rotation, since: performance.now() }));
       }
       if (!f.probing) f.probing = this.ask(t, f);
+      if (!f.watching) void this.watch(t, f);
+    }
+  }
+
+  /** Applies every status the node announces; when the stream ends or fails, the next tick opens another. */
+  private async watch(target: string, f: Followed): Promise<void> {
+    f.watching = true;
+    const current = (): boolean => !this.stopping.signal.aborted && this.followed.get(target) === f;
+    try {
+      for await (const status of f.probe.watch("", this.stopping.signal)) {
+        if (!current()) return;
+        this.apply(target, f, status);
+      }
+    } catch {
+      // Unreachable or reset: Check says so on its own schedule; the next tick watches again.
+    } finally {
+      f.watching = false;
     }
   }
 
@@ -113,6 +141,8 @@ export class NodeHealth {
     }
     f.probing = undefined;
     if (this.stopping.signal.aborted || this.followed.get(target) !== f) return;
+    f.timeouts = verdict === "timeout" ? f.timeouts + 1 : 0;
+    if (verdict === "timeout" && f.timeouts < TIMEOUTS_TO_LEAVE && f.verdict === "SERVING") return;
     this.apply(target, f, verdict);
   }
 
@@ -121,7 +151,10 @@ export class NodeHealth {
     const serving = verdict === "SERVING";
     const was = f.verdict;
     f.verdict = verdict;
-    nodeState(this.o.nodes, target).reachable = serving;
+    const state = nodeState(this.o.nodes, target);
+    state.reachable = serving;
+    // A refused connection (a process restarting) is worth a try when nothing else is up; a frozen or NOT_SERVING node is not.
+    state.lastResort = verdict === "unreachable";
     if (!serving) f.rotation.abort();
     else if (f.rotation.signal.aborted) f.rotation = new AbortController();
     if (was === verdict) return;

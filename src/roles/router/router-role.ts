@@ -99,15 +99,17 @@ export async function startRouter(opts: RouterOptions): Promise<Router> {
     await Promise.all([prefillPeers.start(), decodePeers.start()]);
     const credentials = opts.channelCredentials ?? grpc.credentials.createInsecure();
     const backoff = opts.reconnectBackoff ?? { initialMs: ROUTER_RECONNECT_INITIAL_BACKOFF_MS, maxMs: ROUTER_RECONNECT_MAX_BACKOFF_MS };
-    // One set of options for calls and health probes: they share each node's connection.
     const channelOptions = boundedReconnectOptions(backoff.initialMs, backoff.maxMs);
+    // Health probes on connections of their own: probing a node that is down keeps only the probe's
+    // channel in reconnect backoff, so the first call after the node is back connects at once.
+    const probeOptions = { ...channelOptions, "grpc.use_local_subchannel_pool": 1 };
     const upstream = new UpstreamClients(credentials, channelOptions);
     life.defer(() => upstream.close());
     const nodes: NodeStates = new Map();
     const health = new NodeHealth({
       nodes,
       targets: () => [...prefillPeers.targets(), ...decodePeers.targets()],
-      probe: (target) => new HealthClient(target, credentials, channelOptions),
+      probe: (target) => new HealthClient(target, credentials, probeOptions),
       intervalMs: opts.healthIntervalMs ?? ROUTER_HEALTH_INTERVAL_MS,
       timeoutMs: opts.healthTimeoutMs ?? ROUTER_HEALTH_TIMEOUT_MS,
       log,

@@ -14,6 +14,12 @@ export interface NodeState {
   inFlight: number;
   /** In rotation: false while the node is down, not answering or not SERVING (node-health.ts). */
   reachable: boolean;
+  /**
+   * Out of rotation only because its connection was refused when last asked (a restarting process):
+   * tried when no node of its kind is in rotation, since such a call fails at once or finds it back.
+   * Never set for a node that said NOT_SERVING or did not answer in time (frozen).
+   */
+  lastResort?: boolean;
 }
 
 /** Every node the router has seen, by target (host:port). */
@@ -22,6 +28,8 @@ export type NodeStates = Map<string, NodeState>;
 /** A node's in-flight slot held by one request; release() is idempotent. */
 export interface Reservation {
   readonly target: string;
+  /** False for a last-resort choice (no node of its kind was in rotation). */
+  readonly inRotation: boolean;
   release(): void;
 }
 
@@ -43,6 +51,7 @@ function reserve(nodes: NodeStates, target: string): Reservation {
   let held = true;
   return {
     target,
+    inRotation: s.reachable,
     release() {
       if (!held) return;
       held = false;
@@ -53,14 +62,16 @@ function reserve(nodes: NodeStates, target: string): Reservation {
 
 /**
  * The least loaded reachable prefill node (the first listed on a tie) not in `exclude` (nodes this
- * request already failed on), reserved. Undefined when no such target is reachable.
+ * request already failed on), reserved; when none is, the least loaded last-resort node. Undefined
+ * when there is neither.
  */
 export function reservePrefill(nodes: NodeStates, targets: readonly string[], exclude?: ReadonlySet<string>): Reservation | undefined {
+  const lastResort = inRotation(nodes, targets).every((t) => exclude?.has(t));
   let best: string | undefined;
   let bestLoad = Infinity;
   for (const t of targets) {
     const s = nodeState(nodes, t);
-    if (!s.reachable || exclude?.has(t)) continue;
+    if (!(s.reachable || (lastResort && s.lastResort)) || exclude?.has(t)) continue;
     if (s.inFlight < bestLoad) {
       best = t;
       bestLoad = s.inFlight;
@@ -71,17 +82,18 @@ export function reservePrefill(nodes: NodeStates, targets: readonly string[], ex
 
 /**
  * Prefix affinity first (the reachable node that answered with the longest match, whatever its load:
- * its KV need not move), then the least loaded, then the first listed; reserved. Undefined when no
- * reachable node answered.
+ * its KV need not move), then the least loaded, then the first listed; reserved. When no answering
+ * node is in rotation, last-resort nodes that answered count. Undefined when none answered.
  */
 export function reserveDecode(nodes: NodeStates, answers: readonly PrefixAnswer[]): { reservation: Reservation; matched: number } | undefined {
   let best: string | undefined;
   let bestMatched = -1;
   let bestLoad = Infinity;
+  const lastResort = !answers.some((a) => nodeState(nodes, a.target).reachable);
   for (const a of answers) {
     if (a.matched === undefined) continue;
     const s = nodeState(nodes, a.target);
-    if (!s.reachable) continue;
+    if (!(s.reachable || (lastResort && s.lastResort))) continue;
     if (a.matched > bestMatched || (a.matched === bestMatched && s.inFlight < bestLoad)) {
       best = a.target;
       bestMatched = a.matched;
@@ -91,9 +103,15 @@ export function reserveDecode(nodes: NodeStates, answers: readonly PrefixAnswer[
   return best === undefined ? undefined : { reservation: reserve(nodes, best), matched: bestMatched };
 }
 
-/** The targets in rotation, in their order (the decode nodes worth asking for a prefix match). */
+/** The targets in rotation, in their order. */
 export function inRotation(nodes: NodeStates, targets: readonly string[]): string[] {
   return targets.filter((t) => nodeState(nodes, t).reachable);
+}
+
+/** The nodes worth asking: those in rotation, or when there is none, the last-resort ones. */
+export function candidates(nodes: NodeStates, targets: readonly string[]): string[] {
+  const up = inRotation(nodes, targets);
+  return up.length > 0 ? up : targets.filter((t) => nodeState(nodes, t).lastResort === true);
 }
 
 /** Whether at least one prefill node and one decode node are reachable: the router can serve. */

@@ -48,7 +48,8 @@ export class UpstreamClients implements Upstream {
   }
 
   generate(target: string, req: GenerateRequest, deadlineMs: number, o: Omit<ConsumeOptions, "what">): Promise<GenerateOutcome> {
-    return consumeGenerate(this.decodeClient(target).generate(req, deadlineMs), { ...o, what: `Generate on ${target}` });
+    // Only sent to a node in rotation: a channel still reconnecting to it is waited for (the idle bound holds).
+    return consumeGenerate(this.decodeClient(target).generate(req, deadlineMs, undefined, true), { ...o, what: `Generate on ${target}` });
   }
 
   /** Idempotent. Calls still running on the channels end with CANCELLED. */
