@@ -7,9 +7,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { KvbridgeError } from "../../src/errors/kvbridge-error.js";
-import { kvbridgeV1 } from "../../src/wire/proto.js";
-import { callUnary } from "../../src/wire/unary.js";
-import { atBaseline } from "../../src/store/invariants.js";
+import { AdminClient } from "../../src/wire/admin-client.js";
 import { ADMIN_TOKEN_METADATA_KEY } from "../../src/services/admin-service.js";
 import { GrpcFuzzer } from "../support/fuzz-grpc.js";
 import { startFuzzNode, type FuzzNode } from "../support/fuzz-node.js";
@@ -68,12 +66,12 @@ describe("gRPC API under hostile input (in-process decode node)", () => {
     const stats = await fuzzer.releaseEverything(10_000);
     expect(stats).toMatchObject({ activeRequests: 0, slotsWriting: 0, slotsReserved: 0, slotsQuarantined: 0 });
     // READY entries left as prefix cache are held by no one: evicting them frees every slot.
-    const admin = new (kvbridgeV1().Admin)(fz.grpcAddress, grpc.credentials.createInsecure());
+    const admin = new AdminClient(fz.grpcAddress);
     const clients = nodeClients(fz.grpcAddress);
     try {
-      const md = new grpc.Metadata();
-      md.set(ADMIN_TOKEN_METADATA_KEY, ADMIN_TOKEN);
-      await callUnary(admin, "Evict", { allUnpinned: true }, { timeoutMs: 5_000 }, md);
+      const metadata = new grpc.Metadata();
+      metadata.set(ADMIN_TOKEN_METADATA_KEY, ADMIN_TOKEN);
+      await admin.evict({ allUnpinned: true }, { timeoutMs: 5_000, metadata });
       const s = await clients.stats();
       expect(s.slotsFree).toBe(s.slotsTotal);
     } finally {
@@ -81,7 +79,7 @@ describe("gRPC API under hostile input (in-process decode node)", () => {
       clients.close();
     }
     expect(fz.invariantProblem()).toBeNull();
-    expect(atBaseline(fz.node.receiver.store)).toBe(true);
+    expect(fz.atBaseline()).toBe(true);
     // No RPC writes pool memory: the pattern the pool was filled with is intact, byte for byte.
     const pool = fz.pool();
     let changed = 0;
@@ -95,8 +93,11 @@ describe("regression found by the fuzzer: ChecksumKeys naming one key many times
     const node = await startFuzzNode({ poolSlots: 1, slotBytes: 1 << 20, leaseMs: 60_000, quarantineMs: 0 });
     const clients = nodeClients(node.grpcAddress);
     try {
-      await clients.call(clients.receiver, "Alloc", { requestId: "r", keys: ["k"], sizes: [1 << 20], batchSeq: 0, totalChunks: 0, isLastBatch: true });
-      await clients.call(clients.receiver, "Commit", { requestId: "r" });
+      const hello = await clients.receiver.hello({ protocolVersion: 1, fingerprint: "" }, { timeoutMs: 10_000 });
+      const a = await clients.receiver.alloc({ requestId: "r", keys: ["k"], sizes: [1 << 20], batchSeq: 0, totalChunks: 0, isLastBatch: true, fingerprint: "", generation: hello.generation }, { timeoutMs: 10_000 });
+      // Every byte written (the store commits READY only what its writer's admitted writes covered).
+      node.writeThroughGate("r", a.remoteIndexes[0]!, a.writeTokens[0]!, Buffer.alloc(1 << 20, 0x5a));
+      await clients.receiver.commit({ requestId: "r" }, { timeoutMs: 10_000 });
       let worstGap = 0;
       let last = performance.now();
       const probe = setInterval(() => {
@@ -105,9 +106,7 @@ describe("regression found by the fuzzer: ChecksumKeys naming one key many times
         last = now;
       }, 5);
       const t0 = performance.now();
-      const res = await clients
-        .call<{ checksums: Array<{ sha256: string; state: string }> }>(clients.inspect, "ChecksumKeys", { keys: new Array<string>(30_000).fill("k") }, 20_000)
-        .finally(() => clearInterval(probe));
+      const res = await clients.inspect.checksumKeys({ keys: new Array<string>(30_000).fill("k") }, { timeoutMs: 20_000 }).finally(() => clearInterval(probe));
       const ms = performance.now() - t0;
       expect(res.checksums).toHaveLength(30_000);
       expect(new Set(res.checksums.map((c) => c.sha256)).size).toBe(1);
@@ -127,7 +126,7 @@ describe("regression found by the fuzzer: error messages quoting huge input", ()
     const node = await startFuzzNode({ poolSlots: 1, slotBytes: 4096, leaseMs: 60_000, quarantineMs: 0 });
     const clients = nodeClients(node.grpcAddress);
     try {
-      const err = await clients.call(clients.receiver, "Hello", { protocolVersion: 1, fingerprint: "\ufffd".repeat(30_000) }, 5_000).then(
+      const err = await clients.receiver.hello({ protocolVersion: 1, fingerprint: "\ufffd".repeat(30_000) }, { timeoutMs: 5_000 }).then(
         () => null,
         (e: unknown) => e as KvbridgeError,
       );
@@ -136,7 +135,7 @@ describe("regression found by the fuzzer: error messages quoting huge input", ()
       expect(err?.message).toMatch(/more characters cut\)$/);
       expect(err!.message.length).toBeLessThan(1_200);
       // The same HTTP/2 connection (clients share it) still answers at once.
-      const s = await clients.call<{ slotsTotal: number }>(clients.inspect, "GetStats", {}, 2_000);
+      const s = await clients.inspect.getStats({}, { timeoutMs: 2_000 });
       expect(s.slotsTotal).toBe(1);
     } finally {
       clients.close();
@@ -150,19 +149,19 @@ describe("regression found by the fuzzer: error messages quoting a lone surrogat
     const node = await startFuzzNode({ poolSlots: 2, slotBytes: 4096, leaseMs: 60_000, quarantineMs: 0 });
     const clients = nodeClients(node.grpcAddress);
     try {
-      const hello = await clients.call<{ generation: number }>(clients.receiver, "Hello", { protocolVersion: 1, fingerprint: "" }, 5_000);
-      await clients.call(clients.receiver, "Alloc", { requestId: "astral", keys: ["a-0"], sizes: [16], batchSeq: 0, totalChunks: 0, isLastBatch: true, fingerprint: "", generation: hello.generation }, 5_000);
+      const hello = await clients.receiver.hello({ protocolVersion: 1, fingerprint: "" }, { timeoutMs: 5_000 });
+      await clients.receiver.alloc({ requestId: "astral", keys: ["a-0"], sizes: [16], batchSeq: 0, totalChunks: 0, isLastBatch: true, fingerprint: "", generation: hello.generation }, { timeoutMs: 5_000 });
       // The receiver keeps the first 200 UTF-16 units of a sender's reason: here that cut falls
       // between the two halves of an emoji, which would leave a lone surrogate.
-      await clients.call(clients.receiver, "Abort", { requestId: "astral", reason: "x" + "\u{1F600}".repeat(150) }, 5_000);
+      await clients.receiver.abort({ requestId: "astral", reason: "x" + "\u{1F600}".repeat(150) }, { timeoutMs: 5_000 });
       // Quoted in a status, a lone surrogate made grpc-js's encodeURI throw and the process die.
-      const err = await clients.call(clients.receiver, "Commit", { requestId: "astral" }, 5_000).then(
+      const err = await clients.receiver.commit({ requestId: "astral" }, { timeoutMs: 5_000 }).then(
         () => null,
         (e: unknown) => e as KvbridgeError,
       );
       expect(err?.code).toBe("NOT_FOUND");
-      expect(err?.message).toMatch(/has ended \(aborted: sender: x(\u{1F600})+\ufffd\)/u);
-      const s = await clients.call<{ slotsTotal: number }>(clients.inspect, "GetStats", {}, 2_000);
+      expect(err?.message).toMatch(/has ended \(aborted by its sender: x(\u{1F600})+\ufffd\)/u);
+      const s = await clients.inspect.getStats({}, { timeoutMs: 2_000 });
       expect(s.slotsTotal).toBe(2);
     } finally {
       clients.close();

@@ -1,12 +1,16 @@
 // A gRPC fuzzer for kvbridge nodes, driven by fast-check: field-level hostile messages through the
-// normal clients, and byte-level mutations of valid encodings through generic clients with identity
-// serializers. After every input it checks that the node still answers Hello and GetStats, that every
+// contract's serializers, and byte-level mutations of valid encodings with identity serializers, both
+// sent by each method's path from the service definitions (the fuzzer sweeps every method of every
+// service). After every input it checks that the node still answers Hello and GetStats, that every
 // error is a status with a message and (unless justified) a kvbridge code other than INTERNAL, and
 // runs the caller's extra check (the store invariants, for an in-process node).
 import * as grpc from "@grpc/grpc-js";
 import fc from "fast-check";
 import { CODE_METADATA_KEY } from "../../src/wire/error-status.js";
+import type { Stats__Output } from "../../src/wire/generated/kvbridge/v1/Stats.js";
+import { InspectClient } from "../../src/wire/inspect-client.js";
 import { kvbridgeV1, PROTOCOL_VERSION } from "../../src/wire/proto.js";
+import { ReceiverClient } from "../../src/wire/receiver-client.js";
 import { ADMIN_TOKEN_METADATA_KEY } from "../../src/services/admin-service.js";
 import { drive } from "./fuzz-drive.js";
 import { describeInput, type FuzzTally } from "./fuzz-tally.js";
@@ -314,38 +318,35 @@ export function rawInputArb(ctx: FuzzContext, services: readonly FuzzService[]):
 
 // ------------------------------------------------------------------------------------- transport
 
+/** The contract's definition of each service the fuzzer can reach (paths and serializers of every method). */
 function serviceDefinition(service: FuzzService): grpc.ServiceDefinition {
-  return (kvbridgeV1() as unknown as Record<FuzzService, { service: grpc.ServiceDefinition }>)[service].service;
+  const v1 = kvbridgeV1();
+  const defs: Record<FuzzService, grpc.ServiceDefinition> = {
+    KvReceiver: v1.KvReceiver.service,
+    Inspect: v1.Inspect.service,
+    Admin: v1.Admin.service,
+    Decode: v1.Decode.service,
+    Prefill: v1.Prefill.service,
+  };
+  return defs[service];
 }
 
-function methodDefinition(service: FuzzService, method: string): grpc.MethodDefinition<unknown, unknown> {
+/** How one method is sent: its path, its (de)serializers, and whether the answer is a stream. */
+type Wire<Req> = Pick<grpc.MethodDefinition<Req, unknown>, "path" | "requestSerialize" | "responseDeserialize" | "responseStream">;
+
+function methodDefinition(service: FuzzService, method: string): grpc.MethodDefinition<object, object> {
   const def = serviceDefinition(service)[method];
   if (!def) throw new Error(`no method ${service}.${method}`);
-  return def as grpc.MethodDefinition<unknown, unknown>;
+  return def;
 }
 
 const identity = (b: Buffer): Buffer => b;
 
-/** A client for every method of `service` that sends and receives raw bytes. */
-function rawClient(service: FuzzService, target: string): grpc.Client {
-  const methods: Record<string, grpc.MethodDefinition<Buffer, Buffer>> = {};
-  for (const [name, def] of Object.entries(serviceDefinition(service))) {
-    methods[name] = {
-      path: def.path,
-      requestStream: false,
-      responseStream: def.responseStream,
-      requestSerialize: identity,
-      requestDeserialize: identity,
-      responseSerialize: identity,
-      responseDeserialize: identity,
-    };
-  }
-  const Ctor = grpc.makeGenericClientConstructor(methods, `Raw${service}`);
-  return new Ctor(target, grpc.credentials.createInsecure());
+/** `method` of `service` sent and answered as raw bytes (the identity serializer). */
+function rawWire(service: FuzzService, method: string): Wire<Buffer> {
+  const def = methodDefinition(service, method);
+  return { path: def.path, responseStream: def.responseStream, requestSerialize: identity, responseDeserialize: identity };
 }
-
-type UnaryFn = (req: unknown, md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: unknown) => void) => grpc.ClientUnaryCall;
-type StreamFn = (req: unknown, md: grpc.Metadata, opts: grpc.CallOptions) => grpc.ClientReadableStream<unknown>;
 
 function statusOf(err: grpc.ServiceError): Outcome {
   const carried = err.metadata?.get(CODE_METADATA_KEY)[0];
@@ -356,21 +357,25 @@ function statusOf(err: grpc.ServiceError): Outcome {
   return { kind: "status", code: err.code, details, kvbridgeCode: typeof carried === "string" ? carried : undefined, clientSide };
 }
 
-function invoke(client: grpc.Client, method: string, request: unknown, md: grpc.Metadata, deadlineMs: number, streaming: boolean): Promise<Outcome> {
+/**
+ * Sends one request of a method named by the contract's definition (the fuzzer sweeps every method,
+ * so it goes through grpc-js' generic calls rather than a typed client's).
+ */
+function invoke<Req>(client: grpc.Client, wire: Wire<Req>, request: Req, md: grpc.Metadata, deadlineMs: number): Promise<Outcome> {
   return new Promise<Outcome>((resolve) => {
     const opts: grpc.CallOptions = { deadline: Date.now() + deadlineMs };
     try {
-      if (streaming) {
-        const fn = (client as unknown as Record<string, StreamFn>)[method]!;
-        const stream = fn.call(client, request, md, opts);
+      if (wire.responseStream) {
+        const stream = client.makeServerStreamRequest(wire.path, wire.requestSerialize, wire.responseDeserialize, request, md, opts);
         const events: unknown[] = [];
         stream.on("data", (e: unknown) => events.push(e));
         stream.on("error", (err: grpc.ServiceError) => resolve(statusOf(err)));
         stream.on("end", () => resolve({ kind: "ok", response: events }));
         return;
       }
-      const fn = (client as unknown as Record<string, UnaryFn>)[method]!;
-      fn.call(client, request, md, opts, (err, res) => resolve(err ? statusOf(err) : { kind: "ok", response: res }));
+      client.makeUnaryRequest(wire.path, wire.requestSerialize, wire.responseDeserialize, request, md, opts, (err, res) =>
+        resolve(err ? statusOf(err) : { kind: "ok", response: res }),
+      );
     } catch (err) {
       resolve({ kind: "unsent", reason: err instanceof Error ? err.message : String(err) });
     }
@@ -465,37 +470,33 @@ export class GrpcFuzzer {
   readonly ctx: FuzzContext;
   private readonly opts: GrpcFuzzOptions;
   private readonly deadlines: Deadlines;
-  private readonly typed = new Map<FuzzService, grpc.Client>();
-  private readonly raw = new Map<FuzzService, grpc.Client>();
+  /** One channel per service target; field-level and raw inputs differ only in their serializers. */
+  private readonly clients = new Map<FuzzService, grpc.Client>();
   private dead: string | null = null;
 
   private constructor(opts: GrpcFuzzOptions, ctx: FuzzContext) {
     this.opts = opts;
     this.ctx = ctx;
     this.deadlines = { unaryMs: 5_000, waitingMs: 400, ...opts.deadlines };
-    const v1 = kvbridgeV1() as unknown as Record<FuzzService, new (t: string, c: grpc.ChannelCredentials) => grpc.Client>;
     for (const s of new Set<FuzzService>([...opts.services, "KvReceiver", "Inspect"])) {
       const target = opts.targets[s];
       if (!target) throw new Error(`GrpcFuzzer: no target for ${s}`);
-      this.typed.set(s, new v1[s](target, grpc.credentials.createInsecure()));
-      this.raw.set(s, rawClient(s, target));
+      this.clients.set(s, new grpc.Client(target, grpc.credentials.createInsecure()));
     }
   }
 
   /** Handshakes with the node to learn its generation, fingerprint and pool shape. */
   static async open(opts: GrpcFuzzOptions, fingerprint = ""): Promise<GrpcFuzzer> {
-    const probe = new (kvbridgeV1().KvReceiver)(opts.targets.KvReceiver!, grpc.credentials.createInsecure());
+    const probe = new ReceiverClient(opts.targets.KvReceiver!);
     try {
-      const hello = await new Promise<Record<string, number>>((resolve, reject) =>
-        probe.Hello({ protocolVersion: PROTOCOL_VERSION, fingerprint }, { deadline: Date.now() + 10_000 }, (err, res) => (err ? reject(err) : resolve(res as unknown as Record<string, number>))),
-      );
+      const hello = await probe.hello({ protocolVersion: PROTOCOL_VERSION, fingerprint }, { timeoutMs: 10_000 });
       const p = opts.namePrefix;
       const ctx: FuzzContext = {
-        generation: hello.generation!,
+        generation: hello.generation,
         fingerprint,
-        slotsTotal: hello.slotsTotal!,
-        slotBytes: hello.slotBytes!,
-        maxKeysPerAlloc: hello.maxKeysPerAlloc!,
+        slotsTotal: hello.slotsTotal,
+        slotBytes: hello.slotBytes,
+        maxKeysPerAlloc: hello.maxKeysPerAlloc,
         adminToken: opts.adminToken,
         ids: Array.from({ length: 8 }, (_, i) => `${p}-r${i}`),
         keys: Array.from({ length: 12 }, (_, i) => `${p}-k${i}`),
@@ -519,7 +520,7 @@ export class GrpcFuzzer {
     let outcome: Outcome;
     try {
       if (input.adminToken !== undefined) md.set(ADMIN_TOKEN_METADATA_KEY, input.adminToken);
-      outcome = await invoke(this.typed.get(input.service)!, input.method, input.request, md, this.deadlineFor(input), this.isStreaming(input));
+      outcome = await invoke(this.clients.get(input.service)!, methodDefinition(input.service, input.method), input.request, md, this.deadlineFor(input));
     } catch (err) {
       outcome = { kind: "unsent", reason: err instanceof Error ? err.message : String(err) };
     }
@@ -530,7 +531,7 @@ export class GrpcFuzzer {
   /** Sends one mutated encoding through the raw client and judges it. */
   async sendRaw(input: RawInput): Promise<void> {
     const t0 = performance.now();
-    const outcome = await invoke(this.raw.get(input.service)!, input.method, input.bytes, new grpc.Metadata(), this.deadlineFor(input.from), this.isStreaming(input.from));
+    const outcome = await invoke(this.clients.get(input.service)!, rawWire(input.service, input.method), input.bytes, new grpc.Metadata(), this.deadlineFor(input.from));
     await this.settle(`raw ${input.service}.${input.method}`, input, outcome, true, () => describeInput({ method: input.method, mutations: input.mutations, bytes: input.bytes, from: input.from }));
     this.opts.tally.latency(performance.now() - t0, () => `raw ${describeInput(input.from)}`);
   }
@@ -550,33 +551,31 @@ export class GrpcFuzzer {
    * `timeoutMs`, for nothing to be held: no request, writing slot, reservation or quarantine. Requests
    * whose hostile ids cannot be named back are left to their lease. Returns the last stats.
    */
-  async releaseEverything(timeoutMs: number): Promise<Record<string, number>> {
-    const inspect = this.typed.get("Inspect")!;
-    const receiver = this.typed.get("KvReceiver")!;
-    const call = (c: grpc.Client, m: string, req: object): Promise<Outcome> => invoke(c, m, req, new grpc.Metadata(), this.deadlines.unaryMs, false);
+  async releaseEverything(timeoutMs: number): Promise<Partial<Stats__Output>> {
+    const inspect = new InspectClient(this.opts.targets.Inspect!);
+    const receiver = new ReceiverClient(this.opts.targets.KvReceiver!);
+    const opts = { timeoutMs: this.deadlines.unaryMs };
     const deadline = Date.now() + timeoutMs;
-    let stats: Record<string, number> = {};
-    for (;;) {
-      const listed = await call(inspect, "ListRequests", {});
-      if (listed.kind === "ok") {
-        for (const r of (listed.response as { requests: Array<{ requestId: string }> }).requests) {
-          await call(receiver, "Abort", { requestId: r.requestId, reason: "fuzz cleanup" });
+    let stats: Partial<Stats__Output> = {};
+    try {
+      for (;;) {
+        const listed = await inspect.listRequests({}, opts).catch(() => undefined);
+        for (const r of listed?.requests ?? []) {
+          await receiver.abort({ requestId: r.requestId, reason: "fuzz cleanup" }, opts).catch(() => undefined);
         }
+        stats = (await inspect.getStats({}, opts).catch(() => undefined)) ?? stats;
+        const idle = stats.activeRequests === 0 && stats.slotsWriting === 0 && stats.slotsReserved === 0 && stats.slotsQuarantined === 0;
+        if (idle || Date.now() > deadline) return stats;
+        await new Promise((r) => setTimeout(r, 50));
       }
-      const s = await call(inspect, "GetStats", {});
-      if (s.kind === "ok") stats = s.response as Record<string, number>;
-      const idle = stats.activeRequests === 0 && stats.slotsWriting === 0 && stats.slotsReserved === 0 && stats.slotsQuarantined === 0;
-      if (idle || Date.now() > deadline) return stats;
-      await new Promise((r) => setTimeout(r, 50));
+    } finally {
+      inspect.close();
+      receiver.close();
     }
   }
 
   close(): void {
-    for (const c of [...this.typed.values(), ...this.raw.values()]) c.close();
-  }
-
-  private isStreaming(input: { service: FuzzService; method: string }): boolean {
-    return methodDefinition(input.service, input.method).responseStream;
+    for (const c of this.clients.values()) c.close();
   }
 
   private deadlineFor(input: RpcInput): number {
@@ -609,8 +608,8 @@ export class GrpcFuzzer {
   private async probe(): Promise<string | null> {
     const md = (): grpc.Metadata => new grpc.Metadata();
     const [hello, stats] = await Promise.all([
-      invoke(this.typed.get("KvReceiver")!, "Hello", { protocolVersion: PROTOCOL_VERSION, fingerprint: this.ctx.fingerprint }, md(), this.deadlines.unaryMs, false),
-      invoke(this.typed.get("Inspect")!, "GetStats", {}, md(), this.deadlines.unaryMs, false),
+      invoke(this.clients.get("KvReceiver")!, methodDefinition("KvReceiver", "Hello"), { protocolVersion: PROTOCOL_VERSION, fingerprint: this.ctx.fingerprint }, md(), this.deadlines.unaryMs),
+      invoke(this.clients.get("Inspect")!, methodDefinition("Inspect", "GetStats"), {}, md(), this.deadlines.unaryMs),
     ]);
     if (hello.kind !== "ok") return `Hello -> ${describeInput(hello)}`;
     if (stats.kind !== "ok") return `GetStats -> ${describeInput(stats)}`;
