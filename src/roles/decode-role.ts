@@ -12,6 +12,7 @@ import { allocatePoolMemory } from "../memory/mapped-pool.js";
 import type { PoolMemory } from "../memory/pool-memory.js";
 import { nodeMetrics, type NodeMetrics } from "../observability/metrics.js";
 import { countReceiverEvents, receiverSnapshot } from "../observability/metrics-receiver.js";
+import { declareModel } from "../observability/serving-records.js";
 import { startMetricsServer } from "../observability/metrics-server.js";
 import { adminHandlers } from "../services/admin-service.js";
 import { decodeEngineService, decodeHandlers, type DecodeEngineService, type RecomputePolicy } from "../services/decode-service.js";
@@ -229,6 +230,7 @@ export async function startDecodeRole(opts: DecodeRoleOptions): Promise<DecodeRo
       attached(e, svc) {
         engine = e;
         engineService = svc;
+        declareModel(metrics, e.modelId);
         engineState = "loaded";
         refreshHealth();
       },

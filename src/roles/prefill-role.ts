@@ -12,6 +12,7 @@ import type { LlamaEngine } from "../engine/llama-engine.js";
 import { KvbridgeError, toKvbridgeError } from "../errors/kvbridge-error.js";
 import { nodeMetrics, recordPush, type NodeMetrics } from "../observability/metrics.js";
 import { startMetricsServer } from "../observability/metrics-server.js";
+import { declareModel } from "../observability/serving-records.js";
 import { startGrpcServer, type NodeGrpcServer } from "../services/grpc-server.js";
 import { prefillHandlers, type PrefillOperations } from "../services/prefill-service.js";
 import { serverInterceptors, type AdmissionGate } from "../services/server-interceptors.js";
@@ -75,6 +76,7 @@ export async function startPrefillRole(opts: PrefillRoleOptions): Promise<Prefil
   const role = await lifecycle.start(async (): Promise<PrefillRole> => {
     const metrics = opts.metrics ?? nodeMetrics(undefined, { defaultMetrics: true });
     metrics.nodeInfo.set({ node_id: nodeId, role: "prefill", version: VERSION, protocol_version: String(PROTOCOL_VERSION) }, 1);
+    declareModel(metrics, engine.modelId);
     const sender = new KvSender({
       fingerprint: engine.fingerprint,
       transports: opts.transports,
