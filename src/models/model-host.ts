@@ -268,7 +268,7 @@ export class ModelHost<H extends LoadedModel> {
           if (o.ok) {
             if (c.kind === "acquire") this.evaluate(c);
             else this.finish(c, o.snapshot);
-          } else if (o.retry && c.options === undefined) this.evaluate(c);
+          } else if (o.retry && c.kind !== "unload" && c.options === undefined) this.evaluate(c);
           else this.fail(c, o.error);
         }
         break;
@@ -285,11 +285,26 @@ export class ModelHost<H extends LoadedModel> {
 
   private startLoad(spec: ModelSpec, op: number, options: ModelLoadOptions): void {
     const abort = new AbortController();
+    // Past its bound a load is given up: its callers hear at once, but the loader may still run and
+    // hold memory, so the registry keeps its room until it ends (or, ignoring its signal, the close bound passes).
+    let abandoned = false;
+    let zombieTimer: unknown = null;
+    const abandonEnded = (): void => {
+      if (!abandoned) return;
+      abandoned = false;
+      this.timers.clearTimeout(zombieTimer);
+      this.update(this.registry.abandonedEnded(spec.id));
+    };
     const timer = this.timers.setTimeout(() => {
       const err = new KvbridgeError("DEADLINE_EXCEEDED", `loading took over ${this.loadTimeoutMs} ms (--model-load-timeout)`);
-      abort.abort(err);
       this.loads.delete(op);
-      this.update(this.registry.loadFailed(spec.id, op, err));
+      const u = this.registry.loadFailed(spec.id, op, err, true);
+      if (!u.stale) {
+        abandoned = true;
+        zombieTimer = this.timers.setTimeout(abandonEnded, this.closeTimeoutMs);
+      }
+      abort.abort(err);
+      this.update(u);
     }, this.loadTimeoutMs);
     this.loads.set(op, { abort, timer });
     const done = (): void => {
@@ -308,11 +323,12 @@ export class ModelHost<H extends LoadedModel> {
           done();
           const u = this.registry.loadSucceeded(spec.id, op, handle);
           // Overtaken (timed out, node stopping): nobody will use it, free it now.
-          if (u.stale) this.track(this.closeBounded(spec.id, handle));
+          if (u.stale) this.track(this.closeBounded(spec.id, handle).then(abandonEnded));
           else this.update(u);
         },
         (err: unknown) => {
           done();
+          abandonEnded();
           this.update(this.registry.loadFailed(spec.id, op, err));
         },
       ),

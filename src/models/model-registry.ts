@@ -58,6 +58,11 @@ interface Entry<H> {
   inFlight: number;
   lastUsed: number | null;
   loads: number;
+  /**
+   * Loads given up (past their bound) whose loader has not yet ended: each may still hold memory, so
+   * it holds room, and the model loads again only once none is left (never two loaders at once).
+   */
+  abandoned: number;
   /** Order of first ask: breaks lastUsed ties so eviction is deterministic. */
   readonly order: number;
 }
@@ -176,17 +181,29 @@ export class ModelRegistry<H> {
     return { stale: false, effects };
   }
 
-  /** The loader of `op` failed (or ran past its bound): the model is `failed` with the reason; a later ask retries. */
-  loadFailed(id: string, op: number, cause: unknown): ModelUpdate<H> {
+  /**
+   * The loader of `op` failed, or ran past its bound (`abandoned`: it may still be running; the shell
+   * calls abandonedEnded when it ends). The model is `failed` with the reason; a later ask retries.
+   */
+  loadFailed(id: string, op: number, cause: unknown, abandoned = false): ModelUpdate<H> {
     const effects: ModelEffect<H>[] = [];
     const entry = this.entries.get(id);
     const s = entry?.state;
     if (!entry || s?.state !== "loading" || s.op !== op) return { stale: true, effects };
+    if (abandoned) entry.abandoned++;
     const error = loadError(id, cause);
     this.move(entry, { state: "failed", options: s.options, error });
     this.events.emit("load", { id, outcome: "failed", seconds: (this.opts.clock() - s.since) / 1000, error });
     effects.push({ kind: "settle", op, outcome: { ok: false, error, retry: false } }, { kind: "changed" });
     return { stale: false, effects };
+  }
+
+  /** A load given up by loadFailed(..., abandoned) has ended (its late model, if any, closed): its room is free. */
+  abandonedEnded(id: string): ModelUpdate<H> {
+    const entry = this.entries.get(id);
+    if (!entry || entry.abandoned === 0) return { stale: true, effects: [] };
+    entry.abandoned--;
+    return { stale: false, effects: [{ kind: "changed" }] };
   }
 
   /** A close of `op` ended (`error` when it failed or overran its bound; the model counts as freed either way). */
@@ -294,7 +311,7 @@ export class ModelRegistry<H> {
   }
 
   private insert(spec: ModelSpec): Entry<H> {
-    const entry: Entry<H> = { spec, state: { state: "unloaded" }, inFlight: 0, lastUsed: null, loads: 0, order: this.nextOrder++ };
+    const entry: Entry<H> = { spec, state: { state: "unloaded" }, inFlight: 0, lastUsed: null, loads: 0, abandoned: 0, order: this.nextOrder++ };
     this.entries.set(spec.id, entry);
     return entry;
   }
@@ -313,11 +330,14 @@ export class ModelRegistry<H> {
 
   /** A load for an unloaded or failed model: in free room, or in the room of the least recently used idle model, or not now. */
   private startLoad(entry: Entry<H>, options: ModelLoadOptions, effects: ModelEffect<H>[]): ModelDecision<H> {
+    // A given-up loader of this model may still be running: one loader per model, so wait for it.
+    if (entry.abandoned > 0) return { kind: "wait", busy: null };
     let used = 0;
     const idle: Entry<H>[] = [];
     const busy: string[] = [];
     for (const e of this.entries.values()) {
       const s = e.state;
+      used += e.abandoned;
       if (s.state === "loading" || s.state === "loaded" || s.state === "draining" || (s.state === "unloading" && s.heldFor === null)) used++;
       if (s.state === "loaded" && e.inFlight === 0) idle.push(e);
       else if (s.state === "loaded" || s.state === "draining") busy.push(`${e.spec.id} (${e.inFlight} in flight)`);

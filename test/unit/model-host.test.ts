@@ -286,6 +286,42 @@ describe("model host", () => {
     expect(w.events.filter((e) => e[0] === "unloaded")).toEqual([["unloaded", "a", "unload"]]);
   });
 
+  it("refuses an unload whose drain bound passes (DEADLINE_EXCEEDED models_busy) and keeps serving the model", async () => {
+    const w = track(world());
+    const p = w.host.acquire("a");
+    await finishLoad(w, "a");
+    const held = await p;
+    const u = w.host.unload("a");
+    await flush();
+    w.timers.advance(5_000);
+    await expect(u).rejects.toMatchObject({ code: "DEADLINE_EXCEEDED", details: { reason: "models_busy" } });
+    expect(w.host.snapshot("a")).toMatchObject({ state: "loaded", requestsInFlight: 1 });
+    expect(w.models[0]!.closed).toBe(false);
+    held.release();
+    await expect(w.host.unload("a")).resolves.toMatchObject({ state: "unloaded" });
+  });
+
+  it("holds the room of a load given up past its bound until its loader ends, and never runs two loaders of one model", async () => {
+    const w = track(world({ loadTimeoutMs: 500, maxResident: 1, loadWaitMs: 10_000 }, true));
+    const p = w.host.acquire("a");
+    await flush();
+    w.timers.advance(500);
+    await expect(p).rejects.toMatchObject({ code: "DEADLINE_EXCEEDED" });
+    const again = w.host.acquire("a");
+    const other = w.host.acquire("b");
+    await flush();
+    expect(w.loads.length).toBe(1); // the abandoned loader still runs: no second one, and no room for b
+    await finishLoad(w, "a"); // it ends late; its model is closed and the room comes back
+    await flush();
+    expect(w.models[0]!.closed).toBe(true);
+    expect(w.loads.map((l) => l.id)).toEqual(["a"]);
+    await finishLoad(w, "a");
+    (await again).release();
+    await flush();
+    await finishLoad(w, "b");
+    (await other).release();
+  });
+
   it("fails a load that passes its bound, aborts its loader, and closes the model if it still arrives", async () => {
     const w = track(world({ loadTimeoutMs: 500 }, true));
     const p = w.host.acquire("a");
