@@ -7,16 +7,15 @@
 
 import * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
-import { ABORT_TIMEOUT_MS, AWAIT_READY_MS, DEFAULT_KV_WAIT_MS, RPC_TIMEOUT_MS } from "../config/defaults.js";
+import { ABORT_TIMEOUT_MS, DEFAULT_KV_WAIT_MS, RPC_TIMEOUT_MS } from "../config/defaults.js";
 import { KvbridgeError, toKvbridgeError } from "../errors/kvbridge-error.js";
-import type { CommitResponse__Output } from "../wire/generated/kvbridge/v1/CommitResponse.js";
 import type { HelloResponse__Output } from "../wire/generated/kvbridge/v1/HelloResponse.js";
 import { PROTOCOL_VERSION } from "../wire/proto.js";
 import { ReceiverClient } from "../wire/receiver-client.js";
 import type { DataPlaneOffer, SenderChannel, SenderTransport, SlotWrite, TransportKind } from "../transport/transport.js";
-import { chunkCrc32, type WireChunkProof } from "./commit-proof.js";
+import type { WireChunkProof } from "./commit-proof.js";
+import { awaitDependencies, proveWrites, type KeyedWrite } from "./dependency-repair.js";
 import { offerFromWire } from "./offer-codec.js";
-import { MAX_REPAIR_ROUNDS } from "./repair-groups.js";
 
 export type TransportPreference = "auto" | TransportKind;
 
@@ -73,9 +72,6 @@ export interface PushOptions {
   /** Called once per deduped chunk, as soon as its Alloc answer arrives: its staging buffer can go. */
   onSkip?: (index: number) => void;
 }
-
-/** A slot write that remembers its chunk's key (for its Commit proof). */
-type KeyedWrite = SlotWrite & { key: string };
 
 interface Peer {
   target: string;
@@ -240,7 +236,24 @@ export class KvSender {
       committed = true;
       const commitMs = performance.now() - tc;
       let repaired = 0;
-      if (commit.keysPending + commit.keysFailed > 0) ({ commit, repaired } = await this.awaitDependencies(peer, requestId, chunks, commit, signal));
+      if (commit.keysPending + commit.keysFailed > 0) {
+        ({ commit, repaired } = await awaitDependencies(
+          {
+            client: peer.client,
+            slotBytes: peer.hello.slotBytes,
+            generation: peer.hello.generation,
+            fingerprint: this.opts.fingerprint,
+            waitMs: this.opts.dependencyWaitMs,
+            rpcTimeoutMs: this.opts.rpcTimeoutMs,
+            logger: this.opts.logger,
+            write: (writes) => this.write(peer, requestId, writes, signal),
+          },
+          requestId,
+          chunks,
+          commit,
+          signal,
+        ));
+      }
       return {
         requestId,
         chunks: chunks.length,
@@ -263,76 +276,6 @@ export class KvSender {
       throw e;
     } finally {
       if (renewTimer) clearInterval(renewTimer);
-    }
-  }
-
-  /**
-   * After Commit: waits until the deduped chunks other requests were still writing are READY. One
-   * whose writer failed (aborted by its client, expired) is allocated again for this request (a
-   * repair round) and written from this push's own copy of it, then committed: a cancelled
-   * neighbour costs this request neither its KV nor a recompute. Bounded by dependencyWaitMs and
-   * MAX_REPAIR_ROUNDS; past them (or if the receiver cannot be reached) the push returns what it
-   * has and the decode node applies its recompute policy. Only this request's cancel throws.
-   */
-  private async awaitDependencies(
-    peer: Peer,
-    requestId: string,
-    chunks: readonly PushChunk[],
-    commit: CommitResponse__Output,
-    signal?: AbortSignal,
-  ): Promise<{ commit: CommitResponse__Output; repaired: number }> {
-    const byKey = new Map(chunks.map((c) => [c.key, c]));
-    const deadline = performance.now() + this.opts.dependencyWaitMs;
-    let round = 0;
-    let repaired = 0;
-    let last = commit;
-    try {
-      for (;;) {
-        const left = Math.floor(deadline - performance.now());
-        if (left <= 0) return { commit: last, repaired };
-        const wait = Math.min(left, AWAIT_READY_MS);
-        const st = await peer.client.awaitReady({ requestId, timeoutMs: wait }, { timeoutMs: wait + this.opts.rpcTimeoutMs, signal });
-        const count = (s: string): number => st.states.filter((x) => x === s).length;
-        last = { keysReady: count("KEY_STATE_READY"), keysPending: count("KEY_STATE_WRITING"), keysFailed: count("KEY_STATE_FAILED") };
-        if (st.allReady) return { commit: last, repaired };
-        const failed = st.keys.filter((k, i) => st.states[i] === "KEY_STATE_FAILED" && byKey.has(k));
-        if (failed.length === 0) continue;
-        if (round >= MAX_REPAIR_ROUNDS) return { commit: last, repaired };
-        round++;
-        const res = await peer.client.alloc(
-          {
-            requestId,
-            keys: failed,
-            sizes: failed.map((k) => byKey.get(k)!.data.length),
-            batchSeq: 0,
-            totalChunks: 0,
-            isLastBatch: true,
-            fingerprint: this.opts.fingerprint,
-            generation: peer.hello.generation,
-            repairRound: round,
-          },
-          { timeoutMs: this.opts.rpcTimeoutMs, signal },
-        );
-        const skip = new Set(res.alreadySentIndexes);
-        const writes: KeyedWrite[] = [];
-        let r = 0;
-        failed.forEach((key, j) => {
-          if (skip.has(j)) return;
-          const slot = res.remoteIndexes[r]!;
-          writes.push({ slot, poolOffset: slot * peer.hello.slotBytes, token: res.writeTokens[r]!, data: byKey.get(key)!.data, key });
-          r++;
-        });
-        const proofs: WireChunkProof[] = [];
-        if (writes.length > 0 && (await this.write(peer, requestId, writes, signal)) === "ucx") proofs.push(...proveWrites(writes));
-        last = await peer.client.commit({ requestId, proofs }, { timeoutMs: this.opts.rpcTimeoutMs, signal });
-        repaired += writes.length;
-        this.opts.logger?.info({ requestId, round, keys: failed.length, written: writes.length }, "deduped chunks whose writer failed were written again by this request");
-      }
-    } catch (err) {
-      if (signal?.aborted) throw err;
-      // Committed already: what is READY stays usable; the decode node covers the rest by its policy.
-      this.opts.logger?.warn({ requestId, err: toKvbridgeError(err).message }, "waiting for deduped chunks failed; the decode node applies its recompute policy");
-      return { commit: last, repaired };
     }
   }
 
@@ -510,11 +453,6 @@ function raceSignal<T>(p: Promise<T>, signal: AbortSignal | undefined, what: str
       },
     );
   });
-}
-
-/** CRC-32 proofs of chunks put one-sided (UCX): the receiver checks each against its slot at Commit. */
-function proveWrites(writes: readonly KeyedWrite[]): WireChunkProof[] {
-  return writes.map((w) => ({ key: w.key, crc32: chunkCrc32(w.data) }));
 }
 
 function sleepUnlessAborted(ms: number, signal?: AbortSignal): Promise<void> {
