@@ -1,11 +1,12 @@
 // `npm run bench`: every benchmark, each figure next to a baseline measured in the same run.
 // Prints a table, or with --json one JSON object per figure. --only a,b selects benches
-// (tcp, transfer, ucx, alloc, store, engine, stall); --gib N sets the bytes per throughput figure (default 1).
+// (tcp, transfer, ucx, alloc, store, engine, stall; recovery runs only when named); --gib N sets the bytes per throughput figure (default 1).
 
 import { runAllocBench } from "./alloc-bench.js";
 import { runStoreBench } from "./store-bench.js";
 import type { BenchFigure } from "./bench-figure.js";
 import { runEngineBench } from "./engine-bench.js";
+import { runRecoveryBench } from "./recovery-bench.js";
 import { runStallBench } from "./stall-bench.js";
 import { runTcpBench } from "./tcp-bench.js";
 import { runUcxBench } from "./ucx-bench.js";
@@ -102,6 +103,11 @@ if (want("engine")) {
 if (want("stall")) {
   progress("a small Plan + Prefill while 1 MiB prompts arrive at the same prefill node, vs the idle node");
   emit(await runStallBench({ log: progress }));
+}
+// Minutes of restarts and freezes: only when asked for (--only recovery).
+if (only?.has("recovery")) {
+  progress("router recovery: a restarted prefill or decode node served again, after outages of several lengths");
+  emit(await runRecoveryBench({ log: progress }));
 }
 
 if (!json) {
