@@ -37,6 +37,8 @@ export const REASON_KINDS = [
   "model_not_found", // the request names a model this node (or router) does not serve
   "models_busy", // no room to load a model: every resident model has requests in flight
   "model_load_failed", // the model's last load failed; a later request retries it
+  "proof_invalid", // a Commit proof that is malformed or contradicts itself
+  "repair_invalid", // a repair Alloc naming keys that are not the request's failed ones
 ] as const;
 
 export type ReasonKind = (typeof REASON_KINDS)[number];

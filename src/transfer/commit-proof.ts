@@ -24,12 +24,12 @@ export function proofsByKey(proofs: readonly WireChunkProof[]): Map<string, numb
   for (const p of proofs) {
     if (!Number.isInteger(p.crc32) || p.crc32 < 0 || p.crc32 > 0xffff_ffff) {
       throw new KvbridgeError("INVALID_ARGUMENT", `proof for key ${p.key} carries crc32 ${p.crc32}; it must be an unsigned 32-bit integer`, {
-        details: { param: "proofs" },
+        details: { reason: "proof_invalid", param: "proofs" },
       });
     }
     const seen = out.get(p.key);
     if (seen !== undefined && seen !== p.crc32) {
-      throw new KvbridgeError("INVALID_ARGUMENT", `key ${p.key} has two different proofs in one Commit`, { details: { param: "proofs" } });
+      throw new KvbridgeError("INVALID_ARGUMENT", `key ${p.key} has two different proofs in one Commit`, { details: { reason: "proof_invalid", param: "proofs" } });
     }
     out.set(p.key, p.crc32);
   }

@@ -191,7 +191,7 @@ export class KvReceiver implements WriteGate {
     if (phase === undefined) this.keyStates(parent); // throws NOT_FOUND, saying how it ended
     if (phase !== "committed") {
       throw new KvbridgeError("FAILED_PRECONDITION", `request ${parent} is not committed; a repair Alloc follows the request's Commit`, {
-        details: { param: "repair_round" },
+        details: { reason: "repair_invalid", param: "repair_round" },
       });
     }
     let id = this.repairs.round(parent, round);
@@ -204,7 +204,7 @@ export class KvReceiver implements WriteGate {
           throw new KvbridgeError(
             "FAILED_PRECONDITION",
             `key ${key} ${st ? `of request ${parent} is ${st}` : `is not a key of request ${parent}`}; a repair Alloc takes only the request's failed keys`,
-            { details: { param: "keys" } },
+            { details: { reason: "repair_invalid", param: "keys" } },
           );
         }
       }

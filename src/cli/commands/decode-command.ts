@@ -19,18 +19,17 @@ import { createLogger } from "../../observability/logger.js";
 import { startDecodeRole } from "../../roles/decode-role.js";
 import type { HostPort } from "../../roles/host-port.js";
 import { grpcServerCredentials } from "../../security/grpc-credentials.js";
-import { addEngineOptions, openEngine } from "../engine-options.js";
+import { addEngineOptions, openEngine, type EngineFlags } from "../engine-options.js";
 import { envOption } from "../env-option.js";
 import { bytesArg, choiceArg, hostPortArg, intArg, lockArg } from "../option-parsers.js";
 import { onShutdownSignal } from "../process-lifecycle.js";
 import { loadUcxReceiver } from "../ucx-loader.js";
 import { addPlaintextUcxOption, addTlsOptions, effectiveTransport, tlsFromFlags, TLS_HELP, type PlaintextUcxFlags, type TlsFlags } from "./tls-flags.js";
 
-export interface DecodeFlags extends TlsFlags, PlaintextUcxFlags {
+export interface DecodeFlags extends TlsFlags, PlaintextUcxFlags, EngineFlags {
   listen: HostPort;
   dataListen: HostPort;
   advertiseHost?: string;
-  model?: string;
   engine: boolean;
   poolSlots: number;
   slotBytes: number;
@@ -39,9 +38,6 @@ export interface DecodeFlags extends TlsFlags, PlaintextUcxFlags {
   holdMs: number;
   transport: "auto" | "tcp" | "ucx";
   lockMemory: boolean | "auto";
-  threads: number;
-  chunkTokens: number;
-  maxSequences?: number;
   kvWaitMs: number;
   recomputePolicy: "recompute" | "fail";
   metricsListen?: HostPort;
