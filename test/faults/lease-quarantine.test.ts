@@ -33,7 +33,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 const sha = (b: Buffer): string => createHash("sha256").update(b).digest("hex");
 
 async function states(keys: string[]): Promise<Array<{ state: string; sha256: string }>> {
-  const r = await raw.clients.call<{ checksums: Array<{ state: string; sha256: string }> }>(raw.clients.inspect, "ChecksumKeys", { keys });
+  const r = await raw.clients.inspect.checksumKeys({ keys }, { timeoutMs: 10_000 });
   return r.checksums;
 }
 
