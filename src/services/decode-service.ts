@@ -7,7 +7,6 @@
 
 import type * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
-import { MAX_PROMPT_CHARS } from "../config/defaults.js";
 import { chunkRange } from "../engine/chunk-keys.js";
 import { decodeChunk } from "../engine/kv-chunk-format.js";
 import type { LlamaEngine } from "../engine/llama-engine.js";
@@ -135,14 +134,15 @@ export function decodeEngineService(o: DecodeEngineOptions): DecodeEngineService
       void (async () => {
         try {
           if (!req.requestId) throw new KvbridgeError("INVALID_ARGUMENT", "request_id is empty");
-          if (!req.prompt || req.prompt.length > MAX_PROMPT_CHARS) throw new KvbridgeError("INVALID_ARGUMENT", "prompt is empty or too long");
           if (req.maxTokens < 1 || req.maxTokens > maxTokensLimit) {
             throw new KvbridgeError("INVALID_ARGUMENT", `max_tokens must be 1..${maxTokensLimit}, got ${req.maxTokens}`);
           }
           if (active.has(req.requestId)) throw new KvbridgeError("ALREADY_EXISTS", `request ${req.requestId} is already generating here`);
           active.add(req.requestId);
           mine = true;
-          const tokens = engine.tokenize(req.prompt);
+          // Limits checked before tokenizing, long prompts tokenized off the event loop: one huge prompt
+          // never stalls the tokens of the requests decoding here.
+          const tokens = await engine.tokenizePrompt(req.prompt, { signal, maxTokens: Math.max(1, engine.contextSize - req.maxTokens) });
           if (tokens.length + req.maxTokens > engine.contextSize) {
             throw new KvbridgeError("INVALID_ARGUMENT", `prompt (${tokens.length} tokens) + max_tokens (${req.maxTokens}) exceeds the context (${engine.contextSize})`);
           }
