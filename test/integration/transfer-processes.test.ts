@@ -3,7 +3,6 @@
 import { createConnection } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { KvbridgeError } from "../../src/errors/kvbridge-error.js";
-import type { AllocResponse__Output } from "../../src/wire/generated/kvbridge/v1/AllocResponse.js";
 import { KvSender } from "../../src/transfer/sender.js";
 import { TcpSenderTransport } from "../../src/transport/tcp/tcp-sender.js";
 import { startDecodeProcess, type DecodeProcess } from "../support/decode-process.js";
@@ -80,9 +79,9 @@ describe("decode process + sender processes over TCP", () => {
       await expectCode(pa, "CANCELLED");
       const rb = await pb;
       expect(rb.commit).toEqual({ ready: 4, pending: 0, failed: 0 });
-      const sums = await clients.call<{ checksums: Array<{ state: string }> }>(clients.inspect, "ChecksumKeys", { keys: other.map((c) => c.key) });
+      const sums = await clients.inspect.checksumKeys({ keys: other.map((c) => c.key) }, { timeoutMs: 10_000 });
       expect(sums.checksums.map((c) => c.state)).toEqual(["ready", "ready", "ready", "ready"]);
-      await clients.call(clients.receiver, "Release", { requestId: "iso-b" });
+      await clients.receiver.release({ requestId: "iso-b" }, { timeoutMs: 10_000 });
       const s = await clients.waitForStats(atBaseline);
       expect(atBaseline(s)).toBe(true);
     } finally {
@@ -92,19 +91,19 @@ describe("decode process + sender processes over TCP", () => {
   });
 
   it("answers malformed control-plane calls with clear statuses and keeps serving", async () => {
-    const hello = await clients.call<{ generation: number; slotBytes: number }>(clients.receiver, "Hello", { protocolVersion: 1, fingerprint: "" });
+    const hello = await clients.receiver.hello({ protocolVersion: 1, fingerprint: "" }, { timeoutMs: 10_000 });
     const base = { fingerprint: "", generation: hello.generation, batchSeq: 0, totalChunks: 0, isLastBatch: true };
-    const alloc = (req: object) => clients.call<AllocResponse__Output>(clients.receiver, "Alloc", { ...base, ...req });
+    const alloc = (req: object) => clients.receiver.alloc({ ...base, ...req }, { timeoutMs: 10_000 });
     expect(await expectCode(alloc({ requestId: "bad1", keys: ["a", "b"], sizes: [1] }), "INVALID_ARGUMENT")).toMatch(/one size per key/);
     expect(await expectCode(alloc({ requestId: "bad2", keys: ["a"], sizes: [hello.slotBytes + 1] }), "INVALID_ARGUMENT")).toMatch(/slot size/);
     await expectCode(alloc({ requestId: "", keys: ["a"], sizes: [1] }), "INVALID_ARGUMENT");
     await expectCode(alloc({ requestId: "bad3", keys: [""], sizes: [1] }), "INVALID_ARGUMENT");
     await expectCode(alloc({ requestId: "bad4", keys: Array.from({ length: 5000 }, (_, i) => `k${i}`), sizes: Array(5000).fill(1) }), "INVALID_ARGUMENT");
     expect(await expectCode(alloc({ requestId: "bad5", keys: ["a"], sizes: [1], generation: 12345 }), "FAILED_PRECONDITION")).toMatch(/restarted/);
-    await expectCode(clients.call(clients.receiver, "Commit", { requestId: "never-allocated" }), "NOT_FOUND");
-    await expectCode(clients.call(clients.receiver, "Abort", { requestId: "never-allocated" }), "NOT_FOUND");
-    expect(await expectCode(clients.call(clients.receiver, "Hello", { protocolVersion: 99, fingerprint: "" }), "INCOMPATIBLE")).toMatch(/protocol version/);
-    expect(await expectCode(clients.call(clients.receiver, "Hello", { protocolVersion: 1, fingerprint: "other-model" }), "INCOMPATIBLE")).toMatch(/fingerprint/);
+    await expectCode(clients.receiver.commit({ requestId: "never-allocated" }, { timeoutMs: 10_000 }), "NOT_FOUND");
+    await expectCode(clients.receiver.abort({ requestId: "never-allocated" }, { timeoutMs: 10_000 }), "NOT_FOUND");
+    expect(await expectCode(clients.receiver.hello({ protocolVersion: 99, fingerprint: "" }, { timeoutMs: 10_000 }), "INCOMPATIBLE")).toMatch(/protocol version/);
+    expect(await expectCode(clients.receiver.hello({ protocolVersion: 1, fingerprint: "other-model" }, { timeoutMs: 10_000 }), "INCOMPATIBLE")).toMatch(/fingerprint/);
     // Over capacity: refused at once, nothing left behind.
     await expectCode(
       alloc({ requestId: "huge", keys: Array.from({ length: 97 }, (_, i) => `h${i}`), sizes: Array(97).fill(10) }),
@@ -130,7 +129,7 @@ describe("decode process + sender processes over TCP", () => {
     try {
       const r = await sender.push(decode.grpc, "after-garbage", [{ key: "ag-0", data: Buffer.alloc(4096, 3) }]);
       expect(r.commit.ready).toBe(1);
-      await clients.call(clients.receiver, "Release", { requestId: "after-garbage" });
+      await clients.receiver.release({ requestId: "after-garbage" }, { timeoutMs: 10_000 });
     } finally {
       await sender.close();
       await tcp.close();
