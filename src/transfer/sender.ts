@@ -15,6 +15,7 @@ import { ReceiverClient } from "../wire/receiver-client.js";
 import type { DataPlaneOffer, SenderChannel, SenderTransport, SlotWrite, TransportKind } from "../transport/transport.js";
 import type { WireChunkProof } from "./commit-proof.js";
 import { awaitDependencies, proveWrites, type KeyedWrite } from "./dependency-repair.js";
+import { startLeaseRenewal } from "./lease-renewal.js";
 import { offerFromWire } from "./offer-codec.js";
 
 export type TransportPreference = "auto" | TransportKind;
@@ -172,7 +173,7 @@ export class KvSender {
     }
 
     let allocated = false;
-    let renewTimer: NodeJS.Timeout | undefined;
+    let stopRenewal: (() => void) | undefined;
     let allocMs = 0;
     let writeMs = 0;
     let deduped = 0;
@@ -181,13 +182,8 @@ export class KvSender {
     let committed = false;
     const proofs: WireChunkProof[] = [];
     try {
-      // Keep the lease alive during long transfers; a failed renew surfaces through the Commit.
-      if (hello.leaseMs > 0) {
-        renewTimer = setInterval(() => {
-          peer.client.renew({ requestId }, { timeoutMs: this.opts.rpcTimeoutMs }).catch(() => undefined);
-        }, Math.max(50, Math.floor(hello.leaseMs / 3)));
-        renewTimer.unref();
-      }
+      // Keep the lease alive during long transfers (one Renew in flight at most); a failed renew surfaces through the Commit.
+      if (hello.leaseMs > 0) stopRenewal = startLeaseRenewal(() => peer.client.renew({ requestId }, { timeoutMs: this.opts.rpcTimeoutMs }), Math.max(50, Math.floor(hello.leaseMs / 3)));
       for (let b = 0; b < batches.length; b++) {
         const idx = batches[b]!;
         const ta = performance.now();
@@ -275,7 +271,7 @@ export class KvSender {
       if (allocated && !retried) await this.abortQuietly(peer, requestId, e.message);
       throw e;
     } finally {
-      if (renewTimer) clearInterval(renewTimer);
+      stopRenewal?.();
     }
   }
 
