@@ -6,13 +6,23 @@ export {
   DEFAULT_CONTEXT_SIZE,
   DEFAULT_MAX_SEQUENCES,
   DEFAULT_THREADS,
+  type EngineBatching,
   type EngineOptions,
   type GenerateLocalOptions,
   type GenerateOptions,
   type GenerateResult,
   type KvChunk,
 } from "./llama-engine.js";
-export type { FinishReason } from "./sequence-evaluation.js";
+export type { FinishReason, TokenLogprob } from "./sequence-evaluation.js";
+export {
+  isSampled,
+  MAX_TOP_LOGPROBS,
+  SAMPLING_PARAMS,
+  validateResponseFormat,
+  validateSampling,
+  type EngineSampling,
+  type ResponseFormat,
+} from "./sampling.js";
 export { runGenerate, type RunGenerateOptions } from "./run-generate.js";
 export { chunkCount, chunkRange, computeChunkKeys } from "./chunk-keys.js";
 export { describeMismatch, type EngineCompatibility } from "./fingerprint.js";

@@ -4,7 +4,8 @@
 //
 // Layout (llama.cpp, state version 3, one KV-cache memory, little-endian):
 //   u32 magic 'ggsq' | u32 version | u32 n_tokens | i32 tokens[n_tokens]
-//   u32 n_stream (1 for one sequence) | u32 cell_count
+//   u32 n_stream (the context's sequence count: one KV stream per sequence)
+//   per stream: u32 cell_count, and only when it is not 0 (the sequence's own stream):
 //   per cell: i32 pos | u32 n_seq_id (1) | i32 seq_id
 //   u32 v_trans | u32 n_layer
 //   per layer: i32 k_type | u64 k_row_bytes | k_row_bytes * cell_count          (one K row per cell)
@@ -17,6 +18,8 @@ import { KvbridgeError } from "../errors/kvbridge-error.js";
 export const STATE_SEQ_MAGIC = 0x67677371; // 'ggsq'
 /** The only ggsq version this parser knows; another version fails as INCOMPATIBLE, never as garbage. */
 export const SUPPORTED_STATE_VERSION = 3;
+/** More KV streams than any context kvbridge makes (one per sequence): a sanity bound for parsing. */
+const MAX_STREAMS = 4096;
 
 export interface KvLayerLayout {
   /** ggml type id of K (1 = f16). */
@@ -42,6 +45,8 @@ export interface KvStateLayout {
 
 export interface SequenceState {
   layout: KvStateLayout;
+  /** KV streams of the context that wrote it (its sequence count); not part of the layout. */
+  streams: number;
   tokens: Int32Array;
   cellCount: number;
   /** Per layer: cellCount K rows, back to back (zero-copy view into the parsed buffer). */
@@ -97,8 +102,13 @@ export function parseSequenceState(buf: Buffer): SequenceState {
   const tokens = new Int32Array(nTokens);
   for (let i = 0; i < nTokens; i++) tokens[i] = r.i32("token");
   const nStream = r.u32("stream count");
-  if (nStream !== 1) throw incompatible(`sequence state has ${nStream} KV streams; kvbridge handles exactly one (one KV cache, one sequence)`);
-  const cellCount = r.u32("cell count");
+  if (nStream === 0 || nStream > MAX_STREAMS) throw incompatible(`sequence state has ${nStream} KV streams; expected 1 to ${MAX_STREAMS}`);
+  // A context of several sequences writes every stream's cell count; only the sequence's own
+  // stream has cells (and data), the others are empty.
+  let emptyBefore = 0;
+  let cellCount = 0;
+  while (emptyBefore < nStream && (cellCount = r.u32("cell count")) === 0) emptyBefore++;
+  if (cellCount === 0) throw incompatible("sequence state holds no KV cells");
   if (cellCount !== nTokens) {
     throw incompatible(`sequence state has ${cellCount} KV cells for ${nTokens} tokens; kvbridge needs one cell per token (no SWA or recurrent state)`);
   }
@@ -135,24 +145,30 @@ export function parseSequenceState(buf: Buffer): SequenceState {
     }
     v.push(r.bytes(layer.vCellBytes * cellCount, `layer ${l} V`));
   }
+  for (let s = emptyBefore + 1; s < nStream; s++) {
+    if (r.u32("cell count") !== 0) throw incompatible(`sequence state has cells in more than one KV stream; one sequence has one stream`);
+  }
   if (r.remaining() !== 0) {
     throw incompatible(`sequence state has ${r.remaining()} bytes after the KV cache; this llama.cpp build stores more than kvbridge knows how to cut`);
   }
-  return { layout: { stateVersion, vTransposed: vTransposed === 1, layers }, tokens, cellCount, k, v };
+  return { layout: { stateVersion, vTransposed: vTransposed === 1, layers }, streams: nStream, tokens, cellCount, k, v };
 }
 
 /**
  * Writes a sequence state file holding `tokens` and the concatenation of `parts` (in token
- * order), cut to tokens.length cells. The result loads with llama_state_seq_load_file.
+ * order), cut to tokens.length cells. The result loads with llama_state_seq_load_file into any
+ * sequence of a context with `streams` KV streams (llama.cpp requires the count to match; the
+ * cells land in the destination sequence's stream whichever stream they are written in).
  */
-export function assembleSequenceState(layout: KvStateLayout, tokens: ArrayLike<number>, parts: readonly StatePart[]): Buffer {
+export function assembleSequenceState(layout: KvStateLayout, tokens: ArrayLike<number>, parts: readonly StatePart[], streams = 1): Buffer {
+  if (!Number.isInteger(streams) || streams < 1 || streams > MAX_STREAMS) throw new KvbridgeError("INTERNAL", `assembling a state for ${streams} KV streams`);
   const cells = tokens.length;
   const available = parts.reduce((a, p) => a + p.cells, 0);
   if (available < cells) {
     throw new KvbridgeError("INTERNAL", `assembling ${cells} KV cells from parts holding only ${available}`);
   }
   const nLayer = layout.layers.length;
-  let size = 4 * 3 + 4 * cells + 4 * 2 + 12 * cells + 4 * 2;
+  let size = 4 * 3 + 4 * cells + 4 * 2 + 12 * cells + 4 * 2 + 4 * (streams - 1);
   for (const l of layout.layers) size += 4 + 8 + l.kRowBytes * cells + (layout.vTransposed ? 4 + 4 + 4 : 4 + 8) + l.vCellBytes * cells;
   const out = Buffer.allocUnsafe(size);
   let o = 0;
@@ -160,8 +176,8 @@ export function assembleSequenceState(layout: KvStateLayout, tokens: ArrayLike<n
   o = out.writeUInt32LE(layout.stateVersion, o);
   o = out.writeUInt32LE(cells, o);
   for (let i = 0; i < cells; i++) o = out.writeInt32LE(tokens[i]!, o);
-  o = out.writeUInt32LE(1, o); // one stream
-  o = out.writeUInt32LE(cells, o);
+  o = out.writeUInt32LE(streams, o);
+  o = out.writeUInt32LE(cells, o); // the first stream holds the cells, the others none (written last)
   for (let i = 0; i < cells; i++) {
     o = out.writeInt32LE(i, o); // position
     o = out.writeUInt32LE(1, o); // one sequence id, which llama.cpp replaces with the destination's
@@ -199,6 +215,7 @@ export function assembleSequenceState(layout: KvStateLayout, tokens: ArrayLike<n
       }
     }
   }
+  for (let s = 1; s < streams; s++) o = out.writeUInt32LE(0, o);
   if (o !== size) throw new KvbridgeError("INTERNAL", `assembled sequence state is ${o} bytes, computed ${size}`);
   return out;
 }

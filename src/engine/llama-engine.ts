@@ -1,17 +1,24 @@
 // The engine: node-llama-cpp behind the API the nodes use. A prefill node evaluates a prompt and
 // cuts its KV state into chunks; a decode node validates and loads chunks 0..k-1, recomputes the
-// rest of the prompt, and decodes greedily. The output equals the single-process reference
-// (generateLocal) token for token.
+// rest of the prompt, and decodes (greedy, or sampled with a seed, optionally under a JSON
+// grammar). The output equals the single-process reference (generateLocal) token for token,
+// whatever other requests share the context's batches (batch-order.ts).
 
 import path from "node:path";
-import { getLlama, GgmlType, LlamaLogLevel, type Llama, type LlamaModel, type Token } from "node-llama-cpp";
+import { GgmlType, type LlamaModel, type Token } from "node-llama-cpp";
 import { KvbridgeError, toKvbridgeError } from "../errors/kvbridge-error.js";
+import { BatchedSequencePool } from "./batched-sequence-pool.js";
 import { chunkRange, computeChunkKeys } from "./chunk-keys.js";
 import { computeFingerprint, hashModelFile, type EngineCompatibility } from "./fingerprint.js";
-import { CHUNK_FORMAT_VERSION, chunkByteLength, decodeChunk, encodeChunk, type DecodedChunk } from "./kv-chunk-format.js";
+import { CHUNK_FORMAT_VERSION, chunkByteLength, encodeChunk } from "./kv-chunk-format.js";
 import { assembleSequenceState, bytesPerCell, layoutsEqual, parseSequenceState, type KvStateLayout } from "./kv-state-layout.js";
-import { decodeGreedy, evaluatePromptRange, PROMPT_PIECE_TOKENS, type FinishReason } from "./sequence-evaluation.js";
-import { SequencePool, throwIfAborted } from "./sequence-pool.js";
+import { loadLlama } from "./llama-binding.js";
+import { checkPrefixChunk, type ChunkEngine } from "./prefix-chunks.js";
+import { ResponseGrammars } from "./response-grammar.js";
+import { resolveSeed } from "./sampler-options.js";
+import { validateResponseFormat, validateSampling, type EngineSampling, type ResponseFormat } from "./sampling.js";
+import { decodeTokens, evaluatePromptRange, PROMPT_PIECE_TOKENS, type DecodeOptions, type FinishReason, type TokenLogprob } from "./sequence-evaluation.js";
+import { SequencePool, throwIfAborted, type SequenceLease, type SequenceSource } from "./sequence-pool.js";
 import { loadSequenceState, saveSequenceState } from "./state-file.js";
 import type { PromptLimits } from "./prompt-limits.js";
 import { modelPromptTokenizer, promptOptions, type PromptOptions, type PromptTokenizer, type TokenizePromptOptions } from "./prompt-tokenizer.js";
@@ -24,11 +31,22 @@ export interface EngineOptions extends PromptOptions {
   contextSize?: number;
   /** Tokens per KV chunk. Default 128 (docs/engine.md). Part of the fingerprint. */
   chunkTokens?: number;
-  /** Concurrent requests (one context each). Default 4. */
+  /** Concurrent requests (one sequence each). Default 4. */
   maxSequences?: number;
+  /**
+   * How concurrent requests share llama.cpp (docs/engine.md, "Batched decode"):
+   * "invariant" (default): one context whose sequences are evaluated in one llama_decode call per
+   *   step, each row computed exactly as in a lone run: output never depends on what runs beside it;
+   * "shared": the same context, rows of several sequences in one matrix product (weights read once
+   *   per step); logits may differ from a lone run's in the last bits;
+   * "context-per-request": a context per request (the baseline).
+   */
+  batching?: EngineBatching;
   /** Longest wait for a free sequence before RESOURCE_EXHAUSTED. Default 60 s. */
   sequenceWaitMs?: number;
 }
+
+export type EngineBatching = "invariant" | "shared" | "context-per-request";
 
 export interface KvChunk {
   index: number;
@@ -44,6 +62,10 @@ export interface GenerateResult {
   /** Prompt tokens whose KV this call computed instead of loading (see generate). */
   recomputedTokens: number;
   finishReason: FinishReason;
+  /** Per generated token, when sampling.logprobs was set. */
+  logprobs?: TokenLogprob[];
+  /** The seed a sampled request ran with (its own modulo 2^32, or the random one drawn); absent when greedy. */
+  seed?: number;
 }
 
 export interface GenerateLocalOptions {
@@ -59,6 +81,10 @@ export interface GenerateLocalOptions {
   onToken?: (text: string, token: number) => void;
   /** Stop strings: output ends before the first occurrence of any of them. */
   stop?: string[];
+  /** Sampling parameters (validateSampling checks them; invalid ones reject with INVALID_ARGUMENT naming the param). Absent: greedy. */
+  sampling?: EngineSampling;
+  /** Constrained output: JSON, or JSON matching a schema. */
+  responseFormat?: ResponseFormat;
 }
 
 export interface GenerateOptions extends GenerateLocalOptions {
@@ -84,17 +110,6 @@ const DEFAULT_SEQUENCE_WAIT_MS = 60_000;
 // (docs/engine.md), and both nodes must agree on it (it changes the V layout and the arithmetic).
 const FLASH_ATTENTION = false;
 
-let sharedLlama: Promise<Llama> | null = null;
-
-/** One llama.cpp binding per process; models and contexts are per engine. */
-function loadLlama(): Promise<Llama> {
-  sharedLlama ??= getLlama({ gpu: false, build: "never", logLevel: LlamaLogLevel.error }).catch((err: unknown) => {
-    sharedLlama = null;
-    throw new KvbridgeError("UNAVAILABLE", `node-llama-cpp could not load its prebuilt CPU binary: ${(err as Error).message}`, { cause: err });
-  });
-  return sharedLlama;
-}
-
 export class LlamaEngine {
   readonly fingerprint: string;
   readonly chunkTokens: number;
@@ -110,14 +125,18 @@ export class LlamaEngine {
   readonly maxBytesPerToken: number;
 
   private readonly prompts: PromptTokenizer;
+  private readonly chunkEngine: ChunkEngine;
   private readonly closer = new AbortController();
   private readonly active = new Set<Promise<unknown>>();
   private closing: Promise<void> | null = null;
 
   private constructor(
     private readonly model: LlamaModel,
-    private readonly pool: SequencePool,
+    private readonly pool: SequenceSource,
+    private readonly grammars: ResponseGrammars,
     private readonly layout: KvStateLayout,
+    /** KV streams of this engine's contexts (llama.cpp loads a sequence state only with the same count). */
+    private readonly streams: number,
     private readonly vocabSize: number,
     init: { modelId: string; modelPath: string; chunkTokens: number; contextSize: number; compatibility: EngineCompatibility; prompt: Required<PromptOptions> },
   ) {
@@ -130,6 +149,7 @@ export class LlamaEngine {
     this.kvBytesPerToken = bytesPerCell(layout);
     this.prompts = modelPromptTokenizer(model, init.modelPath, init.contextSize, init.prompt);
     this.maxBytesPerToken = this.prompts.bytesPerToken;
+    this.chunkEngine = { fingerprint: this.fingerprint, layout, chunkTokens: init.chunkTokens, modelSha256: init.compatibility.modelSha256 };
   }
 
   static async open(opts: EngineOptions): Promise<LlamaEngine> {
@@ -144,18 +164,23 @@ export class LlamaEngine {
     const model = await llama.loadModel({ modelPath: opts.modelPath }).catch((err: unknown) => {
       throw new KvbridgeError("INVALID_ARGUMENT", `llama.cpp could not load ${opts.modelPath} as a GGUF model: ${(err as Error).message}`, { cause: err });
     });
-    let pool: SequencePool | null = null;
+    const batching = opts.batching ?? "invariant";
+    if (!["invariant", "shared", "context-per-request"].includes(batching)) {
+      throw new KvbridgeError("INVALID_ARGUMENT", `batching must be "invariant", "shared" or "context-per-request", got ${JSON.stringify(batching)}`);
+    }
+    let pool: SequenceSource | null = null;
     try {
       const contextSize = opts.contextSize ?? Math.min(DEFAULT_CONTEXT_SIZE, model.trainContextSize || DEFAULT_CONTEXT_SIZE);
-      pool = new SequencePool(model, {
+      const poolOpts = {
         size: maxSequences,
         contextSize,
         batchSize: Math.min(PROMPT_PIECE_TOKENS, contextSize),
         threads,
         flashAttention: FLASH_ATTENTION,
         waitMs: sequenceWaitMs,
-      });
-      const layout = await probeLayout(model, pool);
+      };
+      pool = batching === "context-per-request" ? new SequencePool(model, poolOpts) : await BatchedSequencePool.create(model, { ...poolOpts, mode: batching });
+      const { layout, streams } = await probeLayout(model, pool);
       const arch = model.fileInfo.architectureMetadata as unknown as {
         block_count?: number;
         embedding_length?: number;
@@ -177,7 +202,7 @@ export class LlamaEngine {
       const tokenList = model.fileInfo.metadata.tokenizer?.ggml?.tokens;
       const vocabSize = Array.isArray(tokenList) ? tokenList.length : Number.MAX_SAFE_INTEGER;
       const modelId = path.basename(opts.modelPath).replace(/\.gguf$/i, "");
-      return new LlamaEngine(model, pool, layout, vocabSize, { modelId, modelPath: opts.modelPath, chunkTokens, contextSize, compatibility, prompt });
+      return new LlamaEngine(model, pool, new ResponseGrammars(llama, model), layout, streams, vocabSize, { modelId, modelPath: opts.modelPath, chunkTokens, contextSize, compatibility, prompt });
     } catch (err) {
       await pool?.close().catch(() => undefined);
       await model.dispose().catch(() => undefined);
@@ -238,7 +263,7 @@ export class LlamaEngine {
       const lease = await this.pool.acquire(sig);
       try {
         const t0 = performance.now();
-        await evaluatePromptRange(lease.sequence, tokens, 0, tokens.length, sig);
+        await evaluatePromptRange(lease.sequence, tokens, 0, tokens.length, sig, lease.priority);
         const evalMs = performance.now() - t0;
         throwIfAborted(sig, "prefilling");
         const state = parseSequenceState(await saveSequenceState(lease.sequence));
@@ -258,7 +283,8 @@ export class LlamaEngine {
   }
 
   /**
-   * Loads the prefix chunks, evaluates the prompt tokens they do not cover, and decodes greedily.
+   * Loads the prefix chunks, evaluates the prompt tokens they do not cover, and decodes (greedy,
+   * or sampled: with the same seed and sampling the tokens equal generateLocal's).
    * `recomputedTokens` is the number of prompt tokens no chunk covered (0 with every chunk). The
    * prompt's last token is re-evaluated on every path to get its logits (its KV cell from the
    * last chunk is dropped and rewritten), which recomputedTokens does not count.
@@ -267,16 +293,17 @@ export class LlamaEngine {
     return this.run(opts.signal, async (sig) => {
       const { tokens, prefix } = opts;
       this.checkPrompt(tokens, opts.maxTokens);
+      const decoding = await this.decoding(opts);
       const keys = this.chunkKeys(tokens);
       if (prefix.length > keys.length) {
         throw new KvbridgeError("INVALID_ARGUMENT", `${prefix.length} prefix chunks given for a prompt of ${tokens.length} tokens, which has ${keys.length}`);
       }
       // Every chunk is checked, and the state assembled (copied), before a sequence is taken: a
       // bad chunk costs no evaluation, and the caller's buffers are free while this request waits.
-      const chunks = prefix.map((bytes, i) => this.checkChunk(bytes, i, keys, tokens.length));
+      const chunks = prefix.map((bytes, i) => checkPrefixChunk(this.chunkEngine, bytes, i, keys, tokens.length));
       const covered = chunks.length > 0 ? chunks[chunks.length - 1]!.tokenEnd : 0;
       const loaded = Math.min(covered, tokens.length - 1);
-      const state = loaded > 0 ? assembleSequenceState(this.layout, tokens.slice(0, loaded), chunks.map((c) => c.part)) : null;
+      const state = loaded > 0 ? assembleSequenceState(this.layout, tokens.slice(0, loaded), chunks.map((c) => c.part), this.streams) : null;
       opts.onPrefixConsumed?.();
       const lease = await this.pool.acquire(sig);
       try {
@@ -287,24 +314,25 @@ export class LlamaEngine {
             throw new KvbridgeError("INTERNAL", `loaded KV state holds ${lease.sequence.nextTokenIndex} tokens; expected ${loaded}`);
           }
         }
-        await evaluatePromptRange(lease.sequence, tokens, loaded, tokens.length - 1, sig);
-        const result = await decodeGreedy(this.decodeOptions(lease.sequence, opts, sig));
-        return { ...result, recomputedTokens: tokens.length - covered };
+        await evaluatePromptRange(lease.sequence, tokens, loaded, tokens.length - 1, sig, lease.priority);
+        const result = await decodeTokens(this.decodeOptions(lease, opts, decoding, sig));
+        return { ...result, recomputedTokens: tokens.length - covered, ...seedField(decoding.seed) };
       } finally {
         await lease.release();
       }
     });
   }
 
-  /** The single-process reference: evaluate and decode greedily in one sequence. */
+  /** The single-process reference: evaluate and decode in one sequence. */
   generateLocal(opts: GenerateLocalOptions): Promise<GenerateResult> {
     return this.run(opts.signal, async (sig) => {
       this.checkPrompt(opts.tokens, opts.maxTokens);
+      const decoding = await this.decoding(opts);
       const lease = await this.pool.acquire(sig);
       try {
-        await evaluatePromptRange(lease.sequence, opts.tokens, 0, opts.tokens.length - 1, sig);
-        const result = await decodeGreedy(this.decodeOptions(lease.sequence, opts, sig));
-        return { ...result, recomputedTokens: opts.tokens.length };
+        await evaluatePromptRange(lease.sequence, opts.tokens, 0, opts.tokens.length - 1, sig, lease.priority);
+        const result = await decodeTokens(this.decodeOptions(lease, opts, decoding, sig));
+        return { ...result, recomputedTokens: opts.tokens.length, ...seedField(decoding.seed) };
       } finally {
         await lease.release();
       }
@@ -323,45 +351,27 @@ export class LlamaEngine {
     return this.closing;
   }
 
-  private decodeOptions(sequence: Parameters<typeof decodeGreedy>[0]["sequence"], opts: GenerateLocalOptions, signal: AbortSignal) {
+  /** Validated sampling, the seed, and a grammar state: all decided before a sequence is taken. */
+  private async decoding(opts: GenerateLocalOptions): Promise<Pick<DecodeOptions, "sampling" | "seed" | "grammar">> {
+    const sampling = validateSampling(opts.sampling, this.vocabSize);
+    const grammar = await this.grammars.stateFor(validateResponseFormat(opts.responseFormat));
+    return { sampling, seed: resolveSeed(sampling), grammar };
+  }
+
+  private decodeOptions(lease: SequenceLease, opts: GenerateLocalOptions, decoding: Pick<DecodeOptions, "sampling" | "seed" | "grammar">, signal: AbortSignal): DecodeOptions {
     // Never let node-llama-cpp shift the context: output stops with "length" where the context ends.
     const room = this.contextSize - opts.tokens.length + 1;
     return {
       model: this.model,
-      sequence,
+      sequence: lease.sequence,
       prompt: opts.tokens,
       maxTokens: Math.min(opts.maxTokens, room),
       signal,
       onToken: opts.onToken,
       stop: opts.stop,
+      evaluationPriority: lease.priority,
+      ...decoding,
     };
-  }
-
-  private checkChunk(bytes: Buffer, i: number, keys: readonly string[], tokenCount: number): DecodedChunk {
-    if (!Buffer.isBuffer(bytes)) throw new KvbridgeError("INVALID_ARGUMENT", `prefix chunk ${i} is not a Buffer`);
-    const c = decodeChunk(bytes, `prefix chunk ${i}`);
-    if (c.fingerprint !== this.fingerprint) {
-      throw new KvbridgeError(
-        "INCOMPATIBLE",
-        `prefix chunk ${i} was made by an engine with fingerprint ${c.fingerprint.slice(0, 16)}, this one is ${this.fingerprint.slice(0, 16)} ` +
-          `(model sha256 ${this.compatibility.modelSha256.slice(0, 16)}, chunkTokens ${this.chunkTokens}); run the same model file, ` +
-          `chunk size and kvbridge release on prefill and decode nodes`,
-      );
-    }
-    if (!layoutsEqual(c.layout, this.layout)) {
-      throw new KvbridgeError("INCOMPATIBLE", `prefix chunk ${i} describes a KV layout that differs from this engine's, under the same fingerprint; the chunk was not written by kvbridge`);
-    }
-    const want = chunkRange(i, tokenCount, this.chunkTokens);
-    if (c.index !== i || c.tokenStart !== want.tokenStart || c.tokenEnd !== want.tokenEnd) {
-      throw new KvbridgeError(
-        "INCOMPATIBLE",
-        `prefix chunk ${i} is chunk ${c.index} holding tokens [${c.tokenStart}, ${c.tokenEnd}); position ${i} needs [${want.tokenStart}, ${want.tokenEnd}). Pass chunks in order, starting at chunk 0`,
-      );
-    }
-    if (c.key !== keys[i]) {
-      throw new KvbridgeError("INCOMPATIBLE", `prefix chunk ${i} (key ${c.key.slice(0, 16)}) was cut from a different prompt; this prompt's chunk ${i} has key ${keys[i]!.slice(0, 16)}`);
-    }
-    return c;
   }
 
   private checkPrompt(tokens: readonly number[], maxTokens: number): void {
@@ -413,19 +423,24 @@ export class LlamaEngine {
  * save the sequence state and parse it. Doing it at open means a build or model whose layout
  * kvbridge cannot cut fails here, with the reason, rather than on the first transfer.
  */
-async function probeLayout(model: LlamaModel, pool: SequencePool): Promise<KvStateLayout> {
+async function probeLayout(model: LlamaModel, pool: SequenceSource): Promise<{ layout: KvStateLayout; streams: number }> {
   const lease = await pool.acquire();
   try {
     const probeToken = model.tokens.bos ?? model.tokenize("a", false)[0];
     if (probeToken === undefined) throw new KvbridgeError("INVALID_ARGUMENT", "the model's tokenizer produced no token to probe its KV layout with");
     await lease.sequence.evaluateWithoutGeneratingNewTokens([probeToken]);
-    return parseSequenceState(await saveSequenceState(lease.sequence)).layout;
+    const { layout, streams } = parseSequenceState(await saveSequenceState(lease.sequence));
+    return { layout, streams };
   } catch (err) {
     const e = toKvbridgeError(err);
     throw new KvbridgeError(e.code, `this model's KV state cannot be moved between nodes: ${e.message}`, { cause: err });
   } finally {
     await lease.release();
   }
+}
+
+function seedField(seed: number | undefined): { seed?: number } {
+  return seed === undefined ? {} : { seed };
 }
 
 function ggmlTypeName(id: number | undefined): string {

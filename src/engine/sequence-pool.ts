@@ -1,8 +1,9 @@
-// A bounded pool of context sequences. Each request borrows one sequence for its whole life
-// (prefill, or load + decode) and gives it back cleared. Every sequence has a context of its own:
-// requests then never share a llama_decode batch or a KV buffer, so one request's arithmetic (and
-// so its greedy output) cannot depend on what else is running, and cancelling one request cannot
-// disturb another. Contexts are created on first need, up to `size`.
+// A bounded pool of context sequences, one context per request (EngineOptions.batching
+// "context-per-request", the baseline the batched pool is measured against). Each request borrows
+// one sequence for its whole life (prefill, or load + decode) and gives it back cleared. Every
+// sequence has a context of its own: requests never share a llama_decode batch or a KV buffer,
+// and cancelling one request cannot disturb another. Contexts are created on first need, up to
+// `size`.
 
 import type { LlamaContext, LlamaContextSequence, LlamaModel } from "node-llama-cpp";
 import { KvbridgeError } from "../errors/kvbridge-error.js";
@@ -20,8 +21,18 @@ export interface SequencePoolOptions {
 
 export interface SequenceLease {
   readonly sequence: LlamaContextSequence;
+  /** Passed as evaluationPriority on every evaluation of this sequence: orders rows in a shared batch (batch-order.ts). */
+  readonly priority: number;
   /** Clears the sequence and returns it to the pool. Idempotent. */
   release(): Promise<void>;
+}
+
+/** What the engine borrows sequences from: one context per request, or contexts shared by several. */
+export interface SequenceSource {
+  readonly size: number;
+  readonly inUse: number;
+  acquire(signal?: AbortSignal): Promise<SequenceLease>;
+  close(): Promise<void>;
 }
 
 interface Waiter {
@@ -29,7 +40,7 @@ interface Waiter {
   reject(err: KvbridgeError): void;
 }
 
-export class SequencePool {
+export class SequencePool implements SequenceSource {
   private readonly idle: LlamaContext[] = [];
   private readonly waiters: Waiter[] = [];
   private readonly leased = new Set<LlamaContext>();
@@ -70,6 +81,7 @@ export class SequencePool {
     let released = false;
     return {
       sequence: firstSequence(ctx),
+      priority: 1,
       release: async () => {
         if (released) return;
         released = true;

@@ -1,0 +1,43 @@
+// Checking a prefix chunk a decode node was handed before anything of it is loaded: format and
+// checksum (decodeChunk), then that it is exactly chunk i of this prompt from this engine. Any
+// failure is INCOMPATIBLE with a message naming the chunk and the cause, and costs no evaluation.
+
+import { KvbridgeError } from "../errors/kvbridge-error.js";
+import { chunkRange } from "./chunk-keys.js";
+import { decodeChunk, type DecodedChunk } from "./kv-chunk-format.js";
+import { layoutsEqual, type KvStateLayout } from "./kv-state-layout.js";
+
+/** What a chunk must match: the engine's fingerprint, KV layout and chunk size. */
+export interface ChunkEngine {
+  fingerprint: string;
+  layout: KvStateLayout;
+  chunkTokens: number;
+  modelSha256: string;
+}
+
+export function checkPrefixChunk(engine: ChunkEngine, bytes: Buffer, i: number, keys: readonly string[], tokenCount: number): DecodedChunk {
+  if (!Buffer.isBuffer(bytes)) throw new KvbridgeError("INVALID_ARGUMENT", `prefix chunk ${i} is not a Buffer`);
+  const c = decodeChunk(bytes, `prefix chunk ${i}`);
+  if (c.fingerprint !== engine.fingerprint) {
+    throw new KvbridgeError(
+      "INCOMPATIBLE",
+      `prefix chunk ${i} was made by an engine with fingerprint ${c.fingerprint.slice(0, 16)}, this one is ${engine.fingerprint.slice(0, 16)} ` +
+        `(model sha256 ${engine.modelSha256.slice(0, 16)}, chunkTokens ${engine.chunkTokens}); run the same model file, ` +
+        `chunk size and kvbridge release on prefill and decode nodes`,
+    );
+  }
+  if (!layoutsEqual(c.layout, engine.layout)) {
+    throw new KvbridgeError("INCOMPATIBLE", `prefix chunk ${i} describes a KV layout that differs from this engine's, under the same fingerprint; the chunk was not written by kvbridge`);
+  }
+  const want = chunkRange(i, tokenCount, engine.chunkTokens);
+  if (c.index !== i || c.tokenStart !== want.tokenStart || c.tokenEnd !== want.tokenEnd) {
+    throw new KvbridgeError(
+      "INCOMPATIBLE",
+      `prefix chunk ${i} is chunk ${c.index} holding tokens [${c.tokenStart}, ${c.tokenEnd}); position ${i} needs [${want.tokenStart}, ${want.tokenEnd}). Pass chunks in order, starting at chunk 0`,
+    );
+  }
+  if (c.key !== keys[i]) {
+    throw new KvbridgeError("INCOMPATIBLE", `prefix chunk ${i} (key ${c.key.slice(0, 16)}) was cut from a different prompt; this prompt's chunk ${i} has key ${keys[i]!.slice(0, 16)}`);
+  }
+  return c;
+}
