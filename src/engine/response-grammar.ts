@@ -44,8 +44,37 @@ export class ResponseGrammars {
   }
 
   private async compileSchema(schema: Readonly<Record<string, unknown>>): Promise<LlamaGrammar> {
+    checkSchemaTypes(schema, "schema");
     // node-llama-cpp types its schemas precisely (GbnfJsonSchema); a caller's schema is only known
     // at run time, and the grammar compiler refuses what it does not support.
     return this.llama.createGrammarForJsonSchema<GbnfJsonSchema<Record<string, never>>, Record<string, never>>(schema as GbnfJsonSchema<Record<string, never>>);
+  }
+}
+
+const JSON_TYPES = new Set(["string", "number", "integer", "boolean", "null", "object", "array"]);
+
+/**
+ * node-llama-cpp's schema compiler turns a `type` it does not know into an unconstrained value
+ * without a word; such a schema is refused here instead of being silently loosened.
+ */
+function checkSchemaTypes(node: unknown, where: string): void {
+  if (typeof node !== "object" || node === null) return;
+  if (Array.isArray(node)) {
+    node.forEach((n, i) => checkSchemaTypes(n, `${where}[${i}]`));
+    return;
+  }
+  for (const [key, value] of Object.entries(node)) {
+    if (key === "type") {
+      const types = Array.isArray(value) ? value : [value];
+      for (const t of types) {
+        if (typeof t !== "string" || !JSON_TYPES.has(t)) {
+          throw new KvbridgeError("INVALID_ARGUMENT", `response_format: ${where}.type ${JSON.stringify(t)} is not a JSON schema type (${[...JSON_TYPES].join(", ")})`, {
+            details: { param: "response_format" },
+          });
+        }
+      }
+    } else if (key !== "enum" && key !== "const" && key !== "default" && key !== "examples") {
+      checkSchemaTypes(value, `${where}.${key}`);
+    }
   }
 }
