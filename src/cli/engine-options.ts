@@ -1,9 +1,9 @@
 // Engine flags shared by the prefill, decode, up and generate commands.
 import type { Command } from "commander";
 import { MAX_PROMPT_CHARS, TOKENIZE_INLINE_CHARS } from "../config/defaults.js";
-import { DEFAULT_CHUNK_TOKENS, DEFAULT_THREADS, LlamaEngine, ensureDefaultModel } from "../engine/index.js";
+import { DEFAULT_CHUNK_TOKENS, DEFAULT_THREADS, LlamaEngine, ensureDefaultModel, type EngineBatching } from "../engine/index.js";
 import { envOption } from "./env-option.js";
-import { intArg } from "./option-parsers.js";
+import { choiceArg, intArg } from "./option-parsers.js";
 
 export interface EngineFlags {
   model?: string;
@@ -13,6 +13,7 @@ export interface EngineFlags {
   maxPromptChars: number;
   maxPromptTokens?: number;
   tokenizeInlineChars: number;
+  batching?: EngineBatching;
 }
 
 export function addEngineOptions(cmd: Command, withModel = true): Command {
@@ -21,6 +22,13 @@ export function addEngineOptions(cmd: Command, withModel = true): Command {
     .addOption(envOption("--threads <n>", "CPU threads per evaluation", intArg(1, 256), DEFAULT_THREADS))
     .addOption(envOption("--chunk-tokens <n>", "tokens per KV chunk (prefill and decode must agree)", intArg(1, 65_536), DEFAULT_CHUNK_TOKENS))
     .addOption(envOption("--max-sequences <n>", "requests evaluated at once", intArg(1, 256)))
+    .addOption(
+      envOption(
+        "--batching <mode>",
+        "how concurrent requests share llama.cpp: invariant (one context, each request's output as if alone; default), shared (rows of several requests in one matrix product: faster, last bits of logits may differ), context-per-request",
+        choiceArg(["invariant", "shared", "context-per-request"] as const),
+      ),
+    )
     .addOption(envOption("--max-prompt-chars <n>", "longest prompt a node tokenizes, in characters; longer ones are refused (prompt_too_long) before tokenizing", intArg(1, 1 << 30), MAX_PROMPT_CHARS))
     .addOption(envOption("--max-prompt-tokens <n>", "most prompt tokens a node evaluates (default and most: the context less one); a prompt that cannot fit is refused, before tokenizing when its length alone shows it", intArg(1, 1 << 30)))
     .addOption(envOption("--tokenize-inline-chars <n>", "prompts up to this many characters are tokenized on the event loop, longer ones on a tokenizer thread", intArg(0, 1 << 30), TOKENIZE_INLINE_CHARS));
@@ -36,5 +44,6 @@ export async function openEngine(flags: EngineFlags): Promise<LlamaEngine> {
     maxPromptChars: flags.maxPromptChars,
     maxPromptTokens: flags.maxPromptTokens,
     tokenizeInlineChars: flags.tokenizeInlineChars,
+    batching: flags.batching,
   });
 }

@@ -5,7 +5,7 @@
 // whatever other requests share the context's batches (batch-order.ts).
 
 import path from "node:path";
-import { GgmlType, type LlamaModel, type Token } from "node-llama-cpp";
+import type { LlamaModel, Token } from "node-llama-cpp";
 import { KvbridgeError, toKvbridgeError } from "../errors/kvbridge-error.js";
 import { BatchedSequencePool } from "./batched-sequence-pool.js";
 import { chunkRange, computeChunkKeys } from "./chunk-keys.js";
@@ -13,6 +13,7 @@ import { computeFingerprint, hashModelFile, type EngineCompatibility } from "./f
 import { CHUNK_FORMAT_VERSION, chunkByteLength, encodeChunk } from "./kv-chunk-format.js";
 import { assembleSequenceState, bytesPerCell, layoutsEqual, parseSequenceState, type KvStateLayout } from "./kv-state-layout.js";
 import { loadLlama } from "./llama-binding.js";
+import { ggmlTypeName, probeLayout } from "./layout-probe.js";
 import { checkPrefixChunk, type ChunkEngine } from "./prefix-chunks.js";
 import { ResponseGrammars } from "./response-grammar.js";
 import { resolveSeed } from "./sampler-options.js";
@@ -418,35 +419,10 @@ export class LlamaEngine {
   }
 }
 
-/**
- * Learns the KV state layout this llama.cpp build writes for this model: evaluate one token,
- * save the sequence state and parse it. Doing it at open means a build or model whose layout
- * kvbridge cannot cut fails here, with the reason, rather than on the first transfer.
- */
-async function probeLayout(model: LlamaModel, pool: SequenceSource): Promise<{ layout: KvStateLayout; streams: number }> {
-  const lease = await pool.acquire();
-  try {
-    const probeToken = model.tokens.bos ?? model.tokenize("a", false)[0];
-    if (probeToken === undefined) throw new KvbridgeError("INVALID_ARGUMENT", "the model's tokenizer produced no token to probe its KV layout with");
-    await lease.sequence.evaluateWithoutGeneratingNewTokens([probeToken]);
-    const { layout, streams } = parseSequenceState(await saveSequenceState(lease.sequence));
-    return { layout, streams };
-  } catch (err) {
-    const e = toKvbridgeError(err);
-    throw new KvbridgeError(e.code, `this model's KV state cannot be moved between nodes: ${e.message}`, { cause: err });
-  } finally {
-    await lease.release();
-  }
-}
-
 function seedField(seed: number | undefined): { seed?: number } {
   return seed === undefined ? {} : { seed };
 }
 
-function ggmlTypeName(id: number | undefined): string {
-  if (id === undefined) return "none";
-  return (GgmlType as unknown as Record<number, string>)[id] ?? `ggml-type-${id}`;
-}
 
 function positiveInt(v: number, name: string): number {
   if (!Number.isInteger(v) || v <= 0) throw new KvbridgeError("INVALID_ARGUMENT", `${name} must be a positive integer, got ${v}`);
