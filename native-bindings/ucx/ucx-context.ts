@@ -11,6 +11,7 @@ import {
   UCP_PARAM_FIELD_NAME,
   UCS_OK,
 } from "./ucx-constants.js";
+import { captureCStream } from "../libc/memstream.js";
 import { loadUcx, resolveLibucpPath, type LoadUcxOptions, type UcpConfig, type UcpContext, type UcxLibrary } from "./ucx-library.js";
 
 export interface UcxContextOptions extends LoadUcxOptions {
@@ -84,6 +85,16 @@ export function acquireUcxContext(opts: UcxContextOptions = {}): UcxContextResul
   };
 }
 
+/** The transports kvbridge gives UCX where the operator chose none: everything but tcp. */
+export const DEFAULT_TLS = "^tcp";
+
+/** UCX_TLS as UCX read it (environment, then config file; "all" when unset), or null if unreadable. */
+function effectiveTls(ucx: UcxLibrary, config: UcpConfig): string | null {
+  const text = captureCStream((file) => ucx.fns.ucp_config_print(config, file, null, 1 /* UCS_CONFIG_PRINT_CONFIG */));
+  const m = text === null ? null : /^UCX_TLS=(.*)$/m.exec(text);
+  return m ? m[1]!.trim() : null;
+}
+
 function createContext(ucx: UcxLibrary, settings: Array<[string, string]>): { ok: true; context: UcpContext } | { ok: false; reason: string } {
   const { fns } = ucx;
   const config: [UcpConfig | null] = [null];
@@ -95,6 +106,15 @@ function createContext(ucx: UcxLibrary, settings: Array<[string, string]>): { ok
     for (const [name, value] of settings) {
       const st = fns.ucp_config_modify(config[0], name, value);
       if (st !== UCS_OK) return { ok: false, reason: `UCX rejected the setting ${name}=${value}: ${ucx.describeStatus(st)}` };
+    }
+    // UCX's tcp transport has no remote memory access: a put over it is emulated by the target's
+    // progress (ucp_put_handler), which UCX 1.13 aborts the target process for when the sender dies
+    // mid-put. kvbridge has its own TCP data plane, so where nobody chose the transports (UCX_TLS
+    // unset: "all") UCX is used without tcp. An explicit choice is kept; the receiver then checks it
+    // (ucx-directness.ts) and serves TCP only where puts would not be direct.
+    if (!settings.some(([name]) => name === "TLS") && effectiveTls(ucx, config[0]) === "all") {
+      const st = fns.ucp_config_modify(config[0], "TLS", DEFAULT_TLS);
+      if (st !== UCS_OK) return { ok: false, reason: `UCX rejected the setting TLS=${DEFAULT_TLS}: ${ucx.describeStatus(st)}` };
     }
     const context: [UcpContext | null] = [null];
     const status = fns.ucp_init_version(

@@ -94,6 +94,12 @@ export interface UcpFunctions {
   ucp_request_check_status(request: UcpRequest): number;
   ucp_request_free(request: UcpRequest): void;
   ucs_status_string(status: number): string;
+  /** Local address of remote memory mapped into this process (shared memory), or an error status. */
+  ucp_rkey_ptr(rkey: UcpRkey, remoteAddr: bigint, addr: Out<bigint | null>): number;
+  /** Diagnostics written to a C `FILE *` (see native-bindings/libc/memstream.ts). */
+  ucp_context_print_info(context: UcpContext, stream: bigint): void;
+  ucp_ep_print_info(ep: UcpEp, stream: bigint): void;
+  ucp_config_print(config: UcpConfig, stream: bigint, title: string | null, flags: number): void;
 }
 
 export interface UcxVersion {
@@ -227,6 +233,10 @@ function bind(libraryPath: string): UcxLoadResult {
       ucp_request_check_status: f("ucp_request_check_status", "int", ["void *"]),
       ucp_request_free: f("ucp_request_free", "void", ["void *"]),
       ucs_status_string: f("ucs_status_string", "const char *", ["int"]),
+      ucp_rkey_ptr: f("ucp_rkey_ptr", "int", ["void *", "uint64_t", outPtr]),
+      ucp_context_print_info: f("ucp_context_print_info", "void", ["void *", "void *"]),
+      ucp_ep_print_info: f("ucp_ep_print_info", "void", ["void *", "void *"]),
+      ucp_config_print: f("ucp_config_print", "void", ["void *", "void *", "const char *", "int"]),
     } as unknown as UcpFunctions;
 
     const major: Out<number> = [0];

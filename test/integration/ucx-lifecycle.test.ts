@@ -5,7 +5,7 @@ import { afterEach, describe, expect, test } from "vitest";
 import { isKvbridgeError } from "../../src/errors/kvbridge-error.js";
 import { allocatePoolMemory } from "../../src/memory/mapped-pool.js";
 import { allocateHeapPool, type PoolMemory } from "../../src/memory/pool-memory.js";
-import { ucxAvailability, UcxReceiverDataPlane, UcxSenderTransport, type UcxSenderChannel } from "../../src/transport/ucx/index.js";
+import { ucxAvailability, UcxNotDirectError, UcxReceiverDataPlane, UcxSenderTransport, type UcxSenderChannel } from "../../src/transport/ucx/index.js";
 import type { SlotWrite } from "../../src/transport/transport.js";
 import { startUcxReceiverProcess, type UcxReceiverProcess } from "../support/ucx-receiver-client.js";
 
@@ -36,9 +36,10 @@ function writesFor(slots: number[]): SlotWrite[] {
 describe.skipIf(!avail.available)("UCX data plane lifecycle", () => {
   test("ten connect / write / close cycles to one receiver process each land their bytes; transport close is idempotent", async () => {
     const ucxConfig = { TLS: "tcp,self" };
-    const rx: UcxReceiverProcess = await startUcxReceiverProcess({ slots: 16, slotBytes: SLOT, allocator: "ucx", ucxConfig });
+    // tcp (emulated puts, allowed at both ends) needs the receiver for every connect and close.
+    const rx: UcxReceiverProcess = await startUcxReceiverProcess({ slots: 16, slotBytes: SLOT, allocator: "ucx", ucxConfig, allowEmulatedPuts: true });
     closers.push(() => rx.stop());
-    const sender = UcxSenderTransport.create({ ucxConfig });
+    const sender = UcxSenderTransport.create({ ucxConfig, allowEmulatedPuts: true });
     closers.push(() => sender.close());
     for (let i = 0; i < 10; i++) {
       const ch = await sender.connect(rx.offer, new AbortController().signal);
@@ -56,9 +57,9 @@ describe.skipIf(!avail.available)("UCX data plane lifecycle", () => {
 
   test("closing a channel while its writeAll runs rejects that write with UNAVAILABLE; the transport connects again", async () => {
     const ucxConfig = { TLS: "tcp,self" };
-    const rx = await startUcxReceiverProcess({ slots: 64, slotBytes: SLOT, allocator: "ucx", ucxConfig });
+    const rx = await startUcxReceiverProcess({ slots: 64, slotBytes: SLOT, allocator: "ucx", ucxConfig, allowEmulatedPuts: true });
     closers.push(() => rx.stop());
-    const sender = UcxSenderTransport.create({ ucxConfig, closeTimeoutMs: 1_000 });
+    const sender = UcxSenderTransport.create({ ucxConfig, closeTimeoutMs: 1_000, allowEmulatedPuts: true });
     closers.push(() => sender.close());
     const ch = (await sender.connect(rx.offer, new AbortController().signal)) as UcxSenderChannel;
     const big = Array.from({ length: 4096 }, (_, i) => ({ slot: i % 64, poolOffset: (i % 64) * SLOT, token: Buffer.alloc(8), data: randomBytes(SLOT) }));
@@ -93,22 +94,54 @@ describe.skipIf(!avail.available)("UCX data plane lifecycle", () => {
     expect(() => UcxSenderTransport.create({ window: 0 })).toThrow(expect.objectContaining({ code: "INVALID_ARGUMENT" }));
   });
 
-  test("an mmap pool is served without the shared-memory FIFO unless UCX_TLS was chosen, and then the plane warns", () => {
+  test("UCX is offered only where puts land directly in the pool: an mmap pool or UCX tcp is refused with the reason, a UCX-allocated shared-memory pool is served", () => {
     const { memory } = allocatePoolMemory({ slots: 2, slotBytes: SLOT, lock: "auto", allocator: "mmap" });
     closers.push(() => memory.close());
-    const quiet = UcxReceiverDataPlane.create(memory);
-    closers.push(() => quiet.close());
-    expect(quiet.ucxAllocatedPool).toBe(false);
-    expect(quiet.warning).toBeNull();
-    const chosen = UcxReceiverDataPlane.create(memory, { ucxConfig: { TLS: "posix,cma,self" } });
-    closers.push(() => chosen.close());
-    expect(chosen.warning).toContain("UCX_TLS=posix,cma,self was kept");
+    for (const opts of [{}, { ucxConfig: { TLS: "posix,cma,self" } }]) {
+      let err: unknown = null;
+      try {
+        UcxReceiverDataPlane.create(memory, opts).close();
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(UcxNotDirectError);
+      expect((err as UcxNotDirectError).code).toBe("UNAVAILABLE");
+      expect((err as UcxNotDirectError).directness.direct).toBe(false);
+    }
+    const { memory: tcpPool } = allocatePoolMemory({ slots: 2, slotBytes: SLOT, lock: "auto", allocator: "ucx", ucx: { ucxConfig: { TLS: "tcp,self" } } });
+    closers.push(() => tcpPool.close());
+    expect(() => UcxReceiverDataPlane.create(tcpPool, { ucxConfig: { TLS: "tcp,self" } })).toThrow(
+      expect.objectContaining({ code: "UNAVAILABLE", directness: expect.objectContaining({ direct: false, transports: expect.arrayContaining(["tcp"]) }) }),
+    );
     const { memory: ucxPool } = allocatePoolMemory({ slots: 2, slotBytes: SLOT, lock: "auto", allocator: "ucx", ucx: { ucxConfig: { TLS: "posix,cma,self" } } });
     closers.push(() => ucxPool.close());
     const direct = UcxReceiverDataPlane.create(ucxPool, { ucxConfig: { TLS: "posix,cma,self" } });
     closers.push(() => direct.close());
     expect(direct.ucxAllocatedPool).toBe(true);
     expect(direct.warning).toBeNull();
+    expect(direct.directness()).toMatchObject({ direct: true, transports: expect.arrayContaining(["posix"]) });
+    // Nobody chose the transports: UCX runs without tcp, and the default pool is served directly.
+    const { memory: defaultPool } = allocatePoolMemory({ slots: 2, slotBytes: SLOT, lock: "auto" });
+    closers.push(() => defaultPool.close());
+    const byDefault = UcxReceiverDataPlane.create(defaultPool);
+    closers.push(() => byDefault.close());
+    expect(byDefault.directness().direct).toBe(true);
+    expect(byDefault.directness().transports).not.toContain("tcp");
+  });
+
+  test("a sender declines a receiver that offers UCX where puts would be emulated (an older receiver on UCX tcp) and says why", async () => {
+    const ucxConfig = { TLS: "tcp,self" };
+    const { memory } = allocatePoolMemory({ slots: 2, slotBytes: SLOT, lock: "auto", allocator: "ucx", ucx: { ucxConfig } });
+    closers.push(() => memory.close());
+    const plane = UcxReceiverDataPlane.create(memory, { ucxConfig, allowEmulatedPuts: true });
+    closers.push(() => plane.close());
+    expect(plane.directness().direct).toBe(false);
+    const sender = UcxSenderTransport.create({ ucxConfig });
+    closers.push(() => sender.close());
+    const err = await sender.connect(plane.offer(), new AbortController().signal).then(() => null, (e: unknown) => e);
+    expect(err).toBeInstanceOf(UcxNotDirectError);
+    expect((err as UcxNotDirectError).code).toBe("UNAVAILABLE");
+    expect((err as UcxNotDirectError).directness).toMatchObject({ direct: false, transports: ["tcp"] });
   });
 
   test.each([
@@ -118,9 +151,10 @@ describe.skipIf(!avail.available)("UCX data plane lifecycle", () => {
     const ucxConfig = { TLS: "posix,cma,self" };
     const { memory } = allocatePoolMemory({ slots: 32, slotBytes: SLOT, lock: "auto", allocator, ucx: { ucxConfig } });
     const pool: PoolMemory = memory;
-    const plane = UcxReceiverDataPlane.create(pool, { ucxConfig });
+    const allowEmulatedPuts = allocator === "mmap";
+    const plane = UcxReceiverDataPlane.create(pool, { ucxConfig, allowEmulatedPuts });
     expect(plane.ucxAllocatedPool).toBe(allocator === "ucx");
-    const sender = UcxSenderTransport.create({ ucxConfig });
+    const sender = UcxSenderTransport.create({ ucxConfig, allowEmulatedPuts });
     try {
       const ch = await sender.connect(plane.offer(), new AbortController().signal);
       const requests = [0, 1, 2, 3].map((r) => writesFor([r * 8, r * 8 + 1, r * 8 + 2, r * 8 + 3]));

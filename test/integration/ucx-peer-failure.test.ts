@@ -6,7 +6,8 @@ import { afterEach, describe, expect, test } from "vitest";
 import { isKvbridgeError } from "../../src/errors/kvbridge-error.js";
 import { ucxAvailability, UcxSenderTransport, type UcxSenderChannel } from "../../src/transport/ucx/index.js";
 import type { SlotWrite } from "../../src/transport/transport.js";
-import { spawnScript } from "../support/processes.js";
+import { startDecodeProcess } from "../support/decode-process.js";
+import { spawnKvbridge, spawnScript } from "../support/processes.js";
 import { startUcxReceiverProcess, type UcxReceiverProcess } from "../support/ucx-receiver-client.js";
 
 const avail = ucxAvailability();
@@ -33,8 +34,11 @@ type Outcome = { kind: "resolved" } | { kind: "rejected"; code: string; message:
 
 async function killDuringWriteAll(tls: string, allocator: "ucx" | "mmap"): Promise<{ outcome: Outcome; ms: number; ch: UcxSenderChannel; rx: UcxReceiverProcess }> {
   const ucxConfig = { TLS: tls };
-  const rx = (receiver = await startUcxReceiverProcess({ slots: 64, slotBytes: SLOT, allocator, ucxConfig }));
-  sender = UcxSenderTransport.create({ ucxConfig, stallTimeoutMs: STALL_MS, closeTimeoutMs: 500 });
+  // Receivers that die are tested on every path UCX has, emulated ones included (both ends allow
+  // them): a sender facing an older receiver must still settle.
+  const allowEmulatedPuts = tls.startsWith("tcp") || allocator === "mmap";
+  const rx = (receiver = await startUcxReceiverProcess({ slots: 64, slotBytes: SLOT, allocator, ucxConfig, allowEmulatedPuts }));
+  sender = UcxSenderTransport.create({ ucxConfig, stallTimeoutMs: STALL_MS, closeTimeoutMs: 500, allowEmulatedPuts });
   const ch = (await sender.connect(rx.offer, new AbortController().signal)) as UcxSenderChannel;
   const started = performance.now();
   const settled = ch.writeAll("doomed", hugeWrites(), new AbortController().signal).then(
@@ -115,4 +119,41 @@ describe.skipIf(!avail.available)("UCX receiver when a sender process is killed 
     expect(rx.child.exitCode).toBeNull();
     expect(rx.child.signalCode).toBeNull();
   });
+});
+
+describe.skipIf(!avail.available)("a decode node whose sender process is killed (SIGKILL) mid-put, on every transport a node can offer", () => {
+  // UCX is offered only where puts are direct; UCX_TLS=tcp leaves the node on kvbridge's TCP data
+  // plane (UCX's tcp would emulate puts in ucp_put_handler, which aborts the receiver when the
+  // sender dies mid-put). Either way a killed sender must not take the node down.
+  test.each([
+    ["shared memory into the UCX-allocated pool (UCX offered, direct)", "posix,cma,self", "ucx"],
+    ["UCX tcp (UCX refused: the TCP data plane carries the puts)", "tcp,self", "tcp"],
+  ] as const)("over %s the node keeps serving after the kill", async (_name, tls, expected) => {
+    const env = { UCX_TLS: tls };
+    const d = await startDecodeProcess(["--pool-slots", "128", "--slot-bytes", "1MiB"], env);
+    try {
+      if (expected === "tcp") {
+        const line = await d.proc.waitForLine(/UCX data plane unavailable; serving over TCP only/, 10_000);
+        expect(line).toMatch(/emulate puts over tcp/);
+      }
+      for (let round = 0; round < 3; round++) {
+        const doomed = spawnKvbridge(["send", "--to", d.grpc, "--transport", "auto", "--requests", "100000", "--chunks", "16", "--chunk-bytes", "1MiB", "--concurrency", "4", "--no-verify", "--log-level", "info"], env);
+        await new Promise((r) => setTimeout(r, 1_500 + round * 300));
+        await doomed.kill9();
+      }
+      await new Promise((r) => setTimeout(r, 500));
+      expect(d.proc.child.exitCode).toBeNull();
+      expect(d.proc.child.signalCode).toBeNull();
+      const survivor = spawnKvbridge(["send", "--to", d.grpc, "--transport", "auto", "--requests", "4", "--chunks", "4", "--chunk-bytes", "1MiB", "--json"], env);
+      const code = await new Promise<number | null>((r) => survivor.child.on("exit", (c) => r(c)));
+      const out = JSON.parse(survivor.lines.find((l) => l.startsWith('{"bytes"')) ?? "{}") as Record<string, unknown>;
+      expect(code).toBe(0);
+      expect(out.transport).toBe(expected);
+      expect(out.chunks_verified).toBe(16);
+      expect(d.proc.child.exitCode).toBeNull();
+      expect(d.proc.child.signalCode).toBeNull();
+    } finally {
+      await d.proc.stop();
+    }
+  }, 120_000);
 });

@@ -44,8 +44,11 @@ function expectedDigest(data: Buffer, slotBytes: number): string {
 
 async function connect(s: Setup, extra: { stallTimeoutMs?: number } = {}): Promise<{ rx: UcxReceiverProcess; ch: UcxSenderChannel }> {
   const ucxConfig = { TLS: s.tls };
-  receiver = await startUcxReceiverProcess({ slots: SLOTS, slotBytes: SLOT, allocator: s.allocator, ucxConfig });
-  sender = UcxSenderTransport.create({ ucxConfig, ...extra });
+  // Emulated paths are what receivers and senders now refuse; they are still exercised here (the
+  // pump, the watchdog and byte-exactness over them) with both ends told to allow them.
+  const allowEmulatedPuts = !s.direct;
+  receiver = await startUcxReceiverProcess({ slots: SLOTS, slotBytes: SLOT, allocator: s.allocator, ucxConfig, allowEmulatedPuts });
+  sender = UcxSenderTransport.create({ ucxConfig, allowEmulatedPuts, ...extra });
   const ch = (await sender.connect(receiver.offer, new AbortController().signal)) as UcxSenderChannel;
   return { rx: receiver, ch };
 }
@@ -85,7 +88,7 @@ describe.skipIf(!avail.available)("UCX data plane between two processes", () => 
       const signal = new AbortController().signal;
       // 4 slots written as one 1 MiB span per request, through 64 KiB puts.
       await sender!.close();
-      sender = UcxSenderTransport.create({ ucxConfig: { TLS: s.tls }, maxPutBytes: 64 * 1024, window: 4 });
+      sender = UcxSenderTransport.create({ ucxConfig: { TLS: s.tls }, maxPutBytes: 64 * 1024, window: 4, allowEmulatedPuts: !s.direct });
       const ch2 = (await sender.connect(rx.offer, signal)) as UcxSenderChannel;
       expect(ch.broken).toBe(false);
       for (const round of [1, 2]) {

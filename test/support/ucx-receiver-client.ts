@@ -28,13 +28,16 @@ export interface UcxReceiverProcessOptions {
   slotBytes: number;
   allocator: "ucx" | "mmap";
   ucxConfig?: Record<string, string>;
+  /** Serve UCX where puts are emulated (UcxReceiverOptions.allowEmulatedPuts): a receiver from before the directness check. */
+  allowEmulatedPuts?: boolean;
   env?: NodeJS.ProcessEnv;
   timeoutMs?: number;
 }
 
 export async function startUcxReceiverProcess(opts: UcxReceiverProcessOptions): Promise<UcxReceiverProcess> {
   const args = [String(opts.slots), String(opts.slotBytes), opts.allocator];
-  if (opts.ucxConfig) args.push(JSON.stringify(opts.ucxConfig));
+  if (opts.ucxConfig || opts.allowEmulatedPuts) args.push(JSON.stringify(opts.ucxConfig ?? {}));
+  if (opts.allowEmulatedPuts) args.push("allowEmulatedPuts");
   const child = spawn(process.execPath, ["--import", "tsx", path.join(repoRoot, "test/support/ucx-receiver-process.ts"), ...args], {
     cwd: repoRoot,
     env: { ...process.env, ...opts.env },

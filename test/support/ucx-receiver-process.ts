@@ -1,13 +1,13 @@
 // A UCX receiver in its own process, for integration tests: allocates a pool, serves it with
 // UcxReceiverDataPlane, prints its offer as one line, then answers JSON commands on stdin
 // (sha256 of slots, progress stats, close). Replies are single lines prefixed UCX_REPLY.
-//   node --import tsx test/support/ucx-receiver-process.ts <slots> <slotBytes> <allocator: ucx|mmap> [ucxConfig JSON]
+//   node --import tsx test/support/ucx-receiver-process.ts <slots> <slotBytes> <allocator: ucx|mmap> [ucxConfig JSON] [allowEmulatedPuts]
 import { createHash } from "node:crypto";
 import { createInterface } from "node:readline";
 import { allocatePoolMemory } from "../../src/memory/mapped-pool.js";
 import { UcxReceiverDataPlane } from "../../src/transport/ucx/index.js";
 
-const [slotsArg, slotBytesArg, allocatorArg, configArg] = process.argv.slice(2);
+const [slotsArg, slotBytesArg, allocatorArg, configArg, emulatedArg] = process.argv.slice(2);
 const slots = Number(slotsArg);
 const slotBytes = Number(slotBytesArg);
 const allocator = allocatorArg === "mmap" ? "mmap" : "ucx";
@@ -15,7 +15,7 @@ const ucxConfig = configArg ? (JSON.parse(configArg) as Record<string, string>) 
 
 const { memory, warning } = allocatePoolMemory({ slots, slotBytes, lock: "auto", allocator, ucx: { ucxConfig } });
 if (warning) console.error(`pool warning: ${warning}`);
-const plane = UcxReceiverDataPlane.create(memory, { ucxConfig });
+const plane = UcxReceiverDataPlane.create(memory, { ucxConfig, allowEmulatedPuts: emulatedArg === "allowEmulatedPuts" });
 const offer = plane.offer();
 if (offer.kind !== "ucx") throw new Error("unexpected offer kind");
 console.log(
@@ -28,6 +28,7 @@ console.log(
       allocator,
       ucxAllocatedPool: plane.ucxAllocatedPool,
       warning: plane.warning,
+      directness: plane.directness(),
       locked: memory.locked,
     }),
 );

@@ -3,3 +3,4 @@ export { ucxAvailability, type UcxAvailability } from "./ucx-availability.js";
 export { UcxReceiverDataPlane, type UcxReceiverOptions } from "./ucx-receiver.js";
 export { UcxSenderTransport, UCX_SENDER_DEFAULTS, type UcxSenderOptions } from "./ucx-sender.js";
 export type { UcxSenderChannel, UcxChannelStats, UcxErrorHandling } from "./ucx-channel.js";
+export { receiverDirectness, endpointDirectness, UcxNotDirectError, type UcxDirectness } from "./ucx-directness.js";

@@ -6,6 +6,7 @@ import { UCP_EP_CLOSE_FLAG_FORCE, UCS_OK } from "../../../native-bindings/ucx/uc
 import type { UcpEp, UcpRkey, UcpRequest } from "../../../native-bindings/ucx/ucx-library.js";
 import type { SenderChannel, SlotWrite } from "../transport.js";
 import type { PumpSource, RequestPump, TrackedRequest } from "./ucx-request-pump.js";
+import type { UcxDirectness } from "./ucx-directness.js";
 import { ucxError } from "./ucx-status.js";
 import type { UcxWorker } from "./ucx-worker.js";
 
@@ -65,6 +66,8 @@ export class UcxSenderChannel implements SenderChannel, PumpSource {
   readonly kind = "ucx" as const;
   readonly id: bigint;
   readonly stats: UcxChannelStats = { writeAlls: 0, puts: 0, immediatePuts: 0, bytes: 0 };
+  /** Why this endpoint's puts are direct (set by connect() once the endpoint is wired up). */
+  directness: UcxDirectness | null = null;
   private readonly worker: UcxWorker;
   private readonly pump: RequestPump;
   private readonly baseAddress: bigint;

@@ -8,6 +8,7 @@ import { UCS_OK } from "../../../native-bindings/ucx/ucx-constants.js";
 import type { UcxContextOptions } from "../../../native-bindings/ucx/ucx-context.js";
 import type { DataPlaneOffer, ReceiverDataPlane } from "../transport.js";
 import { EventDrivenProgress, type EventProgressOptions, type EventProgressStats } from "./ucx-event-progress.js";
+import { receiverDirectness, UcxNotDirectError, type UcxDirectness } from "./ucx-directness.js";
 import { ucxError } from "./ucx-status.js";
 import { UcxWorker } from "./ucx-worker.js";
 
@@ -19,6 +20,12 @@ export interface UcxReceiverOptions extends UcxContextOptions, EventProgressOpti
    * tells the plane the operator chose the transports). Passed down by the CLI.
    */
   environmentTls?: string;
+  /**
+   * Serve UCX even where puts would be emulated (UCX tcp, shared memory into a pool UCX did not
+   * allocate), as kvbridge did before it checked: a sender killed mid-put can then abort this
+   * process. For tests standing in for such receivers; never set by kvbridge's nodes.
+   */
+  allowEmulatedPuts?: boolean;
 }
 
 export class UcxReceiverDataPlane implements ReceiverDataPlane {
@@ -31,8 +38,12 @@ export class UcxReceiverDataPlane implements ReceiverDataPlane {
   private readonly registration: PoolRegistration;
   /** True when the pool was allocated by UCX, so same-host peers write into it directly. */
   readonly ucxAllocatedPool: boolean;
-  /** Set when this plane serves in a degraded way the operator should hear about (log it as a warning). */
-  readonly warning: string | null;
+  /**
+   * Set when this plane serves in a degraded way the operator should hear about (log it as a
+   * warning). Always null now: a plane whose puts would be emulated is refused (UcxNotDirectError).
+   */
+  readonly warning: string | null = null;
+  private readonly direct: UcxDirectness;
   private closed = false;
 
   private constructor(parts: {
@@ -42,7 +53,7 @@ export class UcxReceiverDataPlane implements ReceiverDataPlane {
     rkey: Buffer;
     baseAddress: bigint;
     registration: PoolRegistration;
-    warning: string | null;
+    directness: UcxDirectness;
   }) {
     this.worker = parts.worker;
     this.progress = parts.progress;
@@ -51,13 +62,14 @@ export class UcxReceiverDataPlane implements ReceiverDataPlane {
     this.baseAddress = parts.baseAddress;
     this.registration = parts.registration;
     this.ucxAllocatedPool = parts.registration.ucxAllocated;
-    this.warning = parts.warning;
+    this.direct = parts.directness;
   }
 
   /**
    * Serves `pool` over UCX. The pool must be native memory (kind "ucx" or "mmap"): one made by
    * allocatePoolMemory/allocateUcxPool. Throws UNAVAILABLE when UCX cannot be used here,
-   * INVALID_ARGUMENT for a heap pool. Close this plane before closing the pool.
+   * UcxNotDirectError (UNAVAILABLE, with `.directness`) where UCX would emulate puts into this pool
+   * (UCX tcp, shared memory into memory UCX did not allocate), INVALID_ARGUMENT for a heap pool. Close this plane before closing the pool.
    */
   static create(pool: PoolMemory, opts: UcxReceiverOptions = {}): UcxReceiverDataPlane {
     if (pool.kind === "heap") {
@@ -67,23 +79,15 @@ export class UcxReceiverDataPlane implements ReceiverDataPlane {
       );
     }
     // Same-host UCX senders write a UCX-allocated pool by direct copies. Into any other memory
-    // UCX 1.13 emulates the put over the receiver's shared-memory FIFO, which a sender killed
-    // mid-message wedges for every later sender (the slot it reserved never completes). Such a
-    // pool is therefore served without posix/sysv (same-host senders then use loopback tcp),
-    // unless the operator chose the transports.
-    const direct = allocatedByUcxWith(pool, opts);
+    // UCX 1.13 emulates the put over the receiver's shared-memory FIFO (a sender killed mid-message
+    // wedges it for every later sender, or aborts the receiver), so such a pool is served without
+    // posix/sysv/xpmem (and tcp) unless the operator chose the transports: only RDMA is then left,
+    // and where there is none, receiverDirectness() below refuses UCX and the node serves TCP.
+    const ucxAllocated = allocatedByUcxWith(pool, opts);
     let contextOpts: UcxReceiverOptions = opts;
-    let warning: string | null = null;
-    if (!direct) {
-      const chosen = opts.ucxConfig?.TLS ?? opts.environmentTls;
-      if (chosen === undefined || chosen === "") {
-        contextOpts = { ...opts, ucxConfig: { ...opts.ucxConfig, TLS: "^posix,sysv" } };
-      } else {
-        warning =
-          `the KV pool was not allocated by UCX (with these settings), so same-host puts over shared memory are emulated ` +
-          `through the receiver's FIFO, which a sender killed mid-transfer can block for all senders; UCX_TLS=${chosen} was kept. ` +
-          `Allocate the pool with allocatePoolMemory (allocator "auto" or "ucx", same ucxConfig) or exclude posix,sysv`;
-      }
+    const chosen = opts.ucxConfig?.TLS ?? opts.environmentTls;
+    if (!ucxAllocated && !opts.allowEmulatedPuts && (chosen === undefined || chosen === "")) {
+      contextOpts = { ...opts, ucxConfig: { ...opts.ucxConfig, TLS: "^tcp,mm" } };
     }
     const worker = UcxWorker.create(opts.name ?? `kvbridge-receiver-${process.pid}`, contextOpts);
     const { ucx, lease } = worker;
@@ -102,15 +106,24 @@ export class UcxReceiverDataPlane implements ReceiverDataPlane {
       } finally {
         fns.ucp_rkey_buffer_release(packed[0]);
       }
+      // Offer UCX only where every put a peer can make lands in the pool without this process's
+      // help; otherwise refuse (the node keeps its TCP data plane) and say why.
+      const directness = receiverDirectness(worker, rkey, pool.address);
+      if (!directness.direct && !opts.allowEmulatedPuts) throw new UcxNotDirectError("the UCX data plane is not offered", directness);
       const workerAddress = worker.address();
       progress = new EventDrivenProgress(worker, opts);
-      return new UcxReceiverDataPlane({ worker, progress, workerAddress, rkey, baseAddress: pool.address, registration, warning });
+      return new UcxReceiverDataPlane({ worker, progress, workerAddress, rkey, baseAddress: pool.address, registration, directness });
     } catch (err) {
       progress?.stop();
       registration?.release();
       worker.destroy();
       throw err;
     }
+  }
+
+  /** Why UCX is offered: the transports and that every put lands directly in the pool. */
+  directness(): UcxDirectness {
+    return this.direct;
   }
 
   offer(): DataPlaneOffer {

@@ -15,6 +15,7 @@ import type { UcxContextOptions } from "../../../native-bindings/ucx/ucx-context
 import type { DataPlaneOffer, SenderChannel, SenderTransport } from "../transport.js";
 import { UcxSenderChannel, type UcxChannelLimits, type UcxErrorHandling } from "./ucx-channel.js";
 import { RequestPump } from "./ucx-request-pump.js";
+import { endpointDirectness, UcxNotDirectError } from "./ucx-directness.js";
 import { ucxError } from "./ucx-status.js";
 import { UcxWorker } from "./ucx-worker.js";
 
@@ -32,6 +33,11 @@ export interface UcxSenderOptions extends UcxContextOptions, Partial<UcxChannelL
   sliceMs?: number;
   /** Worker name shown in UCX logs. */
   name?: string;
+  /**
+   * Use UCX even where its puts are emulated (no mapped pool, no RDMA lane). For tests of those
+   * paths only: kvbridge's senders decline them (UcxNotDirectError) and use TCP.
+   */
+  allowEmulatedPuts?: boolean;
 }
 
 export const UCX_SENDER_DEFAULTS = {
@@ -49,6 +55,7 @@ export class UcxSenderTransport implements SenderTransport {
   private readonly limits: UcxChannelLimits;
   private readonly errorHandling: UcxErrorHandling;
   private readonly connectTimeoutMs: number;
+  private readonly allowEmulatedPuts: boolean;
   private readonly channels = new Map<bigint, UcxSenderChannel>();
   private readonly errHandler: bigint;
   private nextId = 1n;
@@ -59,6 +66,7 @@ export class UcxSenderTransport implements SenderTransport {
     this.limits = limits;
     this.connectTimeoutMs = connectTimeoutMs;
     this.errorHandling = opts.errorHandling ?? "none";
+    this.allowEmulatedPuts = opts.allowEmulatedPuts === true;
     this.pump = new RequestPump(worker, { sliceMs: opts.sliceMs });
     // UCX calls this from inside ucp_worker_progress when an endpoint fails; arg is the channel id.
     this.errHandler = worker.ucx.registerErrHandler((arg, _ep, status) => {
@@ -142,6 +150,15 @@ export class UcxSenderTransport implements SenderTransport {
     } catch (err) {
       await channel.close();
       throw err;
+    }
+    // Accept UCX only where puts land directly in the receiver's pool (mapped shared memory or
+    // RDMA); over an emulating transport (an older receiver offering UCX tcp) decline, so the
+    // sender falls back to its TCP data plane for this peer.
+    const directness = endpointDirectness(ucx, ep, rkeyOut[0], offer.baseAddress);
+    channel.directness = directness;
+    if (!directness.direct && !this.allowEmulatedPuts) {
+      await channel.close();
+      throw new UcxNotDirectError("UCX declined for this receiver", directness);
     }
     return channel;
   }
