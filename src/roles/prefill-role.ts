@@ -4,16 +4,22 @@
 // services/prefill-service.ts, behind the server interceptors (request-id log, metrics, admission).
 // Prompts are tokenized through the engine's tokenizePrompt: limits checked before tokenizing, long
 // prompts tokenized off the event loop. Each call has its own AbortSignal end to end.
+// Several models: every call names its model ("" = the node's default) and holds a lease on that
+// model's engine while it runs (a known but unloaded model is loaded first); KV is pushed by one
+// sender per fingerprint, so each push carries its own model's fingerprint.
 
 import type * as grpc from "@grpc/grpc-js";
 import { hostname } from "node:os";
 import type { Logger } from "pino";
 import type { LlamaEngine } from "../engine/llama-engine.js";
 import { KvbridgeError, toKvbridgeError } from "../errors/kvbridge-error.js";
+import { NodeModels } from "../models/node-models.js";
 import { nodeMetrics, recordPush, type NodeMetrics } from "../observability/metrics.js";
+import { attachModelMetrics } from "../observability/model-metrics.js";
 import { startMetricsServer } from "../observability/metrics-server.js";
 import { declareModel } from "../observability/serving-records.js";
 import { startGrpcServer, type NodeGrpcServer } from "../services/grpc-server.js";
+import { modelsHandlers } from "../services/models-service.js";
 import { prefillHandlers, type PrefillOperations } from "../services/prefill-service.js";
 import { serverInterceptors, type AdmissionGate } from "../services/server-interceptors.js";
 import { KvSender, type TransportPreference } from "../transfer/sender.js";
@@ -25,8 +31,13 @@ import { VERSION } from "./version.js";
 
 export interface PrefillRoleOptions {
   listen: HostPort;
-  /** The engine, loaded; the role does not close it (its owner does, after the role's drain). */
-  engine: LlamaEngine;
+  /** One engine, loaded; the role does not close it (its owner does, after the role's drain). Or `models`. */
+  engine?: LlamaEngine;
+  /**
+   * The models the node serves (docs/models.md): the role owns them (closes them on close) and waits
+   * for its default model to load before it serves. Exactly one of engine and models.
+   */
+  models?: NodeModels;
   transports: Partial<Record<TransportKind, SenderTransport>>;
   transport: TransportPreference;
   nodeId?: string;
@@ -46,7 +57,11 @@ export interface PrefillRoleOptions {
 export interface PrefillRole {
   grpc: NodeGrpcServer;
   grpcAddress: string;
+  /** The sender of the default model's fingerprint (one per fingerprint; see senderFor). */
   sender: KvSender;
+  /** The sender pushing KV made under `fingerprint`, made on first use. */
+  senderFor(fingerprint: string): KvSender;
+  models: NodeModels;
   metrics: NodeMetrics;
   /** host:port of /metrics when metricsListen was given. */
   metricsAddress?: string;
@@ -58,7 +73,7 @@ export interface PrefillRole {
    * still running at the deadline.
    */
   drain(timeoutMs: number): Promise<number>;
-  /** Idempotent: gRPC server, metrics server and sender. */
+  /** Idempotent: gRPC server, metrics server, senders and models. */
   close(): Promise<void>;
 }
 
@@ -69,30 +84,73 @@ export type PrefillNode = PrefillRole;
 export async function startPrefillRole(opts: PrefillRoleOptions): Promise<PrefillRole> {
   const log = opts.logger;
   const nodeId = opts.nodeId ?? `prefill-${hostname()}-${process.pid}`;
-  const { engine } = opts;
+  const models = nodeModelsOf(opts);
   const active = new Set<string>();
   const lifecycle = new RoleLifecycle(log.child({ nodeId }), "prefill node", () => active.size);
   lifecycle.defer(() => log.info({ nodeId }, "prefill node closed"));
   const role = await lifecycle.start(async (): Promise<PrefillRole> => {
     const metrics = opts.metrics ?? nodeMetrics(undefined, { defaultMetrics: true });
     metrics.nodeInfo.set({ node_id: nodeId, role: "prefill", version: VERSION, protocol_version: String(PROTOCOL_VERSION) }, 1);
-    declareModel(metrics, engine.modelId);
-    const sender = new KvSender({
-      fingerprint: engine.fingerprint,
-      transports: opts.transports,
-      preference: opts.transport,
-      senderId: nodeId,
-      logger: log,
-      credentials: opts.channelCredentials,
-      faultDelayBeforeWriteMs: opts.faultDelayBeforeWriteMs,
+    // Closed after the gRPC server (deferred before it): no call runs on a model by then.
+    lifecycle.defer(() => models.close());
+    lifecycle.defer(attachModelMetrics(metrics.registry, "prefill", models.host.events, models.snapshots()));
+    // The node serves once its default model is loaded, as a node of one engine always did.
+    const first = await models.host.ensureLoaded(models.defaultModel);
+    declareModel(metrics, first.id);
+    const senders = new Map<string, KvSender>();
+    const senderFor = (fingerprint: string): KvSender => {
+      let sender = senders.get(fingerprint);
+      if (!sender) {
+        sender = new KvSender({
+          fingerprint,
+          transports: opts.transports,
+          preference: opts.transport,
+          senderId: nodeId,
+          logger: log,
+          credentials: opts.channelCredentials,
+          faultDelayBeforeWriteMs: opts.faultDelayBeforeWriteMs,
+        });
+        senders.set(fingerprint, sender);
+      }
+      return sender;
+    };
+    lifecycle.defer(async () => {
+      await Promise.all([...senders.values()].map((s) => s.close()));
     });
-    lifecycle.defer(() => sender.close());
+    const defaultSender = senderFor(models.engineOf(models.defaultModel)!.fingerprint);
+
+    /** Runs `fn` with the engine of the request's model, held (counted in flight) until it ends. */
+    const withModel = async <T>(model: string, signal: AbortSignal, fn: (engine: LlamaEngine, id: string) => Promise<T>): Promise<T> => {
+      const lease = await models.acquire(model, signal);
+      try {
+        return await fn(lease.model.engine, lease.id);
+      } finally {
+        lease.release();
+      }
+    };
 
     const ops: PrefillOperations = {
-      async plan(prompt, signal) {
-        const tokens = await engine.tokenizePrompt(prompt, { signal });
-        return { promptTokens: tokens.length, keys: engine.chunkKeys(tokens), fingerprint: engine.fingerprint, modelId: engine.modelId };
-      },
+      plan: (req, signal) =>
+        withModel(req.model, signal, async (engine, modelId) => {
+          const tokens = await engine.tokenizePrompt(req.prompt, { signal });
+          return { promptTokens: tokens.length, keys: engine.chunkKeys(tokens), fingerprint: engine.fingerprint, modelId };
+        }),
+      tokenize: (req, signal) =>
+        withModel(req.model, signal, async (engine, modelId) => {
+          const tokens = await engine.tokenizePrompt(req.prompt, { signal });
+          // tokenizePrompt adds the model's BOS as a prompt gets it; add_special false leaves it out.
+          const special = req.addSpecial ? 0 : leadingSpecial(engine, tokens);
+          return { tokens: tokens.slice(special), modelId };
+        }),
+      detokenize: (req, signal) =>
+        withModel(req.model, signal, async (engine, modelId) => {
+          if (req.tokens.length > engine.contextSize) {
+            throw new KvbridgeError("INVALID_ARGUMENT", `${req.tokens.length} tokens are more than the model's context (${engine.contextSize})`, {
+              details: { param: "tokens", limit: engine.contextSize, reason: "prompt_too_long" },
+            });
+          }
+          return { text: engine.detokenize(req.tokens), modelId };
+        }),
       async prefill(req, signal) {
         if (!req.requestId) throw new KvbridgeError("INVALID_ARGUMENT", "request_id is empty", { details: { param: "request_id" } });
         parseHostPort(req.decodeTarget, "decode_target");
@@ -101,21 +159,33 @@ export async function startPrefillRole(opts: PrefillRoleOptions): Promise<Prefil
         active.add(req.requestId);
         const rlog = log.child({ requestId: req.requestId });
         try {
-          const tokens = await engine.tokenizePrompt(req.prompt, { signal });
-          const { chunks, evalMs } = await engine.prefill(tokens, signal);
-          const t0 = performance.now();
-          const res = await sender.push(req.decodeTarget, req.requestId, chunks.map((c) => ({ key: c.key, data: c.bytes })), { signal });
-          const transferMs = performance.now() - t0;
-          recordPush(metrics, res);
-          rlog.info(
-            { tokens: tokens.length, chunks: chunks.length, deduped: res.deduped, bytes: res.bytesSent, transport: res.transport, evalMs: Math.round(evalMs), transferMs: Math.round(transferMs) },
-            "prefill pushed",
-          );
-          return { promptTokens: tokens.length, chunks: chunks.length, chunksDeduped: res.deduped, bytesSent: res.bytesSent, transport: res.transport, evalMs, transferMs };
+          return await withModel(req.model, signal, async (engine, modelId) => {
+            const tokens = await engine.tokenizePrompt(req.prompt, { signal });
+            const { chunks, evalMs } = await engine.prefill(tokens, signal);
+            const t0 = performance.now();
+            const res = await senderFor(engine.fingerprint).push(req.decodeTarget, req.requestId, chunks.map((c) => ({ key: c.key, data: c.bytes })), { signal });
+            const transferMs = performance.now() - t0;
+            recordPush(metrics, res);
+            rlog.info(
+              { model: modelId, tokens: tokens.length, chunks: chunks.length, deduped: res.deduped, bytes: res.bytesSent, transport: res.transport, evalMs: Math.round(evalMs), transferMs: Math.round(transferMs) },
+              "prefill pushed",
+            );
+            return {
+              promptTokens: tokens.length,
+              chunks: chunks.length,
+              chunksDeduped: res.deduped,
+              bytesSent: res.bytesSent,
+              transport: res.transport,
+              evalMs,
+              transferMs,
+              modelId,
+              fingerprint: engine.fingerprint,
+            };
+          });
         } catch (err) {
           const e = toKvbridgeError(err);
           if (e.code === "CANCELLED") rlog.info("prefill cancelled by its caller");
-          else if (e.code === "INVALID_ARGUMENT") rlog.info({ err: e.message, reason: e.details.reason, limit: e.details.limit }, "prefill refused");
+          else if (e.code === "INVALID_ARGUMENT" || e.code === "NOT_FOUND") rlog.info({ err: e.message, reason: e.details.reason, limit: e.details.limit }, "prefill refused");
           else rlog.error({ err: e.message, code: e.code }, "prefill failed");
           throw e;
         } finally {
@@ -128,7 +198,10 @@ export async function startPrefillRole(opts: PrefillRoleOptions): Promise<Prefil
     const v1 = kvbridgeV1();
     const server = await startGrpcServer(
       opts.listen,
-      [{ name: "kvbridge.v1.Prefill", definition: v1.Prefill.service, implementation: prefillHandlers(ops) }],
+      [
+        { name: "kvbridge.v1.Prefill", definition: v1.Prefill.service, implementation: prefillHandlers(ops) },
+        { name: "kvbridge.v1.Models", definition: v1.Models.service, implementation: modelsHandlers(models, { nodeId, role: "prefill" }) },
+      ],
       opts.grpcCredentials,
       opts.healthListen,
       serverInterceptors({ gate: prefillAdmission(nodeId, lifecycle), metrics, logger: log }),
@@ -147,7 +220,9 @@ export async function startPrefillRole(opts: PrefillRoleOptions): Promise<Prefil
     return {
       grpc: server,
       grpcAddress: server.address,
-      sender,
+      sender: defaultSender,
+      senderFor,
+      models,
       metrics,
       metricsAddress,
       activeRequests: () => active.size,
@@ -162,10 +237,33 @@ export async function startPrefillRole(opts: PrefillRoleOptions): Promise<Prefil
   });
   role.grpc.setServing("SERVING");
   log.info(
-    { nodeId, grpc: role.grpcAddress, health: role.grpc.healthAddress, metrics: role.metricsAddress, fingerprint: engine.fingerprint, model: engine.modelId, promptLimits: engine.promptLimits },
+    {
+      nodeId,
+      grpc: role.grpcAddress,
+      health: role.grpc.healthAddress,
+      metrics: role.metricsAddress,
+      models: models.catalog.ids(),
+      defaultModel: models.defaultModel,
+      fingerprint: models.engineOf(models.defaultModel)?.fingerprint,
+      promptLimits: models.engineOf(models.defaultModel)?.promptLimits,
+    },
     "prefill node serving",
   );
   return role;
+}
+
+/** The role's models: the given ones, or the one engine given (its owner closes it). */
+function nodeModelsOf(opts: PrefillRoleOptions): NodeModels {
+  if (opts.models && opts.engine) throw new KvbridgeError("INVALID_ARGUMENT", "a prefill role takes an engine or models, not both");
+  if (opts.models) return opts.models;
+  if (!opts.engine) throw new KvbridgeError("INVALID_ARGUMENT", "a prefill role needs an engine or models");
+  return NodeModels.preloaded(Promise.resolve(opts.engine), opts.engine.modelId, false);
+}
+
+/** How many leading tokens are the model's own (its BOS), as tokenizePrompt puts them before a prompt's text. */
+function leadingSpecial(engine: LlamaEngine, tokens: readonly number[]): number {
+  const prefix = engine.tokenize("");
+  return prefix.length > 0 && prefix.every((t, i) => tokens[i] === t) ? prefix.length : 0;
 }
 
 /** Former name of startPrefillRole. */

@@ -1,6 +1,7 @@
 // gRPC handlers of the KvReceiver service (a sender's control plane) over a KvReceiver, thin: the
 // store validates what it can see (ids, keys, sizes, batches, limits, leases) once, in its own step;
-// here only what it cannot know: the sender's protocol version and model fingerprint, and the
+// here only what it cannot know: the sender's protocol version and model fingerprint (one of the
+// models the node has loaded), and the
 // receiver generation it handshaked with. Admission (loading, draining) is the gate interceptor's.
 import { AWAIT_READY_MS } from "../config/defaults.js";
 import { KvbridgeError } from "../errors/kvbridge-error.js";
@@ -35,11 +36,14 @@ const WIRE_STATE: Record<"writing" | "ready" | "failed", WireKeyState> = {
   failed: "KEY_STATE_FAILED",
 };
 
+/** The sender's fingerprint must be one of a model this node serves now (loaded); its KV is never used by another. */
 function checkFingerprint(rx: KvReceiver, fingerprint: string, where: string): void {
-  if (fingerprint === rx.fingerprint) return;
+  if (rx.accepts(fingerprint)) return;
+  const served = [...rx.fingerprints];
+  const ours = served.length === 0 ? "(no model loaded)" : served.map((f) => f || "(raw)").join(", ");
   throw new KvbridgeError(
     "INCOMPATIBLE",
-    `model fingerprint mismatch in ${where}: sender ${fingerprint || "(raw)"} vs receiver ${rx.fingerprint || "(raw)"}; both nodes must load the same model file with the same KV settings`,
+    `model fingerprint mismatch in ${where}: sender ${fingerprint || "(raw)"} vs receiver ${ours}; both nodes must serve the same model file with the same KV settings (and the decode node must have it loaded)`,
     { details: { reason: "fingerprint_mismatch" } },
   );
 }
@@ -59,7 +63,8 @@ export function receiverHandlers(rx: KvReceiver): KvReceiverHandlers {
       const offers = rx.getOffers().filter((o) => wanted.size === 0 || wanted.has(o.kind));
       return {
         protocolVersion: PROTOCOL_VERSION,
-        fingerprint: rx.fingerprint,
+        // The sender's own, accepted: the one its KV may use here.
+        fingerprint: req.fingerprint,
         nodeId: rx.nodeId,
         generation: rx.generation,
         offers: offers.map(offerToWire),
@@ -90,7 +95,7 @@ export function receiverHandlers(rx: KvReceiver): KvReceiverHandlers {
         peer: call.getPeer(),
       };
       // A repair round re-allocates a committed request's failed deduped keys for its own sender.
-      const res = req.repairRound > 0 ? rx.repairAlloc({ ...input, round: req.repairRound }) : rx.alloc(input);
+      const res = req.repairRound > 0 ? rx.repairAlloc({ ...input, round: req.repairRound }) : rx.alloc(input, req.fingerprint);
       return {
         remoteIndexes: res.remoteIndexes,
         alreadySentIndexes: res.alreadySentIndexes,

@@ -43,7 +43,7 @@ export interface ReceiverOptions {
   maxKeysPerAlloc?: number;
   maxChunksPerRequest?: number;
   maxRequests?: number;
-  /** Model compatibility fingerprint; empty accepts raw (engine-less) senders only. */
+  /** Model compatibility fingerprint; empty accepts raw (engine-less) senders only. setFingerprints() changes the set. */
   fingerprint: string;
   nodeId: string;
   clock?: Clock;
@@ -87,7 +87,9 @@ export class KvReceiver implements WriteGate {
   private readonly store: KvStore;
   readonly memory: PoolMemory;
   readonly nodeId: string;
-  private fingerprintValue: string;
+  private fingerprintSet: ReadonlySet<string>;
+  /** requestId -> the fingerprint its KV was allocated under; dropped when the request ends. */
+  private readonly requestFingerprints = new Map<string, string>();
   /** New every process start: senders drop cached slot addresses and rkeys when it changes. */
   readonly generation: number;
   readonly leaseMs: number;
@@ -107,7 +109,8 @@ export class KvReceiver implements WriteGate {
     this.clock = opts.clock ?? systemClock;
     this.logger = opts.logger;
     this.nodeId = opts.nodeId;
-    this.fingerprintValue = opts.fingerprint;
+    this.fingerprintSet = new Set([opts.fingerprint]);
+    this.events.on("ended", ({ requestId }) => this.requestFingerprints.delete(requestId));
     this.leaseMs = opts.leaseMs;
     this.maxKeysPerAlloc = opts.maxKeysPerAlloc ?? DEFAULT_MAX_KEYS_PER_ALLOC;
     // Milliseconds since the epoch times 1024 plus randomness stays below 2^53 and differs per start.
@@ -137,9 +140,22 @@ export class KvReceiver implements WriteGate {
     return this.store.stats().bytesCommitted;
   }
 
-  /** The model compatibility fingerprint senders must match ("" for raw transfers). */
+  /**
+   * The fingerprints senders may use, joined with "," ("" for raw transfers): one per model the node
+   * serves now (docs/models.md); for reports, not for checks (accepts() is the check).
+   */
   get fingerprint(): string {
-    return this.fingerprintValue;
+    return [...this.fingerprintSet].join(",");
+  }
+
+  /** The fingerprints senders may use now. */
+  get fingerprints(): ReadonlySet<string> {
+    return this.fingerprintSet;
+  }
+
+  /** Whether KV made under `fingerprint` may be sent here now. */
+  accepts(fingerprint: string): boolean {
+    return this.fingerprintSet.has(fingerprint);
   }
 
   /**
@@ -150,7 +166,20 @@ export class KvReceiver implements WriteGate {
     if (this.store.stats().entries > 0 || this.store.stats().activeRequests > 0) {
       throw new KvbridgeError("FAILED_PRECONDITION", "the fingerprint cannot change once the store holds entries");
     }
-    this.fingerprintValue = fingerprint;
+    this.fingerprintSet = new Set([fingerprint]);
+  }
+
+  /**
+   * The fingerprints of the models a node serves now (several models: they change as models load and
+   * unload). Entries stay: chunk keys are per fingerprint, so KV of one model is never another's.
+   */
+  setFingerprints(fingerprints: Iterable<string>): void {
+    this.fingerprintSet = new Set(fingerprints);
+  }
+
+  /** The fingerprint request `requestId`'s KV was allocated under (its first Alloc's); undefined when unknown. */
+  requestFingerprint(requestId: string): string | undefined {
+    return this.store.hasRequest(requestId) ? this.requestFingerprints.get(requestId) : undefined;
   }
 
   setOffers(offers: DataPlaneOffer[]): void {
@@ -167,9 +196,17 @@ export class KvReceiver implements WriteGate {
 
   // ------------------------------------------------------------ control plane
 
-  alloc(input: AllocInput): AllocResult {
+  /** `fingerprint`: the sender's, remembered for the request (requestFingerprint). */
+  alloc(input: AllocInput, fingerprint?: string): AllocResult {
     this.assertOpen();
     const res = this.ending(input.requestId, () => this.store.alloc(input, this.clock()));
+    if (fingerprint !== undefined && !this.requestFingerprints.has(input.requestId) && this.store.hasRequest(input.requestId)) {
+      // Bounded: an entry whose request ended without an "ended" event is dropped here.
+      if (this.requestFingerprints.size >= 2 * (this.store.stats().activeRequests + 64)) {
+        for (const id of this.requestFingerprints.keys()) if (!this.store.hasRequest(id)) this.requestFingerprints.delete(id);
+      }
+      this.requestFingerprints.set(input.requestId, fingerprint);
+    }
     // The slots may have belonged to an ended request whose frame is still arriving: the TCP data
     // plane re-checks such frames now, before the new owner can even learn the slots.
     if (res.remoteIndexes.length > 0) this.admissionsChanged();

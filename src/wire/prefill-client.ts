@@ -1,10 +1,15 @@
-// Typed client of a prefill node's Prefill service (the router's side).
+// Typed client of a prefill node's Prefill service (the router's side): Plan, Prefill, and Tokenize /
+// Detokenize under a model.
 import * as grpc from "@grpc/grpc-js";
+import type { DetokenizeRequest } from "./generated/kvbridge/v1/DetokenizeRequest.js";
+import type { DetokenizeResponse__Output } from "./generated/kvbridge/v1/DetokenizeResponse.js";
 import type { PlanRequest } from "./generated/kvbridge/v1/PlanRequest.js";
 import type { PlanResponse__Output } from "./generated/kvbridge/v1/PlanResponse.js";
 import type { PrefillClient as RawClient } from "./generated/kvbridge/v1/Prefill.js";
 import type { PrefillRequest } from "./generated/kvbridge/v1/PrefillRequest.js";
 import type { PrefillResponse__Output } from "./generated/kvbridge/v1/PrefillResponse.js";
+import type { TokenizeRequest } from "./generated/kvbridge/v1/TokenizeRequest.js";
+import type { TokenizeResponse__Output } from "./generated/kvbridge/v1/TokenizeResponse.js";
 import { kvbridgeV1 } from "./proto.js";
 import { CLIENT_CHANNEL_OPTIONS, unaryCall, type CallOptions } from "./unary-call.js";
 
@@ -22,6 +27,12 @@ export class PrefillClient {
   }
   prefill(req: PrefillRequest, opts: CallOptions): Promise<PrefillResponse__Output> {
     return unaryCall((r, m, o, cb) => this.raw.Prefill(r, m, o, cb), `Prefill on ${this.target}`, req, opts);
+  }
+  tokenize(req: TokenizeRequest, opts: CallOptions): Promise<TokenizeResponse__Output> {
+    return unaryCall((r, m, o, cb) => this.raw.Tokenize(r, m, o, cb), `Tokenize on ${this.target}`, req, opts);
+  }
+  detokenize(req: DetokenizeRequest, opts: CallOptions): Promise<DetokenizeResponse__Output> {
+    return unaryCall((r, m, o, cb) => this.raw.Detokenize(r, m, o, cb), `Detokenize on ${this.target}`, req, opts);
   }
 
   /** The channel's connectivity (the router's recovery watches it). */

@@ -8,6 +8,7 @@ import { KvbridgeError } from "../errors/kvbridge-error.js";
 import type { ProtoGrpcType as AdminProto } from "./generated/admin.js";
 import type { ProtoGrpcType as EngineProto } from "./generated/engine.js";
 import type { ProtoGrpcType as InspectProto } from "./generated/inspect.js";
+import type { ProtoGrpcType as ModelsProto } from "./generated/models.js";
 import type { ProtoGrpcType as ReceiverProto } from "./generated/receiver.js";
 
 /** Bumped on every wire change; peers with another version are refused with a clear error. */
@@ -29,14 +30,14 @@ export const LOADER_OPTIONS: protoLoader.Options = {
   oneofs: true,
 };
 
-type Contract = ReceiverProto & InspectProto & EngineProto & AdminProto;
+type Contract = ReceiverProto & InspectProto & EngineProto & AdminProto & ModelsProto;
 type V1 = Contract["kvbridge"]["v1"];
 let cached: V1 | undefined;
 
 export function kvbridgeV1(): V1 {
   if (!cached) {
     const dir = protoDir();
-    // Every service file of the package (receiver, inspect, engine, admin ...).
+    // Every service file of the package (receiver, inspect, engine, admin, models ...).
     const files = readdirSync(path.join(dir, "kvbridge", "v1"))
       .filter((f) => f.endsWith(".proto"))
       .map((f) => `kvbridge/v1/${f}`);

@@ -2,6 +2,8 @@ import type * as grpc from '@grpc/grpc-js';
 import type { MessageTypeDefinition } from '@grpc/proto-loader';
 
 import type { DecodeClient as _kvbridge_v1_DecodeClient, DecodeDefinition as _kvbridge_v1_DecodeDefinition } from './kvbridge/v1/Decode.js';
+import type { DetokenizeRequest as _kvbridge_v1_DetokenizeRequest, DetokenizeRequest__Output as _kvbridge_v1_DetokenizeRequest__Output } from './kvbridge/v1/DetokenizeRequest.js';
+import type { DetokenizeResponse as _kvbridge_v1_DetokenizeResponse, DetokenizeResponse__Output as _kvbridge_v1_DetokenizeResponse__Output } from './kvbridge/v1/DetokenizeResponse.js';
 import type { GenerateEvent as _kvbridge_v1_GenerateEvent, GenerateEvent__Output as _kvbridge_v1_GenerateEvent__Output } from './kvbridge/v1/GenerateEvent.js';
 import type { GenerateRequest as _kvbridge_v1_GenerateRequest, GenerateRequest__Output as _kvbridge_v1_GenerateRequest__Output } from './kvbridge/v1/GenerateRequest.js';
 import type { MatchPrefixRequest as _kvbridge_v1_MatchPrefixRequest, MatchPrefixRequest__Output as _kvbridge_v1_MatchPrefixRequest__Output } from './kvbridge/v1/MatchPrefixRequest.js';
@@ -11,6 +13,8 @@ import type { PlanResponse as _kvbridge_v1_PlanResponse, PlanResponse__Output as
 import type { PrefillClient as _kvbridge_v1_PrefillClient, PrefillDefinition as _kvbridge_v1_PrefillDefinition } from './kvbridge/v1/Prefill.js';
 import type { PrefillRequest as _kvbridge_v1_PrefillRequest, PrefillRequest__Output as _kvbridge_v1_PrefillRequest__Output } from './kvbridge/v1/PrefillRequest.js';
 import type { PrefillResponse as _kvbridge_v1_PrefillResponse, PrefillResponse__Output as _kvbridge_v1_PrefillResponse__Output } from './kvbridge/v1/PrefillResponse.js';
+import type { TokenizeRequest as _kvbridge_v1_TokenizeRequest, TokenizeRequest__Output as _kvbridge_v1_TokenizeRequest__Output } from './kvbridge/v1/TokenizeRequest.js';
+import type { TokenizeResponse as _kvbridge_v1_TokenizeResponse, TokenizeResponse__Output as _kvbridge_v1_TokenizeResponse__Output } from './kvbridge/v1/TokenizeResponse.js';
 
 type SubtypeConstructor<Constructor extends new (...args: any) => any, Subtype> = {
   new(...args: ConstructorParameters<Constructor>): Subtype;
@@ -20,6 +24,8 @@ export interface ProtoGrpcType {
   kvbridge: {
     v1: {
       Decode: SubtypeConstructor<typeof grpc.Client, _kvbridge_v1_DecodeClient> & { service: _kvbridge_v1_DecodeDefinition }
+      DetokenizeRequest: MessageTypeDefinition<_kvbridge_v1_DetokenizeRequest, _kvbridge_v1_DetokenizeRequest__Output>
+      DetokenizeResponse: MessageTypeDefinition<_kvbridge_v1_DetokenizeResponse, _kvbridge_v1_DetokenizeResponse__Output>
       GenerateEvent: MessageTypeDefinition<_kvbridge_v1_GenerateEvent, _kvbridge_v1_GenerateEvent__Output>
       GenerateRequest: MessageTypeDefinition<_kvbridge_v1_GenerateRequest, _kvbridge_v1_GenerateRequest__Output>
       MatchPrefixRequest: MessageTypeDefinition<_kvbridge_v1_MatchPrefixRequest, _kvbridge_v1_MatchPrefixRequest__Output>
@@ -29,6 +35,8 @@ export interface ProtoGrpcType {
       Prefill: SubtypeConstructor<typeof grpc.Client, _kvbridge_v1_PrefillClient> & { service: _kvbridge_v1_PrefillDefinition }
       PrefillRequest: MessageTypeDefinition<_kvbridge_v1_PrefillRequest, _kvbridge_v1_PrefillRequest__Output>
       PrefillResponse: MessageTypeDefinition<_kvbridge_v1_PrefillResponse, _kvbridge_v1_PrefillResponse__Output>
+      TokenizeRequest: MessageTypeDefinition<_kvbridge_v1_TokenizeRequest, _kvbridge_v1_TokenizeRequest__Output>
+      TokenizeResponse: MessageTypeDefinition<_kvbridge_v1_TokenizeResponse, _kvbridge_v1_TokenizeResponse__Output>
     }
   }
 }

@@ -2,10 +2,10 @@
 
 import type * as grpc from '@grpc/grpc-js'
 import type { MethodDefinition } from '@grpc/proto-loader'
-import type { AdminAbortRequest as _kvbridge_v1_AdminAbortRequest, AdminAbortRequest__Output as _kvbridge_v1_AdminAbortRequest__Output } from './AdminAbortRequest.js';
-import type { AdminAbortResponse as _kvbridge_v1_AdminAbortResponse, AdminAbortResponse__Output as _kvbridge_v1_AdminAbortResponse__Output } from './AdminAbortResponse.js';
-import type { EvictRequest as _kvbridge_v1_EvictRequest, EvictRequest__Output as _kvbridge_v1_EvictRequest__Output } from './EvictRequest.js';
-import type { EvictResponse as _kvbridge_v1_EvictResponse, EvictResponse__Output as _kvbridge_v1_EvictResponse__Output } from './EvictResponse.js';
+import type { AdminAbortRequest as _kvbridge_v1_AdminAbortRequest, AdminAbortRequest__Output as _kvbridge_v1_AdminAbortRequest__Output } from '../../kvbridge/v1/AdminAbortRequest.js';
+import type { AdminAbortResponse as _kvbridge_v1_AdminAbortResponse, AdminAbortResponse__Output as _kvbridge_v1_AdminAbortResponse__Output } from '../../kvbridge/v1/AdminAbortResponse.js';
+import type { EvictRequest as _kvbridge_v1_EvictRequest, EvictRequest__Output as _kvbridge_v1_EvictRequest__Output } from '../../kvbridge/v1/EvictRequest.js';
+import type { EvictResponse as _kvbridge_v1_EvictResponse, EvictResponse__Output as _kvbridge_v1_EvictResponse__Output } from '../../kvbridge/v1/EvictResponse.js';
 
 export interface AdminClient extends grpc.Client {
   AbortRequest(argument: _kvbridge_v1_AdminAbortRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_kvbridge_v1_AdminAbortResponse__Output>): grpc.ClientUnaryCall;

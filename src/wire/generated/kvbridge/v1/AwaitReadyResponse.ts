@@ -1,6 +1,6 @@
 // Original file: proto/kvbridge/v1/receiver.proto
 
-import type { KeyState as _kvbridge_v1_KeyState, KeyState__Output as _kvbridge_v1_KeyState__Output } from './KeyState.js';
+import type { KeyState as _kvbridge_v1_KeyState, KeyState__Output as _kvbridge_v1_KeyState__Output } from '../../kvbridge/v1/KeyState.js';
 
 export interface AwaitReadyResponse {
   'allReady'?: (boolean);

@@ -1,6 +1,6 @@
 // Original file: proto/kvbridge/v1/inspect.proto
 
-import type { KeyChecksum as _kvbridge_v1_KeyChecksum, KeyChecksum__Output as _kvbridge_v1_KeyChecksum__Output } from './KeyChecksum.js';
+import type { KeyChecksum as _kvbridge_v1_KeyChecksum, KeyChecksum__Output as _kvbridge_v1_KeyChecksum__Output } from '../../kvbridge/v1/KeyChecksum.js';
 
 export interface ChecksumKeysResponse {
   'checksums'?: (_kvbridge_v1_KeyChecksum)[];

@@ -1,6 +1,6 @@
 // Original file: proto/kvbridge/v1/receiver.proto
 
-import type { ChunkProof as _kvbridge_v1_ChunkProof, ChunkProof__Output as _kvbridge_v1_ChunkProof__Output } from './ChunkProof.js';
+import type { ChunkProof as _kvbridge_v1_ChunkProof, ChunkProof__Output as _kvbridge_v1_ChunkProof__Output } from '../../kvbridge/v1/ChunkProof.js';
 
 export interface CommitRequest {
   'requestId'?: (string);

@@ -2,10 +2,10 @@
 
 import type * as grpc from '@grpc/grpc-js'
 import type { MethodDefinition } from '@grpc/proto-loader'
-import type { GenerateEvent as _kvbridge_v1_GenerateEvent, GenerateEvent__Output as _kvbridge_v1_GenerateEvent__Output } from './GenerateEvent.js';
-import type { GenerateRequest as _kvbridge_v1_GenerateRequest, GenerateRequest__Output as _kvbridge_v1_GenerateRequest__Output } from './GenerateRequest.js';
-import type { MatchPrefixRequest as _kvbridge_v1_MatchPrefixRequest, MatchPrefixRequest__Output as _kvbridge_v1_MatchPrefixRequest__Output } from './MatchPrefixRequest.js';
-import type { MatchPrefixResponse as _kvbridge_v1_MatchPrefixResponse, MatchPrefixResponse__Output as _kvbridge_v1_MatchPrefixResponse__Output } from './MatchPrefixResponse.js';
+import type { GenerateEvent as _kvbridge_v1_GenerateEvent, GenerateEvent__Output as _kvbridge_v1_GenerateEvent__Output } from '../../kvbridge/v1/GenerateEvent.js';
+import type { GenerateRequest as _kvbridge_v1_GenerateRequest, GenerateRequest__Output as _kvbridge_v1_GenerateRequest__Output } from '../../kvbridge/v1/GenerateRequest.js';
+import type { MatchPrefixRequest as _kvbridge_v1_MatchPrefixRequest, MatchPrefixRequest__Output as _kvbridge_v1_MatchPrefixRequest__Output } from '../../kvbridge/v1/MatchPrefixRequest.js';
+import type { MatchPrefixResponse as _kvbridge_v1_MatchPrefixResponse, MatchPrefixResponse__Output as _kvbridge_v1_MatchPrefixResponse__Output } from '../../kvbridge/v1/MatchPrefixResponse.js';
 
 export interface DecodeClient extends grpc.Client {
   Generate(argument: _kvbridge_v1_GenerateRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_kvbridge_v1_GenerateEvent__Output>;

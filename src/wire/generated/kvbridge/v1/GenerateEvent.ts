@@ -10,6 +10,8 @@ export interface GenerateEvent {
   'completionTokens'?: (number);
   'recomputedTokens'?: (number);
   'chunksLoaded'?: (number);
+  'modelId'?: (string);
+  'fingerprint'?: (string);
 }
 
 export interface GenerateEvent__Output {
@@ -21,4 +23,6 @@ export interface GenerateEvent__Output {
   'completionTokens': (number);
   'recomputedTokens': (number);
   'chunksLoaded': (number);
+  'modelId': (string);
+  'fingerprint': (string);
 }

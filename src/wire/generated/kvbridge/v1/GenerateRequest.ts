@@ -7,6 +7,7 @@ export interface GenerateRequest {
   'maxTokens'?: (number);
   'stop'?: (string)[];
   'kvWaitMs'?: (number);
+  'model'?: (string);
 }
 
 export interface GenerateRequest__Output {
@@ -15,4 +16,5 @@ export interface GenerateRequest__Output {
   'maxTokens': (number);
   'stop': (string)[];
   'kvWaitMs': (number);
+  'model': (string);
 }

@@ -1,6 +1,6 @@
 // Original file: proto/kvbridge/v1/receiver.proto
 
-import type { DataPlaneOffer as _kvbridge_v1_DataPlaneOffer, DataPlaneOffer__Output as _kvbridge_v1_DataPlaneOffer__Output } from './DataPlaneOffer.js';
+import type { DataPlaneOffer as _kvbridge_v1_DataPlaneOffer, DataPlaneOffer__Output as _kvbridge_v1_DataPlaneOffer__Output } from '../../kvbridge/v1/DataPlaneOffer.js';
 import type { Long } from '@grpc/proto-loader';
 
 export interface HelloResponse {

@@ -2,14 +2,14 @@
 
 import type * as grpc from '@grpc/grpc-js'
 import type { MethodDefinition } from '@grpc/proto-loader'
-import type { ChecksumKeysRequest as _kvbridge_v1_ChecksumKeysRequest, ChecksumKeysRequest__Output as _kvbridge_v1_ChecksumKeysRequest__Output } from './ChecksumKeysRequest.js';
-import type { ChecksumKeysResponse as _kvbridge_v1_ChecksumKeysResponse, ChecksumKeysResponse__Output as _kvbridge_v1_ChecksumKeysResponse__Output } from './ChecksumKeysResponse.js';
-import type { GetStatsRequest as _kvbridge_v1_GetStatsRequest, GetStatsRequest__Output as _kvbridge_v1_GetStatsRequest__Output } from './GetStatsRequest.js';
-import type { ListEntriesRequest as _kvbridge_v1_ListEntriesRequest, ListEntriesRequest__Output as _kvbridge_v1_ListEntriesRequest__Output } from './ListEntriesRequest.js';
-import type { ListEntriesResponse as _kvbridge_v1_ListEntriesResponse, ListEntriesResponse__Output as _kvbridge_v1_ListEntriesResponse__Output } from './ListEntriesResponse.js';
-import type { ListRequestsRequest as _kvbridge_v1_ListRequestsRequest, ListRequestsRequest__Output as _kvbridge_v1_ListRequestsRequest__Output } from './ListRequestsRequest.js';
-import type { ListRequestsResponse as _kvbridge_v1_ListRequestsResponse, ListRequestsResponse__Output as _kvbridge_v1_ListRequestsResponse__Output } from './ListRequestsResponse.js';
-import type { Stats as _kvbridge_v1_Stats, Stats__Output as _kvbridge_v1_Stats__Output } from './Stats.js';
+import type { ChecksumKeysRequest as _kvbridge_v1_ChecksumKeysRequest, ChecksumKeysRequest__Output as _kvbridge_v1_ChecksumKeysRequest__Output } from '../../kvbridge/v1/ChecksumKeysRequest.js';
+import type { ChecksumKeysResponse as _kvbridge_v1_ChecksumKeysResponse, ChecksumKeysResponse__Output as _kvbridge_v1_ChecksumKeysResponse__Output } from '../../kvbridge/v1/ChecksumKeysResponse.js';
+import type { GetStatsRequest as _kvbridge_v1_GetStatsRequest, GetStatsRequest__Output as _kvbridge_v1_GetStatsRequest__Output } from '../../kvbridge/v1/GetStatsRequest.js';
+import type { ListEntriesRequest as _kvbridge_v1_ListEntriesRequest, ListEntriesRequest__Output as _kvbridge_v1_ListEntriesRequest__Output } from '../../kvbridge/v1/ListEntriesRequest.js';
+import type { ListEntriesResponse as _kvbridge_v1_ListEntriesResponse, ListEntriesResponse__Output as _kvbridge_v1_ListEntriesResponse__Output } from '../../kvbridge/v1/ListEntriesResponse.js';
+import type { ListRequestsRequest as _kvbridge_v1_ListRequestsRequest, ListRequestsRequest__Output as _kvbridge_v1_ListRequestsRequest__Output } from '../../kvbridge/v1/ListRequestsRequest.js';
+import type { ListRequestsResponse as _kvbridge_v1_ListRequestsResponse, ListRequestsResponse__Output as _kvbridge_v1_ListRequestsResponse__Output } from '../../kvbridge/v1/ListRequestsResponse.js';
+import type { Stats as _kvbridge_v1_Stats, Stats__Output as _kvbridge_v1_Stats__Output } from '../../kvbridge/v1/Stats.js';
 
 export interface InspectClient extends grpc.Client {
   ChecksumKeys(argument: _kvbridge_v1_ChecksumKeysRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_kvbridge_v1_ChecksumKeysResponse__Output>): grpc.ClientUnaryCall;

@@ -2,20 +2,20 @@
 
 import type * as grpc from '@grpc/grpc-js'
 import type { MethodDefinition } from '@grpc/proto-loader'
-import type { AbortRequest as _kvbridge_v1_AbortRequest, AbortRequest__Output as _kvbridge_v1_AbortRequest__Output } from './AbortRequest.js';
-import type { AbortResponse as _kvbridge_v1_AbortResponse, AbortResponse__Output as _kvbridge_v1_AbortResponse__Output } from './AbortResponse.js';
-import type { AllocRequest as _kvbridge_v1_AllocRequest, AllocRequest__Output as _kvbridge_v1_AllocRequest__Output } from './AllocRequest.js';
-import type { AllocResponse as _kvbridge_v1_AllocResponse, AllocResponse__Output as _kvbridge_v1_AllocResponse__Output } from './AllocResponse.js';
-import type { AwaitReadyRequest as _kvbridge_v1_AwaitReadyRequest, AwaitReadyRequest__Output as _kvbridge_v1_AwaitReadyRequest__Output } from './AwaitReadyRequest.js';
-import type { AwaitReadyResponse as _kvbridge_v1_AwaitReadyResponse, AwaitReadyResponse__Output as _kvbridge_v1_AwaitReadyResponse__Output } from './AwaitReadyResponse.js';
-import type { CommitRequest as _kvbridge_v1_CommitRequest, CommitRequest__Output as _kvbridge_v1_CommitRequest__Output } from './CommitRequest.js';
-import type { CommitResponse as _kvbridge_v1_CommitResponse, CommitResponse__Output as _kvbridge_v1_CommitResponse__Output } from './CommitResponse.js';
-import type { HelloRequest as _kvbridge_v1_HelloRequest, HelloRequest__Output as _kvbridge_v1_HelloRequest__Output } from './HelloRequest.js';
-import type { HelloResponse as _kvbridge_v1_HelloResponse, HelloResponse__Output as _kvbridge_v1_HelloResponse__Output } from './HelloResponse.js';
-import type { ReleaseRequest as _kvbridge_v1_ReleaseRequest, ReleaseRequest__Output as _kvbridge_v1_ReleaseRequest__Output } from './ReleaseRequest.js';
-import type { ReleaseResponse as _kvbridge_v1_ReleaseResponse, ReleaseResponse__Output as _kvbridge_v1_ReleaseResponse__Output } from './ReleaseResponse.js';
-import type { RenewRequest as _kvbridge_v1_RenewRequest, RenewRequest__Output as _kvbridge_v1_RenewRequest__Output } from './RenewRequest.js';
-import type { RenewResponse as _kvbridge_v1_RenewResponse, RenewResponse__Output as _kvbridge_v1_RenewResponse__Output } from './RenewResponse.js';
+import type { AbortRequest as _kvbridge_v1_AbortRequest, AbortRequest__Output as _kvbridge_v1_AbortRequest__Output } from '../../kvbridge/v1/AbortRequest.js';
+import type { AbortResponse as _kvbridge_v1_AbortResponse, AbortResponse__Output as _kvbridge_v1_AbortResponse__Output } from '../../kvbridge/v1/AbortResponse.js';
+import type { AllocRequest as _kvbridge_v1_AllocRequest, AllocRequest__Output as _kvbridge_v1_AllocRequest__Output } from '../../kvbridge/v1/AllocRequest.js';
+import type { AllocResponse as _kvbridge_v1_AllocResponse, AllocResponse__Output as _kvbridge_v1_AllocResponse__Output } from '../../kvbridge/v1/AllocResponse.js';
+import type { AwaitReadyRequest as _kvbridge_v1_AwaitReadyRequest, AwaitReadyRequest__Output as _kvbridge_v1_AwaitReadyRequest__Output } from '../../kvbridge/v1/AwaitReadyRequest.js';
+import type { AwaitReadyResponse as _kvbridge_v1_AwaitReadyResponse, AwaitReadyResponse__Output as _kvbridge_v1_AwaitReadyResponse__Output } from '../../kvbridge/v1/AwaitReadyResponse.js';
+import type { CommitRequest as _kvbridge_v1_CommitRequest, CommitRequest__Output as _kvbridge_v1_CommitRequest__Output } from '../../kvbridge/v1/CommitRequest.js';
+import type { CommitResponse as _kvbridge_v1_CommitResponse, CommitResponse__Output as _kvbridge_v1_CommitResponse__Output } from '../../kvbridge/v1/CommitResponse.js';
+import type { HelloRequest as _kvbridge_v1_HelloRequest, HelloRequest__Output as _kvbridge_v1_HelloRequest__Output } from '../../kvbridge/v1/HelloRequest.js';
+import type { HelloResponse as _kvbridge_v1_HelloResponse, HelloResponse__Output as _kvbridge_v1_HelloResponse__Output } from '../../kvbridge/v1/HelloResponse.js';
+import type { ReleaseRequest as _kvbridge_v1_ReleaseRequest, ReleaseRequest__Output as _kvbridge_v1_ReleaseRequest__Output } from '../../kvbridge/v1/ReleaseRequest.js';
+import type { ReleaseResponse as _kvbridge_v1_ReleaseResponse, ReleaseResponse__Output as _kvbridge_v1_ReleaseResponse__Output } from '../../kvbridge/v1/ReleaseResponse.js';
+import type { RenewRequest as _kvbridge_v1_RenewRequest, RenewRequest__Output as _kvbridge_v1_RenewRequest__Output } from '../../kvbridge/v1/RenewRequest.js';
+import type { RenewResponse as _kvbridge_v1_RenewResponse, RenewResponse__Output as _kvbridge_v1_RenewResponse__Output } from '../../kvbridge/v1/RenewResponse.js';
 
 export interface KvReceiverClient extends grpc.Client {
   Abort(argument: _kvbridge_v1_AbortRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_kvbridge_v1_AbortResponse__Output>): grpc.ClientUnaryCall;

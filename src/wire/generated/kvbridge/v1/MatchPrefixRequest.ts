@@ -3,8 +3,10 @@
 
 export interface MatchPrefixRequest {
   'keys'?: (string)[];
+  'model'?: (string);
 }
 
 export interface MatchPrefixRequest__Output {
   'keys': (string)[];
+  'model': (string);
 }

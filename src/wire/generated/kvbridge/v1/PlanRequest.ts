@@ -3,8 +3,10 @@
 
 export interface PlanRequest {
   'prompt'?: (string);
+  'model'?: (string);
 }
 
 export interface PlanRequest__Output {
   'prompt': (string);
+  'model': (string);
 }

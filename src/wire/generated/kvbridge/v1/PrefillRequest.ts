@@ -5,10 +5,12 @@ export interface PrefillRequest {
   'requestId'?: (string);
   'prompt'?: (string);
   'decodeTarget'?: (string);
+  'model'?: (string);
 }
 
 export interface PrefillRequest__Output {
   'requestId': (string);
   'prompt': (string);
   'decodeTarget': (string);
+  'model': (string);
 }

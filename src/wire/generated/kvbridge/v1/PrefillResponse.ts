@@ -10,6 +10,8 @@ export interface PrefillResponse {
   'transport'?: (string);
   'evalMs'?: (number | string);
   'transferMs'?: (number | string);
+  'modelId'?: (string);
+  'fingerprint'?: (string);
 }
 
 export interface PrefillResponse__Output {
@@ -20,4 +22,6 @@ export interface PrefillResponse__Output {
   'transport': (string);
   'evalMs': (number);
   'transferMs': (number);
+  'modelId': (string);
+  'fingerprint': (string);
 }

@@ -1,0 +1,12 @@
+// Original file: proto/kvbridge/v1/engine.proto
+
+
+export interface DetokenizeResponse {
+  'text'?: (string);
+  'modelId'?: (string);
+}
+
+export interface DetokenizeResponse__Output {
+  'text': (string);
+  'modelId': (string);
+}

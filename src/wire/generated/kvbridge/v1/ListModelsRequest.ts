@@ -1,0 +1,8 @@
+// Original file: proto/kvbridge/v1/models.proto
+
+
+export interface ListModelsRequest {
+}
+
+export interface ListModelsRequest__Output {
+}
