@@ -112,6 +112,16 @@ export const ROUTER_RECONNECT_MAX_BACKOFF_MS = 800;
 export const ROUTER_HEALTH_INTERVAL_MS = 250;
 /** Bound on one health Check: a node that does not answer within it (frozen, partitioned) is taken out of rotation. */
 export const ROUTER_HEALTH_TIMEOUT_MS = 1_000;
+/**
+ * HTTP/2 keepalive on a router's channels: a PING after this long without one answered, so a
+ * connection stalled by a network partition (the kernel keeps it open) is found and replaced.
+ */
+export const ROUTER_KEEPALIVE_TIME_MS = 1_000;
+/**
+ * A channel whose PING is not answered within this is closed. Longer than two health deadlines, so a
+ * busy node is judged by its health (and leaves rotation cleanly) before its connection is torn down.
+ */
+export const ROUTER_KEEPALIVE_TIMEOUT_MS = 3_000;
 /** Longest silence of a decode node within a running generation before the router ends the stream with an error. */
 export const ROUTER_GENERATE_IDLE_MS = 30_000;
 /** Bound on the router's GET /v1/models Plan probe. */

@@ -18,6 +18,16 @@ export function boundedReconnectOptions(initialMs: number, maxMs: number): grpc.
   return { ...CLIENT_CHANNEL_OPTIONS, "grpc.initial_reconnect_backoff_ms": initialMs, "grpc.max_reconnect_backoff_ms": Math.max(initialMs, maxMs) };
 }
 
+/**
+ * HTTP/2 keepalive PINGs, also on an idle connection: a partitioned link leaves TCP open but stalled
+ * (until the kernel's next retransmission, seconds later); the PING that goes unanswered closes it
+ * and the next call connects afresh. grpc-js servers answer PINGs at any rate (they enforce no
+ * minimum interval), so no server option is needed.
+ */
+export function keepaliveOptions(timeMs: number, timeoutMs: number): grpc.ChannelOptions {
+  return { "grpc.keepalive_time_ms": timeMs, "grpc.keepalive_timeout_ms": timeoutMs, "grpc.keepalive_permit_without_calls": 1 };
+}
+
 export interface CallOptions {
   /** Bound on the whole call. */
   timeoutMs: number;

@@ -4,6 +4,7 @@
 // prefill node, a silent Generate ends with an error after the idle bound, and a prompt refused by
 // the router's limit or by Plan is answered 400 at once without reaching Prefill or Generate.
 import { afterEach, describe, expect, it } from "vitest";
+import { MAX_CHAT_MESSAGES } from "../../src/config/defaults.js";
 import { KvbridgeError } from "../../src/errors/kvbridge-error.js";
 import { silentLogger } from "../../src/observability/logger.js";
 import { startRouter, type Router, type RouterOptions } from "../../src/roles/router/router-role.js";
@@ -162,6 +163,19 @@ describe("prompts that cannot fit are refused at once", () => {
     expect((chat.body as ErrorBody).error).toMatchObject({ param: "messages", code: "prompt_too_long" });
     expect(prefill.calls.plan).toBe(0);
     expect((await post(router, { prompt: "x".repeat(100) })).status).toBe(200);
+  });
+
+  it(`over MAX_CHAT_MESSAGES (${MAX_CHAT_MESSAGES}) chat messages: 400 prompt_too_long with param messages and the limit, before any prompt is built or node asked`, async () => {
+    const [prefill, decode] = await Promise.all([startStubPrefill(), startStubDecode()]);
+    const router = await routerFor([prefill], [decode]);
+    const many = Array.from({ length: MAX_CHAT_MESSAGES + 1 }, () => ({ role: "user", content: "hi" }));
+    const res = await post(router, { messages: many }, "/v1/chat/completions");
+    expect(res.status).toBe(400);
+    expect(res.body).toEqual({
+      error: { message: expect.stringContaining(`at most ${MAX_CHAT_MESSAGES}`), type: "invalid_request_error", param: "messages", code: "prompt_too_long" },
+    });
+    expect(prefill.calls.plan).toBe(0);
+    expect((await post(router, { messages: many.slice(1) }, "/v1/chat/completions")).status).toBe(200);
   });
 
   it("a Plan refused INVALID_ARGUMENT (details.reason, limit, param) is answered 400 from the details and never sent to Prefill, MatchPrefix or Generate", async () => {

@@ -6,7 +6,7 @@ import type * as grpc from "@grpc/grpc-js";
 import type { ServingStatus } from "grpc-health-check";
 import { KvbridgeError } from "../../src/errors/kvbridge-error.js";
 import { startGrpcServer, type NodeGrpcServer } from "../../src/services/grpc-server.js";
-import { unaryHandler } from "../../src/wire/unary.js";
+import { unaryHandler } from "../../src/services/unary-handler.js";
 import type { DecodeHandlers } from "../../src/wire/generated/kvbridge/v1/Decode.js";
 import type { GenerateEvent } from "../../src/wire/generated/kvbridge/v1/GenerateEvent.js";
 import type { GenerateRequest__Output } from "../../src/wire/generated/kvbridge/v1/GenerateRequest.js";

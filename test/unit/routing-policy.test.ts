@@ -129,10 +129,10 @@ function scheduledUpstream(s: fc.Scheduler, faults: Map<string, RequestFaults>, 
     // The prompt is its own key, so a MatchPrefix call knows which request it serves.
     plan: (_t, req, o) => answer(req.prompt!, "plan", { promptTokens: 3, keys: [req.prompt!], fingerprint: "f", modelId: "m" }, o.signal),
     matchPrefix: (t, keys, o) => answer(keys[0]!, "match", matches(t), o.signal),
-    prefill: (_t, req, o) => answer(req.prompt!, "prefill", { promptTokens: 3, chunks: 1, chunksDeduped: 0, bytesSent: 1, transport: "tcp", evalMs: 1, transferMs: 1 }, o.signal),
+    prefill: (_t, req, o) => answer(req.prompt!, "prefill", { promptTokens: 3, chunks: 1, chunksDeduped: 0, bytesSent: 1, transport: "tcp", evalMs: 1, transferMs: 1, modelId: "m", fingerprint: "f" }, o.signal),
     generate: async (_t, req, _deadline, o) => {
       await onGenerate?.();
-      const outcome: GenerateOutcome = { text: "x", finishReason: "length", promptTokens: 3, completionTokens: 1, ttft: 0 };
+      const outcome: GenerateOutcome = { text: "x", finishReason: "length", promptTokens: 3, completionTokens: 1, ttft: 0, decodeMs: 0, itlMs: [], queueMs: 0, prefillMs: 0 };
       return answer(req.prompt!, "generate", outcome, o.signal);
     },
   };
@@ -244,5 +244,110 @@ describe("routing through the dispatch code (fast-check scheduler)", () => {
       ),
       { numRuns: 500 },
     );
+  });
+});
+
+describe("a decode node's failure during a request", () => {
+  const outcome: GenerateOutcome = { text: "ab", finishReason: "length", promptTokens: 3, completionTokens: 2, ttft: 0, decodeMs: 0, itlMs: [], queueMs: 0, prefillMs: 0 };
+  /** Decode nodes that fail Generate as `failOn` says (after sending `textFirst` when given); records every Prefill's decode target and every Generate's. */
+  function failing(failOn: (target: string, n: number) => boolean, textFirst?: string): { upstream: Upstream; prefilled: string[]; generated: string[] } {
+    const prefilled: string[] = [];
+    const generated: string[] = [];
+    const upstream: Upstream = {
+      plan: async (_t, req) => ({ promptTokens: 3, keys: [req.prompt!], fingerprint: "f", modelId: "m" }),
+      matchPrefix: async () => 0,
+      prefill: async (_t, req) => {
+        prefilled.push(req.decodeTarget!);
+        return { promptTokens: 3, chunks: 1, chunksDeduped: 0, bytesSent: 1, transport: "tcp", evalMs: 1, transferMs: 1, modelId: "m", fingerprint: "f" };
+      },
+      generate: async (t, _req, _dl, o) => {
+        generated.push(t);
+        if (failOn(t, generated.length)) {
+          if (textFirst) o.onText(textFirst);
+          throw new KvbridgeError("UNAVAILABLE", `Generate on ${t}: connection reset`);
+        }
+        o.onText("ab");
+        return outcome;
+      },
+    };
+    return { upstream, prefilled, generated };
+  }
+
+  it("before any text: tried once more on the other decode node, prefilled to it again; every reservation released", async () => {
+    const nodes: NodeStates = new Map();
+    const u = failing((_t, n) => n === 1);
+    const d = dispatcher(u.upstream, nodes, ["prefill0:1"], ["decode0:1", "decode1:1"]);
+    const texts: string[] = [];
+    const out = await dispatchCompletion(d, input("p"), "r", new AbortController().signal, (t) => texts.push(t));
+    expect(out.text).toBe("ab");
+    expect(texts).toEqual(["ab"]);
+    expect(u.generated).toHaveLength(2);
+    expect(u.generated[1]).not.toBe(u.generated[0]);
+    expect(u.prefilled).toEqual(u.generated);
+    for (const t of ["prefill0:1", "decode0:1", "decode1:1"]) expect(nodeState(nodes, t).inFlight).toBe(0);
+  });
+
+  it("only once: a second failure is the request's error", async () => {
+    const nodes: NodeStates = new Map();
+    const u = failing(() => true);
+    const d = dispatcher(u.upstream, nodes, ["prefill0:1"], ["decode0:1", "decode1:1", "decode2:1"]);
+    await expect(dispatchCompletion(d, input("p"), "r", new AbortController().signal, () => undefined)).rejects.toMatchObject({ code: "UNAVAILABLE" });
+    expect(u.generated).toHaveLength(2);
+  });
+
+  it("after text reached the client: ends with the error, never generated again (no text repeated)", async () => {
+    const nodes: NodeStates = new Map();
+    const u = failing(() => true, "a");
+    const d = dispatcher(u.upstream, nodes, ["prefill0:1"], ["decode0:1", "decode1:1"]);
+    const texts: string[] = [];
+    await expect(dispatchCompletion(d, input("p"), "r", new AbortController().signal, (t) => texts.push(t))).rejects.toMatchObject({ code: "UNAVAILABLE" });
+    expect(u.generated).toHaveLength(1);
+    expect(texts).toEqual(["a"]);
+  });
+
+  it("a running Generate whose decode node leaves rotation ends at once with UNAVAILABLE naming the node", async () => {
+    const nodes: NodeStates = new Map();
+    const rotation = new Map(["prefill0:1", "decode0:1"].map((t) => [t, new AbortController()]));
+    let started!: () => void;
+    const generating = new Promise<void>((r) => (started = r));
+    const upstream: Upstream = {
+      ...failing(() => false).upstream,
+      // Never answers: only its signal ends it.
+      generate: (_t, _req, _dl, o) =>
+        new Promise((_resolve, reject) => {
+          o.onText("a");
+          started();
+          o.signal.addEventListener("abort", () => reject(new KvbridgeError("CANCELLED", "cancelled")), { once: true });
+        }),
+    };
+    const d: Dispatcher = { ...dispatcher(upstream, nodes, ["prefill0:1"], ["decode0:1"]), rotationSignal: (t) => rotation.get(t)?.signal };
+    const run = dispatchCompletion(d, input("p"), "r", new AbortController().signal, () => undefined);
+    await generating;
+    rotation.get("decode0:1")!.abort();
+    await expect(run).rejects.toMatchObject({ code: "UNAVAILABLE", message: expect.stringContaining("decode0:1") });
+  });
+
+  it("a Prefill writing to a decode node that leaves rotation ends at once, and the request moves to another decode node", async () => {
+    const nodes: NodeStates = new Map();
+    const rotation = new Map(["prefill0:1", "decode0:1", "decode1:1"].map((t) => [t, new AbortController()]));
+    const base = failing(() => false);
+    let first = true;
+    const upstream: Upstream = {
+      ...base.upstream,
+      prefill: (t, req, o) => {
+        if (!first) return base.upstream.prefill(t, req, o);
+        first = false;
+        base.prefilled.push(req.decodeTarget!);
+        // The first Prefill hangs until its signal fires; its decode node then leaves rotation.
+        queueMicrotask(() => rotation.get(req.decodeTarget!)!.abort());
+        return new Promise((_resolve, reject) => o.signal!.addEventListener("abort", () => reject(new KvbridgeError("CANCELLED", "cancelled")), { once: true }));
+      },
+    };
+    const d: Dispatcher = { ...dispatcher(upstream, nodes, ["prefill0:1"], ["decode0:1", "decode1:1"]), rotationSignal: (t) => rotation.get(t)?.signal };
+    const out = await dispatchCompletion(d, input("p"), "r", new AbortController().signal, () => undefined);
+    expect(out.text).toBe("ab");
+    expect(base.prefilled).toHaveLength(2);
+    expect(base.generated).toEqual([base.prefilled[1]]);
+    expect(base.prefilled[1]).not.toBe(base.prefilled[0]);
   });
 });

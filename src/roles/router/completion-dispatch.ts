@@ -2,8 +2,12 @@
 // node when that one is unreachable, too slow or leaves rotation), ask every decode node in rotation
 // for its prefix match, reserve the decode node, Prefill (which pushes the KV), then Generate. A
 // prompt the prefill node refuses (INVALID_ARGUMENT: too long, over the context) is answered at once
-// and never sent on. The routing decisions are routing-policy.ts's; this file only orders the calls
-// and releases what it reserved however the request ends.
+// and never sent on. When the decode node leaves rotation (frozen, partitioned, gone) its Prefill and
+// Generate end at once; a generation that fails on its decode node before any text reached the
+// client is tried once more on another decode node in rotation (prefilled again), one that fails
+// after it ends with the error (no text is repeated or skipped). The routing decisions are
+// routing-policy.ts's; this file only orders the calls and releases what it reserved however the
+// request ends.
 import type { Logger } from "pino";
 import { KvbridgeError, toKvbridgeError } from "../../errors/kvbridge-error.js";
 import type { GenerateRequest } from "../../wire/generated/kvbridge/v1/GenerateRequest.js";
@@ -22,6 +26,8 @@ export interface Upstream {
   matchPrefix(target: string, keys: string[], opts: CallOptions): Promise<number>;
   prefill(target: string, req: PrefillRequest, opts: CallOptions): Promise<PrefillResponse__Output>;
   generate(target: string, req: GenerateRequest, deadlineMs: number, o: Omit<ConsumeOptions, "what">): Promise<GenerateOutcome>;
+  /** Told the node's rotation signal before each call (a node back in rotation gets a fresh channel). */
+  freshen?(target: string, rotation: AbortSignal | undefined): void;
 }
 
 export interface DispatchTimeouts {
@@ -46,47 +52,71 @@ export interface Dispatcher {
   log: Logger;
   /** Called with each Plan's answer (the router learns the model id from it). */
   onPlan?(plan: PlanResponse__Output): void;
-  /** Fires when a node leaves rotation (node-health.ts); its Plan and Prefill calls then end at once. */
+  /** Fires when a node leaves rotation (node-health.ts); its calls (and Prefills writing to it) then end at once. */
   rotationSignal?(target: string): AbortSignal | undefined;
 }
 
-/** The client's signal and the node's rotation signal as one; dispose() unhooks it. */
-function nodeCallSignal(client: AbortSignal, rotation: AbortSignal | undefined): { signal: AbortSignal; dispose(): void } {
-  if (!rotation) return { signal: client, dispose: () => undefined };
+/** What a request's caller learns besides its text. */
+export interface DispatchHooks {
+  /** The Generate call was sent (the request is running, no longer waiting). */
+  onGenerateStarted?(): void;
+}
+
+/** The client's signal and the nodes' rotation signals as one; dispose() unhooks it. */
+function nodeCallSignal(client: AbortSignal, rotations: readonly AbortSignal[]): { signal: AbortSignal; dispose(): void } {
+  if (rotations.length === 0) return { signal: client, dispose: () => undefined };
   const ac = new AbortController();
   const abort = (): void => ac.abort();
-  if (client.aborted || rotation.aborted) ac.abort();
-  client.addEventListener("abort", abort, { once: true });
-  rotation.addEventListener("abort", abort, { once: true });
+  const all = [client, ...rotations];
+  if (all.some((s) => s.aborted)) ac.abort();
+  for (const s of all) s.addEventListener("abort", abort, { once: true });
   return {
     signal: ac.signal,
     dispose() {
-      client.removeEventListener("abort", abort);
-      rotation.removeEventListener("abort", abort);
+      for (const s of all) s.removeEventListener("abort", abort);
     },
   };
 }
 
+/** The node's rotation signal when it was chosen in rotation (a last-resort node has none to lose). */
+function rotationOf(d: Dispatcher, node: Reservation): AbortSignal | undefined {
+  return node.inRotation ? d.rotationSignal?.(node.target) : undefined;
+}
+
 /**
- * One call on a reserved node, cancelled when the client leaves or the node leaves rotation (then
- * UNAVAILABLE, not CANCELLED). A node in rotation is waited for while its channel reconnects; a
- * last-resort node is not (the call fails at once if it is still down).
+ * One call on a reserved node, cancelled when the client leaves, the node leaves rotation or (a
+ * Prefill) the decode node it writes to does (then UNAVAILABLE naming the node, not CANCELLED). A
+ * node in rotation is waited for while its channel reconnects; a last-resort node is not (the call
+ * fails at once if it is still down).
  */
-async function onNode<T>(d: Dispatcher, node: Reservation, client: AbortSignal, what: string, call: (signal: AbortSignal, waitForReady: boolean) => Promise<T>): Promise<T> {
-  const target = node.target;
-  const rotation = node.inRotation ? d.rotationSignal?.(target) : undefined;
-  const linked = nodeCallSignal(client, rotation);
+async function onNode<T>(d: Dispatcher, node: Reservation, client: AbortSignal, what: string, call: (signal: AbortSignal, waitForReady: boolean) => Promise<T>, also?: Reservation): Promise<T> {
+  const watched = [node, ...(also ? [also] : [])].map((n) => ({ target: n.target, rotation: rotationOf(d, n) }));
+  d.upstream.freshen?.(node.target, d.rotationSignal?.(node.target));
+  const linked = nodeCallSignal(client, watched.flatMap((w) => (w.rotation ? [w.rotation] : [])));
   try {
     return await call(linked.signal, node.inRotation);
   } catch (err) {
     const e = toKvbridgeError(err);
-    if (!client.aborted && rotation?.aborted && e.code === "CANCELLED") {
-      throw new KvbridgeError("UNAVAILABLE", `${what} on ${target}: the node left rotation (its health check failed) before answering`, { cause: e });
+    const left = watched.find((w) => w.rotation?.aborted);
+    if (!client.aborted && left && e.code === "CANCELLED") {
+      throw new KvbridgeError("UNAVAILABLE", `${what} on ${node.target}: ${left.target === node.target ? "the node" : `its decode node ${left.target}`} left rotation (its health check failed) before ${what} ended`, { cause: e });
     }
     throw e;
   } finally {
     linked.dispose();
   }
+}
+
+/** A failure of the decode node (not of the prompt or the client): worth one more try elsewhere before any text was sent. */
+class DecodeFailed extends Error {
+  constructor(readonly error: KvbridgeError) {
+    super(error.message);
+  }
+}
+
+/** Failures a decode node's own trouble explains (gone, frozen, left rotation, draining). */
+function decodeRetryable(e: KvbridgeError): boolean {
+  return e.code === "UNAVAILABLE" || e.code === "DEADLINE_EXCEEDED" || e.code === "INTERNAL";
 }
 
 /** Plan again on another prefill node after these: the node, not the prompt, was at fault. */
@@ -110,7 +140,7 @@ function noDecode(d: Dispatcher): KvbridgeError {
   return new KvbridgeError("UNAVAILABLE", targets.length === 0 ? "no decode node is known; check --decode / --decode-dns" : `no decode node is in rotation (${targets.join(", ")}: unreachable or not serving)`);
 }
 
-export async function dispatchCompletion(d: Dispatcher, input: CompletionInput, requestId: string, signal: AbortSignal, onText: (text: string) => void): Promise<GenerateOutcome> {
+export async function dispatchCompletion(d: Dispatcher, input: CompletionInput, requestId: string, signal: AbortSignal, onText: (text: string) => void, hooks: DispatchHooks = {}): Promise<GenerateOutcome> {
   const rlog = d.log.child({ requestId });
   const startedAt = performance.now();
   // Reserved before Plan is sent: simultaneous requests each see the others' prefill choices.
@@ -142,50 +172,123 @@ export async function dispatchCompletion(d: Dispatcher, input: CompletionInput, 
     const decodeTargets = candidates(d.nodes, d.decodeTargets());
     if (decodeTargets.length === 0) throw noDecode(d);
     const answers: PrefixAnswer[] = await Promise.all(
-      decodeTargets.map((target) =>
-        d.upstream.matchPrefix(target, keys, { timeoutMs: d.timeouts.matchPrefixMs, signal, waitForReady: nodeState(d.nodes, target).reachable }).then(
+      decodeTargets.map((target) => {
+        d.upstream.freshen?.(target, d.rotationSignal?.(target));
+        return d.upstream.matchPrefix(target, keys, { timeoutMs: d.timeouts.matchPrefixMs, signal, waitForReady: nodeState(d.nodes, target).reachable }).then(
           (matched): PrefixAnswer => ({ target, matched }),
           (err: unknown): PrefixAnswer => {
             rlog.debug({ decode: target, err: toKvbridgeError(err).message }, "decode node passed over");
             return { target, matched: undefined };
           },
-        ),
-      ),
+        );
+      }),
     );
     if (signal.aborted) throw new KvbridgeError("CANCELLED", "client went away");
     // Decided and reserved in this tick, from the answers and the loads as they are now.
     const chosen = reserveDecode(d.nodes, answers);
     if (!chosen) throw new KvbridgeError("UNAVAILABLE", `no decode node answered (${decodeTargets.join(", ")})`);
-    const dec = chosen.reservation;
-    try {
-      const prefillNode: Reservation = pre;
-      const prefillTarget = prefillNode.target;
-      rlog.info({ prefill: prefillTarget, decode: dec.target, promptTokens: plan.promptTokens, chunks: keys.length, prefixMatched: chosen.matched }, "routing");
+    let textSent = false;
+    const forward = (text: string): void => {
+      textSent = true;
+      onText(text);
+    };
+    const planned = { promptTokens: plan.promptTokens, chunks: keys.length };
+    let attempt: Attempt = { decode: chosen.reservation, matched: chosen.matched, prefill: pre, planned };
+    for (let retry = 0; ; retry++) {
       try {
-        const res = await onNode(d, prefillNode, signal, "Prefill", (s, waitForReady) =>
-          d.upstream.prefill(prefillTarget, { requestId, prompt: input.prompt, decodeTarget: dec.target }, { timeoutMs: d.timeouts.prefillMs, signal: s, waitForReady }),
-        );
-        rlog.info({ bytes: res.bytesSent, deduped: res.chunksDeduped, transport: res.transport, evalMs: Math.round(res.evalMs), transferMs: Math.round(res.transferMs) }, "prefilled");
+        return await onDecode(d, input, requestId, signal, rlog, startedAt, attempt, retry, forward, hooks);
       } catch (err) {
-        const e = toKvbridgeError(err);
-        if (signal.aborted || e.code === "CANCELLED" || promptRefused(e)) throw e;
-        // The decode node decides: recompute the missing KV locally (default) or fail clearly.
-        rlog.warn({ err: e.message, code: e.code }, "prefill failed; the decode node applies its recompute policy");
-      } finally {
-        pre.release();
+        if (!(err instanceof DecodeFailed)) throw err;
+        const e = err.error;
+        if (signal.aborted || textSent || retry >= 1 || !decodeRetryable(e)) throw e;
+        // Another decode node in rotation (its prefix match as it answered), decided and reserved in this tick.
+        const failedTarget = attempt.decode.target;
+        const others = answers.filter((a) => a.target !== failedTarget && nodeState(d.nodes, a.target).reachable);
+        const next = reserveDecode(d.nodes, others);
+        if (!next) throw e;
+        const prefill = reservePrefill(d.nodes, d.prefillTargets());
+        if (!prefill) {
+          next.reservation.release();
+          throw e;
+        }
+        rlog.warn({ decode: failedTarget, err: e.message, code: e.code, next: next.reservation.target }, "generation failed on its decode node before any text was sent; trying another decode node");
+        attempt = { decode: next.reservation, matched: next.matched, prefill, planned };
+        pre = prefill;
       }
-      // A decode node that left rotation meanwhile (frozen, gone) would only hold the client until the idle bound.
-      if (dec.inRotation && d.rotationSignal?.(dec.target)?.aborted) throw new KvbridgeError("UNAVAILABLE", `decode node ${dec.target} left rotation (its health check failed) before generating`);
-      return await d.upstream.generate(
-        dec.target,
-        { requestId, prompt: input.prompt, maxTokens: input.maxTokens, stop: input.stop },
-        d.timeouts.generateMs,
-        { signal, idleMs: d.timeouts.generateIdleMs, startedAt, onText },
-      );
-    } finally {
-      dec.release();
     }
   } finally {
     pre.release();
+  }
+}
+
+/** One try at prefilling and generating: the reserved decode and prefill nodes. */
+interface Attempt {
+  decode: Reservation;
+  matched: number;
+  prefill: Reservation;
+  planned: { promptTokens: number; chunks: number };
+}
+
+/**
+ * Prefill (pushing the KV to `a.decode`) and Generate on it. Failures of the decode node come out as
+ * DecodeFailed; both reservations are released however it ends.
+ */
+async function onDecode(
+  d: Dispatcher,
+  input: CompletionInput,
+  requestId: string,
+  signal: AbortSignal,
+  rlog: Logger,
+  startedAt: number,
+  a: Attempt,
+  retry: number,
+  onText: (text: string) => void,
+  hooks: DispatchHooks,
+): Promise<GenerateOutcome> {
+  const dec = a.decode;
+  const decodeLeft = (): boolean => rotationOf(d, dec)?.aborted === true;
+  try {
+    const prefillNode = a.prefill;
+    const prefillTarget = prefillNode.target;
+    rlog.info({ prefill: prefillTarget, decode: dec.target, ...a.planned, prefixMatched: a.matched, ...(retry > 0 ? { retry } : {}) }, "routing");
+    const prefillAt = performance.now();
+    let prefillMs = 0;
+    try {
+      const res = await onNode(
+        d,
+        prefillNode,
+        signal,
+        "Prefill",
+        (s, waitForReady) => d.upstream.prefill(prefillTarget, { requestId, prompt: input.prompt, decodeTarget: dec.target }, { timeoutMs: d.timeouts.prefillMs, signal: s, waitForReady }),
+        dec,
+      );
+      rlog.info({ bytes: res.bytesSent, deduped: res.chunksDeduped, transport: res.transport, evalMs: Math.round(res.evalMs), transferMs: Math.round(res.transferMs) }, "prefilled");
+    } catch (err) {
+      const e = toKvbridgeError(err);
+      if (signal.aborted || promptRefused(e)) throw e;
+      if (!decodeLeft()) {
+        if (e.code === "CANCELLED") throw e;
+        // The decode node decides: recompute the missing KV locally (default) or fail clearly.
+        rlog.warn({ err: e.message, code: e.code }, "prefill failed; the decode node applies its recompute policy");
+      }
+    } finally {
+      prefillMs = performance.now() - prefillAt;
+      prefillNode.release();
+    }
+    // A decode node that left rotation meanwhile (frozen, partitioned, gone) would only hold the client.
+    if (decodeLeft()) throw new DecodeFailed(new KvbridgeError("UNAVAILABLE", `decode node ${dec.target} left rotation (its health check failed) before generating`));
+    hooks.onGenerateStarted?.();
+    try {
+      const out = await onNode(d, dec, signal, "Generate", (s) =>
+        d.upstream.generate(dec.target, { requestId, prompt: input.prompt, maxTokens: input.maxTokens, stop: input.stop }, d.timeouts.generateMs, { signal: s, idleMs: d.timeouts.generateIdleMs, startedAt, onText }),
+      );
+      return { ...out, queueMs: prefillAt - startedAt, prefillMs };
+    } catch (err) {
+      const e = toKvbridgeError(err);
+      if (signal.aborted || e.code === "CANCELLED") throw e;
+      throw new DecodeFailed(e);
+    }
+  } finally {
+    dec.release();
   }
 }

@@ -1,13 +1,17 @@
 // POST /v1/completions and /v1/chat/completions: parse, give the request an id and an AbortController
 // of its own (the client going away cancels this request and nothing else), dispatch it through the
 // nodes, and answer as JSON or as a stream of events. A prompt over the router's character limit is
-// refused before any node sees it.
+// refused before any node sees it. Each request is tracked in the serving metrics (waiting, then
+// running once its Generate is sent) and a completed one recorded with its times.
 import { randomUUID } from "node:crypto";
 import type http from "node:http";
 import type { Logger } from "pino";
 import { KvbridgeError, toKvbridgeError } from "../../errors/kvbridge-error.js";
 import { failureReason, recordRouterRequest, type NodeMetrics } from "../../observability/metrics.js";
+import { recordGeneration, trackRequest } from "../../observability/serving-records.js";
 import { dispatchCompletion, type Dispatcher } from "./completion-dispatch.js";
+import type { GenerateOutcome } from "./generate-stream.js";
+import type { CompletionInput } from "./openai-api.js";
 import { readJsonBody } from "./http-server.js";
 import { parseChat, parseCompletion } from "./openai-api.js";
 import { completionBody, CompletionEventStream, sendError, sendJson, type CompletionIdentity, type CompletionKind } from "./openai-response.js";
@@ -38,6 +42,24 @@ function checkPromptLength(chars: number, limit: number, kind: CompletionKind): 
   });
 }
 
+/** The serving record of one completed request. */
+function recordCompleted(r: CompletionRoute, model: string, input: CompletionInput, out: GenerateOutcome, t0: number): void {
+  recordRouterRequest(r.metrics, "ok", out.ttft);
+  recordGeneration(r.metrics, {
+    model,
+    promptTokens: out.promptTokens,
+    generationTokens: out.completionTokens,
+    finishReason: out.finishReason,
+    e2eMs: performance.now() - t0,
+    ttftMs: out.ttft === null ? null : out.ttft * 1000,
+    itlMs: out.itlMs,
+    queueMs: out.queueMs,
+    prefillMs: out.prefillMs,
+    decodeMs: out.decodeMs,
+    maxTokens: input.maxTokens,
+  });
+}
+
 export async function handleCompletion(r: CompletionRoute, req: http.IncomingMessage, res: http.ServerResponse, kind: CompletionKind): Promise<void> {
   if (!r.accepting()) throw new KvbridgeError("UNAVAILABLE", "router is draining; retry on another replica", { details: { reason: "draining" } });
   const body = await readJsonBody(req, res, r.maxBodyBytes);
@@ -49,6 +71,10 @@ export async function handleCompletion(r: CompletionRoute, req: http.IncomingMes
     created: Math.floor(Date.now() / 1000),
     model: () => input.model ?? r.modelId() ?? "kvbridge",
   };
+  const model = input.model ?? r.modelId() ?? "kvbridge";
+  const tracker = trackRequest(r.metrics, model);
+  const t0 = performance.now();
+  const hooks = { onGenerateStarted: () => tracker.running() };
   const ac = new AbortController();
   r.active.add(ac);
   // The client going away (socket closed before we finished) cancels this request and only it.
@@ -59,13 +85,13 @@ export async function handleCompletion(r: CompletionRoute, req: http.IncomingMes
   try {
     if (input.stream) {
       const events = new CompletionEventStream(res, id);
-      const out = await dispatchCompletion(r.dispatcher, input, id.id, ac.signal, (text) => events.text(text));
+      const out = await dispatchCompletion(r.dispatcher, input, id.id, ac.signal, (text) => events.text(text), hooks);
       events.finish(out, input.includeUsage);
-      recordRouterRequest(r.metrics, "ok", out.ttft);
+      recordCompleted(r, model, input, out, t0);
     } else {
-      const out = await dispatchCompletion(r.dispatcher, input, id.id, ac.signal, () => undefined);
+      const out = await dispatchCompletion(r.dispatcher, input, id.id, ac.signal, () => undefined, hooks);
       sendJson(res, 200, completionBody(id, out));
-      recordRouterRequest(r.metrics, "ok", out.ttft);
+      recordCompleted(r, model, input, out, t0);
     }
   } catch (err) {
     const e = toKvbridgeError(err);
@@ -77,6 +103,7 @@ export async function handleCompletion(r: CompletionRoute, req: http.IncomingMes
     r.log.error({ requestId: id.id, err: e.message, code: e.code }, "request failed");
     sendError(res, e);
   } finally {
+    tracker.ended();
     res.off("close", onClose);
     r.active.delete(ac);
     r.ended();

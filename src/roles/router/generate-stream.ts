@@ -14,6 +14,14 @@ export interface GenerateOutcome {
   completionTokens: number;
   /** Seconds from `startedAt` to the first event, null when no token came. */
   ttft: number | null;
+  /** Milliseconds from the Generate call to its last event. */
+  decodeMs: number;
+  /** Milliseconds between consecutive events that carried text (inter-token latency). */
+  itlMs: number[];
+  /** Milliseconds from the request's start to its (last) Prefill call (dispatch fills it in). */
+  queueMs: number;
+  /** Milliseconds its Prefill call took (dispatch fills it in). */
+  prefillMs: number;
 }
 
 export interface ConsumeOptions {
@@ -31,6 +39,10 @@ export function consumeGenerate(call: GenerateStream, o: ConsumeOptions): Promis
   return new Promise<GenerateOutcome>((resolve, reject) => {
     let text = "";
     let ttft: number | null = null;
+    const calledAt = performance.now();
+    let lastEventAt = calledAt;
+    let lastTextAt: number | undefined;
+    const itlMs: number[] = [];
     let last: GenerateEvent__Output | undefined;
     let settled = false;
     let idle: NodeJS.Timeout | undefined;
@@ -41,7 +53,10 @@ export function consumeGenerate(call: GenerateStream, o: ConsumeOptions): Promis
       o.signal.removeEventListener("abort", onAbort);
       if (err) reject(err);
       else if (!last) reject(new KvbridgeError("UNAVAILABLE", `${o.what}: the decode node ended the stream without finishing`));
-      else resolve({ text, finishReason: last.finishReason, promptTokens: last.promptTokens, completionTokens: last.completionTokens, ttft });
+      else {
+        const { finishReason, promptTokens, completionTokens } = last;
+        resolve({ text, finishReason, promptTokens, completionTokens, ttft, decodeMs: lastEventAt - calledAt, itlMs, queueMs: 0, prefillMs: 0 });
+      }
     };
     const armIdle = (): void => {
       clearTimeout(idle);
@@ -63,8 +78,11 @@ export function consumeGenerate(call: GenerateStream, o: ConsumeOptions): Promis
     call.on("data", (ev: GenerateEvent__Output) => {
       if (settled) return;
       armIdle();
-      if (ttft === null && !ev.done) ttft = (performance.now() - o.startedAt) / 1000;
+      const now = (lastEventAt = performance.now());
+      if (ttft === null && !ev.done) ttft = (now - o.startedAt) / 1000;
       if (ev.text) {
+        if (lastTextAt !== undefined) itlMs.push(now - lastTextAt);
+        lastTextAt = now;
         text += ev.text;
         o.onText(ev.text);
       }

@@ -5,7 +5,11 @@
 // NOT_SERVING (loading, draining, pool stuck), an unreachable node or one that does not answer two
 // Checks in a row in time (frozen, partitioned) takes it out. The verdict is written into the routing policy's node
 // states, which is all the policy reads; requests already running on a node that leaves rotation
-// are told through rotationSignal(), so their idempotent or recoverable calls can move on at once.
+// are told through rotationSignal(), so their calls end or move on at once. A Check that times out
+// is followed by a fresh probe channel: a partition leaves TCP open but stalled (and a connect
+// attempt hanging), which would hold every later Check until the kernel's next retransmission,
+// seconds after the link heals. A timeout that the router's own stalled event loop explains (its
+// deadline fired far too late) is not counted against the node.
 import type { Logger } from "pino";
 import { toKvbridgeError } from "../../errors/kvbridge-error.js";
 import type { HealthStatus } from "../../wire/health-client.js";
@@ -35,6 +39,8 @@ export interface NodeHealthOptions {
 
 interface Followed {
   probe: HealthProbe;
+  /** Ends this probe's Watch when the probe is replaced. */
+  probeAbort: AbortController;
   probing: Promise<void> | undefined;
   /** The Watch stream's loop, while one is open or being retried. */
   watching: boolean;
@@ -55,6 +61,9 @@ export interface NodeHealthReport {
 
 /** Consecutive Checks past their deadline that take a SERVING node out of rotation. */
 export const TIMEOUTS_TO_LEAVE = 2;
+
+/** A Check whose deadline fired this many times its length after it was sent was late on the router's side. */
+const STALLED_FACTOR = 1.5;
 
 export class NodeHealth {
   private readonly followed = new Map<string, Followed>();
@@ -108,7 +117,7 @@ export class NodeHealth {
         // Not in rotation until it says SERVING.
         rotation.abort();
         nodeState(this.o.nodes, t).reachable = false;
-        this.followed.set(t, (f = { probe: this.o.probe(t), probing: undefined, watching: false, timeouts: 0, verdict: "unknown", rotation, since: performance.now() }));
+        this.followed.set(t, (f = { probe: this.o.probe(t), probeAbort: new AbortController(), probing: undefined, watching: false, timeouts: 0, verdict: "unknown", rotation, since: performance.now() }));
       }
       if (!f.probing) f.probing = this.ask(t, f);
       if (!f.watching) void this.watch(t, f);
@@ -118,9 +127,10 @@ export class NodeHealth {
   /** Applies every status the node announces; when the stream ends or fails, the next tick opens another. */
   private async watch(target: string, f: Followed): Promise<void> {
     f.watching = true;
-    const current = (): boolean => !this.stopping.signal.aborted && this.followed.get(target) === f;
+    const probeAbort = f.probeAbort;
+    const current = (): boolean => !this.stopping.signal.aborted && this.followed.get(target) === f && f.probeAbort === probeAbort;
     try {
-      for await (const status of f.probe.watch("", this.stopping.signal)) {
+      for await (const status of f.probe.watch("", AbortSignal.any([this.stopping.signal, probeAbort.signal]))) {
         if (!current()) return;
         this.apply(target, f, status);
       }
@@ -133,6 +143,7 @@ export class NodeHealth {
 
   private async ask(target: string, f: Followed): Promise<void> {
     let verdict: HealthVerdict;
+    const t0 = performance.now();
     try {
       verdict = await f.probe.check("", { timeoutMs: this.o.timeoutMs, signal: this.stopping.signal });
     } catch (err) {
@@ -141,9 +152,23 @@ export class NodeHealth {
     }
     f.probing = undefined;
     if (this.stopping.signal.aborted || this.followed.get(target) !== f) return;
+    if (verdict === "timeout") {
+      this.replaceProbe(target, f);
+      // The deadline fired far past its time: the router's own event loop was stalled (a loaded
+      // host), and the answer may be sitting unread. Not the node's fault; the next Check decides.
+      if (performance.now() - t0 > this.o.timeoutMs * STALLED_FACTOR) return;
+    }
     f.timeouts = verdict === "timeout" ? f.timeouts + 1 : 0;
     if (verdict === "timeout" && f.timeouts < TIMEOUTS_TO_LEAVE && f.verdict === "SERVING") return;
     this.apply(target, f, verdict);
+  }
+
+  /** A fresh probe channel (its Watch reopened on the next tick); the old one's connection may be stalled. */
+  private replaceProbe(target: string, f: Followed): void {
+    f.probeAbort.abort();
+    f.probe.close();
+    f.probe = this.o.probe(target);
+    f.probeAbort = new AbortController();
   }
 
   /** One synchronous step: the verdict, the policy's state and the rotation signal change together. */

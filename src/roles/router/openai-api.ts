@@ -1,5 +1,7 @@
 // The OpenAI-compatible requests the router accepts, validated at the edge into one CompletionInput
-// (the field at fault travels as the error's details.param, OpenAI's `param`).
+// (the field at fault travels as the error's details.param, OpenAI's `param`). Chat messages are
+// counted before any prompt is built from them.
+import { MAX_CHAT_MESSAGES } from "../../config/defaults.js";
 import { KvbridgeError } from "../../errors/kvbridge-error.js";
 
 export interface CompletionInput {
@@ -62,6 +64,11 @@ export function parseChat(body: unknown): CompletionInput {
   if (!body || typeof body !== "object" || Array.isArray(body)) throw bad("the request body must be a JSON object");
   const b = body as Record<string, unknown>;
   if (!Array.isArray(b.messages) || b.messages.length === 0) throw bad("messages must be a non-empty array", "messages");
+  if (b.messages.length > MAX_CHAT_MESSAGES) {
+    throw new KvbridgeError("INVALID_ARGUMENT", `messages holds ${b.messages.length} messages; at most ${MAX_CHAT_MESSAGES} are accepted`, {
+      details: { reason: "prompt_too_long", param: "messages", limit: MAX_CHAT_MESSAGES },
+    });
+  }
   const messages = b.messages.map((m, i) => {
     const msg = m as { role?: unknown; content?: unknown };
     if (!msg || typeof msg.role !== "string" || !["system", "user", "assistant", "developer", "tool"].includes(msg.role)) {
