@@ -1,8 +1,11 @@
-// Engine flags shared by the prefill, decode, up and generate commands.
-import type { Command } from "commander";
-import { MAX_PROMPT_CHARS, TOKENIZE_INLINE_CHARS } from "../config/defaults.js";
+// Engine flags shared by the prefill, decode, up and generate commands, and the model catalog flags
+// of the nodes (prefill, decode, up), which can serve several models.
+import { Option, type Command } from "commander";
+import { DEFAULT_MODELS_MAX, MAX_PROMPT_CHARS, TOKENIZE_INLINE_CHARS } from "../config/defaults.js";
 import { DEFAULT_CHUNK_TOKENS, DEFAULT_THREADS, LlamaEngine, ensureDefaultModel, type EngineBatching } from "../engine/index.js";
-import { envOption } from "./env-option.js";
+import { loadModelCatalog } from "../models/model-catalog.js";
+import type { NodeModelsOptions } from "../models/node-models.js";
+import { envName, envOption } from "./env-option.js";
 import { choiceArg, intArg } from "./option-parsers.js";
 
 export interface EngineFlags {
@@ -46,4 +49,49 @@ export async function openEngine(flags: EngineFlags): Promise<LlamaEngine> {
     tokenizeInlineChars: flags.tokenizeInlineChars,
     batching: flags.batching,
   });
+}
+
+// ---- several models on one node (prefill, decode, up): docs/models.md
+
+export interface ModelFlags {
+  /** --model PATH or ID=PATH, repeatable. */
+  model?: string[];
+  modelsDir?: string[];
+  modelAlias?: string[];
+  modelsMax: number;
+  defaultModel?: string;
+}
+
+/** The engine flags of a node that serves several models. */
+export type NodeEngineFlags = Omit<EngineFlags, "model"> & ModelFlags;
+
+const repeated = (flags: string, description: string): Option =>
+  new Option(flags, description).env(envName(flags)).argParser((v: string, previous: string[] | undefined) => [...(previous ?? []), v]);
+
+/** The engine flags with the catalog flags instead of one --model. */
+export function addNodeModelOptions(cmd: Command): Command {
+  addEngineOptions(cmd, false);
+  return cmd
+    .addOption(repeated("--model <[id=]path>", "a GGUF model this node serves, its id the file stem or ID (repeatable; default: the model kvbridge writes itself, made on first use)"))
+    .addOption(repeated("--models-dir <dir>", "every .gguf file in DIR is a model, its id the file stem (repeatable)"))
+    .addOption(repeated("--model-alias <alias=id>", "another name for a model (repeatable)"))
+    .addOption(envOption("--models-max <n>", "models resident at once; a load beyond evicts the least recently used idle one", intArg(1, 1024), DEFAULT_MODELS_MAX))
+    .addOption(envOption("--default-model <id>", "the model of requests that name none (default: the first model)"));
+}
+
+/** The node's models from its flags; with neither --model nor --models-dir, the project's own model. */
+export async function nodeModelsFromFlags(flags: NodeEngineFlags): Promise<NodeModelsOptions> {
+  const none = (flags.model ?? []).length === 0 && (flags.modelsDir ?? []).length === 0;
+  const catalog = await loadModelCatalog({
+    models: none ? [await ensureDefaultModel()] : flags.model,
+    modelsDirs: flags.modelsDir,
+    aliases: flags.modelAlias,
+  });
+  return {
+    catalog,
+    defaultModel: flags.defaultModel,
+    maxResident: flags.modelsMax,
+    defaults: { threads: flags.threads, chunkTokens: flags.chunkTokens, ...(flags.maxSequences !== undefined ? { maxSequences: flags.maxSequences } : {}) },
+    engineOptions: { maxPromptChars: flags.maxPromptChars, maxPromptTokens: flags.maxPromptTokens, tokenizeInlineChars: flags.tokenizeInlineChars },
+  };
 }

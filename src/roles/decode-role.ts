@@ -1,6 +1,9 @@
 // The decode role: a KV receiver (pool, store, data planes, gRPC control plane, inspection, admin,
 // health, metrics) and, when given one, the engine that turns received KV chunks into tokens. Built
 // on RoleLifecycle; `kvbridge decode` and `kvbridge up` both start it here, the same way.
+// Several models (docs/models.md): the node holds them in a model host, accepts KV whose fingerprint
+// is one of its loaded models', and serves the Models service; it serves once its default model has
+// loaded the first time (a node of one engine: once the engine has loaded, as always).
 
 import type * as grpc from "@grpc/grpc-js";
 import { hostname } from "node:os";
@@ -8,16 +11,19 @@ import type { Logger } from "pino";
 import { DEFAULT_KV_WAIT_MS } from "../config/defaults.js";
 import type { LlamaEngine } from "../engine/llama-engine.js";
 import { KvbridgeError, toKvbridgeError } from "../errors/kvbridge-error.js";
+import { NodeModels, type NodeModelsOptions } from "../models/node-models.js";
 import { allocatePoolMemory } from "../memory/mapped-pool.js";
 import type { PoolMemory } from "../memory/pool-memory.js";
 import { nodeMetrics, type NodeMetrics } from "../observability/metrics.js";
 import { countReceiverEvents, receiverSnapshot } from "../observability/metrics-receiver.js";
+import { attachModelMetrics } from "../observability/model-metrics.js";
 import { declareModel } from "../observability/serving-records.js";
 import { startMetricsServer } from "../observability/metrics-server.js";
 import { adminHandlers } from "../services/admin-service.js";
 import { decodeEngineService, decodeHandlers, type DecodeEngineService, type RecomputePolicy } from "../services/decode-service.js";
 import { startGrpcServer, type GrpcServiceBinding, type NodeGrpcServer } from "../services/grpc-server.js";
 import { inspectHandlers } from "../services/inspect-service.js";
+import { deferredModelsHandlers } from "../services/models-service.js";
 import { receiverHandlers } from "../services/receiver-service.js";
 import { serverInterceptors, type AdmissionGate } from "../services/server-interceptors.js";
 import { KvReceiver } from "../transfer/receiver.js";
@@ -52,6 +58,12 @@ export interface DecodeRoleOptions {
    * node stays NOT_SERVING ("load failed"). The role owns it: it closes it on close.
    */
   engine?: Promise<LlamaEngine>;
+  /**
+   * The models the node serves (docs/models.md), instead of `engine`: the role loads them (its default
+   * model first, at start; the others when asked for) and closes them. Each one's chunks must fit the
+   * slots, else its load fails.
+   */
+  models?: NodeModelsOptions;
   /** When a needed KV chunk is lost: recompute it locally (default) or fail the request. */
   recomputePolicy?: RecomputePolicy;
   /** Default bound on Generate's wait for a request's chunks (DEFAULT_KV_WAIT_MS). */
@@ -92,8 +104,10 @@ export interface DecodeRole {
   metrics: NodeMetrics;
   /** host:port of /metrics when metricsListen was given. */
   metricsAddress?: string;
-  /** Resolves once the engine is attached (at once without one); rejects with why it failed to load. */
+  /** Resolves once the engine (the default model) is attached (at once without one); rejects with why it failed to load. */
   engineReady: Promise<void>;
+  /** The node's models once attached (at once with `models`, once the engine has loaded with `engine`). */
+  models(): NodeModels | undefined;
   /** What grpc.health.v1 reports now, and why. */
   health(): { status: "SERVING" | "NOT_SERVING"; reason: DecodeHealthReason };
   /**
@@ -129,9 +143,9 @@ export async function startDecodeRole(opts: DecodeRoleOptions): Promise<DecodeRo
     if (warning) log.warn({ nodeId }, warning);
 
     // Closed after the gRPC server and the data planes (deferred before them): no Generate is
-    // running on it by then. Set when the engine attaches.
-    let engine: LlamaEngine | undefined;
-    lifecycle.defer(() => engine?.close());
+    // running on them by then. Set when the models (or the engine) attach.
+    let models: NodeModels | undefined;
+    lifecycle.defer(() => models?.close());
 
     const rx = new KvReceiver({ memory, leaseMs: opts.leaseMs, quarantineMs: opts.quarantineMs, holdMs: opts.holdMs, fingerprint: "", nodeId, logger: log });
     receiver = rx;
@@ -142,7 +156,7 @@ export async function startDecodeRole(opts: DecodeRoleOptions): Promise<DecodeRo
     rx.setOffers(dataPlanes.map((d) => d.offer()));
     const transports = dataPlanes.map((d) => d.kind);
 
-    let engineState: EngineState = opts.engine ? "loading" : "none";
+    let engineState: EngineState = opts.engine || opts.models ? "loading" : "none";
     const stuckPoolMs = opts.stuckPoolMs ?? 2 * opts.leaseMs;
     let stuckSince: number | undefined;
     const health = (): { status: "SERVING" | "NOT_SERVING"; reason: DecodeHealthReason } => {
@@ -185,7 +199,10 @@ export async function startDecodeRole(opts: DecodeRoleOptions): Promise<DecodeRo
         implementation: adminHandlers(rx, { token: opts.adminToken, identities: opts.adminIdentities, logger: log }),
       },
     ];
-    if (opts.engine) services.push({ name: "kvbridge.v1.Decode", definition: v1.Decode.service, implementation: decodeHandlers(() => engineService) });
+    if (opts.engine || opts.models) {
+      services.push({ name: "kvbridge.v1.Decode", definition: v1.Decode.service, implementation: decodeHandlers(() => engineService) });
+      services.push({ name: "kvbridge.v1.Models", definition: v1.Models.service, implementation: deferredModelsHandlers(() => models, { nodeId, role: "decode" }) });
+    }
     const admission = (): Admission => {
       const phase = lifecycle.phase;
       if (phase === "closing" || phase === "closed") return "closed";
@@ -226,16 +243,16 @@ export async function startDecodeRole(opts: DecodeRoleOptions): Promise<DecodeRo
     // Popped first on close: health says NOT_SERVING before anything is taken down.
     lifecycle.defer(refreshHealth);
 
-    const engineReady = attachEngine(opts, rx, lifecycle, log, nodeId, {
-      attached(e, svc) {
-        engine = e;
+    const engineReady = attachModels(opts, rx, lifecycle, log, nodeId, {
+      attached(m, svc) {
+        models = m;
         engineService = svc;
-        declareModel(metrics, e.modelId);
+        lifecycle.defer(attachModelMetrics(metrics.registry, "decode", m.host.events, m.snapshots()));
+      },
+      ready(m) {
+        declareModel(metrics, m.defaultModel);
         engineState = "loaded";
         refreshHealth();
-      },
-      loaded(e) {
-        engine = e;
       },
       failed() {
         engineState = "failed";
@@ -251,6 +268,7 @@ export async function startDecodeRole(opts: DecodeRoleOptions): Promise<DecodeRo
       metrics,
       metricsAddress,
       engineReady,
+      models: () => models,
       health,
       async drain(timeoutMs) {
         const drained = lifecycle.drain(timeoutMs);
@@ -313,43 +331,63 @@ async function startDataPlanes(opts: DecodeRoleOptions, rx: KvReceiver, memory: 
 }
 
 /**
- * The one way an engine joins a decode role, whether it is loaded already (kvbridge up) or still
- * loading (kvbridge decode): once it resolves and its chunks fit the slots, the receiver takes its
- * fingerprint and the Decode service starts answering.
+ * The one way models join a decode role: given as models (kvbridge decode, kvbridge up) or as one
+ * engine, loaded already or still loading. The receiver accepts the fingerprints of the loaded models
+ * (kept up to date on every state change) and the Decode service starts answering; the node serves
+ * once its default model has loaded. A model whose chunks do not fit the slots fails its load.
  */
-function attachEngine(
+function attachModels(
   opts: DecodeRoleOptions,
   rx: KvReceiver,
   lifecycle: RoleLifecycle,
   log: Logger,
   nodeId: string,
-  on: { loaded(e: LlamaEngine): void; attached(e: LlamaEngine, svc: DecodeEngineService): void; failed(): void },
+  on: { attached(m: NodeModels, svc: DecodeEngineService): void; ready(m: NodeModels): void; failed(): void },
 ): Promise<void> {
-  if (!opts.engine) return Promise.resolve();
-  const ready = opts.engine.then((e) => {
-    // Closed while it loaded: nobody else will close it.
-    if (lifecycle.phase === "closing" || lifecycle.phase === "closed") {
-      void e.close();
-      throw new KvbridgeError("UNAVAILABLE", `decode node ${nodeId} closed while its engine loaded`);
-    }
-    on.loaded(e);
+  if (!opts.engine && !opts.models) return Promise.resolve();
+  if (opts.engine && opts.models) return Promise.reject(new KvbridgeError("INVALID_ARGUMENT", "a decode role takes an engine or models, not both"));
+  const fits = (e: LlamaEngine): void => {
     if (e.maxChunkBytes > opts.slotBytes) {
       throw new KvbridgeError(
         "INVALID_ARGUMENT",
-        `a ${e.chunkTokens}-token KV chunk of this model is ${e.maxChunkBytes} bytes but the pool's slots are ${opts.slotBytes}; raise --slot-bytes to at least ${e.maxChunkBytes} or lower --chunk-tokens`,
+        `a ${e.chunkTokens}-token KV chunk of model ${e.modelId} is ${e.maxChunkBytes} bytes but the pool's slots are ${opts.slotBytes}; raise --slot-bytes to at least ${e.maxChunkBytes} or lower --chunk-tokens`,
       );
     }
-    rx.setFingerprint(e.fingerprint);
+  };
+  const attach = (m: NodeModels): NodeModels => {
+    rx.setFingerprints([]);
+    m.host.events.on("state", () => rx.setFingerprints(m.servingFingerprints()));
     const svc = decodeEngineService({
-      engine: e,
+      models: m,
       receiver: rx,
       policy: opts.recomputePolicy ?? "recompute",
       kvWaitMs: opts.kvWaitMs ?? DEFAULT_KV_WAIT_MS,
       logger: log,
       onGenerateEnded: () => lifecycle.workEnded(),
     });
-    on.attached(e, svc);
-    log.info({ nodeId, model: e.modelId, fingerprint: e.fingerprint }, "engine loaded: decode node serving");
+    on.attached(m, svc);
+    return m;
+  };
+  const attached: Promise<NodeModels> = opts.models
+    ? Promise.resolve(attach(new NodeModels({ ...opts.models, check: fits })))
+    : opts.engine!.then((e) => {
+        // Closed while it loaded: nobody else will close it.
+        if (lifecycle.phase === "closing" || lifecycle.phase === "closed") {
+          void e.close();
+          throw new KvbridgeError("UNAVAILABLE", `decode node ${nodeId} closed while its engine loaded`);
+        }
+        try {
+          fits(e);
+        } catch (err) {
+          void e.close();
+          throw err;
+        }
+        return attach(NodeModels.preloaded(Promise.resolve(e), e.modelId, true));
+      });
+  const ready = attached.then(async (m) => {
+    const first = await m.host.ensureLoaded(m.defaultModel);
+    on.ready(m);
+    log.info({ nodeId, models: m.catalog.ids(), defaultModel: first.id, fingerprint: m.engineOf(first.id)?.fingerprint }, "default model loaded: decode node serving");
   });
   ready.catch((err: unknown) => {
     on.failed();

@@ -13,7 +13,7 @@ import { hostname } from "node:os";
 import type { Logger } from "pino";
 import type { LlamaEngine } from "../engine/llama-engine.js";
 import { KvbridgeError, toKvbridgeError } from "../errors/kvbridge-error.js";
-import { NodeModels } from "../models/node-models.js";
+import { NodeModels, type NodeModelsOptions } from "../models/node-models.js";
 import { nodeMetrics, recordPush, type NodeMetrics } from "../observability/metrics.js";
 import { attachModelMetrics } from "../observability/model-metrics.js";
 import { startMetricsServer } from "../observability/metrics-server.js";
@@ -37,7 +37,7 @@ export interface PrefillRoleOptions {
    * The models the node serves (docs/models.md): the role owns them (closes them on close) and waits
    * for its default model to load before it serves. Exactly one of engine and models.
    */
-  models?: NodeModels;
+  models?: NodeModelsOptions;
   transports: Partial<Record<TransportKind, SenderTransport>>;
   transport: TransportPreference;
   nodeId?: string;
@@ -255,7 +255,7 @@ export async function startPrefillRole(opts: PrefillRoleOptions): Promise<Prefil
 /** The role's models: the given ones, or the one engine given (its owner closes it). */
 function nodeModelsOf(opts: PrefillRoleOptions): NodeModels {
   if (opts.models && opts.engine) throw new KvbridgeError("INVALID_ARGUMENT", "a prefill role takes an engine or models, not both");
-  if (opts.models) return opts.models;
+  if (opts.models) return new NodeModels(opts.models);
   if (!opts.engine) throw new KvbridgeError("INVALID_ARGUMENT", "a prefill role needs an engine or models");
   return NodeModels.preloaded(Promise.resolve(opts.engine), opts.engine.modelId, false);
 }

@@ -4,6 +4,9 @@
 // all (engine loaded, not draining) is the admission gate's decision, before these handlers.
 // A READY chunk that is not a valid KV chunk of this prompt (someone wrote garbage under its key) is
 // never a user's error: it is treated as missing, evicted once nobody pins it, and recomputed.
+// Several models: Generate holds a lease on its request's model ("" = the node's default) while it
+// runs, and KV that was sent for the request under another fingerprint is refused (INCOMPATIBLE,
+// fingerprint_mismatch) and released, never used.
 
 import type * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
@@ -11,6 +14,7 @@ import { chunkRange } from "../engine/chunk-keys.js";
 import { decodeChunk } from "../engine/kv-chunk-format.js";
 import type { LlamaEngine } from "../engine/llama-engine.js";
 import { KvbridgeError, toKvbridgeError } from "../errors/kvbridge-error.js";
+import type { NodeModels } from "../models/node-models.js";
 import { toServiceError } from "../wire/error-status.js";
 import type { DecodeHandlers } from "../wire/generated/kvbridge/v1/Decode.js";
 import type { GenerateEvent } from "../wire/generated/kvbridge/v1/GenerateEvent.js";
@@ -21,7 +25,7 @@ import { callSignal, unaryHandler } from "./unary-handler.js";
 export type RecomputePolicy = "recompute" | "fail";
 
 export interface DecodeEngineOptions {
-  engine: LlamaEngine;
+  models: NodeModels;
   receiver: KvReceiver;
   policy: RecomputePolicy;
   /** Default bound on waiting for a request's chunks to be READY. */
@@ -39,7 +43,7 @@ export interface DecodeEngineService {
 }
 
 export function decodeEngineService(o: DecodeEngineOptions): DecodeEngineService {
-  const { engine, receiver: rx } = o;
+  const { models, receiver: rx } = o;
   const maxTokensLimit = o.maxTokensLimit ?? 8192;
   const active = new Set<string>();
 
@@ -76,7 +80,7 @@ export function decodeEngineService(o: DecodeEngineOptions): DecodeEngineService
    * The leading chunks that are valid KV chunks of this prompt for this engine (header, checksum,
    * fingerprint, position, key); the first one that is not ends the prefix and is reported.
    */
-  const validPrefix = (prefix: Buffer[], keys: string[], tokenCount: number): { valid: Buffer[]; bad?: { index: number; key: string; why: string } } => {
+  const validPrefix = (engine: LlamaEngine, prefix: Buffer[], keys: string[], tokenCount: number): { valid: Buffer[]; bad?: { index: number; key: string; why: string } } => {
     for (let i = 0; i < prefix.length; i++) {
       let why = "";
       try {
@@ -130,6 +134,7 @@ export function decodeEngineService(o: DecodeEngineOptions): DecodeEngineService
       const log = o.logger.child({ requestId: req.requestId });
       let holding = false;
       let mine = false;
+      let release = (): void => undefined;
       const invalid: string[] = [];
       void (async () => {
         try {
@@ -140,6 +145,20 @@ export function decodeEngineService(o: DecodeEngineOptions): DecodeEngineService
           if (active.has(req.requestId)) throw new KvbridgeError("ALREADY_EXISTS", `request ${req.requestId} is already generating here`);
           active.add(req.requestId);
           mine = true;
+          // Held until the generation ends: the model is never unloaded under it.
+          const lease = await models.acquire(req.model, signal);
+          release = lease.release;
+          const engine = lease.model.engine;
+          const sentUnder = rx.requestFingerprint(req.requestId);
+          if (sentUnder !== undefined && sentUnder !== engine.fingerprint) {
+            // Holding: the request's KV is released (or aborted) in finally, never used.
+            holding = true;
+            throw new KvbridgeError(
+              "INCOMPATIBLE",
+              `the KV of request ${req.requestId} was made under fingerprint ${sentUnder.slice(0, 16)}, not model ${lease.id}'s (${engine.fingerprint.slice(0, 16)}); prefill and decode must use the same model`,
+              { details: { reason: "fingerprint_mismatch", param: "model" } },
+            );
+          }
           // Limits checked before tokenizing, long prompts tokenized off the event loop: one huge prompt
           // never stalls the tokens of the requests decoding here.
           const tokens = await engine.tokenizePrompt(req.prompt, { signal, maxTokens: Math.max(1, engine.contextSize - req.maxTokens) });
@@ -149,7 +168,7 @@ export function decodeEngineService(o: DecodeEngineOptions): DecodeEngineService
           const keys = engine.chunkKeys(tokens);
           const plan = await loadablePrefix(req, keys, signal);
           holding = plan.holding;
-          const checked = validPrefix(plan.prefix, keys, tokens.length);
+          const checked = validPrefix(engine, plan.prefix, keys, tokens.length);
           if (checked.bad) {
             // Someone else's bad write: never this user's error. Treated as missing, evicted after use.
             invalid.push(checked.bad.key);
@@ -203,9 +222,11 @@ export function decodeEngineService(o: DecodeEngineOptions): DecodeEngineService
             completionTokens: completion,
             recomputedTokens: result.recomputedTokens,
             chunksLoaded: plan.prefix.length,
+            modelId: lease.id,
+            fingerprint: engine.fingerprint,
           });
           call.end();
-          log.info({ promptTokens: tokens.length, completionTokens: completion, recomputed: result.recomputedTokens, chunksLoaded: plan.prefix.length }, "generated");
+          log.info({ model: lease.id, promptTokens: tokens.length, completionTokens: completion, recomputed: result.recomputedTokens, chunksLoaded: plan.prefix.length }, "generated");
         } catch (err) {
           const e = signal.aborted ? new KvbridgeError("CANCELLED", `generate ${req.requestId} cancelled by its caller`) : toKvbridgeError(err);
           if (e.code === "CANCELLED") log.info("generate cancelled");
@@ -216,12 +237,17 @@ export function decodeEngineService(o: DecodeEngineOptions): DecodeEngineService
           if (mine) {
             active.delete(req.requestId);
             finish(req.requestId, holding, invalid);
+            release();
             o.onGenerateEnded?.();
           }
         }
       })();
     },
-    MatchPrefix: unaryHandler((req) => ({ matched: rx.matchPrefix(req.keys) })),
+    // Keys are per fingerprint: the count is the named model's. Checks the name, loads nothing.
+    MatchPrefix: unaryHandler((req) => {
+      models.resolve(req.model);
+      return { matched: rx.matchPrefix(req.keys) };
+    }),
   };
   return { handlers, activeRequests: () => active.size };
 }

@@ -2,6 +2,7 @@
 // with each model's state, declarative loads and idempotent unloads. The decisions (one load per
 // model, no unload under requests, eviction) are the model host's; here only the wire's shapes:
 // options in (0 is unset, an absent message is "whatever it is loaded with") and snapshots out.
+import type * as grpc from "@grpc/grpc-js";
 import { KvbridgeError } from "../errors/kvbridge-error.js";
 import type { NodeModels } from "../models/node-models.js";
 import { validateModelOptions, type ModelLoadOptions } from "../models/model-options.js";
@@ -9,6 +10,7 @@ import type { ModelSnapshot } from "../models/model-state.js";
 import type { ModelInfo } from "../wire/generated/kvbridge/v1/ModelInfo.js";
 import type { ModelLoadOptions__Output } from "../wire/generated/kvbridge/v1/ModelLoadOptions.js";
 import type { ModelsHandlers } from "../wire/generated/kvbridge/v1/Models.js";
+import { toServiceError } from "../wire/error-status.js";
 import { callSignal, unaryHandler } from "./unary-handler.js";
 
 export interface ModelsServiceOptions {
@@ -75,5 +77,34 @@ export function modelsHandlers(models: NodeModels, o: ModelsServiceOptions): Mod
       const snapshot = await models.host.unload(spec.id, { signal: callSignal(call) });
       return { model: modelInfo(models, snapshot) };
     }),
+  };
+}
+
+/** The Models service of a node whose models may not be attached yet (its one engine still loading). */
+export function deferredModelsHandlers(models: () => NodeModels | undefined, o: ModelsServiceOptions): ModelsHandlers {
+  const loading = (): Partial<grpc.StatusObject> =>
+    toServiceError(new KvbridgeError("UNAVAILABLE", "the node's engine is still loading; retry shortly", { details: { reason: "loading" } }));
+  let cached: { m: NodeModels; h: ModelsHandlers } | undefined;
+  const current = (): ModelsHandlers | undefined => {
+    const m = models();
+    if (m && cached?.m !== m) cached = { m, h: modelsHandlers(m, o) };
+    return m ? cached!.h : undefined;
+  };
+  return {
+    ListModels: (call, callback) => {
+      const h = current();
+      if (h) h.ListModels(call, callback);
+      else callback(loading());
+    },
+    LoadModel: (call, callback) => {
+      const h = current();
+      if (h) h.LoadModel(call, callback);
+      else callback(loading());
+    },
+    UnloadModel: (call, callback) => {
+      const h = current();
+      if (h) h.UnloadModel(call, callback);
+      else callback(loading());
+    },
   };
 }

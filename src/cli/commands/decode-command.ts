@@ -19,14 +19,14 @@ import { createLogger } from "../../observability/logger.js";
 import { startDecodeRole } from "../../roles/decode-role.js";
 import type { HostPort } from "../../roles/host-port.js";
 import { grpcServerCredentials } from "../../security/grpc-credentials.js";
-import { addEngineOptions, openEngine, type EngineFlags } from "../engine-options.js";
+import { addNodeModelOptions, nodeModelsFromFlags, type NodeEngineFlags } from "../engine-options.js";
 import { envOption } from "../env-option.js";
 import { bytesArg, choiceArg, hostPortArg, intArg, lockArg } from "../option-parsers.js";
 import { onShutdownSignal } from "../process-lifecycle.js";
 import { loadUcxReceiver } from "../ucx-loader.js";
 import { addPlaintextUcxOption, addTlsOptions, effectiveTransport, tlsFromFlags, TLS_HELP, type PlaintextUcxFlags, type TlsFlags } from "./tls-flags.js";
 
-export interface DecodeFlags extends TlsFlags, PlaintextUcxFlags, EngineFlags {
+export type DecodeFlags = TlsFlags & PlaintextUcxFlags & NodeEngineFlags & {
   listen: HostPort;
   dataListen: HostPort;
   advertiseHost?: string;
@@ -47,11 +47,11 @@ export interface DecodeFlags extends TlsFlags, PlaintextUcxFlags, EngineFlags {
   adminToken?: string;
   adminIdentity?: string;
   logLevel: string;
-}
+};
 
 export function decodeCommand(): Command {
   const cmd = new Command("decode");
-  addEngineOptions(cmd);
+  addNodeModelOptions(cmd);
   addTlsOptions(cmd);
   addPlaintextUcxOption(cmd);
   return cmd
@@ -84,7 +84,8 @@ A TLS node offers only the TLS'd TCP data plane: UCX carries no TLS (--allow-pla
 
 Examples:
   kvbridge decode --no-engine --listen 127.0.0.1:50061 --pool-slots 1024 --slot-bytes 1MiB
-  KVBRIDGE_POOL_SLOTS=4096 kvbridge decode --model ./model.gguf --listen 0.0.0.0:50061 --data-listen 0.0.0.0:50062`,
+  KVBRIDGE_POOL_SLOTS=4096 kvbridge decode --model ./model.gguf --listen 0.0.0.0:50061 --data-listen 0.0.0.0:50062
+  kvbridge decode --models-dir /models --models-max 2 --default-model qwen-0.5b`,
     )
     .action(async (flags: DecodeFlags) => {
       const log = createLogger({ name: "kvbridge-decode", level: flags.logLevel });
@@ -95,8 +96,8 @@ Examples:
       if (adminIdentities?.length && !tls) {
         throw new KvbridgeError("INVALID_ARGUMENT", "--admin-identity names client certificates, which only mutual TLS has; add --tls-cert, --tls-key and --tls-ca, or use --admin-token");
       }
-      // Its chunks are checked against --slot-bytes by the role when it attaches.
-      const engine = flags.engine ? openEngine(flags) : undefined;
+      // Each model's chunks are checked against --slot-bytes by the role when it loads.
+      const models = flags.engine ? await nodeModelsFromFlags(flags) : undefined;
       const node = await startDecodeRole({
         listen: flags.listen,
         dataListen: flags.dataListen,
@@ -111,7 +112,7 @@ Examples:
         lockMemory: flags.lockMemory,
         nodeId: flags.nodeId,
         logger: log,
-        engine,
+        models,
         recomputePolicy: flags.recomputePolicy,
         kvWaitMs: flags.kvWaitMs,
         ucxDataPlane: loadUcxReceiver,

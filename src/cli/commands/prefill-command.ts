@@ -3,7 +3,7 @@ import { Command } from "commander";
 import type { HostPort } from "../../roles/host-port.js";
 import { startPrefillRole } from "../../roles/prefill-role.js";
 import { createLogger } from "../../observability/logger.js";
-import { addEngineOptions, openEngine, type EngineFlags } from "../engine-options.js";
+import { addNodeModelOptions, nodeModelsFromFlags, type NodeEngineFlags } from "../engine-options.js";
 import { envOption } from "../env-option.js";
 import { choiceArg, hostPortArg, intArg } from "../option-parsers.js";
 import { onShutdownSignal } from "../process-lifecycle.js";
@@ -11,7 +11,7 @@ import { closeTransports, createSenderTransports } from "../sender-transports.js
 import { grpcChannelCredentials, grpcServerCredentials } from "../../security/grpc-credentials.js";
 import { addPlaintextUcxOption, addTlsOptions, effectiveTransport, tlsFromFlags, TLS_HELP, useTlsDataPlane, type PlaintextUcxFlags, type TlsFlags } from "./tls-flags.js";
 
-interface PrefillFlags extends EngineFlags, TlsFlags, PlaintextUcxFlags {
+type PrefillFlags = NodeEngineFlags & TlsFlags & PlaintextUcxFlags & {
   listen: HostPort;
   transport: "auto" | "tcp" | "ucx";
   tcpConnections: number;
@@ -20,11 +20,11 @@ interface PrefillFlags extends EngineFlags, TlsFlags, PlaintextUcxFlags {
   drainTimeout: number;
   nodeId?: string;
   logLevel: string;
-}
+};
 
 export function prefillCommand(): Command {
   const cmd = new Command("prefill").description("run a prefill node: evaluates prompts and pushes their KV cache to decode nodes");
-  addEngineOptions(cmd);
+  addNodeModelOptions(cmd);
   addTlsOptions(cmd);
   addPlaintextUcxOption(cmd);
   return cmd
@@ -43,17 +43,19 @@ With mutual TLS, KV goes to decode nodes over TLS'd TCP only (--allow-plaintext-
 
 Examples:
   kvbridge prefill --listen 127.0.0.1:50051
-  kvbridge prefill --model ./model.gguf --listen 0.0.0.0:50051 --transport ucx --threads 4`,
+  kvbridge prefill --model ./model.gguf --listen 0.0.0.0:50051 --transport ucx --threads 4
+  kvbridge prefill --model a=./a.gguf --model b=./b.gguf --default-model a --models-max 2
+  kvbridge prefill --models-dir /models --model-alias chat=qwen-0.5b`,
     )
     .action(async (flags: PrefillFlags) => {
       const log = createLogger({ name: "kvbridge-prefill", level: flags.logLevel });
       // Checked before the engine loads: a wrong certificate path fails the start at once.
       const tls = tlsFromFlags(flags);
       const transport = effectiveTransport(flags.transport, tls, flags, log);
-      const engine = await openEngine(flags);
+      const models = await nodeModelsFromFlags(flags);
       const transports = await createSenderTransports(transport, log, flags.tcpConnections);
       await useTlsDataPlane(transports, tls, log, flags.tcpConnections);
-      const node = await startPrefillRole({ listen: flags.listen, engine, transports, transport, nodeId: flags.nodeId, logger: log,
+      const node = await startPrefillRole({ listen: flags.listen, models, transports, transport, nodeId: flags.nodeId, logger: log,
         grpcCredentials: tls ? grpcServerCredentials(tls) : undefined,
         channelCredentials: tls ? grpcChannelCredentials(tls) : undefined,
         metricsListen: flags.metricsListen,
@@ -65,7 +67,6 @@ Examples:
       onShutdownSignal(log, async () => {
         await node.drain(flags.drainTimeout);
         await closeTransports(transports);
-        await engine.close();
       });
     });
 }

@@ -1,4 +1,5 @@
-// `kvbridge up`: router + one prefill node + one decode node on loopback with the default model,
+// `kvbridge up`: router + one prefill node + one decode node on loopback with the default model (or
+// the models of --model / --models-dir, each node holding its own),
 // in one process (each still talks to the others over loopback gRPC and the data plane). The decode
 // role is built exactly as `kvbridge decode` builds it, with its engine already loaded.
 import { Command } from "commander";
@@ -19,7 +20,7 @@ import { startPrefillNode } from "../../roles/prefill-role.js";
 import { startRouter } from "../../roles/router/router-role.js";
 import { createLogger } from "../../observability/logger.js";
 import { nodeMetrics } from "../../observability/metrics.js";
-import { addEngineOptions, openEngine, type EngineFlags } from "../engine-options.js";
+import { addNodeModelOptions, nodeModelsFromFlags, type NodeEngineFlags } from "../engine-options.js";
 import { envOption } from "../env-option.js";
 import { loadUcxReceiver } from "../ucx-loader.js";
 import { choiceArg, intArg } from "../option-parsers.js";
@@ -28,17 +29,17 @@ import { closeTransports, createSenderTransports } from "../sender-transports.js
 import { grpcChannelCredentials, grpcServerCredentials } from "../../security/grpc-credentials.js";
 import { addPlaintextUcxOption, addTlsOptions, effectiveTransport, tlsFromFlags, useTlsDataPlane, type PlaintextUcxFlags, type TlsFlags } from "./tls-flags.js";
 
-interface UpFlags extends EngineFlags, TlsFlags, PlaintextUcxFlags {
+type UpFlags = NodeEngineFlags & TlsFlags & PlaintextUcxFlags & {
   port: number;
   host: string;
   transport: "auto" | "tcp" | "ucx";
   poolSlots: number;
   logLevel: string;
-}
+};
 
 export function upCommand(): Command {
   const cmd = new Command("up").description("start router + prefill + decode on loopback with the default model (a laptop or a demo)");
-  addEngineOptions(cmd);
+  addNodeModelOptions(cmd);
   addTlsOptions(cmd);
   addPlaintextUcxOption(cmd);
   return cmd
@@ -47,18 +48,25 @@ export function upCommand(): Command {
     .addOption(envOption("--transport <kind>", "data plane between the nodes: auto, ucx or tcp", choiceArg(["auto", "ucx", "tcp"] as const), "auto" as const))
     .addOption(envOption("--pool-slots <n>", "KV slots in the decode node's pool", intArg(1, 1 << 24), DEFAULT_UP_POOL_SLOTS))
     .addOption(envOption("--log-level <level>", "pino log level", choiceArg(LOG_LEVELS), TOOL_LOG_LEVEL))
-    .addHelpText("after", "\nExamples:\n  kvbridge up\n  kvbridge up --port 9000 --model ./model.gguf")
+    .addHelpText("after", "\nExamples:\n  kvbridge up\n  kvbridge up --port 9000 --model ./model.gguf\n  kvbridge up --models-dir ./models --models-max 2")
     .action(async (flags: UpFlags) => {
       const log = createLogger({ name: "kvbridge-up", level: flags.logLevel });
       // With --tls-*: the three nodes talk mutual TLS to each other over loopback, with one certificate.
       const tls = tlsFromFlags(flags);
       const transport = effectiveTransport(flags.transport, tls, flags, log);
       process.stderr.write("kvbridge up: loading the model (the default one is written on first use)...\n");
-      const [prefillEngine, decodeEngine] = await Promise.all([openEngine(flags), openEngine(flags)]);
+      const models = await nodeModelsFromFlags(flags);
       // One registry for the three nodes of this process: the router's /metrics shows all of them.
       const metrics = nodeMetrics(undefined, { defaultMetrics: true });
-      const slotBytes = Math.ceil(decodeEngine.maxChunkBytes / SLOT_ALIGNMENT_BYTES) * SLOT_ALIGNMENT_BYTES;
-      // The role owns the decode engine from here (it closes it on close).
+      const transports = await createSenderTransports(transport, log);
+      await useTlsDataPlane(transports, tls, log);
+      // The prefill node starts once its default model is loaded; the decode pool's slots are sized for that model's chunks.
+      const prefill = await startPrefillNode({ listen: hp("127.0.0.1:0"), models, transports, transport, nodeId: "prefill-0", logger: log.child({ role: "prefill" }), metrics,
+        grpcCredentials: tls ? grpcServerCredentials(tls) : undefined,
+        channelCredentials: tls ? grpcChannelCredentials(tls) : undefined,
+      });
+      const defaultEngine = prefill.models.engineOf(prefill.models.defaultModel)!;
+      const slotBytes = Math.ceil(defaultEngine.maxChunkBytes / SLOT_ALIGNMENT_BYTES) * SLOT_ALIGNMENT_BYTES;
       const decode = await startDecodeRole({
         listen: hp("127.0.0.1:0"),
         dataListen: hp("127.0.0.1:0"),
@@ -70,7 +78,7 @@ export function upCommand(): Command {
         lockMemory: "auto",
         nodeId: "decode-0",
         logger: log.child({ role: "decode" }),
-        engine: Promise.resolve(decodeEngine),
+        models,
         recomputePolicy: "recompute",
         kvWaitMs: DEFAULT_KV_WAIT_MS,
         ucxDataPlane: loadUcxReceiver,
@@ -79,12 +87,6 @@ export function upCommand(): Command {
         metrics,
       });
       await decode.engineReady;
-      const transports = await createSenderTransports(transport, log);
-      await useTlsDataPlane(transports, tls, log);
-      const prefill = await startPrefillNode({ listen: hp("127.0.0.1:0"), engine: prefillEngine, transports, transport, nodeId: "prefill-0", logger: log.child({ role: "prefill" }), metrics,
-        grpcCredentials: tls ? grpcServerCredentials(tls) : undefined,
-        channelCredentials: tls ? grpcChannelCredentials(tls) : undefined,
-      });
       const router = await startRouter({
         listen: hp(`${flags.host}:${flags.port}`),
         prefill: { kind: "static", targets: [prefill.grpcAddress] },
@@ -94,7 +96,7 @@ export function upCommand(): Command {
         channelCredentials: tls ? grpcChannelCredentials(tls) : undefined,
       });
       process.stdout.write(
-        `kvbridge is up: ${router.url}  (model ${decodeEngine.modelId}; prefill ${prefill.grpcAddress}, decode ${decode.grpcAddress}, data plane ${decode.transports.join("+")})\n` +
+        `kvbridge is up: ${router.url}  (model ${prefill.models.defaultModel}, of ${prefill.models.catalog.ids().join(", ")}; prefill ${prefill.grpcAddress}, decode ${decode.grpcAddress}, data plane ${decode.transports.join("+")})\n` +
           `try:\n  curl -s ${router.url}/v1/completions -H 'content-type: application/json' -d '{"prompt": "Once upon a time", "max_tokens": 32}'\n` +
           `stop with Ctrl-C\n`,
       );
@@ -106,7 +108,6 @@ export function upCommand(): Command {
         await prefill.drain(left());
         await decode.drain(left());
         await closeTransports(transports);
-        await prefillEngine.close();
       });
     });
 }
