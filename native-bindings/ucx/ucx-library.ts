@@ -130,6 +130,8 @@ export interface UcxLibrary {
   unregisterCallback(ptr: bigint): void;
   /** Copies `length` native bytes at `address` into a new Buffer. */
   copyOut(address: bigint, length: number): Buffer;
+  /** A zero-copy Buffer over `length` native bytes at `address` (koffi.view): valid while that memory is mapped. */
+  view(address: bigint, length: number): Buffer;
 }
 
 export type StatusPtrKind =
@@ -289,6 +291,9 @@ function bind(libraryPath: string): UcxLoadResult {
       },
       unregisterCallback(ptr) {
         koffi.unregister(ptr);
+      },
+      view(address, length) {
+        return Buffer.from(koffi.view(address, length));
       },
       copyOut(address, length) {
         return Buffer.from(new Uint8Array(koffi.view(address, length)));

@@ -160,6 +160,8 @@ export class UcxSenderTransport implements SenderTransport {
       await channel.close();
       throw new UcxNotDirectError("UCX declined for this receiver", directness);
     }
+    const mapped: [bigint | null] = [null];
+    if (fns.ucp_rkey_ptr(rkeyOut[0], offer.baseAddress, mapped) === UCS_OK && mapped[0] !== null) channel.useMapping(mapped[0]);
     return channel;
   }
 
