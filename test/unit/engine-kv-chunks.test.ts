@@ -15,6 +15,10 @@ interface Shape {
   vTrans: boolean;
   version?: number;
   streams?: number;
+  /** Empty streams written before the one holding the cells (a multi-sequence context's state). */
+  emptyBefore?: number;
+  /** Count written for each stream after the one holding the cells (0: empty, as llama.cpp writes). */
+  after?: number[];
   posShift?: number;
   trailing?: number;
 }
@@ -46,7 +50,8 @@ function synthState(s: Shape): Buffer {
   u32(s.version ?? 3);
   u32(s.cells);
   for (let i = 0; i < s.cells; i++) i32(1000 + i);
-  u32(s.streams ?? 1);
+  u32(s.streams ?? 1 + (s.emptyBefore ?? 0) + (s.after?.length ?? 0));
+  for (let i = 0; i < (s.emptyBefore ?? 0); i++) u32(0);
   u32(s.cells);
   for (let i = 0; i < s.cells; i++) {
     i32(i + (s.posShift ?? 0));
@@ -70,6 +75,7 @@ function synthState(s: Shape): Buffer {
     }
     fill(s.vWidth * 2 * s.cells, 200 + l);
   }
+  for (const n of s.after ?? []) u32(n);
   if (s.trailing) fill(s.trailing, 9);
   return Buffer.concat(parts);
 }
@@ -114,6 +120,25 @@ describe("KV state layout and chunks", () => {
       ),
       { numRuns: 150 },
     );
+  });
+
+  it("a sequence of a multi-sequence context (one stream with cells, the others empty) parses, and assembles for any stream count", () => {
+    for (const vTrans of [false, true]) {
+      const single = synthState({ cells: 9, layers: 2, kRow: 8, vWidth: 6, vTrans });
+      const multi = synthState({ cells: 9, layers: 2, kRow: 8, vWidth: 6, vTrans, emptyBefore: 2, after: [0] });
+      const a = parseSequenceState(single);
+      const b = parseSequenceState(multi);
+      expect(b.streams).toBe(4);
+      expect(a.streams).toBe(1);
+      expect(b.layout).toEqual(a.layout);
+      expect(b.k.map((x) => x.toString("hex"))).toEqual(a.k.map((x) => x.toString("hex")));
+      const chunks = cut(single, 4).map((c) => decodeChunk(c).part);
+      const for4 = assembleSequenceState(a.layout, a.tokens, chunks, 4);
+      expect(for4.equals(synthState({ cells: 9, layers: 2, kRow: 8, vWidth: 6, vTrans, after: [0, 0, 0] }))).toBe(true);
+      expect(parseSequenceState(for4).streams).toBe(4);
+      // Cells in two streams are not one sequence's state.
+      expect(codeOf(() => parseSequenceState(synthState({ cells: 9, layers: 2, kRow: 8, vWidth: 6, vTrans, after: [3] })))).toBe("INCOMPATIBLE");
+    }
   });
 
   it("assembling fewer cells than the chunks hold keeps exactly the first cells of every layer", () => {
