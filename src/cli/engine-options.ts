@@ -92,6 +92,6 @@ export async function nodeModelsFromFlags(flags: NodeEngineFlags): Promise<NodeM
     defaultModel: flags.defaultModel,
     maxResident: flags.modelsMax,
     defaults: { threads: flags.threads, chunkTokens: flags.chunkTokens, ...(flags.maxSequences !== undefined ? { maxSequences: flags.maxSequences } : {}) },
-    engineOptions: { maxPromptChars: flags.maxPromptChars, maxPromptTokens: flags.maxPromptTokens, tokenizeInlineChars: flags.tokenizeInlineChars },
+    engineOptions: { maxPromptChars: flags.maxPromptChars, maxPromptTokens: flags.maxPromptTokens, tokenizeInlineChars: flags.tokenizeInlineChars, batching: flags.batching },
   };
 }
