@@ -1,10 +1,11 @@
 // `npm run bench`: every benchmark, each figure next to a baseline measured in the same run.
 // Prints a table, or with --json one JSON object per figure. --only a,b selects benches
-// (tcp, transfer, ucx, alloc, store, engine, stall; recovery runs only when named); --gib N sets the bytes per throughput figure (default 1).
+// (tcp, transfer, ucx, alloc, store, engine, engine-batch, stall; recovery runs only when named); --gib N sets the bytes per throughput figure (default 1).
 
 import { runAllocBench } from "./alloc-bench.js";
 import { runStoreBench } from "./store-bench.js";
 import type { BenchFigure } from "./bench-figure.js";
+import { runEngineBatchBench } from "./engine-batch-bench.js";
 import { runEngineBench } from "./engine-bench.js";
 import { runRecoveryBench } from "./recovery-bench.js";
 import { runStallBench } from "./stall-bench.js";
@@ -99,6 +100,10 @@ if (want("store")) {
 if (want("engine")) {
   progress("TTFT: disaggregated vs single process (512, 2k, 8k tokens)");
   emit(await runEngineBench());
+}
+if (want("engine") || want("engine-batch")) {
+  progress("batched decode: aggregate tokens/s at 1, 4, 16 streams on the medium model, one context per request as the baseline");
+  emit(await runEngineBatchBench({ preset: "medium", log: progress }));
 }
 if (want("stall")) {
   progress("a small Plan + Prefill while 1 MiB prompts arrive at the same prefill node, vs the idle node");
