@@ -26,7 +26,7 @@ export async function loadUcxReceiver(memory: PoolMemory, log: Logger): Promise<
   if (!avail.available) throw new Error(`UCX unavailable: ${avail.reason}`);
   // UCX applies UCX_TLS itself; the plane only needs to know the operator chose the transports.
   const plane = UcxReceiverDataPlane.create(memory, { environmentTls: process.env.UCX_TLS });
-  log.info({ ucx: avail.version, pool: memory.kind, direct: plane.ucxAllocatedPool }, "UCX data plane registered the pool");
+  log.info({ ucx: avail.version, pool: memory.kind, directness: plane.directness() }, "UCX data plane registered the pool");
   if (plane.warning) log.warn(plane.warning);
   return plane;
 }

@@ -39,6 +39,7 @@ export const REASON_KINDS = [
   "model_load_failed", // the model's last load failed; a later request retries it
   "proof_invalid", // a Commit proof that is malformed or contradicts itself
   "repair_invalid", // a repair Alloc naming keys that are not the request's failed ones
+  "ucx_not_direct", // UCX would emulate puts here (tcp, an unmapped pool): the TCP data plane is used
 ] as const;
 
 export type ReasonKind = (typeof REASON_KINDS)[number];

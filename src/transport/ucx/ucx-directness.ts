@@ -24,7 +24,7 @@ export interface UcxDirectness {
 export class UcxNotDirectError extends KvbridgeError {
   readonly directness: UcxDirectness;
   constructor(message: string, directness: UcxDirectness) {
-    super("UNAVAILABLE", `${message}: ${directness.why}`);
+    super("UNAVAILABLE", `${message}: ${directness.why}`, { details: { reason: "ucx_not_direct" } });
     this.directness = directness;
   }
 }
