@@ -9,6 +9,7 @@ import { warn } from "./kvctl/command-runner.js";
 import { evictCommand } from "./kvctl/evict-command.js";
 import { EXIT } from "./kvctl/exit-codes.js";
 import { keysCommand } from "./kvctl/keys-command.js";
+import { modelsCommand } from "./kvctl/models-command.js";
 import { NODES_ENV } from "./kvctl/node-targets.js";
 import { requestsCommand } from "./kvctl/requests-command.js";
 import { statusCommand } from "./kvctl/status-command.js";
@@ -38,12 +39,13 @@ Examples:
   kvctl status 127.0.0.1:50061
   kvctl keys 127.0.0.1:50061 --state writing
   kvctl requests 127.0.0.1:50061 -o json
+  kvctl models 127.0.0.1:50051 127.0.0.1:50061
   kvctl watch 127.0.0.1:50061
   kvctl evict 127.0.0.1:50061 --unpinned
   kvctl abort 127.0.0.1:50061 --request req-42`,
   );
 
-for (const cmd of [statusCommand(), keysCommand(), requestsCommand(), watchCommand(), evictCommand(), abortCommand()]) {
+for (const cmd of [statusCommand(), keysCommand(), requestsCommand(), modelsCommand(), watchCommand(), evictCommand(), abortCommand()]) {
   program.addCommand(cmd.exitOverride().showHelpAfterError("(run with --help for usage)"));
 }
 

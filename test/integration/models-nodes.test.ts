@@ -7,6 +7,10 @@
 // is NOT_FOUND model_not_found; a decode node refuses KV of a model it does not serve, and Generate
 // refuses KV sent under another model's fingerprint (INCOMPATIBLE fingerprint_mismatch); at
 // --models-max 2 a third model evicts the idle model, not the busy one.
+import { execFile } from "node:child_process";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 import pino from "pino";
 import type { Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -29,6 +33,7 @@ const T = { timeoutMs: 120_000 };
 const PROMPT = "Once upon a time the kv cache moved between two nodes and";
 const MAX_TOKENS = 12;
 const silent = pino({ level: "silent" });
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 
 let paths: { A: string; B: string; C: string };
 let tcp: TcpSenderTransport;
@@ -234,4 +239,24 @@ describe("models on prefill and decode nodes", () => {
       busy.release();
     }
   }, 300_000);
+
+  it("kvctl models lists each node's models with state, options and requests in flight (-o json and the table)", async () => {
+    const run = (args: string[]) => promisify(execFile)(process.execPath, ["--import", "tsx", path.join(repoRoot, "src/cli/kvctl.ts"), "models", ...args], { cwd: repoRoot });
+    const busy = await prefill.models.acquire("A");
+    try {
+      const { stdout } = await run([prefill.grpcAddress, decodeOnlyA.grpcAddress, "-o", "json"]);
+      const out = JSON.parse(stdout) as { nodes: Array<{ ok: boolean; role: string; default_model: string; models: Array<{ model: string; state: string; requests_in_flight: number; options: unknown }> }> };
+      expect(out.nodes.map((n) => [n.ok, n.role, n.default_model])).toEqual([
+        [true, "prefill", "A"],
+        [true, "decode", "A"],
+      ]);
+      expect(out.nodes[0]!.models.find((m) => m.model === "A")).toMatchObject({ state: "loaded", requests_in_flight: 1, options: { max_sequences: 1 } });
+      expect(out.nodes[1]!.models.map((m) => m.model)).toEqual(["A"]);
+      const table = (await run([prefill.grpcAddress])).stdout;
+      expect(table).toMatch(/^MODEL\s+STATE\s+OPTIONS\s+IN FLIGHT\s+LAST USED/m);
+      expect(table).toMatch(/A \(default\)\s+LOADED\s+.*seqs=1.*\s1\s/);
+    } finally {
+      busy.release();
+    }
+  }, 120_000);
 });
