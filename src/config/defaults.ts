@@ -139,3 +139,8 @@ export const DEFAULT_MODEL_DRAIN_MS = 30_000;
 export const DEFAULT_MODEL_LOAD_TIMEOUT_MS = 600_000;
 /** Bound on freeing one model (its close): past it the model counts as unloaded and the overrun is reported. */
 export const DEFAULT_MODEL_CLOSE_TIMEOUT_MS = 30_000;
+
+// ---- Router HTTP edge -------------------------------------------------------------------------
+
+/** Most bytes of a refused request's body (413, 401, 404 ...) the router reads and discards before answering, so an uploading client reads the status instead of a reset; past it the connection is closed after the answer. */
+export const ROUTER_BODY_DISCARD_BYTES = 64 * 1024 * 1024;

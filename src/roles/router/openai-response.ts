@@ -1,10 +1,13 @@
 // The OpenAI-compatible answers the router writes: a whole completion as JSON, a streamed one as
 // server-sent events (chunks, the finish, optional usage, [DONE]), and errors in OpenAI's shape, as
-// a status before the stream starts or as a last SSE event once it has.
+// a status before the stream starts or as a last SSE event once it has. Errors of the HTTP edge
+// keep their own status (401, 404, 405, 413, 415); every message sent has node addresses replaced.
 import type http from "node:http";
 import { toKvbridgeError } from "../../errors/kvbridge-error.js";
 import { httpStatusOf } from "../../wire/error-status.js";
 import type { GenerateOutcome } from "./generate-stream.js";
+import { HttpEdgeError } from "./http-errors.js";
+import { redactNodeAddresses } from "./http-redact.js";
 
 export type CompletionKind = "completion" | "chat";
 
@@ -17,12 +20,14 @@ export function openAiError(message: string, type: string, code: string | null, 
 }
 
 /** Any error as its HTTP status and OpenAI body; `param` is the field the error names, if any. */
-export function errorResponse(err: unknown): { status: number; body: OpenAiErrorBody } {
+export function errorResponse(err: unknown): { status: number; body: OpenAiErrorBody; headers: Readonly<Record<string, string>> } {
   const e = toKvbridgeError(err);
-  const status = httpStatusOf(e.code);
+  const edge = e instanceof HttpEdgeError ? e : undefined;
+  const status = edge?.status ?? httpStatusOf(e.code);
   // A refused prompt names its reason (prompt_too_long, context_overflow) as the code a client branches on.
-  const code = e.code === "INVALID_ARGUMENT" && e.details.reason ? e.details.reason : e.code.toLowerCase();
-  return { status, body: openAiError(e.message, status < 500 ? "invalid_request_error" : "server_error", code, e.details.param ?? null) };
+  const code = edge?.openAiCode ?? (e.code === "INVALID_ARGUMENT" && e.details.reason ? e.details.reason : e.code.toLowerCase());
+  const message = redactNodeAddresses(e.message);
+  return { status, body: openAiError(message, status < 500 ? "invalid_request_error" : "server_error", code, e.details.param ?? null), headers: edge?.headers ?? {} };
 }
 
 export function openAiFinishReason(r: string): "stop" | "length" {
@@ -33,17 +38,17 @@ function usage(r: GenerateOutcome): { prompt_tokens: number; completion_tokens: 
   return { prompt_tokens: r.promptTokens, completion_tokens: r.completionTokens, total_tokens: r.promptTokens + r.completionTokens };
 }
 
-export function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
+export function sendJson(res: http.ServerResponse, status: number, body: unknown, headers: Readonly<Record<string, string>> = {}): void {
   if (res.headersSent) return;
   const data = JSON.stringify(body);
-  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(data) });
+  res.writeHead(status, { ...headers, "content-type": "application/json", "content-length": Buffer.byteLength(data) });
   res.end(data);
 }
 
 /** An error as a JSON response, or, when a stream has already started, as its last SSE event. */
 export function sendError(res: http.ServerResponse, err: unknown): void {
-  const { status, body } = errorResponse(err);
-  if (!res.headersSent) return sendJson(res, status, body);
+  const { status, body, headers } = errorResponse(err);
+  if (!res.headersSent) return sendJson(res, status, body, headers);
   if (!res.writableEnded) res.end(`data: ${JSON.stringify(body)}\n\n`);
 }
 

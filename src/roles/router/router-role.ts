@@ -2,7 +2,9 @@
 // the one RoleLifecycle (a failed start, e.g. a port in use, leaves no discovery timer or channel).
 // Nodes are followed by their health (node-health.ts) over channels whose reconnect backoff is
 // bounded, so a restarted node is used again within a second of serving, whatever the outage; /readyz
-// and /health follow the pairs in rotation.
+// and /health follow the pairs in rotation. The HTTP edge, in order: CORS (--allowed-origins), the
+// API key (--api-key) on every path but the open ones, then the route table (404 naming the path,
+// 405 with Allow).
 import * as grpc from "@grpc/grpc-js";
 import type http from "node:http";
 import type { Logger } from "pino";
@@ -15,6 +17,7 @@ import {
   MAX_PROMPT_CHARS,
   PLAN_TIMEOUT_MS,
   PREFILL_TIMEOUT_MS,
+  ROUTER_BODY_DISCARD_BYTES,
   ROUTER_GENERATE_IDLE_MS,
   ROUTER_HEALTH_INTERVAL_MS,
   ROUTER_HEALTH_TIMEOUT_MS,
@@ -30,8 +33,11 @@ import { RoleLifecycle } from "../lifecycle.js";
 import { VERSION } from "../version.js";
 import type { Dispatcher } from "./completion-dispatch.js";
 import { handleCompletion, type CompletionRoute } from "./completion-route.js";
+import { ApiKeys } from "./http-auth.js";
+import { CorsPolicy } from "./http-cors.js";
 import { listenHttp } from "./http-server.js";
-import { openAiError, sendError, sendJson } from "./openai-response.js";
+import { requestPath, RouteTable } from "./http-routes.js";
+import { sendError, sendJson } from "./openai-response.js";
 import { NodeHealth, type NodeHealthReport } from "./node-health.js";
 import { PeerDiscovery, type PeerSource } from "./peer-discovery.js";
 import { hasReachablePair, inRotation, type NodeStates } from "./routing-policy.js";
@@ -59,6 +65,14 @@ export interface RouterOptions {
   /** Longest prompt sent on to a node, in characters. Default MAX_PROMPT_CHARS. */
   maxPromptChars?: number;
   maxBodyBytes?: number;
+  /** Most bytes of a refused request's body read and discarded before answering. Default ROUTER_BODY_DISCARD_BYTES. */
+  bodyDiscardBytes?: number;
+  /** API keys: a request must carry one as `Authorization: Bearer <key>` (none: no key asked). */
+  apiKeys?: readonly string[];
+  /** With apiKeys, also protect /health, /healthz, /readyz, /version and /metrics. */
+  apiKeyProtectAll?: boolean;
+  /** Origins allowed by CORS (`*`: any); none: no CORS headers, preflights refused. */
+  allowedOrigins?: readonly string[];
   channelCredentials?: grpc.ChannelCredentials;
   /** Extra routes (e.g. /metrics), tried before the API; return true when handled. */
   extraRoutes?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean | Promise<boolean>;
@@ -78,8 +92,6 @@ export interface Router {
   close(): Promise<void>;
 }
 
-const ROUTES = "kvbridge serves POST /v1/completions, POST /v1/chat/completions, GET /v1/models, GET /healthz, GET /health, GET /readyz, GET /metrics";
-
 export async function startRouter(opts: RouterOptions): Promise<Router> {
   const log = opts.logger;
   const active = new Set<AbortController>();
@@ -87,6 +99,9 @@ export async function startRouter(opts: RouterOptions): Promise<Router> {
   const metrics = opts.metrics ?? nodeMetrics(undefined, { defaultMetrics: true });
   metrics.nodeInfo.set({ node_id: `router-${process.pid}`, role: "router", version: VERSION, protocol_version: String(PROTOCOL_VERSION) }, 1);
   const serveMetrics = metricsRoute(metrics.registry);
+  // Checked before anything starts: a bad key fails the start, not the first request.
+  const apiKeys = new ApiKeys({ keys: opts.apiKeys ?? [], protectAll: opts.apiKeyProtectAll });
+  const cors = new CorsPolicy(opts.allowedOrigins ?? []);
   let modelId: string | undefined;
 
   return life.start(async () => {
@@ -155,36 +170,40 @@ export async function startRouter(opts: RouterOptions): Promise<Router> {
       return modelId;
     };
 
+    const readiness = (route: "health" | "readyz") => (_req: http.IncomingMessage, res: http.ServerResponse): void => {
+      // /health (as vLLM's): a prefill + decode pair is in rotation; /readyz: that, and not draining.
+      const pair = hasReachablePair(nodes, prefillPeers.targets(), decodePeers.targets());
+      const ready = pair && (route === "health" || life.accepting);
+      const nodesNow = { prefill: health.report(prefillPeers.targets()), decode: health.report(decodePeers.targets()) };
+      sendJson(res, ready ? 200 : 503, { status: ready ? "ready" : "not ready", draining: !life.accepting, ...nodesNow });
+    };
+    const routes = new RouteTable()
+      .add("POST", "/v1/completions", (req, res) => handleCompletion(completions, req, res, "completion"))
+      .add("POST", "/v1/chat/completions", (req, res) => handleCompletion(completions, req, res, "chat"))
+      .add("GET", "/v1/models", async (_req, res) => {
+        const id = await listModels();
+        sendJson(res, 200, { object: "list", data: id ? [{ id, object: "model", created: 0, owned_by: "kvbridge" }] : [] });
+      })
+      .add("GET", "/version", (_req, res) => sendJson(res, 200, { version: VERSION }))
+      .add("GET", "/healthz", (_req, res) => sendJson(res, 200, { status: "ok" }))
+      .add("GET", "/health", readiness("health"))
+      .add("GET", "/readyz", readiness("readyz"))
+      .add("GET", "/metrics", (req, res) => {
+        serveMetrics(req, res);
+      });
+
     const handle = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
+      if (cors.apply(req, res)) return;
+      const path = requestPath(req);
+      if (apiKeys.protects(path)) apiKeys.check(req);
       if (opts.extraRoutes && (await opts.extraRoutes(req, res))) return;
-      if (serveMetrics(req, res)) return;
-      const url = new URL(req.url ?? "/", "http://router");
-      const route = `${req.method} ${url.pathname}`;
-      switch (route) {
-        case "POST /v1/completions":
-          return handleCompletion(completions, req, res, "completion");
-        case "POST /v1/chat/completions":
-          return handleCompletion(completions, req, res, "chat");
-        case "GET /v1/models": {
-          const id = await listModels();
-          return sendJson(res, 200, { object: "list", data: id ? [{ id, object: "model", created: 0, owned_by: "kvbridge" }] : [] });
-        }
-        case "GET /healthz":
-          return sendJson(res, 200, { status: "ok" });
-        case "GET /health":
-        case "GET /readyz": {
-          // /health (as vLLM's): a prefill + decode pair is in rotation; /readyz: that, and not draining.
-          const pair = hasReachablePair(nodes, prefillPeers.targets(), decodePeers.targets());
-          const ready = pair && (route === "GET /health" || life.accepting);
-          const nodesNow = { prefill: health.report(prefillPeers.targets()), decode: health.report(decodePeers.targets()) };
-          return sendJson(res, ready ? 200 : 503, { status: ready ? "ready" : "not ready", draining: !life.accepting, ...nodesNow });
-        }
-        default:
-          return sendJson(res, 404, openAiError(`no route ${route}; ${ROUTES}`, "invalid_request_error", "not_found"));
-      }
+      await routes.find(req.method ?? "GET", path)(req, res, path);
     };
 
-    const http = await listenHttp(opts.listen, handle, (err, res) => sendError(res, err));
+    const http = await listenHttp(opts.listen, handle, (err, res) => sendError(res, err), {
+      maxBodyBytes: completions.maxBodyBytes,
+      discardBytes: opts.bodyDiscardBytes ?? ROUTER_BODY_DISCARD_BYTES,
+    });
     life.defer(() => http.close());
     // Runs first on close: every request still in flight is cancelled before its connection drops.
     life.defer(() => {
