@@ -4,6 +4,7 @@
 // and the fingerprints of the engines resident now (a decode node accepts KV of those only).
 import { DEFAULT_MODELS_MAX } from "../config/defaults.js";
 import { KvbridgeError } from "../errors/kvbridge-error.js";
+import { readGgufFileInfo } from "node-llama-cpp";
 import { LlamaEngine, type EngineOptions } from "../engine/llama-engine.js";
 import { ModelCatalog, type ModelSpec } from "./model-catalog.js";
 import { ModelHost, type LoadedModel, type ModelLease, type ModelLoader } from "./model-host.js";
@@ -13,6 +14,8 @@ import type { ModelSnapshot } from "./model-state.js";
 /** A loaded model as the host holds it: the engine, and how it is freed. */
 export interface ServedEngine extends LoadedModel {
   readonly engine: LlamaEngine;
+  /** Tokens of the model's vocabulary (token ids are 0..vocabSize-1); undefined when not known. */
+  readonly vocabSize?: number;
 }
 
 /** Engine options that are not load options: the same for every model of the node (prompt limits). */
@@ -70,7 +73,7 @@ export class NodeModels {
             await engine.close();
             throw err;
           }
-          return { engine, close: () => engine.close() };
+          return { engine, vocabSize: await vocabularySize(spec.path), close: () => engine.close() };
         }),
     });
   }
@@ -140,4 +143,11 @@ export class NodeModels {
   close(): Promise<void> {
     return this.host.close();
   }
+}
+
+/** The vocabulary size a GGUF file declares (tokenizer.ggml.tokens); undefined when it declares none. */
+async function vocabularySize(file: string): Promise<number | undefined> {
+  const info = await readGgufFileInfo(file, { readTensorInfo: false, logWarnings: false });
+  const tokens = info.metadata.tokenizer?.ggml?.tokens;
+  return Array.isArray(tokens) ? tokens.length : undefined;
 }

@@ -387,7 +387,7 @@ function attachModels(
   const ready = attached.then(async (m) => {
     const first = await m.host.ensureLoaded(m.defaultModel);
     on.ready(m);
-    log.info({ nodeId, models: m.catalog.ids(), defaultModel: first.id, fingerprint: m.engineOf(first.id)?.fingerprint }, "default model loaded: decode node serving");
+    log.info({ nodeId, models: m.catalog.ids(), defaultModel: first.id, fingerprint: m.engineOf(first.id)?.fingerprint }, "engine loaded: decode node serving");
   });
   ready.catch((err: unknown) => {
     on.failed();

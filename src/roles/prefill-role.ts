@@ -120,10 +120,10 @@ export async function startPrefillRole(opts: PrefillRoleOptions): Promise<Prefil
     const defaultSender = senderFor(models.engineOf(models.defaultModel)!.fingerprint);
 
     /** Runs `fn` with the engine of the request's model, held (counted in flight) until it ends. */
-    const withModel = async <T>(model: string, signal: AbortSignal, fn: (engine: LlamaEngine, id: string) => Promise<T>): Promise<T> => {
+    const withModel = async <T>(model: string, signal: AbortSignal, fn: (engine: LlamaEngine, id: string, vocabSize: number | undefined) => Promise<T>): Promise<T> => {
       const lease = await models.acquire(model, signal);
       try {
-        return await fn(lease.model.engine, lease.id);
+        return await fn(lease.model.engine, lease.id, lease.model.vocabSize);
       } finally {
         lease.release();
       }
@@ -143,7 +143,15 @@ export async function startPrefillRole(opts: PrefillRoleOptions): Promise<Prefil
           return { tokens: tokens.slice(special), modelId };
         }),
       detokenize: (req, signal) =>
-        withModel(req.model, signal, async (engine, modelId) => {
+        withModel(req.model, signal, async (engine, modelId, vocabSize) => {
+          // Checked here: llama.cpp aborts the process on a token id outside the vocabulary.
+          if (vocabSize === undefined) {
+            throw new KvbridgeError("FAILED_PRECONDITION", `model ${modelId}'s vocabulary size is not known here; Detokenize needs it`, { details: { param: "model" } });
+          }
+          const bad = req.tokens.findIndex((t) => !Number.isInteger(t) || t < 0 || t >= vocabSize);
+          if (bad >= 0) {
+            throw new KvbridgeError("INVALID_ARGUMENT", `token ${bad} is ${req.tokens[bad]}; model ${modelId}'s tokens are 0..${vocabSize - 1}`, { details: { param: "tokens", limit: vocabSize } });
+          }
           if (req.tokens.length > engine.contextSize) {
             throw new KvbridgeError("INVALID_ARGUMENT", `${req.tokens.length} tokens are more than the model's context (${engine.contextSize})`, {
               details: { param: "tokens", limit: engine.contextSize, reason: "prompt_too_long" },

@@ -143,6 +143,10 @@ describe("models on prefill and decode nodes", () => {
     const tok = await pc.tokenize({ prompt: PROMPT, model: "B", addSpecial: false }, T);
     expect(tok.modelId).toBe("B");
     expect((await pc.detokenize({ model: "B", tokens: tok.tokens }, T)).text.trim()).toBe(PROMPT);
+    // A token outside the vocabulary is refused (llama.cpp would abort the process on it).
+    const outside = await refusal(pc.detokenize({ model: "B", tokens: [5, 99_999_999] }, T));
+    expect(outside.code).toBe("INVALID_ARGUMENT");
+    expect(outside.details.param).toBe("tokens");
   });
 
   it("a decode node serving A and B generates each token for token as that model's single-process reference", async () => {
