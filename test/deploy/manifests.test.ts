@@ -102,8 +102,12 @@ function checkOverlay(k: ShippedKustomization): void {
       const probes = [readinessProbe, livenessProbe, startupProbe].filter((p): p is IProbe => p !== undefined);
       for (const probe of probes) expect(probePort(w.main, probe), `${w.role} probe port`).toBe(listenPort(w));
       if (w.role === "router") {
+        // Readiness follows the nodes (a prefill + decode pair in rotation, not draining); liveness
+        // only the process. Both paths stay open without an API key unless every path is protected.
         expect(readinessProbe?.httpGet?.path).toBe("/readyz");
         expect(livenessProbe?.httpGet?.path).toBe("/healthz");
+        expect(w.main.args ?? [], "router probes need no API key").not.toContain("--api-key-protect-all");
+        expect(w.env.has("KVBRIDGE_API_KEY_PROTECT_ALL"), "router probes need no API key").toBe(false);
       } else {
         for (const probe of probes) expect(probe.grpc, `${w.role} uses native gRPC probes`).toBeDefined();
         // Model loading reports NOT_SERVING: a startup probe holds liveness off until it is done.

@@ -1,4 +1,5 @@
 // `kvbridge router`: the OpenAI-compatible entry point in front of prefill and decode nodes.
+import { readFileSync } from "node:fs";
 import { Command } from "commander";
 import {
   GENERATE_TIMEOUT_MS,
@@ -9,6 +10,7 @@ import {
   ROUTER_HEALTH_INTERVAL_MS,
   ROUTER_HEALTH_TIMEOUT_MS,
 } from "../../config/defaults.js";
+import { KvbridgeError } from "../../errors/kvbridge-error.js";
 import type { HostPort } from "../../roles/host-port.js";
 import { parsePeerSource } from "../../roles/router/peer-discovery.js";
 import { startRouter } from "../../roles/router/router-role.js";
@@ -33,7 +35,29 @@ interface RouterFlags extends TlsFlags {
   healthInterval: number;
   healthTimeout: number;
   maxPromptChars: number;
+  apiKey?: string[];
+  apiKeyFile?: string;
+  apiKeyProtectAll?: boolean;
+  allowedOrigins?: string[];
   logLevel: string;
+}
+
+/** A comma list, added to what earlier uses of the flag gave (--api-key may be repeated). */
+function listArg(v: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), ...v.split(",").map((s) => s.trim()).filter((s) => s.length > 0)];
+}
+
+/** --api-key-file: one key per line; blank lines and lines starting with # are skipped. */
+function keysFromFile(file: string): string[] {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (err) {
+    throw new KvbridgeError("INVALID_ARGUMENT", `--api-key-file ${file}: ${(err as Error).message}`, { cause: err, details: { param: "api-key-file" } });
+  }
+  const keys = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l.length > 0 && !l.startsWith("#"));
+  if (keys.length === 0) throw new KvbridgeError("INVALID_ARGUMENT", `--api-key-file ${file} holds no key`, { details: { param: "api-key-file" } });
+  return keys;
 }
 
 export function routerCommand(): Command {
@@ -54,6 +78,10 @@ export function routerCommand(): Command {
     .addOption(envOption("--health-interval <ms>", "how often each node's gRPC health is checked (a node saying SERVING is back in rotation within it)", intArg(10, 60_000), ROUTER_HEALTH_INTERVAL_MS))
     .addOption(envOption("--health-timeout <ms>", "a node whose health check takes longer, twice in a row, is out of rotation (frozen, partitioned)", intArg(10, 60_000), ROUTER_HEALTH_TIMEOUT_MS))
     .addOption(envOption("--max-prompt-chars <n>", "longest prompt sent on to the nodes, in characters; longer ones are answered 400 at once", intArg(1, 1 << 30), MAX_PROMPT_CHARS))
+    .addOption(envOption("--api-key <keys>", "require Authorization: Bearer <key> with one of these keys (comma list; the flag may be repeated)").argParser(listArg))
+    .addOption(envOption("--api-key-file <path>", "API keys, one per line (# comments), added to --api-key"))
+    .addOption(envOption("--api-key-protect-all", "with API keys, also require one on /health, /healthz, /readyz, /version and /metrics"))
+    .addOption(envOption("--allowed-origins <list>", "origins allowed by CORS (comma list, or *); default: none (no CORS headers, preflights refused)").argParser(listArg))
     .addOption(envOption("--log-level <level>", "pino log level", choiceArg(["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const), "info"))
     .addHelpText(
       "after",
@@ -62,16 +90,23 @@ Each node's grpc.health.v1 is checked every --health-interval: a node that is un
 SERVING or slower than --health-timeout is out of rotation until it answers SERVING again. GET
 /health and /readyz answer 200 while a prefill + decode pair is in rotation, 503 otherwise.
 
+With --api-key (or --api-key-file, or KVBRIDGE_API_KEY) every request but GET /health, /healthz,
+/readyz, /version and /metrics must carry Authorization: Bearer <key>; others are answered 401
+(invalid_api_key). --api-key-protect-all protects those too (probes then need the key).
+
 With --tls-cert, --tls-key and --tls-ca the router calls prefill and decode nodes over mutual TLS,
 presenting its certificate and verifying theirs (the OpenAI HTTP API itself stays plain HTTP).
 
 Examples:
   kvbridge router --listen 0.0.0.0:8000 --prefill 127.0.0.1:50051 --decode 127.0.0.1:50061
-  kvbridge router --prefill-dns kvbridge-prefill:50051 --decode-dns kvbridge-decode:50061`,
+  kvbridge router --prefill-dns kvbridge-prefill:50051 --decode-dns kvbridge-decode:50061
+  KVBRIDGE_API_KEY=s3cret kvbridge router --prefill 127.0.0.1:50051 --decode 127.0.0.1:50061 --allowed-origins https://app.example`,
     )
     .action(async (flags: RouterFlags) => {
       const log = createLogger({ name: "kvbridge-router", level: flags.logLevel });
       const tls = tlsFromFlags(flags);
+      const apiKeys = [...(flags.apiKey ?? []), ...(flags.apiKeyFile ? keysFromFile(flags.apiKeyFile) : [])];
+      if (apiKeys.length > 0) log.info({ keys: apiKeys.length, protectAll: flags.apiKeyProtectAll === true }, "API key required");
       if (tls) log.info({ certificate: tls.names, notAfter: tls.notAfter.toISOString(), serverName: tls.serverName }, "mutual TLS to prefill and decode nodes");
       const router = await startRouter({
         channelCredentials: tls ? grpcChannelCredentials(tls) : undefined,
@@ -86,6 +121,9 @@ Examples:
         healthIntervalMs: flags.healthInterval,
         healthTimeoutMs: flags.healthTimeout,
         maxPromptChars: flags.maxPromptChars,
+        apiKeys,
+        apiKeyProtectAll: flags.apiKeyProtectAll === true,
+        allowedOrigins: flags.allowedOrigins,
       });
       onShutdownSignal(log, () => router.drain(flags.drainTimeout));
     });
