@@ -351,3 +351,24 @@ describe("a decode node's failure during a request", () => {
     expect(base.prefilled[1]).not.toBe(base.prefilled[0]);
   });
 });
+
+describe("a decode node that stops answering (health timeout: frozen or partitioned)", () => {
+  it("ends its request at once with UNAVAILABLE and is not retried elsewhere: the wait for the verdict is already spent", async () => {
+    const nodes: NodeStates = new Map();
+    const rotation = new Map(["prefill0:1", "decode0:1", "decode1:1"].map((t) => [t, new AbortController()]));
+    const generated: string[] = [];
+    const upstream: Upstream = {
+      plan: async (_t, req) => ({ promptTokens: 3, keys: [req.prompt!], fingerprint: "f", modelId: "m" }),
+      matchPrefix: async () => 0,
+      prefill: async () => ({ promptTokens: 3, chunks: 1, chunksDeduped: 0, bytesSent: 1, transport: "tcp", evalMs: 1, transferMs: 1, modelId: "m", fingerprint: "f" }),
+      generate: (t, _req, _dl, o) => {
+        generated.push(t);
+        queueMicrotask(() => rotation.get(t)!.abort("timeout"));
+        return new Promise((_resolve, reject) => o.signal.addEventListener("abort", () => reject(new KvbridgeError("CANCELLED", "cancelled")), { once: true }));
+      },
+    };
+    const d: Dispatcher = { ...dispatcher(upstream, nodes, ["prefill0:1"], ["decode0:1", "decode1:1"]), rotationSignal: (t) => rotation.get(t)?.signal };
+    await expect(dispatchCompletion(d, input("p"), "r", new AbortController().signal, () => undefined)).rejects.toMatchObject({ code: "UNAVAILABLE" });
+    expect(generated).toHaveLength(1);
+  });
+});

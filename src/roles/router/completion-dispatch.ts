@@ -114,9 +114,15 @@ class DecodeFailed extends Error {
   }
 }
 
-/** Failures a decode node's own trouble explains (gone, frozen, left rotation, draining). */
-function decodeRetryable(e: KvbridgeError): boolean {
-  return e.code === "UNAVAILABLE" || e.code === "DEADLINE_EXCEEDED" || e.code === "INTERNAL";
+/**
+ * Failures a decode node's own trouble explains (gone, draining, a broken stream), worth one more
+ * try elsewhere. Not a node that stopped answering (health "timeout": frozen or partitioned) or went
+ * silent past the idle bound: the request already waited that long for the verdict, and a prefill
+ * and generation elsewhere would add as much again; the client is told at once instead.
+ */
+function decodeRetryable(e: KvbridgeError, rotation: AbortSignal | undefined): boolean {
+  if (rotation?.aborted && rotation.reason === "timeout") return false;
+  return e.code === "UNAVAILABLE" || e.code === "INTERNAL";
 }
 
 /** Plan again on another prefill node after these: the node, not the prompt, was at fault. */
@@ -196,11 +202,12 @@ export async function dispatchCompletion(d: Dispatcher, input: CompletionInput, 
     let attempt: Attempt = { decode: chosen.reservation, matched: chosen.matched, prefill: pre, planned };
     for (let retry = 0; ; retry++) {
       try {
-        return await onDecode(d, input, requestId, signal, rlog, startedAt, attempt, retry, forward, hooks);
+        // A retry has a request id of its own: the first attempt's push may still be ending on the prefill node.
+        return await onDecode(d, input, retry === 0 ? requestId : `${requestId}-retry${retry}`, signal, rlog, startedAt, attempt, retry, forward, hooks);
       } catch (err) {
         if (!(err instanceof DecodeFailed)) throw err;
         const e = err.error;
-        if (signal.aborted || textSent || retry >= 1 || !decodeRetryable(e)) throw e;
+        if (signal.aborted || textSent || retry >= 1 || !decodeRetryable(e, rotationOf(d, attempt.decode))) throw e;
         // Another decode node in rotation (its prefix match as it answered), decided and reserved in this tick.
         const failedTarget = attempt.decode.target;
         const others = answers.filter((a) => a.target !== failedTarget && nodeState(d.nodes, a.target).reachable);

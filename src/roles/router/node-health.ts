@@ -91,8 +91,9 @@ export class NodeHealth {
   }
 
   /**
-   * Fires when `target` leaves rotation (undefined for a node not followed). Taken when a call is
-   * sent, so a call on a node already out of rotation is cancelled at once.
+   * Fires when `target` leaves rotation (undefined for a node not followed), its reason the verdict
+   * (HealthVerdict). Taken when a call is sent, so a call on a node already out of rotation is
+   * cancelled at once.
    */
   rotationSignal(target: string): AbortSignal | undefined {
     return this.followed.get(target)?.rotation.signal;
@@ -180,7 +181,8 @@ export class NodeHealth {
     state.reachable = serving;
     // A refused connection (a process restarting) is worth a try when nothing else is up; a frozen or NOT_SERVING node is not.
     state.lastResort = verdict === "unreachable";
-    if (!serving) f.rotation.abort();
+    // The signal's reason is the verdict: a caller can tell a frozen or partitioned node ("timeout") from one that is gone.
+    if (!serving) f.rotation.abort(verdict);
     else if (f.rotation.signal.aborted) f.rotation = new AbortController();
     if (was === verdict) return;
     const now = performance.now();
