@@ -1,17 +1,19 @@
 // Goodput as DistServe measures it: the highest request rate at which at least 90 % of requests meet
 // both a time-to-first-token SLO and an inter-token-latency SLO, PD against colocated, on the same
 // cores, in the same run. Workload (seeded, the same requests at each rate for both deployments):
-// Poisson arrivals; 75 % short prompts (64-512 tokens), 25 % long ones (1024-2048 tokens); 32-96
+// --requests requests per rate arriving as a Poisson process; 75 % short prompts (64-512 tokens), 25 % long ones (1024-2048 tokens); 32-96
 // output tokens each. A request meets the SLOs when it succeeds, its first token arrives within
 // --slo-ttft of its send time, and the 99th percentile of its inter-token gaps is within --slo-itl.
-// Each rate runs for a bounded time; requests still unanswered --drain seconds after the last
-// arrival are cancelled and count as misses. Rates: a fixed ladder (--rates), or, without it,
+// The same requests at every rate, only their arrival times scaled; requests still unanswered
+// --drain seconds after the last arrival are cancelled and count as misses. Rates: a fixed ladder
+// (--rates; --quick: 8 requests at 0.5, 1, 2 req/s; goodput is the highest rate met with every
+// lower one met), or, without it (60 requests per rate),
 // doubling from 0.25 req/s until attainment drops below the target, then bisection between the
 // last rate that met it and the first that did not.
 // Deployments as in pd-isolation-bench.ts: PD (router + prefill node on core 0 + decode node and
 // router on core 1, taskset) and colocated (one decode node on cores 0-1 evaluating every prompt).
 // Standalone: node --import tsx bench/goodput-bench.ts [--quick] [--rates 0.5,1,2] [--slo-ttft 2000]
-//   [--slo-itl 100] [--duration 30] [--model medium|<gguf>] [--pd-router URL --colocated-decode HOST:PORT]
+//   [--slo-itl 100] [--requests 60] [--drain 20] [--model medium|<gguf>] [--pd-router URL --colocated-decode HOST:PORT]
 //   [--kvbridge-root DIR]
 import os from "node:os";
 import path from "node:path";
@@ -43,8 +45,8 @@ export interface GoodputOptions {
   sloItlMs?: number;
   /** Fraction of requests that must meet both SLOs (default 0.9). */
   attainment?: number;
-  /** Seconds of arrivals per rate. */
-  durationS?: number;
+  /** Requests per rate (the same ones at every rate). */
+  requests?: number;
   /** Seconds after the last arrival before unanswered requests are cancelled. */
   drainS?: number;
   seed?: number;
@@ -84,19 +86,26 @@ function prng(seed: number): () => number {
   };
 }
 
-/** Poisson arrivals at `rate` for `durationS`, each a short or a long prompt. */
-export function workload(rate: number, durationS: number, seed: number, longTokens: [number, number], shortTokens: [number, number] = [64, 512]): RequestSpec[] {
-  const rnd = prng(seed * 1000 + Math.round(rate * 1000));
+/**
+ * `count` requests arriving as a Poisson process at `rate`: the same prompts, output lengths and
+ * unit-rate gaps at every rate (drawn from `seed` alone), the gaps scaled by 1/rate, so rates differ
+ * in arrival times only.
+ */
+export function workload(rate: number, count: number, seed: number, longTokens: [number, number], shortTokens: [number, number] = [64, 512]): RequestSpec[] {
+  const rnd = prng(seed);
   const out: RequestSpec[] = [];
   const between = (lo: number, hi: number): number => lo + Math.floor(rnd() * (hi - lo + 1));
-  for (let t = -Math.log(1 - rnd()) / rate; t < durationS; t += -Math.log(1 - rnd()) / rate) {
+  let t = 0;
+  for (let i = 0; i < count; i++) {
+    t += -Math.log(1 - rnd());
     const long = rnd() < 0.25;
-    out.push({ at: t * 1000, long, promptTokens: long ? between(...longTokens) : between(...shortTokens), maxTokens: between(32, 96), seed: seed * 1_000_000 + out.length + Math.round(rate * 1000) * 10_000 });
+    // A distinct prompt per request and per rate: no run finds another's KV cached.
+    out.push({ at: (t / rate) * 1000, long, promptTokens: long ? between(...longTokens) : between(...shortTokens), maxTokens: between(32, 96), seed: seed * 1_000_000 + Math.round(rate * 1000) * 1000 + i });
   }
   return out;
 }
 
-async function runRate(driver: Driver, specs: RequestSpec[], o: { durationS: number; drainS: number; sloTtftMs: number; sloItlMs: number }): Promise<Omit<RateResult, "rate">> {
+async function runRate(driver: Driver, specs: RequestSpec[], o: { drainS: number; sloTtftMs: number; sloItlMs: number }): Promise<Omit<RateResult, "rate">> {
   const cancel = new AbortController();
   const start = performance.now();
   const ttfts: number[] = [];
@@ -120,7 +129,8 @@ async function runRate(driver: Driver, specs: RequestSpec[], o: { durationS: num
     if (ttft <= o.sloTtftMs && (!Number.isFinite(itl) || itl <= o.sloItlMs)) met++;
   };
   const all = Promise.all(specs.map(one));
-  const bound = setTimeout(() => cancel.abort(), (o.durationS + o.drainS) * 1000);
+  const lastAt = specs.length ? specs[specs.length - 1]!.at : 0;
+  const bound = setTimeout(() => cancel.abort(), lastAt + o.drainS * 1000);
   await all;
   clearTimeout(bound);
   return {
@@ -139,10 +149,10 @@ export async function runGoodputBench(opts: GoodputOptions = {}): Promise<BenchF
   const sloTtftMs = opts.sloTtftMs ?? 2000;
   const sloItlMs = opts.sloItlMs ?? 100;
   const target = opts.attainment ?? 0.9;
-  const durationS = opts.durationS ?? (opts.quick ? 12 : 40);
+  const requests = opts.requests ?? (opts.quick ? 8 : 60);
   const drainS = opts.drainS ?? (opts.quick ? 10 : 20);
   const seed = opts.seed ?? 1;
-  const fixed = opts.rates ?? (opts.quick ? [0.5, 1.5] : undefined);
+  const fixed = opts.rates ?? (opts.quick ? [0.5, 1, 2] : undefined);
   const longTokens: [number, number] = model.medium ? [512, 1024] : [1024, 2048];
   const base: DeploymentOptions = {
     model: model.path,
@@ -181,8 +191,8 @@ export async function runGoodputBench(opts: GoodputOptions = {}): Promise<BenchF
       if (!warm.ok) throw new Error(`${name}: warm-up generation failed: ${warm.error}`);
       const rates: RateResult[] = [];
       const measure = async (rate: number): Promise<RateResult> => {
-        const specs = workload(rate, durationS, seed, longTokens);
-        const r = { rate, ...(await runRate(driver, specs, { durationS, drainS, sloTtftMs, sloItlMs })) };
+        const specs = workload(rate, requests, seed, longTokens);
+        const r = { rate, ...(await runRate(driver, specs, { drainS, sloTtftMs, sloItlMs })) };
         rates.push(r);
         log(
           `goodput ${name}: ${rate.toFixed(3)} req/s: ${(r.attainment * 100).toFixed(0)} % of ${r.requests} met TTFT <= ${sloTtftMs} ms and ITL p99 <= ${sloItlMs} ms ` +
@@ -192,10 +202,13 @@ export async function runGoodputBench(opts: GoodputOptions = {}): Promise<BenchF
       };
       let goodput = 0;
       if (fixed) {
-        // The highest rate of the ladder met, below the first one missed.
+        // Every rate of the ladder runs (the attainment curve is reported); goodput is the highest
+        // rate met with every lower rate met too.
+        let missed = false;
         for (const rate of fixed) {
-          if ((await measure(rate)).attainment < target) break;
-          goodput = rate;
+          const met = (await measure(rate)).attainment >= target;
+          missed ||= !met;
+          if (!missed) goodput = rate;
         }
       } else {
         let lo = 0;
@@ -256,7 +269,7 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
     rates: arg("--rates")?.split(",").map(Number),
     sloTtftMs: num("--slo-ttft"),
     sloItlMs: num("--slo-itl"),
-    durationS: num("--duration"),
+    requests: num("--requests"),
     drainS: num("--drain"),
     seed: num("--seed"),
     pdRouterUrl: arg("--pd-router"),

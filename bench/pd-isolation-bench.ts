@@ -165,7 +165,7 @@ export async function runPdIsolationBench(opts: IsolationOptions = {}): Promise<
       const load = os.loadavg()[0]!;
       results[name] = { quiet, loaded, load, describe };
       log(
-        `isolation ${name}: ITL p50 ${percentile(loaded.itl, 50).toFixed(1)} ms, p99 ${percentile(loaded.itl, 99).toFixed(1)} ms, ` +
+        `isolation ${name}: ITL p50 ${percentile(loaded.itl, 50).toFixed(1)} ms, p99 ${percentile(loaded.itl, 99).toFixed(1)} ms, p99.9 ${percentile(loaded.itl, 99.9).toFixed(1)} ms, ` +
           `${(loaded.tokens / loaded.seconds).toFixed(1)} tok/s, ${loaded.longDone} long prompts done (${loaded.longFailed} failed); ` +
           `quiet ITL p50 ${percentile(quiet.itl, 50).toFixed(1)} p99 ${percentile(quiet.itl, 99).toFixed(1)} ms; ${loaded.streamErrors.length + quiet.streamErrors.length} stream errors; load: ${machineLoad()}`,
       );
@@ -190,6 +190,8 @@ export async function runPdIsolationBench(opts: IsolationOptions = {}): Promise<
   const coName = `colocated (${co.describe})`;
   return [
     fig(`${p}itl_p99`, percentile(pd.loaded.itl, 99), "ms", percentile(co.loaded.itl, 99), coName),
+    fig(`${p}itl_p999`, percentile(pd.loaded.itl, 99.9), "ms", percentile(co.loaded.itl, 99.9), coName),
+    fig(`${p}itl_max`, Math.max(...pd.loaded.itl), "ms", Math.max(...co.loaded.itl), coName),
     fig(`${p}itl_p50`, percentile(pd.loaded.itl, 50), "ms", percentile(co.loaded.itl, 50), coName),
     fig(`${p}tokens_per_s`, pd.loaded.tokens / pd.loaded.seconds, "tok/s", co.loaded.tokens / co.loaded.seconds, coName),
     fig(`${p}long_prompts_per_min`, (pd.loaded.longDone * 60) / pd.loaded.seconds, "req/min", (co.loaded.longDone * 60) / co.loaded.seconds, coName),

@@ -248,6 +248,8 @@ export function routerDriver(url: string): Driver {
   };
 }
 
+let seq = 0;
+
 /** Straight on a decode node's Generate: every event before the last is one token. */
 export function decodeDriver(client: DecodeClient): Driver {
   return (prompt, maxTokens, signal) =>
@@ -273,7 +275,6 @@ export function decodeDriver(client: DecodeClient): Driver {
       });
     });
 }
-let seq = 0;
 
 export function percentile(xs: readonly number[], p: number): number {
   if (xs.length === 0) return Number.NaN;
