@@ -7,6 +7,8 @@
 // Several models: Generate holds a lease on its request's model ("" = the node's default) while it
 // runs, and KV that was sent for the request under another fingerprint is refused (INCOMPATIBLE,
 // fingerprint_mismatch) and released, never used.
+// Sampling, constrained output and log-probabilities travel on the request (generate-sampling.ts
+// turns them into the engine's options); the last event carries the seed a sampled request used.
 
 import type * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
@@ -20,6 +22,7 @@ import type { DecodeHandlers } from "../wire/generated/kvbridge/v1/Decode.js";
 import type { GenerateEvent } from "../wire/generated/kvbridge/v1/GenerateEvent.js";
 import type { GenerateRequest__Output } from "../wire/generated/kvbridge/v1/GenerateRequest.js";
 import type { KvReceiver } from "../transfer/receiver.js";
+import { engineLogprobs, engineSamplingOf } from "./generate-sampling.js";
 import { callSignal, unaryHandler } from "./unary-handler.js";
 
 export type RecomputePolicy = "recompute" | "fail";
@@ -159,6 +162,8 @@ export function decodeEngineService(o: DecodeEngineOptions): DecodeEngineService
               { details: { reason: "fingerprint_mismatch", param: "model" } },
             );
           }
+          // Checked before any KV is loaded: a bad value is the caller's error, named by its OpenAI param.
+          const decoding = engineSamplingOf(req);
           // Limits checked before tokenizing, long prompts tokenized off the event loop: one huge prompt
           // never stalls the tokens of the requests decoding here.
           const tokens = await engine.tokenizePrompt(req.prompt, { signal, maxTokens: Math.max(1, engine.contextSize - req.maxTokens) });
@@ -189,6 +194,7 @@ export function decodeEngineService(o: DecodeEngineOptions): DecodeEngineService
               prefix,
               maxTokens: req.maxTokens,
               stop: req.stop.length > 0 ? req.stop : undefined,
+              ...decoding,
               signal,
               // The engine copied the chunks: drop the pins now, not after decoding, so the pool slots
               // serve other requests (READY entries stay as prefix cache) while this one generates.
@@ -224,6 +230,8 @@ export function decodeEngineService(o: DecodeEngineOptions): DecodeEngineService
             chunksLoaded: plan.prefix.length,
             modelId: lease.id,
             fingerprint: engine.fingerprint,
+            logprobs: result.logprobs ? engineLogprobs(engine, result.logprobs) : [],
+            ...(result.seed !== undefined ? { seed: result.seed } : {}),
           });
           call.end();
           log.info({ model: lease.id, promptTokens: tokens.length, completionTokens: completion, recomputed: result.recomputedTokens, chunksLoaded: plan.prefix.length }, "generated");

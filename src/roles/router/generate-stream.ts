@@ -1,10 +1,13 @@
 // Consuming a decode node's Generate stream: text forwarded as it arrives, the final event's counts
 // kept, the caller's signal cancelling the call, and a bound on silence (a frozen node ends the
 // stream with a clear error instead of holding the client until the whole-generation deadline).
+// Log-probabilities (from any event) are gathered in order; the last event gives the seed and the
+// model's fingerprint.
 import { KvbridgeError } from "../../errors/kvbridge-error.js";
 import { fromServiceError } from "../../wire/error-status.js";
 import type { GenerateStream } from "../../wire/decode-client.js";
 import type { GenerateEvent__Output } from "../../wire/generated/kvbridge/v1/GenerateEvent.js";
+import type { TokenLogprob__Output } from "../../wire/generated/kvbridge/v1/TokenLogprob.js";
 
 export interface GenerateOutcome {
   text: string;
@@ -22,6 +25,12 @@ export interface GenerateOutcome {
   queueMs: number;
   /** Milliseconds its Prefill call took (dispatch fills it in). */
   prefillMs: number;
+  /** Per generated token, when the request asked for log-probabilities (empty otherwise). */
+  logprobs?: TokenLogprob__Output[];
+  /** The seed a sampled request ran with; absent when greedy. */
+  seed?: number;
+  /** The fingerprint of the model that generated (its engine's), when the decode node said. */
+  fingerprint?: string;
 }
 
 export interface ConsumeOptions {
@@ -44,6 +53,7 @@ export function consumeGenerate(call: GenerateStream, o: ConsumeOptions): Promis
     let lastTextAt: number | undefined;
     const itlMs: number[] = [];
     let last: GenerateEvent__Output | undefined;
+    const logprobs: TokenLogprob__Output[] = [];
     let settled = false;
     let idle: NodeJS.Timeout | undefined;
     const settle = (err: KvbridgeError | undefined): void => {
@@ -54,8 +64,21 @@ export function consumeGenerate(call: GenerateStream, o: ConsumeOptions): Promis
       if (err) reject(err);
       else if (!last) reject(new KvbridgeError("UNAVAILABLE", `${o.what}: the decode node ended the stream without finishing`));
       else {
-        const { finishReason, promptTokens, completionTokens } = last;
-        resolve({ text, finishReason, promptTokens, completionTokens, ttft, decodeMs: lastEventAt - calledAt, itlMs, queueMs: 0, prefillMs: 0 });
+        const { finishReason, promptTokens, completionTokens, seed, fingerprint } = last;
+        resolve({
+          text,
+          finishReason,
+          promptTokens,
+          completionTokens,
+          ttft,
+          decodeMs: lastEventAt - calledAt,
+          itlMs,
+          queueMs: 0,
+          prefillMs: 0,
+          logprobs,
+          ...(seed !== undefined && seed !== null ? { seed: Number(seed) } : {}),
+          ...(fingerprint ? { fingerprint } : {}),
+        });
       }
     };
     const armIdle = (): void => {
@@ -86,6 +109,7 @@ export function consumeGenerate(call: GenerateStream, o: ConsumeOptions): Promis
         text += ev.text;
         o.onText(ev.text);
       }
+      if (ev.logprobs?.length) logprobs.push(...ev.logprobs);
       if (ev.done) last = ev;
     });
     call.on("error", (err: unknown) => settle(fromServiceError(err, o.what)));

@@ -2,12 +2,15 @@
 // server-sent events (chunks, the finish, optional usage, [DONE]), and errors in OpenAI's shape, as
 // a status before the stream starts or as a last SSE event once it has. Errors of the HTTP edge
 // keep their own status (401, 404, 405, 413, 415); every message sent has node addresses replaced.
+// Log-probabilities, when the request asked for them, in the completions or chat shape (streamed:
+// one chunk carrying them before the finish); system_fingerprint names the model's fingerprint.
 import type http from "node:http";
 import { toKvbridgeError } from "../../errors/kvbridge-error.js";
 import { httpStatusOf } from "../../wire/error-status.js";
 import type { GenerateOutcome } from "./generate-stream.js";
 import { HttpEdgeError } from "./http-errors.js";
 import { redactNodeAddresses } from "./http-redact.js";
+import { chatLogprobs, completionLogprobs } from "./openai-logprobs.js";
 
 export type CompletionKind = "completion" | "chat";
 
@@ -61,13 +64,32 @@ export interface CompletionIdentity {
   model(): string;
 }
 
+/** The model's fingerprint as OpenAI's system_fingerprint ("fp_" and its first 16 hex digits), null when unknown. */
+export function systemFingerprint(r: GenerateOutcome): string | null {
+  return r.fingerprint ? `fp_${r.fingerprint.slice(0, 16)}` : null;
+}
+
+function logprobsOf(kind: CompletionKind, r: GenerateOutcome): object | null {
+  if (!r.logprobs || r.logprobs.length === 0) return null;
+  return kind === "chat" ? chatLogprobs(r.logprobs) : completionLogprobs(r.logprobs);
+}
+
 export function completionBody(c: CompletionIdentity, r: GenerateOutcome): object {
   const finish = openAiFinishReason(r.finishReason);
+  const logprobs = logprobsOf(c.kind, r);
   const choice =
     c.kind === "chat"
-      ? { index: 0, message: { role: "assistant", content: r.text }, logprobs: null, finish_reason: finish }
-      : { index: 0, text: r.text, logprobs: null, finish_reason: finish };
-  return { id: c.id, object: c.kind === "chat" ? "chat.completion" : "text_completion", created: c.created, model: c.model(), choices: [choice], usage: usage(r) };
+      ? { index: 0, message: { role: "assistant", content: r.text, refusal: null }, logprobs, finish_reason: finish }
+      : { index: 0, text: r.text, logprobs, finish_reason: finish };
+  return {
+    id: c.id,
+    object: c.kind === "chat" ? "chat.completion" : "text_completion",
+    created: c.created,
+    model: c.model(),
+    system_fingerprint: systemFingerprint(r),
+    choices: [choice],
+    usage: usage(r),
+  };
 }
 
 /** A streamed completion: the head and (chat) the role chunk are written with the first text, or at the end. */
@@ -86,7 +108,16 @@ export class CompletionEventStream {
 
   finish(r: GenerateOutcome, includeUsage: boolean): void {
     this.start();
-    this.event(this.chunk("", openAiFinishReason(r.finishReason)));
+    const logprobs = logprobsOf(this.c.kind, r);
+    // The decode node reports log-probabilities with its last event: one chunk carries them all.
+    if (logprobs) {
+      this.event(
+        this.c.kind === "chat"
+          ? { ...this.head(), choices: [{ index: 0, delta: { content: "" }, logprobs, finish_reason: null }] }
+          : { ...this.head(), choices: [{ index: 0, text: "", logprobs, finish_reason: null }] },
+      );
+    }
+    this.event({ ...this.chunk("", openAiFinishReason(r.finishReason)), system_fingerprint: systemFingerprint(r) });
     if (includeUsage) this.event({ ...this.head(), choices: [], usage: usage(r) });
     this.res.end("data: [DONE]\n\n");
   }

@@ -13,8 +13,10 @@ import type { PlanResponse as _kvbridge_v1_PlanResponse, PlanResponse__Output as
 import type { PrefillClient as _kvbridge_v1_PrefillClient, PrefillDefinition as _kvbridge_v1_PrefillDefinition } from './kvbridge/v1/Prefill.js';
 import type { PrefillRequest as _kvbridge_v1_PrefillRequest, PrefillRequest__Output as _kvbridge_v1_PrefillRequest__Output } from './kvbridge/v1/PrefillRequest.js';
 import type { PrefillResponse as _kvbridge_v1_PrefillResponse, PrefillResponse__Output as _kvbridge_v1_PrefillResponse__Output } from './kvbridge/v1/PrefillResponse.js';
+import type { TokenLogprob as _kvbridge_v1_TokenLogprob, TokenLogprob__Output as _kvbridge_v1_TokenLogprob__Output } from './kvbridge/v1/TokenLogprob.js';
 import type { TokenizeRequest as _kvbridge_v1_TokenizeRequest, TokenizeRequest__Output as _kvbridge_v1_TokenizeRequest__Output } from './kvbridge/v1/TokenizeRequest.js';
 import type { TokenizeResponse as _kvbridge_v1_TokenizeResponse, TokenizeResponse__Output as _kvbridge_v1_TokenizeResponse__Output } from './kvbridge/v1/TokenizeResponse.js';
+import type { TopLogprob as _kvbridge_v1_TopLogprob, TopLogprob__Output as _kvbridge_v1_TopLogprob__Output } from './kvbridge/v1/TopLogprob.js';
 
 type SubtypeConstructor<Constructor extends new (...args: any) => any, Subtype> = {
   new(...args: ConstructorParameters<Constructor>): Subtype;
@@ -35,8 +37,10 @@ export interface ProtoGrpcType {
       Prefill: SubtypeConstructor<typeof grpc.Client, _kvbridge_v1_PrefillClient> & { service: _kvbridge_v1_PrefillDefinition }
       PrefillRequest: MessageTypeDefinition<_kvbridge_v1_PrefillRequest, _kvbridge_v1_PrefillRequest__Output>
       PrefillResponse: MessageTypeDefinition<_kvbridge_v1_PrefillResponse, _kvbridge_v1_PrefillResponse__Output>
+      TokenLogprob: MessageTypeDefinition<_kvbridge_v1_TokenLogprob, _kvbridge_v1_TokenLogprob__Output>
       TokenizeRequest: MessageTypeDefinition<_kvbridge_v1_TokenizeRequest, _kvbridge_v1_TokenizeRequest__Output>
       TokenizeResponse: MessageTypeDefinition<_kvbridge_v1_TokenizeResponse, _kvbridge_v1_TokenizeResponse__Output>
+      TopLogprob: MessageTypeDefinition<_kvbridge_v1_TopLogprob, _kvbridge_v1_TopLogprob__Output>
     }
   }
 }
