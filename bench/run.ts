@@ -1,12 +1,14 @@
 // `npm run bench`: every benchmark, each figure next to a baseline measured in the same run.
 // Prints a table, or with --json one JSON object per figure. --only a,b selects benches
-// (tcp, transfer, ucx, alloc, store, engine, engine-batch, stall; recovery runs only when named); --gib N sets the bytes per throughput figure (default 1).
+// (tcp, transfer, ucx, alloc, store, engine, engine-batch, stall; pd and recovery run only when named, pd with --quick for a short run); --gib N sets the bytes per throughput figure (default 1).
 
 import { runAllocBench } from "./alloc-bench.js";
 import { runStoreBench } from "./store-bench.js";
 import type { BenchFigure } from "./bench-figure.js";
 import { runEngineBatchBench } from "./engine-batch-bench.js";
 import { runEngineBench } from "./engine-bench.js";
+import { runGoodputBench } from "./goodput-bench.js";
+import { runPdIsolationBench } from "./pd-isolation-bench.js";
 import { runRecoveryBench } from "./recovery-bench.js";
 import { runStallBench } from "./stall-bench.js";
 import { runTcpBench } from "./tcp-bench.js";
@@ -108,6 +110,14 @@ if (want("engine") || want("engine-batch")) {
 if (want("stall")) {
   progress("a small Plan + Prefill while 1 MiB prompts arrive at the same prefill node, vs the idle node");
   emit(await runStallBench({ log: progress }));
+}
+// Minutes of streams and arrivals on pinned node processes: only when asked for (--only pd).
+if (only?.has("pd")) {
+  const quick = args.includes("--quick");
+  progress("PD: decode ITL while long prompts arrive, PD vs colocated on the same two cores");
+  emit(await runPdIsolationBench({ log: progress, quick }));
+  progress("PD: goodput (TTFT <= 2 s and ITL p99 <= 100 ms for 90 % of requests), PD vs colocated");
+  emit(await runGoodputBench({ log: progress, quick }));
 }
 // Minutes of restarts and freezes: only when asked for (--only recovery).
 if (only?.has("recovery")) {
