@@ -287,7 +287,7 @@ async function onDecode(
     hooks.onGenerateStarted?.();
     try {
       const out = await onNode(d, dec, signal, "Generate", (s) =>
-        d.upstream.generate(dec.target, { requestId, prompt: input.prompt, maxTokens: input.maxTokens, stop: input.stop }, d.timeouts.generateMs, { signal: s, idleMs: d.timeouts.generateIdleMs, startedAt, onText }),
+        d.upstream.generate(dec.target, { requestId, prompt: input.prompt, maxTokens: input.maxTokens, stop: input.stop, ...input.decoding }, d.timeouts.generateMs, { signal: s, idleMs: d.timeouts.generateIdleMs, startedAt, onText }),
       );
       return { ...out, queueMs: prefillAt - startedAt, prefillMs };
     } catch (err) {
