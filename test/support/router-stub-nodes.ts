@@ -1,7 +1,9 @@
 // Scripted prefill and decode nodes for router tests: real gRPC servers on loopback (kvbridge's own
 // startGrpcServer, so grpc.health.v1 is the nodes' own), whose Plan, Prefill, MatchPrefix and
 // Generate answer as the test says (answer, refuse with an error and details, or never answer), and
-// which count every call they receive.
+// which count every call they receive. Both serve a Models service (one model, "stub-model", loaded,
+// fingerprint "stub", unless the script lists others) and the prefill stub Tokenize/Detokenize (one
+// token per character of the prompt, its code point).
 import type * as grpc from "@grpc/grpc-js";
 import type { ServingStatus } from "grpc-health-check";
 import { KvbridgeError } from "../../src/errors/kvbridge-error.js";
@@ -10,6 +12,8 @@ import { unaryHandler } from "../../src/services/unary-handler.js";
 import type { DecodeHandlers } from "../../src/wire/generated/kvbridge/v1/Decode.js";
 import type { GenerateEvent } from "../../src/wire/generated/kvbridge/v1/GenerateEvent.js";
 import type { GenerateRequest__Output } from "../../src/wire/generated/kvbridge/v1/GenerateRequest.js";
+import type { ModelInfo } from "../../src/wire/generated/kvbridge/v1/ModelInfo.js";
+import type { ModelsHandlers } from "../../src/wire/generated/kvbridge/v1/Models.js";
 import type { PlanRequest__Output } from "../../src/wire/generated/kvbridge/v1/PlanRequest.js";
 import type { PlanResponse } from "../../src/wire/generated/kvbridge/v1/PlanResponse.js";
 import type { PrefillHandlers } from "../../src/wire/generated/kvbridge/v1/Prefill.js";
@@ -20,6 +24,8 @@ export interface StubCalls {
   prefill: number;
   matchPrefix: number;
   generate: number;
+  loadModel: number;
+  tokenize: number;
 }
 
 export interface StubNode {
@@ -32,21 +38,52 @@ export interface StubNode {
 /** A Plan that never answers (held until the call is cancelled or the server closes). */
 export const NEVER = Symbol("never");
 
-export interface StubPrefillScript {
+/** What both stubs' Models service lists (default: stub-model, loaded, fingerprint "stub"). */
+export interface StubModelsScript {
+  models?: ModelInfo[];
+}
+
+export const STUB_MODEL: ModelInfo = { id: "stub-model", aliases: [], state: "loaded", fingerprint: "stub", isDefault: true, contextSize: 128 };
+
+export interface StubPrefillScript extends StubModelsScript {
   plan?(req: PlanRequest__Output): PlanResponse | typeof NEVER;
 }
 
-export interface StubDecodeScript {
+export interface StubDecodeScript extends StubModelsScript {
   /** Generate: write these events, then end the stream, or (hang) keep it open and silent. */
   generate?(req: GenerateRequest__Output): { events: GenerateEvent[]; hang: boolean };
 }
 
 function counters(): StubCalls {
-  return { plan: 0, prefill: 0, matchPrefix: 0, generate: 0 };
+  return { plan: 0, prefill: 0, matchPrefix: 0, generate: 0, loadModel: 0, tokenize: 0 };
 }
 
-async function serve(name: string, definition: grpc.ServiceDefinition, implementation: grpc.UntypedServiceImplementation, held: Set<() => void>): Promise<NodeGrpcServer> {
-  const server = await startGrpcServer({ host: "127.0.0.1", port: 0 }, [{ name, definition, implementation }]);
+function modelsService(role: string, script: StubModelsScript, calls: StubCalls): { name: string; definition: grpc.ServiceDefinition; implementation: ModelsHandlers } {
+  const models = script.models ?? [STUB_MODEL];
+  const find = (name: string): ModelInfo => {
+    const m = models.find((x) => x.id === name || x.aliases?.includes(name));
+    if (!m) throw new KvbridgeError("NOT_FOUND", `model ${name} is not served here`, { details: { reason: "model_not_found", param: "model" } });
+    return m;
+  };
+  const implementation: ModelsHandlers = {
+    ListModels: unaryHandler(() => ({ models, defaultModel: models.find((m) => m.isDefault)?.id ?? models[0]?.id ?? "", nodeId: `stub-${role}`, role, modelsMax: 4 })),
+    LoadModel: unaryHandler((req: { model: string }) => {
+      calls.loadModel++;
+      return { model: find(req.model) };
+    }),
+    UnloadModel: unaryHandler((req: { model: string }) => ({ model: find(req.model) })),
+  };
+  return { name: "kvbridge.v1.Models", definition: kvbridgeV1().Models.service, implementation };
+}
+
+async function serve(
+  name: string,
+  definition: grpc.ServiceDefinition,
+  implementation: grpc.UntypedServiceImplementation,
+  held: Set<() => void>,
+  models: { name: string; definition: grpc.ServiceDefinition; implementation: ModelsHandlers },
+): Promise<NodeGrpcServer> {
+  const server = await startGrpcServer({ host: "127.0.0.1", port: 0 }, [{ name, definition, implementation }, models]);
   server.setServing("SERVING");
   const close = server.close.bind(server);
   return {
@@ -81,8 +118,13 @@ export async function startStubPrefill(script: StubPrefillScript = {}): Promise<
       calls.prefill++;
       return { promptTokens: 4, chunks: 1, chunksDeduped: 0, bytesSent: 0, transport: "tcp", evalMs: 0, transferMs: 0 };
     }),
+    Tokenize: unaryHandler((req: { model: string; prompt: string }) => {
+      calls.tokenize++;
+      return { tokens: [...req.prompt].map((c) => c.codePointAt(0)!), modelId: req.model || "stub-model" };
+    }),
+    Detokenize: unaryHandler((req: { model: string; tokens: number[] }) => ({ text: String.fromCodePoint(...req.tokens), modelId: req.model || "stub-model" })),
   };
-  const server = await serve("kvbridge.v1.Prefill", kvbridgeV1().Prefill.service, handlers, held);
+  const server = await serve("kvbridge.v1.Prefill", kvbridgeV1().Prefill.service, handlers, held, modelsService("prefill", script, calls));
   return { target: server.address, calls, setServing: (s) => server.setServing(s), close: () => server.close() };
 }
 
@@ -110,6 +152,6 @@ export async function startStubDecode(script: StubDecodeScript = {}): Promise<St
       call.on("cancelled", release);
     },
   };
-  const server = await serve("kvbridge.v1.Decode", kvbridgeV1().Decode.service, handlers, held);
+  const server = await serve("kvbridge.v1.Decode", kvbridgeV1().Decode.service, handlers, held, modelsService("decode", script, calls));
   return { target: server.address, calls, setServing: (s) => server.setServing(s), close: () => server.close() };
 }

@@ -128,7 +128,7 @@ function scheduledUpstream(s: fc.Scheduler, faults: Map<string, RequestFaults>, 
   return {
     // The prompt is its own key, so a MatchPrefix call knows which request it serves.
     plan: (_t, req, o) => answer(req.prompt!, "plan", { promptTokens: 3, keys: [req.prompt!], fingerprint: "f", modelId: "m" }, o.signal),
-    matchPrefix: (t, keys, o) => answer(keys[0]!, "match", matches(t), o.signal),
+    matchPrefix: (t, req, o) => answer(req.keys![0]!, "match", matches(t), o.signal),
     prefill: (_t, req, o) => answer(req.prompt!, "prefill", { promptTokens: 3, chunks: 1, chunksDeduped: 0, bytesSent: 1, transport: "tcp", evalMs: 1, transferMs: 1, modelId: "m", fingerprint: "f" }, o.signal),
     generate: async (_t, req, _deadline, o) => {
       await onGenerate?.();
@@ -222,7 +222,7 @@ describe("routing through the dispatch code (fast-check scheduler)", () => {
           // The client's disconnect lands right after the chosen step was sent.
           const aborting: Upstream = {
             plan: (t, req, o) => abortAfter(req.prompt!, "plan", upstream.plan(t, req, o)),
-            matchPrefix: (t, keys, o) => upstream.matchPrefix(t, keys, o),
+            matchPrefix: (t, req, o) => upstream.matchPrefix(t, req, o),
             prefill: (t, req, o) => abortAfter(req.prompt!, "prefill", upstream.prefill(t, req, o)),
             generate: (t, req, dl, o) => abortAfter(req.prompt!, "generate", upstream.generate(t, req, dl, o)),
           };

@@ -5,12 +5,20 @@
 // and never sent on. When the decode node leaves rotation (frozen, partitioned, gone) its Prefill and
 // Generate end at once; a generation that fails on its decode node before any text reached the
 // client is tried once more on another decode node in rotation (prefilled again), one that fails
-// after it ends with the error (no text is repeated or skipped). The routing decisions are
+// after it ends with the error (no text is repeated or skipped). A request for a model goes only to
+// nodes serving it (their model lists, routing-policy.ts), with the model named in every call; the
+// decode node's model is loaded (LoadModel without options: answered at once when it is) and its
+// fingerprint checked against the Plan's before the Prefill, and a Prefill or Generate refused
+// INCOMPATIBLE fingerprint_mismatch (an idle model evicted in between) loads it again and tries once
+// more. The routing decisions are
 // routing-policy.ts's; this file only orders the calls and releases what it reserved however the
 // request ends.
 import type { Logger } from "pino";
 import { KvbridgeError, toKvbridgeError } from "../../errors/kvbridge-error.js";
 import type { GenerateRequest } from "../../wire/generated/kvbridge/v1/GenerateRequest.js";
+import type { LoadModelRequest } from "../../wire/generated/kvbridge/v1/LoadModelRequest.js";
+import type { MatchPrefixRequest } from "../../wire/generated/kvbridge/v1/MatchPrefixRequest.js";
+import type { ModelInfo__Output } from "../../wire/generated/kvbridge/v1/ModelInfo.js";
 import type { PlanRequest } from "../../wire/generated/kvbridge/v1/PlanRequest.js";
 import type { PlanResponse__Output } from "../../wire/generated/kvbridge/v1/PlanResponse.js";
 import type { PrefillRequest } from "../../wire/generated/kvbridge/v1/PrefillRequest.js";
@@ -18,14 +26,16 @@ import type { PrefillResponse__Output } from "../../wire/generated/kvbridge/v1/P
 import type { CallOptions } from "../../wire/unary-call.js";
 import type { ConsumeOptions, GenerateOutcome } from "./generate-stream.js";
 import type { CompletionInput } from "./openai-api.js";
-import { candidates, nodeState, reserveDecode, reservePrefill, type NodeStates, type PrefixAnswer, type Reservation } from "./routing-policy.js";
+import { candidates, nodeState, reserveDecode, reservePrefill, servingTargets, type NodeStates, type PrefixAnswer, type Reservation } from "./routing-policy.js";
 
 /** The calls the router makes on its nodes (UpstreamClients over gRPC). */
 export interface Upstream {
   plan(target: string, req: PlanRequest, opts: CallOptions): Promise<PlanResponse__Output>;
-  matchPrefix(target: string, keys: string[], opts: CallOptions): Promise<number>;
+  matchPrefix(target: string, req: MatchPrefixRequest, opts: CallOptions): Promise<number>;
   prefill(target: string, req: PrefillRequest, opts: CallOptions): Promise<PrefillResponse__Output>;
   generate(target: string, req: GenerateRequest, deadlineMs: number, o: Omit<ConsumeOptions, "what">): Promise<GenerateOutcome>;
+  /** Ensures the model is loaded on a node (no options: answered at once when it is); its state after. Absent: never asked. */
+  loadModel?(target: string, req: LoadModelRequest, opts: CallOptions): Promise<ModelInfo__Output>;
   /** Told the node's rotation signal before each call (a node back in rotation gets a fresh channel). */
   freshen?(target: string, rotation: AbortSignal | undefined): void;
 }
@@ -52,6 +62,8 @@ export interface Dispatcher {
   log: Logger;
   /** Called with each Plan's answer (the router learns the model id from it). */
   onPlan?(plan: PlanResponse__Output): void;
+  /** Called with a model's state as a node answered a LoadModel (the model directory records it). */
+  onModelInfo?(target: string, info: ModelInfo__Output): void;
   /** Fires when a node leaves rotation (node-health.ts); its calls (and Prefills writing to it) then end at once. */
   rotationSignal?(target: string): AbortSignal | undefined;
 }
@@ -122,7 +134,12 @@ class DecodeFailed extends Error {
  */
 function decodeRetryable(e: KvbridgeError, rotation: AbortSignal | undefined): boolean {
   if (rotation?.aborted && rotation.reason === "timeout") return false;
-  return e.code === "UNAVAILABLE" || e.code === "INTERNAL";
+  return e.code === "UNAVAILABLE" || e.code === "INTERNAL" || fingerprintMismatch(e);
+}
+
+/** The decode node does not hold the model whose KV it was sent (evicted in between): load it again and retry. */
+function fingerprintMismatch(e: KvbridgeError): boolean {
+  return e.code === "INCOMPATIBLE" && e.details.reason === "fingerprint_mismatch";
 }
 
 /** Plan again on another prefill node after these: the node, not the prompt, was at fault. */
@@ -135,25 +152,49 @@ function promptRefused(e: KvbridgeError): boolean {
   return e.code === "INVALID_ARGUMENT";
 }
 
-function noPrefill(d: Dispatcher): KvbridgeError {
+function noPrefill(d: Dispatcher, model: string | undefined): KvbridgeError {
   const targets = d.prefillTargets();
-  return new KvbridgeError("UNAVAILABLE", targets.length === 0 ? "no prefill node is known; check --prefill / --prefill-dns" : `no prefill node is in rotation (${targets.join(", ")}: unreachable or not serving)`);
+  if (targets.length === 0) return new KvbridgeError("UNAVAILABLE", "no prefill node is known; check --prefill / --prefill-dns");
+  const serving = servingTargets(d.nodes, targets, model);
+  if (serving.length === 0) return new KvbridgeError("UNAVAILABLE", `no prefill node serves model ${JSON.stringify(model)}`);
+  return new KvbridgeError("UNAVAILABLE", `no prefill node${model === undefined ? "" : ` of model ${JSON.stringify(model)}`} is in rotation (${serving.join(", ")}: unreachable or not serving)`);
 }
 
-
-function noDecode(d: Dispatcher): KvbridgeError {
+function noDecode(d: Dispatcher, model: string | undefined, fingerprint?: string): KvbridgeError {
   const targets = d.decodeTargets();
-  return new KvbridgeError("UNAVAILABLE", targets.length === 0 ? "no decode node is known; check --decode / --decode-dns" : `no decode node is in rotation (${targets.join(", ")}: unreachable or not serving)`);
+  if (targets.length === 0) return new KvbridgeError("UNAVAILABLE", "no decode node is known; check --decode / --decode-dns");
+  const serving = servingTargets(d.nodes, targets, model);
+  if (serving.length === 0) return new KvbridgeError("UNAVAILABLE", `no decode node serves model ${JSON.stringify(model)}`);
+  if (fingerprint !== undefined && servingTargets(d.nodes, targets, model, fingerprint).length === 0) {
+    return new KvbridgeError("UNAVAILABLE", `no decode node runs model ${JSON.stringify(model)} with the prefill node's fingerprint ${fingerprint}; the router never pairs different models`, {
+      details: { reason: "fingerprint_mismatch", param: "model" },
+    });
+  }
+  return new KvbridgeError("UNAVAILABLE", `no decode node${model === undefined ? "" : ` of model ${JSON.stringify(model)}`} is in rotation (${serving.join(", ")}: unreachable or not serving)`);
 }
 
-export async function dispatchCompletion(d: Dispatcher, input: CompletionInput, requestId: string, signal: AbortSignal, onText: (text: string) => void, hooks: DispatchHooks = {}): Promise<GenerateOutcome> {
-  const rlog = d.log.child({ requestId });
+/**
+ * One completion through the nodes. `model`: the model id (model-directory.ts resolved the request's
+ * name); only nodes serving it are used and every call names it. Undefined: every node, each with
+ * its default model.
+ */
+export async function dispatchCompletion(
+  d: Dispatcher,
+  input: CompletionInput,
+  requestId: string,
+  signal: AbortSignal,
+  onText: (text: string) => void,
+  hooks: DispatchHooks = {},
+  model?: string,
+): Promise<GenerateOutcome> {
+  const rlog = d.log.child({ requestId, ...(model === undefined ? {} : { model }) });
   const startedAt = performance.now();
+  const prefillTargets = (): string[] => servingTargets(d.nodes, d.prefillTargets(), model);
   // Reserved before Plan is sent: simultaneous requests each see the others' prefill choices.
   // No decode node in rotation: refused before any prefill node spends work on it.
-  if (candidates(d.nodes, d.decodeTargets()).length === 0) throw noDecode(d);
-  const first = reservePrefill(d.nodes, d.prefillTargets());
-  if (!first) throw noPrefill(d);
+  if (candidates(d.nodes, servingTargets(d.nodes, d.decodeTargets(), model)).length === 0) throw noDecode(d, model);
+  const first = reservePrefill(d.nodes, prefillTargets());
+  if (!first) throw noPrefill(d, model);
   let pre: Reservation = first;
   try {
     let plan: PlanResponse__Output | undefined;
@@ -161,13 +202,13 @@ export async function dispatchCompletion(d: Dispatcher, input: CompletionInput, 
     while (!plan) {
       const target: string = pre.target;
       try {
-        plan = await onNode(d, pre, signal, "Plan", (s, waitForReady) => d.upstream.plan(target, { prompt: input.prompt }, { timeoutMs: d.timeouts.planMs, signal: s, waitForReady }));
+        plan = await onNode(d, pre, signal, "Plan", (s, waitForReady) => d.upstream.plan(target, { prompt: input.prompt, model: model ?? "" }, { timeoutMs: d.timeouts.planMs, signal: s, waitForReady }));
       } catch (err) {
         const e = toKvbridgeError(err);
         pre.release();
         if (signal.aborted || !planRetryable(e)) throw e;
         failed.add(target);
-        const next = reservePrefill(d.nodes, d.prefillTargets(), failed);
+        const next = reservePrefill(d.nodes, prefillTargets(), failed);
         if (!next) throw e;
         rlog.warn({ prefill: target, err: e.message, code: e.code, next: next.target }, "Plan failed; trying another prefill node");
         pre = next;
@@ -175,12 +216,14 @@ export async function dispatchCompletion(d: Dispatcher, input: CompletionInput, 
     }
     d.onPlan?.(plan);
     const keys = plan.keys;
-    const decodeTargets = candidates(d.nodes, d.decodeTargets());
-    if (decodeTargets.length === 0) throw noDecode(d);
+    // Only decode nodes whose fingerprint for the model is the Plan's (or not known yet: not resident).
+    const fingerprint = model === undefined || !plan.fingerprint ? undefined : plan.fingerprint;
+    const decodeTargets = candidates(d.nodes, servingTargets(d.nodes, d.decodeTargets(), model, fingerprint));
+    if (decodeTargets.length === 0) throw noDecode(d, model, fingerprint);
     const answers: PrefixAnswer[] = await Promise.all(
       decodeTargets.map((target) => {
         d.upstream.freshen?.(target, d.rotationSignal?.(target));
-        return d.upstream.matchPrefix(target, keys, { timeoutMs: d.timeouts.matchPrefixMs, signal, waitForReady: nodeState(d.nodes, target).reachable }).then(
+        return d.upstream.matchPrefix(target, { keys, model: model ?? "" }, { timeoutMs: d.timeouts.matchPrefixMs, signal, waitForReady: nodeState(d.nodes, target).reachable }).then(
           (matched): PrefixAnswer => ({ target, matched }),
           (err: unknown): PrefixAnswer => {
             rlog.debug({ decode: target, err: toKvbridgeError(err).message }, "decode node passed over");
@@ -199,7 +242,8 @@ export async function dispatchCompletion(d: Dispatcher, input: CompletionInput, 
       onText(text);
     };
     const planned = { promptTokens: plan.promptTokens, chunks: keys.length };
-    let attempt: Attempt = { decode: chosen.reservation, matched: chosen.matched, prefill: pre, planned };
+    const served: ServedModel | undefined = model === undefined ? undefined : { id: model, fingerprint };
+    let attempt: Attempt = { decode: chosen.reservation, matched: chosen.matched, prefill: pre, planned, model: served };
     for (let retry = 0; ; retry++) {
       try {
         // A retry has a request id of its own: the first attempt's push may still be ending on the prefill node.
@@ -209,17 +253,18 @@ export async function dispatchCompletion(d: Dispatcher, input: CompletionInput, 
         const e = err.error;
         if (signal.aborted || textSent || retry >= 1 || !decodeRetryable(e, rotationOf(d, attempt.decode))) throw e;
         // Another decode node in rotation (its prefix match as it answered), decided and reserved in this tick.
+        // A fingerprint mismatch is retried on the same node too (its model is loaded again first).
         const failedTarget = attempt.decode.target;
-        const others = answers.filter((a) => a.target !== failedTarget && nodeState(d.nodes, a.target).reachable);
+        const others = answers.filter((a) => (a.target !== failedTarget || fingerprintMismatch(e)) && nodeState(d.nodes, a.target).reachable);
         const next = reserveDecode(d.nodes, others);
         if (!next) throw e;
-        const prefill = reservePrefill(d.nodes, d.prefillTargets());
+        const prefill = reservePrefill(d.nodes, prefillTargets());
         if (!prefill) {
           next.reservation.release();
           throw e;
         }
         rlog.warn({ decode: failedTarget, err: e.message, code: e.code, next: next.reservation.target }, "generation failed on its decode node before any text was sent; trying another decode node");
-        attempt = { decode: next.reservation, matched: next.matched, prefill, planned };
+        attempt = { decode: next.reservation, matched: next.matched, prefill, planned, model: served };
         pre = prefill;
       }
     }
@@ -234,6 +279,34 @@ interface Attempt {
   matched: number;
   prefill: Reservation;
   planned: { promptTokens: number; chunks: number };
+  /** The model routed by, and the Plan's fingerprint for it; undefined: the nodes' default models. */
+  model: ServedModel | undefined;
+}
+
+interface ServedModel {
+  id: string;
+  fingerprint: string | undefined;
+}
+
+/**
+ * The decode node's model loaded (LoadModel without options: at once when it is) and running the
+ * Plan's fingerprint; another fingerprint is the decode node's failure (the request may move on).
+ */
+async function ensureDecodeModel(d: Dispatcher, dec: Reservation, m: ServedModel, signal: AbortSignal): Promise<void> {
+  const load = d.upstream.loadModel;
+  if (!load) return;
+  const info = await onNode(d, dec, signal, "LoadModel", (s, waitForReady) => load.call(d.upstream, dec.target, { model: m.id }, { timeoutMs: d.timeouts.prefillMs, signal: s, waitForReady })).catch((err: unknown) => {
+    const e = toKvbridgeError(err);
+    throw signal.aborted || e.code === "CANCELLED" ? e : new DecodeFailed(e);
+  });
+  d.onModelInfo?.(dec.target, info);
+  if (m.fingerprint && info.fingerprint && info.fingerprint !== m.fingerprint) {
+    throw new DecodeFailed(
+      new KvbridgeError("UNAVAILABLE", `decode node ${dec.target} runs model ${JSON.stringify(m.id)} with fingerprint ${info.fingerprint}, the prefill node ${m.fingerprint}; the router never pairs different models`, {
+        details: { reason: "fingerprint_mismatch", param: "model" },
+      }),
+    );
+  }
 }
 
 /**
@@ -260,17 +333,29 @@ async function onDecode(
     rlog.info({ prefill: prefillTarget, decode: dec.target, ...a.planned, prefixMatched: a.matched, ...(retry > 0 ? { retry } : {}) }, "routing");
     const prefillAt = performance.now();
     let prefillMs = 0;
+    const model = a.model?.id ?? "";
     try {
-      const res = await onNode(
-        d,
-        prefillNode,
-        signal,
-        "Prefill",
-        (s, waitForReady) => d.upstream.prefill(prefillTarget, { requestId, prompt: input.prompt, decodeTarget: dec.target }, { timeoutMs: d.timeouts.prefillMs, signal: s, waitForReady }),
-        dec,
-      );
+      if (a.model) await ensureDecodeModel(d, dec, a.model, signal);
+      const prefillOnce = (): Promise<PrefillResponse__Output> =>
+        onNode(
+          d,
+          prefillNode,
+          signal,
+          "Prefill",
+          (s, waitForReady) => d.upstream.prefill(prefillTarget, { requestId, prompt: input.prompt, decodeTarget: dec.target, model }, { timeoutMs: d.timeouts.prefillMs, signal: s, waitForReady }),
+          dec,
+        );
+      const res = await prefillOnce().catch(async (err: unknown) => {
+        const e = toKvbridgeError(err);
+        // The decode node's model was evicted between its LoadModel and the KV's arrival: once more.
+        if (!a.model || signal.aborted || !fingerprintMismatch(e)) throw e;
+        rlog.warn({ decode: dec.target, err: e.message }, "decode node refused the KV's fingerprint; loading its model again");
+        await ensureDecodeModel(d, dec, a.model, signal);
+        return prefillOnce();
+      });
       rlog.info({ bytes: res.bytesSent, deduped: res.chunksDeduped, transport: res.transport, evalMs: Math.round(res.evalMs), transferMs: Math.round(res.transferMs) }, "prefilled");
     } catch (err) {
+      if (err instanceof DecodeFailed) throw err;
       const e = toKvbridgeError(err);
       if (signal.aborted || promptRefused(e)) throw e;
       if (!decodeLeft()) {
@@ -287,7 +372,7 @@ async function onDecode(
     hooks.onGenerateStarted?.();
     try {
       const out = await onNode(d, dec, signal, "Generate", (s) =>
-        d.upstream.generate(dec.target, { requestId, prompt: input.prompt, maxTokens: input.maxTokens, stop: input.stop, ...input.decoding }, d.timeouts.generateMs, { signal: s, idleMs: d.timeouts.generateIdleMs, startedAt, onText }),
+        d.upstream.generate(dec.target, { requestId, model, prompt: input.prompt, maxTokens: input.maxTokens, stop: input.stop, ...input.decoding }, d.timeouts.generateMs, { signal: s, idleMs: d.timeouts.generateIdleMs, startedAt, onText }),
       );
       return { ...out, queueMs: prefillAt - startedAt, prefillMs };
     } catch (err) {

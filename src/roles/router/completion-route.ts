@@ -1,7 +1,9 @@
 // POST /v1/completions and /v1/chat/completions: parse, give the request an id and an AbortController
 // of its own (the client going away cancels this request and nothing else), dispatch it through the
 // nodes, and answer as JSON or as a stream of events. A prompt over the router's character limit is
-// refused before any node sees it. Each request is tracked in the serving metrics (waiting, then
+// refused before any node sees it. The request's `model` (an id or alias; none: the default model)
+// is resolved to the model id it is routed by (model-directory.ts: 404 model_not_found for a model no
+// node serves), and the answer's `model` is that id. Each request is tracked in the serving metrics (waiting, then
 // running once its Generate is sent) and a completed one recorded with its times.
 import { randomUUID } from "node:crypto";
 import type http from "node:http";
@@ -14,6 +16,7 @@ import type { GenerateOutcome } from "./generate-stream.js";
 import type { CompletionInput } from "./openai-api.js";
 import { readJsonBody } from "./http-server.js";
 import { parseChat, parseCompletion } from "./openai-api.js";
+import { asModelNotFound } from "./models-routes.js";
 import { completionBody, CompletionEventStream, sendError, sendJson, type CompletionIdentity, type CompletionKind } from "./openai-response.js";
 
 export interface CompletionRoute {
@@ -25,8 +28,8 @@ export interface CompletionRoute {
   maxPromptChars: number;
   /** The admission gate (false while draining or closing). */
   accepting(): boolean;
-  /** The model id learnt from the prefill nodes, once known. */
-  modelId(): string | undefined;
+  /** The model id a request's `model` names (none: the default model); throws model_not_found. */
+  resolveModel(name: string | undefined): string;
   /** Requests in flight; the route adds and removes its own. */
   active: Set<AbortController>;
   /** Told whenever a request ends (wakes a drain). */
@@ -65,13 +68,13 @@ export async function handleCompletion(r: CompletionRoute, req: http.IncomingMes
   const body = await readJsonBody(req, res, r.maxBodyBytes);
   const input = kind === "chat" ? parseChat(body) : parseCompletion(body);
   checkPromptLength(input.prompt.length, r.maxPromptChars, kind);
+  const model = r.resolveModel(input.model);
   const id: CompletionIdentity = {
     kind,
     id: `${kind === "chat" ? "chatcmpl" : "cmpl"}-${randomUUID()}`,
     created: Math.floor(Date.now() / 1000),
-    model: () => input.model ?? r.modelId() ?? "kvbridge",
+    model: () => model,
   };
-  const model = input.model ?? r.modelId() ?? "kvbridge";
   const tracker = trackRequest(r.metrics, model);
   const t0 = performance.now();
   const hooks = { onGenerateStarted: () => tracker.running() };
@@ -85,16 +88,16 @@ export async function handleCompletion(r: CompletionRoute, req: http.IncomingMes
   try {
     if (input.stream) {
       const events = new CompletionEventStream(res, id);
-      const out = await dispatchCompletion(r.dispatcher, input, id.id, ac.signal, (text) => events.text(text), hooks);
+      const out = await dispatchCompletion(r.dispatcher, input, id.id, ac.signal, (text) => events.text(text), hooks, model);
       events.finish(out, input.includeUsage);
       recordCompleted(r, model, input, out, t0);
     } else {
-      const out = await dispatchCompletion(r.dispatcher, input, id.id, ac.signal, () => undefined, hooks);
+      const out = await dispatchCompletion(r.dispatcher, input, id.id, ac.signal, () => undefined, hooks, model);
       sendJson(res, 200, completionBody(id, out));
       recordCompleted(r, model, input, out, t0);
     }
   } catch (err) {
-    const e = toKvbridgeError(err);
+    const e = toKvbridgeError(asModelNotFound(err));
     recordRouterRequest(r.metrics, ac.signal.aborted ? "cancelled" : failureReason(e));
     if (ac.signal.aborted) {
       r.log.info({ requestId: id.id }, "client went away; request cancelled");

@@ -35,6 +35,8 @@ export interface NodeHealthOptions {
   intervalMs: number;
   timeoutMs: number;
   log: Logger;
+  /** Told when a node comes into rotation (the router lists its models again: it may have restarted with others). */
+  onServing?(target: string): void;
 }
 
 interface Followed {
@@ -188,7 +190,10 @@ export class NodeHealth {
     const now = performance.now();
     const changed = { node: target, health: verdict, was, afterMs: Math.round(now - f.since) };
     f.since = now;
-    if (serving) this.o.log.info(changed, "node in rotation");
+    if (serving) {
+      this.o.log.info(changed, "node in rotation");
+      this.o.onServing?.(target);
+    }
     else if (was === "SERVING" || was === "unknown") this.o.log.warn(changed, "node out of rotation");
     else this.o.log.info(changed, "node still out of rotation");
   }

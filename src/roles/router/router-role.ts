@@ -4,7 +4,9 @@
 // bounded, so a restarted node is used again within a second of serving, whatever the outage; /readyz
 // and /health follow the pairs in rotation. The HTTP edge, in order: CORS (--allowed-origins), the
 // API key (--api-key) on every path but the open ones, then the route table (404 naming the path,
-// 405 with Allow).
+// 405 with Allow). Each node's models (ListModels) are known before the router serves and followed
+// after (model-directory.ts): requests are routed by their `model`, and /v1/models, /v1/models/{id},
+// /v1/models/load, /v1/models/unload, /tokenize and /detokenize answer from or through the nodes.
 import * as grpc from "@grpc/grpc-js";
 import type http from "node:http";
 import type { Logger } from "pino";
@@ -40,7 +42,10 @@ import { requestPath, RouteTable } from "./http-routes.js";
 import { sendError, sendJson } from "./openai-response.js";
 import { NodeHealth, type NodeHealthReport } from "./node-health.js";
 import { PeerDiscovery, type PeerSource } from "./peer-discovery.js";
-import { hasReachablePair, inRotation, type NodeStates } from "./routing-policy.js";
+import { hasReachablePair, type NodeStates } from "./routing-policy.js";
+import { ModelDirectory } from "./model-directory.js";
+import { listModels, loadModel, retrieveModel, unloadModel, type ModelsRoute } from "./models-routes.js";
+import { handleDetokenize, handleTokenize, type TokenizeRoute } from "./tokenize-routes.js";
 import { UpstreamClients } from "./upstream-clients.js";
 
 export interface RouterOptions {
@@ -78,6 +83,10 @@ export interface RouterOptions {
   extraRoutes?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean | Promise<boolean>;
   /** Metrics registry set (shared with other nodes of the process, e.g. `kvbridge up`). */
   metrics?: NodeMetrics;
+  /** The model of requests that name none (an id or alias); default: the only model served, or the one every node has as its default. */
+  defaultModel?: string;
+  /** How often every node's models are listed again, and the bound on one ListModels. Default ROUTER_MODELS_PROBE_MS. */
+  modelsRefreshMs?: number;
 }
 
 export interface Router {
@@ -92,6 +101,8 @@ export interface Router {
   close(): Promise<void>;
 }
 
+const MODEL_PATH_PREFIX = "/v1/models/";
+
 export async function startRouter(opts: RouterOptions): Promise<Router> {
   const log = opts.logger;
   const active = new Set<AbortController>();
@@ -102,7 +113,6 @@ export async function startRouter(opts: RouterOptions): Promise<Router> {
   // Checked before anything starts: a bad key fails the start, not the first request.
   const apiKeys = new ApiKeys({ keys: opts.apiKeys ?? [], protectAll: opts.apiKeyProtectAll });
   const cors = new CorsPolicy(opts.allowedOrigins ?? []);
-  let modelId: string | undefined;
 
   return life.start(async () => {
     // Deferred first, so it runs last: the line says everything is released.
@@ -121,6 +131,18 @@ export async function startRouter(opts: RouterOptions): Promise<Router> {
     const upstream = new UpstreamClients(credentials, channelOptions);
     life.defer(() => upstream.close());
     const nodes: NodeStates = new Map();
+    const modelsRefreshMs = opts.modelsRefreshMs ?? ROUTER_MODELS_PROBE_MS;
+    const directory = new ModelDirectory({
+      nodes,
+      prefillTargets: () => prefillPeers.targets(),
+      decodeTargets: () => decodePeers.targets(),
+      upstream,
+      defaultModel: opts.defaultModel,
+      timeoutMs: modelsRefreshMs,
+      intervalMs: modelsRefreshMs,
+      log,
+    });
+    life.defer(() => directory.stop());
     const health = new NodeHealth({
       nodes,
       targets: () => [...prefillPeers.targets(), ...decodePeers.targets()],
@@ -128,10 +150,12 @@ export async function startRouter(opts: RouterOptions): Promise<Router> {
       intervalMs: opts.healthIntervalMs ?? ROUTER_HEALTH_INTERVAL_MS,
       timeoutMs: opts.healthTimeoutMs ?? ROUTER_HEALTH_TIMEOUT_MS,
       log,
+      onServing: (target) => void directory.refresh(target),
     });
     life.defer(() => health.stop());
-    // Every node asked once before serving: the first requests see the fleet as it is.
+    // Every node asked once before serving (its health, then its models): the first requests see the fleet as it is.
     await health.start();
+    await directory.start();
     const dispatcher: Dispatcher = {
       upstream,
       nodes,
@@ -145,9 +169,7 @@ export async function startRouter(opts: RouterOptions): Promise<Router> {
         generateIdleMs: opts.generateIdleMs ?? ROUTER_GENERATE_IDLE_MS,
       },
       log,
-      onPlan: (plan) => {
-        modelId ??= plan.modelId;
-      },
+      onModelInfo: (target, info) => directory.record(target, info),
       rotationSignal: (target) => health.rotationSignal(target),
     };
     const completions: CompletionRoute = {
@@ -157,17 +179,20 @@ export async function startRouter(opts: RouterOptions): Promise<Router> {
       maxBodyBytes: opts.maxBodyBytes ?? MAX_BODY_BYTES,
       maxPromptChars: opts.maxPromptChars ?? MAX_PROMPT_CHARS,
       accepting: () => life.accepting,
-      modelId: () => modelId,
+      resolveModel: (name) => directory.resolve(name),
       active,
       ended: () => life.workEnded(),
     };
 
-    const listModels = async (): Promise<string | undefined> => {
-      const t = inRotation(nodes, prefillPeers.targets())[0];
-      if (modelId || !t) return modelId;
-      const p = await upstream.plan(t, { prompt: " " }, { timeoutMs: ROUTER_MODELS_PROBE_MS }).catch(() => undefined);
-      modelId ??= p?.modelId;
-      return modelId;
+    const models: ModelsRoute = { directory, upstream, maxBodyBytes: completions.maxBodyBytes, callTimeoutMs: dispatcher.timeouts.prefillMs };
+    const tokenizer: TokenizeRoute = {
+      directory,
+      nodes,
+      prefillTargets: () => prefillPeers.targets(),
+      upstream,
+      maxBodyBytes: completions.maxBodyBytes,
+      callTimeoutMs: dispatcher.timeouts.prefillMs,
+      maxPromptChars: completions.maxPromptChars,
     };
 
     const readiness = (route: "health" | "readyz") => (_req: http.IncomingMessage, res: http.ServerResponse): void => {
@@ -180,10 +205,11 @@ export async function startRouter(opts: RouterOptions): Promise<Router> {
     const routes = new RouteTable()
       .add("POST", "/v1/completions", (req, res) => handleCompletion(completions, req, res, "completion"))
       .add("POST", "/v1/chat/completions", (req, res) => handleCompletion(completions, req, res, "chat"))
-      .add("GET", "/v1/models", async (_req, res) => {
-        const id = await listModels();
-        sendJson(res, 200, { object: "list", data: id ? [{ id, object: "model", created: 0, owned_by: "kvbridge" }] : [] });
-      })
+      .add("GET", "/v1/models", (_req, res) => listModels(models, res))
+      .add("POST", "/v1/models/load", (req, res) => loadModel(models, req, res))
+      .add("POST", "/v1/models/unload", (req, res) => unloadModel(models, req, res))
+      .add("POST", "/tokenize", (req, res) => handleTokenize(tokenizer, req, res))
+      .add("POST", "/detokenize", (req, res) => handleDetokenize(tokenizer, req, res))
       .add("GET", "/version", (_req, res) => sendJson(res, 200, { version: VERSION }))
       .add("GET", "/healthz", (_req, res) => sendJson(res, 200, { status: "ok" }))
       .add("GET", "/health", readiness("health"))
@@ -197,6 +223,11 @@ export async function startRouter(opts: RouterOptions): Promise<Router> {
       const path = requestPath(req);
       if (apiKeys.protects(path)) apiKeys.check(req);
       if (opts.extraRoutes && (await opts.extraRoutes(req, res))) return;
+      // GET /v1/models/{id}: ids may hold '/', so the rest of the path is the id.
+      if ((req.method === "GET" || req.method === "HEAD") && path.startsWith(MODEL_PATH_PREFIX) && path.length > MODEL_PATH_PREFIX.length) {
+        retrieveModel(models, res, path.slice(MODEL_PATH_PREFIX.length));
+        return;
+      }
       await routes.find(req.method ?? "GET", path)(req, res, path);
     };
 

@@ -7,6 +7,12 @@
 // Nothing awaits between a decision and its reservation; the caller releases each reservation when
 // its part of the request ends. Nodes out of rotation (node-health.ts writes `reachable` from each
 // node's grpc.health.v1) are never chosen.
+//
+// Models: each node's model list (its ListModels, written by model-directory.ts) is part of its
+// state. A request for a model is routed only to nodes that serve it (by id or alias), and a decode
+// node is paired with the Plan's fingerprint only when its own for that model is the same or not yet
+// known (not resident): the decode node refuses KV of another fingerprint anyway (INCOMPATIBLE), and
+// the router never pairs a prefill and a decode node it knows to run different models.
 
 /** What the router knows of one node. */
 export interface NodeState {
@@ -20,6 +26,17 @@ export interface NodeState {
    * Never set for a node that said NOT_SERVING or did not answer in time (frozen).
    */
   lastResort?: boolean;
+  /** The models the node serves, from its last ListModels; undefined until it answered once. */
+  models?: readonly NodeModel[];
+}
+
+/** One model of a node's catalog as the router routes by it. */
+export interface NodeModel {
+  id: string;
+  aliases: readonly string[];
+  /** Its engine's fingerprint while resident; "" when not loaded (unknown until it loads). */
+  fingerprint: string;
+  state: string;
 }
 
 /** Every node the router has seen, by target (host:port). */
@@ -118,4 +135,21 @@ export function candidates(nodes: NodeStates, targets: readonly string[]): strin
 export function hasReachablePair(nodes: NodeStates, prefill: readonly string[], decode: readonly string[]): boolean {
   const up = (t: string): boolean => nodeState(nodes, t).reachable;
   return prefill.some(up) && decode.some(up);
+}
+
+/** The node's model named `name` (its id or one of its aliases), if the node serves it. */
+export function servedModel(state: NodeState | undefined, name: string): NodeModel | undefined {
+  return state?.models?.find((m) => m.id === name || m.aliases.includes(name));
+}
+
+/**
+ * The targets (in their order) that serve `model`; with a fingerprint, only those whose own for it is
+ * the same or unknown (not resident). `model` undefined: every target (no model routing).
+ */
+export function servingTargets(nodes: NodeStates, targets: readonly string[], model: string | undefined, fingerprint?: string): string[] {
+  if (model === undefined) return [...targets];
+  return targets.filter((t) => {
+    const m = servedModel(nodes.get(t), model);
+    return m !== undefined && (!fingerprint || !m.fingerprint || m.fingerprint === fingerprint);
+  });
 }
