@@ -144,3 +144,20 @@ export const DEFAULT_MODEL_CLOSE_TIMEOUT_MS = 30_000;
 
 /** Most bytes of a refused request's body (413, 401, 404 ...) the router reads and discards before answering, so an uploading client reads the status instead of a reset; past it the connection is closed after the answer. */
 export const ROUTER_BODY_DISCARD_BYTES = 64 * 1024 * 1024;
+
+// ---- Prefill prefix cache ---------------------------------------------------------------------
+
+/**
+ * Bytes of KV chunks a prefill engine keeps by chunk key so that a prompt whose leading chunks it
+ * already cut is not evaluated again (--prefix-cache-bytes; 0 turns the cache off). 256 MiB holds
+ * 128 Ki tokens of the default model's KV (2 KiB per token), 16 Ki of the medium model's.
+ */
+export const PREFIX_CACHE_BYTES = 256 * 1024 * 1024;
+
+/**
+ * HTTP/2 keepalive of a sender's control channel to a decode node: a ping every 5 s, the connection
+ * dropped after 5 s without an answer, so a partition's stalled connection is replaced soon after
+ * the network heals (gRPC servers here accept pings at this rate).
+ */
+export const SENDER_KEEPALIVE_TIME_MS = 5_000;
+export const SENDER_KEEPALIVE_TIMEOUT_MS = 5_000;

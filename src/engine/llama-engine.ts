@@ -6,6 +6,7 @@
 
 import path from "node:path";
 import type { LlamaModel, Token } from "node-llama-cpp";
+import { PREFIX_CACHE_BYTES } from "../config/defaults.js";
 import { KvbridgeError, toKvbridgeError } from "../errors/kvbridge-error.js";
 import { BatchedSequencePool } from "./batched-sequence-pool.js";
 import { chunkRange, computeChunkKeys } from "./chunk-keys.js";
@@ -15,6 +16,8 @@ import { assembleSequenceState, bytesPerCell, layoutsEqual, parseSequenceState, 
 import { loadLlama } from "./llama-binding.js";
 import { ggmlTypeName, probeLayout } from "./layout-probe.js";
 import { checkPrefixChunk, type ChunkEngine } from "./prefix-chunks.js";
+import { PrefixCache, type PrefixCacheStats } from "./prefix-cache.js";
+import { NO_PREFIX, reusablePrefix } from "./prefix-reuse.js";
 import { ResponseGrammars } from "./response-grammar.js";
 import { resolveSeed } from "./sampler-options.js";
 import { validateResponseFormat, validateSampling, type EngineSampling, type ResponseFormat } from "./sampling.js";
@@ -23,84 +26,9 @@ import { SequencePool, throwIfAborted, type SequenceLease, type SequenceSource }
 import { loadSequenceState, saveSequenceState } from "./state-file.js";
 import type { PromptLimits } from "./prompt-limits.js";
 import { modelPromptTokenizer, promptOptions, type PromptOptions, type PromptTokenizer, type TokenizePromptOptions } from "./prompt-tokenizer.js";
+import type { EngineOptions, GenerateLocalOptions, GenerateOptions, GenerateResult, KvChunk, PrefillResult } from "./engine-types.js";
 
-export interface EngineOptions extends PromptOptions {
-  modelPath: string;
-  /** CPU threads per evaluation. Default 1: measured fastest per request on small models (docs/engine.md). */
-  threads?: number;
-  /** Tokens per sequence (prompt + output). Default min(16384, the model's trained context). */
-  contextSize?: number;
-  /** Tokens per KV chunk. Default 128 (docs/engine.md). Part of the fingerprint. */
-  chunkTokens?: number;
-  /** Concurrent requests (one sequence each). Default 4. */
-  maxSequences?: number;
-  /**
-   * How concurrent requests share llama.cpp (docs/engine.md, "Batched decode"):
-   * "invariant" (default): one context whose sequences are evaluated in one llama_decode call per
-   *   step, each row computed exactly as in a lone run: output never depends on what runs beside it;
-   * "shared": the same context, rows of several sequences in one matrix product (weights read once
-   *   per step); logits may differ from a lone run's in the last bits;
-   * "context-per-request": a context per request (the baseline).
-   */
-  batching?: EngineBatching;
-  /** Longest wait for a free sequence before RESOURCE_EXHAUSTED. Default 60 s. */
-  sequenceWaitMs?: number;
-}
-
-export type EngineBatching = "invariant" | "shared" | "context-per-request";
-
-export interface KvChunk {
-  index: number;
-  key: string;
-  tokenStart: number;
-  tokenEnd: number;
-  bytes: Buffer;
-}
-
-export interface GenerateResult {
-  text: string;
-  tokens: number[];
-  /** Prompt tokens whose KV this call computed instead of loading (see generate). */
-  recomputedTokens: number;
-  finishReason: FinishReason;
-  /** Per generated token, when sampling.logprobs was set. */
-  logprobs?: TokenLogprob[];
-  /** The seed a sampled request ran with (its own modulo 2^32, or the random one drawn); absent when greedy. */
-  seed?: number;
-}
-
-export interface GenerateLocalOptions {
-  tokens: readonly number[];
-  maxTokens: number;
-  signal?: AbortSignal;
-  /**
-   * Called once per generated token, in order, with the text that token made final ("" while a
-   * character or a possible stop string is incomplete). When generation ends on EOS with text
-   * still held back, one last call delivers it with the EOS token. The result's `text` is the
-   * concatenation of every `text` passed here.
-   */
-  onToken?: (text: string, token: number) => void;
-  /** Stop strings: output ends before the first occurrence of any of them. */
-  stop?: string[];
-  /** Sampling parameters (validateSampling checks them; invalid ones reject with INVALID_ARGUMENT naming the param). Absent: greedy. */
-  sampling?: EngineSampling;
-  /** Constrained output: JSON, or JSON matching a schema. */
-  responseFormat?: ResponseFormat;
-}
-
-export interface GenerateOptions extends GenerateLocalOptions {
-  /**
-   * Bytes of chunks 0..k-1 of `tokens` (k from 0 to every chunk), as prefill cut them. A buffer
-   * may run past its chunk (a whole pool slot); the chunk header says where the chunk ends.
-   */
-  prefix: readonly Buffer[];
-  /**
-   * Called once the prefix buffers have been validated and copied, before waiting for a sequence
-   * and before any evaluation: from then on the caller may reuse them (release its pins). Not
-   * called when validation fails; generate then rejects and the buffers are the caller's again.
-   */
-  onPrefixConsumed?: () => void;
-}
+export type { EngineBatching, EngineOptions, GenerateLocalOptions, GenerateOptions, GenerateResult, KvChunk, PrefillResult } from "./engine-types.js";
 
 export const DEFAULT_THREADS = 1;
 export const DEFAULT_CHUNK_TOKENS = 128;
@@ -127,6 +55,7 @@ export class LlamaEngine {
 
   private readonly prompts: PromptTokenizer;
   private readonly chunkEngine: ChunkEngine;
+  private readonly prefixCache: PrefixCache;
   private readonly closer = new AbortController();
   private readonly active = new Set<Promise<unknown>>();
   private closing: Promise<void> | null = null;
@@ -139,7 +68,7 @@ export class LlamaEngine {
     /** KV streams of this engine's contexts (llama.cpp loads a sequence state only with the same count). */
     private readonly streams: number,
     private readonly vocabSize: number,
-    init: { modelId: string; modelPath: string; chunkTokens: number; contextSize: number; compatibility: EngineCompatibility; prompt: Required<PromptOptions> },
+    init: { modelId: string; modelPath: string; chunkTokens: number; contextSize: number; compatibility: EngineCompatibility; prompt: Required<PromptOptions>; prefixCacheBytes: number },
   ) {
     this.modelId = init.modelId;
     this.chunkTokens = init.chunkTokens;
@@ -150,6 +79,7 @@ export class LlamaEngine {
     this.kvBytesPerToken = bytesPerCell(layout);
     this.prompts = modelPromptTokenizer(model, init.modelPath, init.contextSize, init.prompt);
     this.maxBytesPerToken = this.prompts.bytesPerToken;
+    this.prefixCache = new PrefixCache(init.prefixCacheBytes);
     this.chunkEngine = { fingerprint: this.fingerprint, layout, chunkTokens: init.chunkTokens, modelSha256: init.compatibility.modelSha256 };
   }
 
@@ -159,6 +89,8 @@ export class LlamaEngine {
     const maxSequences = positiveInt(opts.maxSequences ?? DEFAULT_MAX_SEQUENCES, "maxSequences");
     const sequenceWaitMs = positiveInt(opts.sequenceWaitMs ?? DEFAULT_SEQUENCE_WAIT_MS, "sequenceWaitMs");
     if (opts.contextSize !== undefined) positiveInt(opts.contextSize, "contextSize");
+    const prefixCacheBytes = opts.prefixCacheBytes ?? PREFIX_CACHE_BYTES;
+    new PrefixCache(prefixCacheBytes); // refuses a bad budget before the model is loaded
     const prompt = promptOptions(opts);
     const modelSha256 = await hashModelFile(opts.modelPath);
     const llama = await loadLlama();
@@ -203,7 +135,7 @@ export class LlamaEngine {
       const tokenList = model.fileInfo.metadata.tokenizer?.ggml?.tokens;
       const vocabSize = Array.isArray(tokenList) ? tokenList.length : Number.MAX_SAFE_INTEGER;
       const modelId = path.basename(opts.modelPath).replace(/\.gguf$/i, "");
-      return new LlamaEngine(model, pool, new ResponseGrammars(llama, model), layout, streams, vocabSize, { modelId, modelPath: opts.modelPath, chunkTokens, contextSize, compatibility, prompt });
+      return new LlamaEngine(model, pool, new ResponseGrammars(llama, model), layout, streams, vocabSize, { modelId, modelPath: opts.modelPath, chunkTokens, contextSize, compatibility, prompt, prefixCacheBytes });
     } catch (err) {
       await pool?.close().catch(() => undefined);
       await model.dispose().catch(() => undefined);
@@ -257,30 +189,80 @@ export class LlamaEngine {
     return computeChunkKeys(this.fingerprint, this.chunkTokens, tokens);
   }
 
-  /** Evaluates the prompt and returns its KV state cut into chunks (the last one partial). */
-  prefill(tokens: readonly number[], signal?: AbortSignal): Promise<{ chunks: KvChunk[]; evalMs: number }> {
+  /**
+   * Evaluates the prompt and returns its KV state cut into chunks (the last one partial). Leading
+   * chunks found in the engine's prefix cache (by key) are loaded instead of evaluated, and returned
+   * as the cached bytes; only the rest of the prompt is evaluated (`cachedChunks` says how many).
+   * The chunks are the same bytes a cold prefill cuts (docs/engine.md, "Prefix cache").
+   */
+  prefill(tokens: readonly number[], signal?: AbortSignal): Promise<PrefillResult> {
     return this.run(signal, async (sig) => {
       this.checkPrompt(tokens, 0);
+      const keys = this.chunkKeys(tokens);
+      // Checked and assembled (copied) before a sequence is taken, as generate does with its prefix.
+      let reuse = reusablePrefix(this.prefixCache, this.chunkEngine, this.streams, keys, tokens);
+      if (reuse.bytes.length === keys.length) {
+        return { chunks: keys.map((key, index) => this.chunkOf(key, index, tokens.length, reuse.bytes[index]!)), evalMs: 0, cachedChunks: keys.length };
+      }
       const lease = await this.pool.acquire(sig);
       try {
+        if (reuse.state) {
+          throwIfAborted(sig, "loading the cached prefix");
+          try {
+            await loadSequenceState(lease.sequence, reuse.state);
+            if (lease.sequence.nextTokenIndex !== reuse.tokens) throw new KvbridgeError("INTERNAL", `the cached prefix loaded ${lease.sequence.nextTokenIndex} tokens; expected ${reuse.tokens}`);
+          } catch {
+            throwIfAborted(sig, "loading the cached prefix");
+            // llama.cpp refused the state: forget the prefix and evaluate the whole prompt.
+            this.prefixCache.drop(keys, 0);
+            await lease.sequence.clearHistory();
+            reuse = NO_PREFIX;
+          }
+        }
         const t0 = performance.now();
-        await evaluatePromptRange(lease.sequence, tokens, 0, tokens.length, sig, lease.priority);
+        await evaluatePromptRange(lease.sequence, tokens, reuse.tokens, tokens.length, sig, lease.priority);
         const evalMs = performance.now() - t0;
         throwIfAborted(sig, "prefilling");
         const state = parseSequenceState(await saveSequenceState(lease.sequence));
         if (!layoutsEqual(state.layout, this.layout) || state.cellCount !== tokens.length) {
           throw new KvbridgeError("INTERNAL", `the sequence state after prefill (${state.cellCount} cells) does not match the layout probed at open`);
         }
-        const keys = this.chunkKeys(tokens);
         const chunks = keys.map((key, index): KvChunk => {
+          const cached = reuse.bytes[index];
+          if (cached) return this.chunkOf(key, index, tokens.length, cached);
           const { tokenStart, tokenEnd } = chunkRange(index, tokens.length, this.chunkTokens);
           return { index, key, tokenStart, tokenEnd, bytes: encodeChunk({ fingerprint: this.fingerprint, key, index, tokenStart, tokenEnd, state }) };
         });
-        return { chunks, evalMs };
+        this.prefixCache.put(chunks);
+        return { chunks, evalMs, cachedChunks: reuse.bytes.length };
       } finally {
         await lease.release();
       }
     });
+  }
+
+  /**
+   * How many leading chunks of a prompt (its chunkKeys, in order) this engine's prefix cache holds
+   * now: a prefill of that prompt evaluates only from chunk `n` on. Cheap (one map lookup per key
+   * until the first miss), no effect on the cache's recency. For routers placing a prompt on the
+   * prefill node that holds the longest part of it.
+   */
+  cachedPrefix(keys: readonly string[]): number {
+    return this.prefixCache.leadingCount(keys);
+  }
+
+  /** The prefix cache's budget, contents and counters (prefixCacheBytes 0: budgetBytes 0, always empty). */
+  get prefixCacheStats(): PrefixCacheStats {
+    return this.prefixCache.stats();
+  }
+
+  /** Empties the prefix cache (a bench's cold runs, an operator's reset); counters are kept. */
+  clearPrefixCache(): void {
+    this.prefixCache.clear();
+  }
+
+  private chunkOf(key: string, index: number, tokenCount: number, bytes: Buffer): KvChunk {
+    return { index, key, ...chunkRange(index, tokenCount, this.chunkTokens), bytes };
   }
 
   /**
