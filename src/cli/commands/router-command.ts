@@ -39,6 +39,7 @@ interface RouterFlags extends TlsFlags {
   apiKeyFile?: string;
   apiKeyProtectAll?: boolean;
   allowedOrigins?: string[];
+  defaultModel?: string;
   logLevel: string;
 }
 
@@ -82,6 +83,7 @@ export function routerCommand(): Command {
     .addOption(envOption("--api-key-file <path>", "API keys, one per line (# comments), added to --api-key"))
     .addOption(envOption("--api-key-protect-all", "with API keys, also require one on /health, /healthz, /readyz, /version and /metrics"))
     .addOption(envOption("--allowed-origins <list>", "origins allowed by CORS (comma list, or *); default: none (no CORS headers, preflights refused)").argParser(listArg))
+    .addOption(envOption("--default-model <id>", "the model of requests that name none (an id or alias); default: the only model the nodes serve, or the default model they agree on"))
     .addOption(envOption("--log-level <level>", "pino log level", choiceArg(["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const), "info"))
     .addHelpText(
       "after",
@@ -89,6 +91,10 @@ export function routerCommand(): Command {
 Each node's grpc.health.v1 is checked every --health-interval: a node that is unreachable, not
 SERVING or slower than --health-timeout is out of rotation until it answers SERVING again. GET
 /health and /readyz answer 200 while a prefill + decode pair is in rotation, 503 otherwise.
+
+Requests are routed by their \`model\` (an id or alias a node lists; GET /v1/models lists them) to a
+prefill and a decode node that both serve it; an unknown model is a 404 (model_not_found). A request
+with no model (or "kvbridge") gets --default-model, or the only model served.
 
 With --api-key (or --api-key-file, or KVBRIDGE_API_KEY) every request but GET /health, /healthz,
 /readyz, /version and /metrics must carry Authorization: Bearer <key>; others are answered 401
@@ -124,6 +130,7 @@ Examples:
         apiKeys,
         apiKeyProtectAll: flags.apiKeyProtectAll === true,
         allowedOrigins: flags.allowedOrigins,
+        defaultModel: flags.defaultModel,
       });
       onShutdownSignal(log, () => router.drain(flags.drainTimeout));
     });
