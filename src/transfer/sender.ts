@@ -7,11 +7,12 @@
 
 import * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
-import { ABORT_TIMEOUT_MS, DEFAULT_KV_WAIT_MS, RPC_TIMEOUT_MS } from "../config/defaults.js";
+import { ABORT_TIMEOUT_MS, DEFAULT_KV_WAIT_MS, RPC_TIMEOUT_MS, SENDER_KEEPALIVE_TIME_MS, SENDER_KEEPALIVE_TIMEOUT_MS } from "../config/defaults.js";
 import { KvbridgeError, toKvbridgeError } from "../errors/kvbridge-error.js";
 import type { HelloResponse__Output } from "../wire/generated/kvbridge/v1/HelloResponse.js";
 import { PROTOCOL_VERSION } from "../wire/proto.js";
 import { ReceiverClient } from "../wire/receiver-client.js";
+import { CLIENT_CHANNEL_OPTIONS, keepaliveOptions } from "../wire/unary-call.js";
 import type { DataPlaneOffer, SenderChannel, SenderTransport, SlotWrite, TransportKind } from "../transport/transport.js";
 import type { WireChunkProof } from "./commit-proof.js";
 import { awaitDependencies, proveWrites, type KeyedWrite } from "./dependency-repair.js";
@@ -145,10 +146,20 @@ export class KvSender {
 
   private async attempt(target: string, requestId: string, chunks: readonly PushChunk[], options: PushOptions, first: boolean): Promise<PushResult> {
     const signal = options.signal;
-    const peer = await raceSignal(this.peer(target), signal, `push of ${requestId}`);
+    const cached = this.peer(target);
+    const peer = await raceSignal(cached, signal, `push of ${requestId}`);
     peer.users++;
     try {
       return await this.pushTo(peer, requestId, chunks, options, first);
+    } catch (err) {
+      // Failed or cancelled on our side (a stalled or cut data connection, a deadline, the caller's
+      // cancel mid-transfer): the cached handshake and data channels may be the stalled ones, so the
+      // next push to this peer starts fresh. Pushes still running keep them until they end.
+      if (!toKvbridgeError(err).remote) {
+        if (this.peers.get(target) === cached) this.peers.delete(target);
+        peer.retired = true;
+      }
+      throw err;
     } finally {
       peer.users--;
       if (peer.retired && peer.users === 0) this.closePeer(peer);
@@ -365,7 +376,12 @@ export class KvSender {
   }
 
   private async handshake(target: string, signal?: AbortSignal): Promise<Peer> {
-    const client = new ReceiverClient(target, this.opts.credentials ?? grpc.credentials.createInsecure());
+    // HTTP/2 keepalive: a connection stalled by a partition is noticed in seconds and replaced,
+    // instead of waiting for the kernel's next retransmission after the network heals.
+    const client = new ReceiverClient(target, this.opts.credentials ?? grpc.credentials.createInsecure(), {
+      ...CLIENT_CHANNEL_OPTIONS,
+      ...keepaliveOptions(SENDER_KEEPALIVE_TIME_MS, SENDER_KEEPALIVE_TIMEOUT_MS),
+    });
     try {
       const transports = (["ucx", "tcp"] as const).filter((k) => this.opts.transports[k]);
       const hello = await client.hello(

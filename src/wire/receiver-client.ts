@@ -23,9 +23,9 @@ export class ReceiverClient {
   readonly target: string;
   private readonly raw: RawClient;
 
-  constructor(target: string, credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure()) {
+  constructor(target: string, credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(), channelOptions: grpc.ChannelOptions = CLIENT_CHANNEL_OPTIONS) {
     this.target = target;
-    this.raw = new (kvbridgeV1().KvReceiver)(target, credentials, CLIENT_CHANNEL_OPTIONS);
+    this.raw = new (kvbridgeV1().KvReceiver)(target, credentials, channelOptions);
   }
 
   hello(req: HelloRequest, opts: CallOptions): Promise<HelloResponse__Output> {
