@@ -1,7 +1,7 @@
 // Engine flags shared by the prefill, decode, up and generate commands, and the model catalog flags
 // of the nodes (prefill, decode, up), which can serve several models.
 import { Option, type Command } from "commander";
-import { DEFAULT_MODELS_MAX, MAX_PROMPT_CHARS, TOKENIZE_INLINE_CHARS } from "../config/defaults.js";
+import { DEFAULT_MODELS_MAX, MAX_PROMPT_CHARS, PREFIX_CACHE_BYTES, TOKENIZE_INLINE_CHARS } from "../config/defaults.js";
 import { DEFAULT_CHUNK_TOKENS, DEFAULT_THREADS, LlamaEngine, ensureDefaultModel, type EngineBatching } from "../engine/index.js";
 import { loadModelCatalog } from "../models/model-catalog.js";
 import type { NodeModelsOptions } from "../models/node-models.js";
@@ -17,6 +17,8 @@ export interface EngineFlags {
   maxPromptTokens?: number;
   tokenizeInlineChars: number;
   batching?: EngineBatching;
+  /** Bytes of KV chunks a prefill engine keeps for prompts sharing a prefix (0: off). */
+  prefixCacheBytes: number;
 }
 
 export function addEngineOptions(cmd: Command, withModel = true): Command {
@@ -34,7 +36,15 @@ export function addEngineOptions(cmd: Command, withModel = true): Command {
     )
     .addOption(envOption("--max-prompt-chars <n>", "longest prompt a node tokenizes, in characters; longer ones are refused (prompt_too_long) before tokenizing", intArg(1, 1 << 30), MAX_PROMPT_CHARS))
     .addOption(envOption("--max-prompt-tokens <n>", "most prompt tokens a node evaluates (default and most: the context less one); a prompt that cannot fit is refused, before tokenizing when its length alone shows it", intArg(1, 1 << 30)))
-    .addOption(envOption("--tokenize-inline-chars <n>", "prompts up to this many characters are tokenized on the event loop, longer ones on a tokenizer thread", intArg(0, 1 << 30), TOKENIZE_INLINE_CHARS));
+    .addOption(envOption("--tokenize-inline-chars <n>", "prompts up to this many characters are tokenized on the event loop, longer ones on a tokenizer thread", intArg(0, 1 << 30), TOKENIZE_INLINE_CHARS))
+    .addOption(
+      envOption(
+        "--prefix-cache-bytes <n>",
+        "bytes of KV chunks a prefill engine keeps by chunk key, least recently used out first: a prompt whose leading chunks it cut before is evaluated only from the first chunk not kept (0: off)",
+        intArg(0),
+        PREFIX_CACHE_BYTES,
+      ),
+    );
 }
 
 export async function openEngine(flags: EngineFlags): Promise<LlamaEngine> {
@@ -48,6 +58,7 @@ export async function openEngine(flags: EngineFlags): Promise<LlamaEngine> {
     maxPromptTokens: flags.maxPromptTokens,
     tokenizeInlineChars: flags.tokenizeInlineChars,
     batching: flags.batching,
+    prefixCacheBytes: flags.prefixCacheBytes,
   });
 }
 
@@ -92,6 +103,6 @@ export async function nodeModelsFromFlags(flags: NodeEngineFlags): Promise<NodeM
     defaultModel: flags.defaultModel,
     maxResident: flags.modelsMax,
     defaults: { threads: flags.threads, chunkTokens: flags.chunkTokens, ...(flags.maxSequences !== undefined ? { maxSequences: flags.maxSequences } : {}) },
-    engineOptions: { maxPromptChars: flags.maxPromptChars, maxPromptTokens: flags.maxPromptTokens, tokenizeInlineChars: flags.tokenizeInlineChars, batching: flags.batching },
+    engineOptions: { maxPromptChars: flags.maxPromptChars, maxPromptTokens: flags.maxPromptTokens, tokenizeInlineChars: flags.tokenizeInlineChars, batching: flags.batching, prefixCacheBytes: flags.prefixCacheBytes },
   };
 }
