@@ -9,7 +9,7 @@ import { silentLogger } from "../../src/observability/logger.js";
 import { dispatchCompletion, type Dispatcher, type Upstream } from "../../src/roles/router/completion-dispatch.js";
 import type { GenerateOutcome } from "../../src/roles/router/generate-stream.js";
 import type { CompletionInput } from "../../src/roles/router/openai-api.js";
-import { hasReachablePair, inRotation, nodeState, reserveDecode, reservePrefill, type NodeStates, type PrefixAnswer } from "../../src/roles/router/routing-policy.js";
+import { hasReachablePair, inRotation, nodeState, reserveDecode, reservePrefill, servedModel, servingTargets, type NodeStates, type PrefixAnswer } from "../../src/roles/router/routing-policy.js";
 
 const targetsOf = (prefix: string, k: number): string[] => Array.from({ length: k }, (_, i) => `${prefix}${i}:1`);
 const spread = (nodes: NodeStates, targets: readonly string[]): number => {
@@ -105,6 +105,31 @@ describe("routing policy (pure)", () => {
         r!.release();
         expect(nodeState(nodes, r!.target).inFlight).toBe(min);
       }),
+    );
+  });
+});
+
+describe("routing by model (pure)", () => {
+  it("only nodes serving the model (id or alias), never one whose known fingerprint for it differs; nodes not listed yet never", () => {
+    const modelArb = fc.record({ id: fc.constantFrom("A", "B", "C"), alias: fc.option(fc.constantFrom("a", "b"), { nil: undefined }), fingerprint: fc.constantFrom("", "f1", "f2") });
+    const nodeArb = fc.option(fc.uniqueArray(modelArb, { selector: (m) => m.id, maxLength: 3 }), { nil: undefined });
+    fc.assert(
+      fc.property(fc.array(nodeArb, { minLength: 1, maxLength: 6 }), fc.constantFrom("A", "B", "C", "a", "b", "Z"), fc.option(fc.constantFrom("f1", "f2"), { nil: undefined }), (spec, name, fp) => {
+        const targets = spec.map((_, i) => `n${i}:1`);
+        const nodes: NodeStates = new Map(
+          spec.map((ms, i) => [targets[i]!, { inFlight: 0, reachable: true, models: ms?.map((m) => ({ id: m.id, aliases: m.alias ? [m.alias] : [], fingerprint: m.fingerprint, state: m.fingerprint ? "loaded" : "unloaded" })) }]),
+        );
+        const chosen = servingTargets(nodes, targets, name, fp);
+        for (const [i, t] of targets.entries()) {
+          const m = spec[i]?.find((x) => x.id === name || x.alias === name);
+          const ok = m !== undefined && (fp === undefined || m.fingerprint === "" || m.fingerprint === fp);
+          expect(chosen.includes(t)).toBe(ok);
+          if (ok) expect(servedModel(nodes.get(t), name)).toBeDefined();
+        }
+        // No model named: no filtering.
+        expect(servingTargets(nodes, targets, undefined)).toEqual(targets);
+      }),
+      { numRuns: 2_000 },
     );
   });
 });
