@@ -7,7 +7,11 @@ const ADDRESS = String.raw`${HOST}:\d{1,5}(?!\d)`;
 const RUN = new RegExp(String.raw`(?<![\w.:\[-])${ADDRESS}(?:, ${ADDRESS})*`, "g");
 const ONE = new RegExp(ADDRESS, "g");
 
+/** Cheap test first: a message with no ":<digit>" names no address (most do not). */
+const MAY_HOLD_ADDRESS = /:\d/;
+
 export function redactNodeAddresses(message: string): string {
+  if (!MAY_HOLD_ADDRESS.test(message)) return message;
   return message.replace(RUN, (run) => {
     const n = run.match(ONE)?.length ?? 1;
     return n === 1 ? "a node" : `${n} nodes`;

@@ -17,7 +17,8 @@ export interface HttpListener {
   close(): Promise<void>;
 }
 
-export type HttpHandler = (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>;
+/** Answers a request; may throw (or reject) with the error to answer instead. */
+export type HttpHandler = (req: http.IncomingMessage, res: http.ServerResponse) => void | Promise<void>;
 
 export interface HttpBodyLimits {
   /** Largest body accepted (a declared larger one is refused 413 before its upload, on Expect: 100-continue). */
@@ -32,12 +33,20 @@ export async function listenHttp(
   onError: (err: unknown, res: http.ServerResponse) => void,
   limits: HttpBodyLimits,
 ): Promise<HttpListener> {
-  const fail = async (err: unknown, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
-    if (!res.headersSent && !req.complete && !(await discardBody(req, limits.discardBytes))) res.setHeader("connection", "close");
-    onError(err, res);
+  const fail = (err: unknown, req: http.IncomingMessage, res: http.ServerResponse): void => {
+    if (res.headersSent || req.complete) return onError(err, res);
+    void discardBody(req, limits.discardBytes).then((ended) => {
+      if (!ended) res.setHeader("connection", "close");
+      onError(err, res);
+    });
   };
   const serve = (req: http.IncomingMessage, res: http.ServerResponse): void => {
-    handle(req, res).catch((err: unknown) => fail(err, req, res));
+    try {
+      handle(req, res)?.catch((err: unknown) => fail(err, req, res));
+    } catch (err) {
+      // Refused at once (404, 405, 401 ...): no promise made for the common refusals.
+      fail(err, req, res);
+    }
   };
   const server = http.createServer(serve);
   // A client that asks before uploading (Expect: 100-continue, as curl does for large bodies) and

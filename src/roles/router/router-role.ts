@@ -218,17 +218,24 @@ export async function startRouter(opts: RouterOptions): Promise<Router> {
         serveMetrics(req, res);
       });
 
-    const handle = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
-      if (cors.apply(req, res)) return;
-      const path = requestPath(req);
-      if (apiKeys.protects(path)) apiKeys.check(req);
-      if (opts.extraRoutes && (await opts.extraRoutes(req, res))) return;
+    const route = (req: http.IncomingMessage, res: http.ServerResponse, path: string): void | Promise<void> => {
       // GET /v1/models/{id}: ids may hold '/', so the rest of the path is the id.
       if ((req.method === "GET" || req.method === "HEAD") && path.startsWith(MODEL_PATH_PREFIX) && path.length > MODEL_PATH_PREFIX.length) {
         retrieveModel(models, res, path.slice(MODEL_PATH_PREFIX.length));
         return;
       }
-      await routes.find(req.method ?? "GET", path)(req, res, path);
+      return routes.find(req.method ?? "GET", path)(req, res, path);
+    };
+    // Synchronous up to the route's handler: a refusal (CORS, key, 404, 405) throws at once, no promise made.
+    const handle = (req: http.IncomingMessage, res: http.ServerResponse): void | Promise<void> => {
+      if (cors.apply(req, res)) return;
+      const path = requestPath(req);
+      if (apiKeys.protects(path)) apiKeys.check(req);
+      const extra = opts.extraRoutes;
+      if (!extra) return route(req, res, path);
+      return (async () => {
+        if (!(await extra(req, res))) await route(req, res, path);
+      })();
     };
 
     const http = await listenHttp(opts.listen, handle, (err, res) => sendError(res, err), {
