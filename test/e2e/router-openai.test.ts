@@ -98,9 +98,12 @@ describe("the official openai client, unchanged", () => {
     const models = await client.models.list();
     expect(models.data.map((m) => m.id)).toEqual([reference.modelId]);
     await expect(client.completions.create({ model: "kvbridge", prompt: "x", max_tokens: 0 })).rejects.toMatchObject({ status: 400 });
-    const raw = await fetch(`${cluster.url}/v1/completions`, { method: "POST", body: "{not json" });
+    const raw = await fetch(`${cluster.url}/v1/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: "{not json" });
     expect(raw.status).toBe(400);
     expect(((await raw.json()) as { error: { message: string } }).error.message).toMatch(/JSON/);
+    // A body sent as text/plain is not read as JSON.
+    const plain = await fetch(`${cluster.url}/v1/completions`, { method: "POST", body: "{not json" });
+    expect(plain.status).toBe(415);
   });
 });
 
