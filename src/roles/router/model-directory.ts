@@ -130,10 +130,14 @@ export class ModelDirectory {
     await Promise.all(targets.map((t) => this.refresh(t)));
   }
 
-  /** Asks one node's ListModels (one call at a time per node); a node that does not answer keeps its last list. */
-  refresh(target: string): Promise<void> {
+  /**
+   * Asks one node's ListModels (one call at a time per node); a node that does not answer keeps its
+   * last list. `after`: a list asked after this moment (not a call already under way), e.g. to see the
+   * models a load evicted.
+   */
+  refresh(target: string, after = false): Promise<void> {
     const running = this.asking.get(target);
-    if (running) return running;
+    if (running) return after ? running.then(() => this.refresh(target)) : running;
     const p = this.o.upstream
       .listModels(target, { timeoutMs: this.o.timeoutMs })
       .then(

@@ -95,6 +95,8 @@ async function onEveryNode(r: ModelsRoute, res: http.ServerResponse, id: string,
     const { body } = errorResponse(o.reason);
     return { node_id: list.nodeId, role: list.role, error: { message: body.error.message, code: body.error.code } };
   });
+  // A load may have evicted another model, an unload freed room: the nodes' lists as they are now.
+  await Promise.all(targets.map((t) => r.directory.refresh(t, true)));
   if (failure !== undefined) {
     const { status, body } = errorResponse(failure);
     sendJson(res, status, { ...body, model: id, action, nodes });
