@@ -1,5 +1,4 @@
 // `kvbridge router`: the OpenAI-compatible entry point in front of prefill and decode nodes.
-import { readFileSync } from "node:fs";
 import { Command } from "commander";
 import {
   GENERATE_TIMEOUT_MS,
@@ -10,7 +9,6 @@ import {
   ROUTER_HEALTH_INTERVAL_MS,
   ROUTER_HEALTH_TIMEOUT_MS,
 } from "../../config/defaults.js";
-import { KvbridgeError } from "../../errors/kvbridge-error.js";
 import type { HostPort } from "../../roles/host-port.js";
 import { parsePeerSource } from "../../roles/router/peer-discovery.js";
 import { startRouter } from "../../roles/router/router-role.js";
@@ -19,9 +17,10 @@ import { envOption } from "../env-option.js";
 import { choiceArg, hostPortArg, intArg } from "../option-parsers.js";
 import { onShutdownSignal } from "../process-lifecycle.js";
 import { grpcChannelCredentials } from "../../security/grpc-credentials.js";
+import { addHttpEdgeOptions, httpEdgeFromFlags, type HttpEdgeFlags } from "./http-edge-flags.js";
 import { addTlsOptions, tlsFromFlags, type TlsFlags } from "./tls-flags.js";
 
-interface RouterFlags extends TlsFlags {
+interface RouterFlags extends TlsFlags, HttpEdgeFlags {
   listen: HostPort;
   prefill?: string;
   prefillDns?: string;
@@ -35,34 +34,12 @@ interface RouterFlags extends TlsFlags {
   healthInterval: number;
   healthTimeout: number;
   maxPromptChars: number;
-  apiKey?: string[];
-  apiKeyFile?: string;
-  apiKeyProtectAll?: boolean;
-  allowedOrigins?: string[];
   defaultModel?: string;
   logLevel: string;
 }
 
-/** A comma list, added to what earlier uses of the flag gave (--api-key may be repeated). */
-function listArg(v: string, previous: string[] | undefined): string[] {
-  return [...(previous ?? []), ...v.split(",").map((s) => s.trim()).filter((s) => s.length > 0)];
-}
-
-/** --api-key-file: one key per line; blank lines and lines starting with # are skipped. */
-function keysFromFile(file: string): string[] {
-  let text: string;
-  try {
-    text = readFileSync(file, "utf8");
-  } catch (err) {
-    throw new KvbridgeError("INVALID_ARGUMENT", `--api-key-file ${file}: ${(err as Error).message}`, { cause: err, details: { param: "api-key-file" } });
-  }
-  const keys = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l.length > 0 && !l.startsWith("#"));
-  if (keys.length === 0) throw new KvbridgeError("INVALID_ARGUMENT", `--api-key-file ${file} holds no key`, { details: { param: "api-key-file" } });
-  return keys;
-}
-
 export function routerCommand(): Command {
-  return addTlsOptions(new Command("router"))
+  return addHttpEdgeOptions(addTlsOptions(new Command("router")))
     .description("run the router: OpenAI-compatible HTTP API that sends each request through a prefill and a decode node")
     .addOption(envOption("--listen <host:port>", "HTTP address", hostPortArg, hostPortArg("127.0.0.1:8000"), "127.0.0.1:8000"))
     .addOption(envOption("--prefill <list>", "prefill nodes' gRPC addresses, comma separated"))
@@ -79,10 +56,6 @@ export function routerCommand(): Command {
     .addOption(envOption("--health-interval <ms>", "how often each node's gRPC health is checked (a node saying SERVING is back in rotation within it)", intArg(10, 60_000), ROUTER_HEALTH_INTERVAL_MS))
     .addOption(envOption("--health-timeout <ms>", "a node whose health check takes longer, twice in a row, is out of rotation (frozen, partitioned)", intArg(10, 60_000), ROUTER_HEALTH_TIMEOUT_MS))
     .addOption(envOption("--max-prompt-chars <n>", "longest prompt sent on to the nodes, in characters; longer ones are answered 400 at once", intArg(1, 1 << 30), MAX_PROMPT_CHARS))
-    .addOption(envOption("--api-key <keys>", "require Authorization: Bearer <key> with one of these keys (comma list; the flag may be repeated)").argParser(listArg))
-    .addOption(envOption("--api-key-file <path>", "API keys, one per line (# comments), added to --api-key"))
-    .addOption(envOption("--api-key-protect-all", "with API keys, also require one on /health, /healthz, /readyz, /version and /metrics"))
-    .addOption(envOption("--allowed-origins <list>", "origins allowed by CORS (comma list, or *); default: none (no CORS headers, preflights refused)").argParser(listArg))
     .addOption(envOption("--default-model <id>", "the model of requests that name none (an id or alias); default: the only model the nodes serve, or the default model they agree on"))
     .addOption(envOption("--log-level <level>", "pino log level", choiceArg(["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const), "info"))
     .addHelpText(
@@ -111,8 +84,7 @@ Examples:
     .action(async (flags: RouterFlags) => {
       const log = createLogger({ name: "kvbridge-router", level: flags.logLevel });
       const tls = tlsFromFlags(flags);
-      const apiKeys = [...(flags.apiKey ?? []), ...(flags.apiKeyFile ? keysFromFile(flags.apiKeyFile) : [])];
-      if (apiKeys.length > 0) log.info({ keys: apiKeys.length, protectAll: flags.apiKeyProtectAll === true }, "API key required");
+      const edge = httpEdgeFromFlags(flags, log);
       if (tls) log.info({ certificate: tls.names, notAfter: tls.notAfter.toISOString(), serverName: tls.serverName }, "mutual TLS to prefill and decode nodes");
       const router = await startRouter({
         channelCredentials: tls ? grpcChannelCredentials(tls) : undefined,
@@ -127,9 +99,7 @@ Examples:
         healthIntervalMs: flags.healthInterval,
         healthTimeoutMs: flags.healthTimeout,
         maxPromptChars: flags.maxPromptChars,
-        apiKeys,
-        apiKeyProtectAll: flags.apiKeyProtectAll === true,
-        allowedOrigins: flags.allowedOrigins,
+        ...edge,
         defaultModel: flags.defaultModel,
       });
       onShutdownSignal(log, () => router.drain(flags.drainTimeout));

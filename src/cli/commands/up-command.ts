@@ -27,9 +27,10 @@ import { choiceArg, intArg } from "../option-parsers.js";
 import { onShutdownSignal } from "../process-lifecycle.js";
 import { closeTransports, createSenderTransports } from "../sender-transports.js";
 import { grpcChannelCredentials, grpcServerCredentials } from "../../security/grpc-credentials.js";
+import { addHttpEdgeOptions, httpEdgeFromFlags, type HttpEdgeFlags } from "./http-edge-flags.js";
 import { addPlaintextUcxOption, addTlsOptions, effectiveTransport, tlsFromFlags, useTlsDataPlane, type PlaintextUcxFlags, type TlsFlags } from "./tls-flags.js";
 
-type UpFlags = NodeEngineFlags & TlsFlags & PlaintextUcxFlags & {
+type UpFlags = NodeEngineFlags & TlsFlags & PlaintextUcxFlags & HttpEdgeFlags & {
   port: number;
   host: string;
   transport: "auto" | "tcp" | "ucx";
@@ -42,6 +43,7 @@ export function upCommand(): Command {
   addNodeModelOptions(cmd);
   addTlsOptions(cmd);
   addPlaintextUcxOption(cmd);
+  addHttpEdgeOptions(cmd);
   return cmd
     .addOption(envOption("--port <n>", "router HTTP port", intArg(0, 65_535), UP_PORT))
     .addOption(envOption("--host <host>", "address the router listens on", undefined, "127.0.0.1"))
@@ -94,6 +96,7 @@ export function upCommand(): Command {
         logger: log.child({ role: "router" }),
         metrics,
         channelCredentials: tls ? grpcChannelCredentials(tls) : undefined,
+        ...httpEdgeFromFlags(flags, log),
       });
       process.stdout.write(
         `kvbridge is up: ${router.url}  (model ${prefill.models.defaultModel}, of ${prefill.models.catalog.ids().join(", ")}; prefill ${prefill.grpcAddress}, decode ${decode.grpcAddress}, data plane ${decode.transports.join("+")})\n` +
