@@ -5,7 +5,7 @@
 //   + a decode engine loading every chunk and producing the first token, in one process: the
 //   transfer between them is the same bytes either way and is measured by the engine bench.
 // - A 10-turn chat (turn k's prompt = turn k-1's prompt + its answer + a user message): each turn's
-//   prefill time with the cache against the same turn prefilled cold.
+//   prefill time with the cache as turn k-1 left it against the same turn prefilled cold.
 // The decode output is checked equal on both paths (a figure from wrong KV would mean nothing).
 // The machine's 1-minute load average is reported beside the figures.
 // Run directly: node --import tsx bench/prefix-reuse-bench.ts [small|medium]
@@ -26,6 +26,8 @@ export interface PrefixReuseBenchOptions {
   repeats?: number;
   /** Chat turns; default 10. */
   turns?: number;
+  /** Measurements of each chat turn, with and without the cache (best reported); default 3. */
+  chatRepeats?: number;
   threads?: number;
   log?: (line: string) => void;
 }
@@ -49,6 +51,7 @@ export async function runPrefixReuseBench(opts: PrefixReuseBenchOptions = {}): P
   const seen = Math.floor(n * (opts.seenFraction ?? 0.9));
   const repeats = opts.repeats ?? 5;
   const turns = opts.turns ?? 10;
+  const chatRepeats = opts.chatRepeats ?? 3;
   const log = opts.log ?? (() => undefined);
   const modelPath = await ensurePresetModel(preset);
   const [prefill, decode] = await Promise.all([
@@ -92,25 +95,36 @@ export async function runPrefixReuseBench(opts: PrefixReuseBenchOptions = {}): P
     fig(`${name}.ttft`, Math.min(...warmMs), "ms", Math.min(...coldMs), `the same prompt cold (cache emptied), same engines; best of ${repeats} each`);
     fig(`${name}.cached_chunks`, cachedChunks, "chunks", Math.ceil(n / prefill.chunkTokens), "chunks of the prompt");
 
-    // Multi-turn chat: per turn, prefill with the cache as the conversation left it, and cold.
+    // Multi-turn chat. With reuse: the cache as the conversation leaves it (the previous turn's
+    // prompt prefilled, untimed), then this turn's prompt timed. Without: an emptied cache. Best of
+    // `chatRepeats` each, alternating.
+    let previous: number[] | null = null;
     let tokens = tokensOf(prefill, 300, 77);
     let warmTotal = 0;
     let coldTotal = 0;
-    prefill.clearPrefixCache();
     for (let turn = 1; turn <= turns; turn++) {
-      const t0 = performance.now();
-      const warm = await prefill.prefill(tokens);
-      const warmMs = performance.now() - t0;
-      // Cold: the same prompt on an emptied cache (which leaves this turn's chunks cached again).
-      prefill.clearPrefixCache();
-      const t1 = performance.now();
-      await prefill.prefill(tokens);
-      const coldMs = performance.now() - t1;
-      const answer = await decode.generate({ tokens, prefix: warm.chunks.map((c) => c.bytes), maxTokens: 48 });
-      fig(`prefix_reuse.${preset}.chat.turn${turn}.prefill`, warmMs, "ms", coldMs, `turn ${turn} cold (${tokens.length} tokens, ${warm.cachedChunks} of ${warm.chunks.length} chunks cached)`);
-      log(`prefix reuse ${preset}: chat turn ${turn}: ${tokens.length} tokens, ${warm.cachedChunks}/${warm.chunks.length} chunks cached, prefill ${warmMs.toFixed(0)} ms vs cold ${coldMs.toFixed(0)} ms`);
+      let warmMs = Infinity;
+      let coldMs = Infinity;
+      let cached = 0;
+      let result: Awaited<ReturnType<LlamaEngine["prefill"]>> | null = null;
+      for (let r = 0; r < chatRepeats; r++) {
+        prefill.clearPrefixCache();
+        let t = performance.now();
+        await prefill.prefill(tokens);
+        coldMs = Math.min(coldMs, performance.now() - t);
+        prefill.clearPrefixCache();
+        if (previous) await prefill.prefill(previous);
+        t = performance.now();
+        result = await prefill.prefill(tokens);
+        warmMs = Math.min(warmMs, performance.now() - t);
+        cached = result.cachedChunks;
+      }
+      const answer = await decode.generate({ tokens, prefix: result!.chunks.map((c) => c.bytes), maxTokens: 48 });
+      fig(`prefix_reuse.${preset}.chat.turn${turn}.prefill`, warmMs, "ms", coldMs, `turn ${turn} cold (${tokens.length} tokens, ${cached} of ${result!.chunks.length} chunks cached; best of ${chatRepeats})`);
+      log(`prefix reuse ${preset}: chat turn ${turn}: ${tokens.length} tokens, ${cached}/${result!.chunks.length} chunks cached, prefill ${warmMs.toFixed(0)} ms vs cold ${coldMs.toFixed(0)} ms`);
       warmTotal += warmMs;
       coldTotal += coldMs;
+      previous = tokens;
       tokens = [...tokens, ...answer.tokens, ...tokensOf(prefill, 60, 300 + turn).slice(1)];
     }
     fig(`prefix_reuse.${preset}.chat.${turns}turns.prefill_total`, warmTotal, "ms", coldTotal, `${turns} turns cold`);

@@ -7,7 +7,14 @@
 // small for it, and a corrupted cached chunk all fall back to evaluating, never to an error.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { KvChunk, LlamaEngine } from "../../src/engine/llama-engine.js";
-import { openTestEngine, promptOf } from "../support/model-fixture.js";
+import { silentLogger } from "../../src/observability/logger.js";
+import { startDecodeRole } from "../../src/roles/decode-role.js";
+import { startPrefillNode } from "../../src/roles/prefill-role.js";
+import { TcpSenderTransport } from "../../src/transport/tcp/tcp-sender.js";
+import { DecodeClient } from "../../src/wire/decode-client.js";
+import { PrefillClient } from "../../src/wire/prefill-client.js";
+import type { GenerateEvent__Output } from "../../src/wire/generated/kvbridge/v1/GenerateEvent.js";
+import { openTestEngine, promptOf, sampleText } from "../support/model-fixture.js";
 
 describe("prefill prefix cache", () => {
   let warm: LlamaEngine; // the prefill engine under test (cache on)
@@ -151,5 +158,71 @@ describe("prefill prefix cache", () => {
     expect(cold.cachedPrefix(cold.chunkKeys(tokens))).toBe(0);
     expect(cold.prefixCacheStats).toMatchObject({ budgetBytes: 0, chunks: 0 });
     await expect(openTestEngine({ prefixCacheBytes: -1 })).rejects.toMatchObject({ code: "INVALID_ARGUMENT" });
+  });
+});
+
+describe("prefill prefix cache on real nodes (gRPC Prefill, TCP data plane, decode node Generate)", () => {
+  it("a prompt sharing 90% with an earlier one is prefilled from the cache, and the decode node's output equals the single-process reference", async () => {
+    const [prefillEngine, decodeEngine, reference] = await Promise.all([
+      openTestEngine({ maxSequences: 1 }),
+      openTestEngine({ maxSequences: 1, prefixCacheBytes: 0 }),
+      openTestEngine({ maxSequences: 1, prefixCacheBytes: 0 }),
+    ]);
+    const decode = await startDecodeRole({
+      listen: { host: "127.0.0.1", port: 0 },
+      dataListen: { host: "127.0.0.1", port: 0 },
+      poolSlots: 64,
+      slotBytes: Math.ceil(decodeEngine.maxChunkBytes / 4096) * 4096,
+      leaseMs: 60_000,
+      quarantineMs: 1_000,
+      transport: "tcp",
+      lockMemory: "auto",
+      logger: silentLogger(),
+      engine: Promise.resolve(decodeEngine),
+      recomputePolicy: "recompute",
+      kvWaitMs: 60_000,
+    });
+    const tcp = new TcpSenderTransport({ connections: 1 });
+    const prefill = await startPrefillNode({ listen: { host: "127.0.0.1", port: 0 }, engine: prefillEngine, transports: { tcp }, transport: "tcp", logger: silentLogger() });
+    const pc = new PrefillClient(prefill.grpcAddress);
+    const dc = new DecodeClient(decode.grpcAddress);
+    try {
+      await decode.engineReady;
+      const text = sampleText(400, 61).slice(0, 1000);
+      const shared = text.slice(0, 900);
+      const run = async (requestId: string, prompt: string): Promise<{ text: string; chunksLoaded: number; recomputed: number }> => {
+        const pre = await pc.prefill({ requestId, prompt, decodeTarget: decode.grpcAddress }, { timeoutMs: 120_000 });
+        let text = "";
+        let chunksLoaded = -1;
+        let recomputed = -1;
+        await new Promise<void>((resolve, reject) => {
+          const call = dc.generate({ requestId, prompt, maxTokens: 24 }, 120_000);
+          call.on("data", (ev: GenerateEvent__Output) => {
+            text += ev.text;
+            if (ev.done) [chunksLoaded, recomputed] = [ev.chunksLoaded, ev.recomputedTokens];
+          });
+          call.on("error", reject);
+          call.on("end", () => resolve());
+        });
+        expect(pre.promptTokens).toBeGreaterThan(0);
+        return { text, chunksLoaded, recomputed };
+      };
+      await run("first", shared + sampleText(40, 62).slice(0, 100));
+      const prompt = shared + sampleText(40, 63).slice(0, 100);
+      const warm = await run("second", prompt);
+      const tokens = prefillEngine.tokenize(prompt);
+      expect(prefillEngine.prefixCacheStats.hitChunks).toBe(Math.floor(prefillEngine.tokenize(shared).length / prefillEngine.chunkTokens));
+      const local = await reference.generateLocal({ tokens, maxTokens: 24 });
+      expect(warm.text).toBe(local.text);
+      expect(local.tokens.length).toBe(24);
+      expect(warm).toMatchObject({ chunksLoaded: prefillEngine.chunkKeys(tokens).length, recomputed: 0 }); // the decode node ran on the pushed KV
+    } finally {
+      pc.close();
+      dc.close();
+      await prefill.close();
+      await tcp.close();
+      await decode.close();
+      await Promise.all([prefillEngine.close(), decodeEngine.close(), reference.close()]);
+    }
   });
 });
