@@ -124,8 +124,8 @@ export const ROUTER_KEEPALIVE_TIME_MS = 1_000;
 export const ROUTER_KEEPALIVE_TIMEOUT_MS = 3_000;
 /** Longest silence of a decode node within a running generation before the router ends the stream with an error. */
 export const ROUTER_GENERATE_IDLE_MS = 30_000;
-/** Bound on the router's GET /v1/models Plan probe. */
-export const ROUTER_MODELS_PROBE_MS = 5_000;
+/** How often the router lists every node's models again (ListModels), and the bound on one such call. */
+export const ROUTER_MODELS_REFRESH_MS = 5_000;
 
 // ---- Models on a node -------------------------------------------------------------------------
 

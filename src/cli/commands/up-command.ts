@@ -97,6 +97,7 @@ export function upCommand(): Command {
         metrics,
         channelCredentials: tls ? grpcChannelCredentials(tls) : undefined,
         ...httpEdgeFromFlags(flags, log),
+        defaultModel: prefill.models.defaultModel,
       });
       process.stdout.write(
         `kvbridge is up: ${router.url}  (model ${prefill.models.defaultModel}, of ${prefill.models.catalog.ids().join(", ")}; prefill ${prefill.grpcAddress}, decode ${decode.grpcAddress}, data plane ${decode.transports.join("+")})\n` +

@@ -23,7 +23,7 @@ import {
   ROUTER_GENERATE_IDLE_MS,
   ROUTER_HEALTH_INTERVAL_MS,
   ROUTER_HEALTH_TIMEOUT_MS,
-  ROUTER_MODELS_PROBE_MS,
+  ROUTER_MODELS_REFRESH_MS,
   ROUTER_RECONNECT_INITIAL_BACKOFF_MS,
   ROUTER_RECONNECT_MAX_BACKOFF_MS,
 } from "../../config/defaults.js";
@@ -85,7 +85,7 @@ export interface RouterOptions {
   metrics?: NodeMetrics;
   /** The model of requests that name none (an id or alias); default: the only model served, or the one every node has as its default. */
   defaultModel?: string;
-  /** How often every node's models are listed again, and the bound on one ListModels. Default ROUTER_MODELS_PROBE_MS. */
+  /** How often every node's models are listed again, and the bound on one ListModels. Default ROUTER_MODELS_REFRESH_MS. */
   modelsRefreshMs?: number;
 }
 
@@ -131,7 +131,7 @@ export async function startRouter(opts: RouterOptions): Promise<Router> {
     const upstream = new UpstreamClients(credentials, channelOptions);
     life.defer(() => upstream.close());
     const nodes: NodeStates = new Map();
-    const modelsRefreshMs = opts.modelsRefreshMs ?? ROUTER_MODELS_PROBE_MS;
+    const modelsRefreshMs = opts.modelsRefreshMs ?? ROUTER_MODELS_REFRESH_MS;
     const directory = new ModelDirectory({
       nodes,
       prefillTargets: () => prefillPeers.targets(),
