@@ -9,6 +9,7 @@ import type { LlamaModel, Token } from "node-llama-cpp";
 import { PREFIX_CACHE_BYTES } from "../config/defaults.js";
 import { KvbridgeError, toKvbridgeError } from "../errors/kvbridge-error.js";
 import { BatchedSequencePool } from "./batched-sequence-pool.js";
+import { ChatRenderer, chatTemplateSource, type ChatTurn, type RenderedChat } from "./chat-template.js";
 import { chunkRange, computeChunkKeys } from "./chunk-keys.js";
 import { computeFingerprint, hashModelFile, type EngineCompatibility } from "./fingerprint.js";
 import { CHUNK_FORMAT_VERSION, chunkByteLength, encodeChunk } from "./kv-chunk-format.js";
@@ -59,6 +60,7 @@ export class LlamaEngine {
   private readonly closer = new AbortController();
   private readonly active = new Set<Promise<unknown>>();
   private closing: Promise<void> | null = null;
+  private chat: ChatRenderer | undefined;
 
   private constructor(
     private readonly model: LlamaModel,
@@ -183,6 +185,13 @@ export class LlamaEngine {
     const bos = this.model.tokens.bos;
     const body = bos !== null && tokens[0] === bos ? tokens.slice(1) : tokens;
     return this.model.detokenize(body as Token[], false);
+  }
+
+  /** Chat messages as this model's prompt text, by its GGUF's chat template (chat-template.ts). */
+  renderChat(messages: readonly ChatTurn[]): RenderedChat {
+    this.ensureOpen();
+    this.chat ??= new ChatRenderer(chatTemplateSource(this.model), this.modelId);
+    return this.chat.render(messages);
   }
 
   chunkKeys(tokens: readonly number[]): string[] {

@@ -159,6 +159,11 @@ export async function startPrefillRole(opts: PrefillRoleOptions): Promise<Prefil
           }
           return { text: engine.detokenize(req.tokens), modelId };
         }),
+      renderChat: (req, signal) =>
+        withModel(req.model, signal, async (engine, modelId) => {
+          const { prompt, template } = engine.renderChat(req.messages);
+          return { prompt, template, modelId, fingerprint: engine.fingerprint };
+        }),
       async prefill(req, signal) {
         if (!req.requestId) throw new KvbridgeError("INVALID_ARGUMENT", "request_id is empty", { details: { param: "request_id" } });
         parseHostPort(req.decodeTarget, "decode_target");

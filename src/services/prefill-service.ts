@@ -9,6 +9,8 @@ import type { PlanResponse } from "../wire/generated/kvbridge/v1/PlanResponse.js
 import type { PrefillHandlers } from "../wire/generated/kvbridge/v1/Prefill.js";
 import type { PrefillRequest__Output } from "../wire/generated/kvbridge/v1/PrefillRequest.js";
 import type { PrefillResponse } from "../wire/generated/kvbridge/v1/PrefillResponse.js";
+import type { RenderChatRequest__Output } from "../wire/generated/kvbridge/v1/RenderChatRequest.js";
+import type { RenderChatResponse } from "../wire/generated/kvbridge/v1/RenderChatResponse.js";
 import type { TokenizeRequest__Output } from "../wire/generated/kvbridge/v1/TokenizeRequest.js";
 import type { TokenizeResponse } from "../wire/generated/kvbridge/v1/TokenizeResponse.js";
 import { callSignal, unaryHandler } from "./unary-handler.js";
@@ -23,6 +25,8 @@ export interface PrefillOperations {
   tokenize(req: TokenizeRequest__Output, signal: AbortSignal): Promise<TokenizeResponse>;
   /** The text of tokens. */
   detokenize(req: DetokenizeRequest__Output, signal: AbortSignal): Promise<DetokenizeResponse>;
+  /** Chat messages as the model's prompt text, by its own chat template (engine/chat-template.ts). */
+  renderChat(req: RenderChatRequest__Output, signal: AbortSignal): Promise<RenderChatResponse>;
 }
 
 export function prefillHandlers(ops: PrefillOperations): PrefillHandlers {
@@ -31,5 +35,6 @@ export function prefillHandlers(ops: PrefillOperations): PrefillHandlers {
     Prefill: unaryHandler((req, call) => ops.prefill(req, callSignal(call))),
     Tokenize: unaryHandler((req, call) => ops.tokenize(req, callSignal(call))),
     Detokenize: unaryHandler((req, call) => ops.detokenize(req, callSignal(call))),
+    RenderChat: unaryHandler((req, call) => ops.renderChat(req, callSignal(call))),
   };
 }

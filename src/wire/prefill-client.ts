@@ -1,5 +1,5 @@
-// Typed client of a prefill node's Prefill service (the router's side): Plan, Prefill, and Tokenize /
-// Detokenize under a model.
+// Typed client of a prefill node's Prefill service (the router's side): Plan, Prefill, Tokenize /
+// Detokenize and RenderChat (a chat as the model's prompt text) under a model.
 import * as grpc from "@grpc/grpc-js";
 import type { DetokenizeRequest } from "./generated/kvbridge/v1/DetokenizeRequest.js";
 import type { DetokenizeResponse__Output } from "./generated/kvbridge/v1/DetokenizeResponse.js";
@@ -8,6 +8,8 @@ import type { PlanResponse__Output } from "./generated/kvbridge/v1/PlanResponse.
 import type { PrefillClient as RawClient } from "./generated/kvbridge/v1/Prefill.js";
 import type { PrefillRequest } from "./generated/kvbridge/v1/PrefillRequest.js";
 import type { PrefillResponse__Output } from "./generated/kvbridge/v1/PrefillResponse.js";
+import type { RenderChatRequest } from "./generated/kvbridge/v1/RenderChatRequest.js";
+import type { RenderChatResponse__Output } from "./generated/kvbridge/v1/RenderChatResponse.js";
 import type { TokenizeRequest } from "./generated/kvbridge/v1/TokenizeRequest.js";
 import type { TokenizeResponse__Output } from "./generated/kvbridge/v1/TokenizeResponse.js";
 import { kvbridgeV1 } from "./proto.js";
@@ -33,6 +35,9 @@ export class PrefillClient {
   }
   detokenize(req: DetokenizeRequest, opts: CallOptions): Promise<DetokenizeResponse__Output> {
     return unaryCall((r, m, o, cb) => this.raw.Detokenize(r, m, o, cb), `Detokenize on ${this.target}`, req, opts);
+  }
+  renderChat(req: RenderChatRequest, opts: CallOptions): Promise<RenderChatResponse__Output> {
+    return unaryCall((r, m, o, cb) => this.raw.RenderChat(r, m, o, cb), `RenderChat on ${this.target}`, req, opts);
   }
 
   /** The channel's connectivity (the router's recovery watches it). */

@@ -3,9 +3,10 @@
 // Generate answer as the test says (answer, refuse with an error and details, or never answer), and
 // which count every call they receive. Both serve a Models service (one model, "stub-model", loaded,
 // fingerprint "stub", unless the script lists others) and the prefill stub Tokenize/Detokenize (one
-// token per character of the prompt, its code point).
+// token per character of the prompt, its code point) and RenderChat (kvbridge's builtin chat format).
 import type * as grpc from "@grpc/grpc-js";
 import type { ServingStatus } from "grpc-health-check";
+import { builtinChatPrompt } from "../../src/engine/chat-template.js";
 import { KvbridgeError } from "../../src/errors/kvbridge-error.js";
 import { startGrpcServer, type NodeGrpcServer } from "../../src/services/grpc-server.js";
 import { unaryHandler } from "../../src/services/unary-handler.js";
@@ -17,6 +18,7 @@ import type { ModelsHandlers } from "../../src/wire/generated/kvbridge/v1/Models
 import type { PlanRequest__Output } from "../../src/wire/generated/kvbridge/v1/PlanRequest.js";
 import type { PlanResponse } from "../../src/wire/generated/kvbridge/v1/PlanResponse.js";
 import type { PrefillHandlers } from "../../src/wire/generated/kvbridge/v1/Prefill.js";
+import type { RenderChatRequest__Output } from "../../src/wire/generated/kvbridge/v1/RenderChatRequest.js";
 import { kvbridgeV1 } from "../../src/wire/proto.js";
 
 export interface StubCalls {
@@ -123,6 +125,8 @@ export async function startStubPrefill(script: StubPrefillScript = {}): Promise<
       return { tokens: [...req.prompt].map((c) => c.codePointAt(0)!), modelId: req.model || "stub-model" };
     }),
     Detokenize: unaryHandler((req: { model: string; tokens: number[] }) => ({ text: String.fromCodePoint(...req.tokens), modelId: req.model || "stub-model" })),
+    // kvbridge's builtin chat format, as a node whose model has no chat template answers.
+    RenderChat: unaryHandler((req: RenderChatRequest__Output) => ({ prompt: builtinChatPrompt(req.messages), template: "builtin", modelId: req.model || "stub-model", fingerprint: "stub" })),
   };
   const server = await serve("kvbridge.v1.Prefill", kvbridgeV1().Prefill.service, handlers, held, modelsService("prefill", script, calls));
   return { target: server.address, calls, setServing: (s) => server.setServing(s), close: () => server.close() };

@@ -1,6 +1,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { MessageTypeDefinition } from '@grpc/proto-loader';
 
+import type { ChatMessage as _kvbridge_v1_ChatMessage, ChatMessage__Output as _kvbridge_v1_ChatMessage__Output } from './kvbridge/v1/ChatMessage.js';
 import type { DecodeClient as _kvbridge_v1_DecodeClient, DecodeDefinition as _kvbridge_v1_DecodeDefinition } from './kvbridge/v1/Decode.js';
 import type { DetokenizeRequest as _kvbridge_v1_DetokenizeRequest, DetokenizeRequest__Output as _kvbridge_v1_DetokenizeRequest__Output } from './kvbridge/v1/DetokenizeRequest.js';
 import type { DetokenizeResponse as _kvbridge_v1_DetokenizeResponse, DetokenizeResponse__Output as _kvbridge_v1_DetokenizeResponse__Output } from './kvbridge/v1/DetokenizeResponse.js';
@@ -13,6 +14,8 @@ import type { PlanResponse as _kvbridge_v1_PlanResponse, PlanResponse__Output as
 import type { PrefillClient as _kvbridge_v1_PrefillClient, PrefillDefinition as _kvbridge_v1_PrefillDefinition } from './kvbridge/v1/Prefill.js';
 import type { PrefillRequest as _kvbridge_v1_PrefillRequest, PrefillRequest__Output as _kvbridge_v1_PrefillRequest__Output } from './kvbridge/v1/PrefillRequest.js';
 import type { PrefillResponse as _kvbridge_v1_PrefillResponse, PrefillResponse__Output as _kvbridge_v1_PrefillResponse__Output } from './kvbridge/v1/PrefillResponse.js';
+import type { RenderChatRequest as _kvbridge_v1_RenderChatRequest, RenderChatRequest__Output as _kvbridge_v1_RenderChatRequest__Output } from './kvbridge/v1/RenderChatRequest.js';
+import type { RenderChatResponse as _kvbridge_v1_RenderChatResponse, RenderChatResponse__Output as _kvbridge_v1_RenderChatResponse__Output } from './kvbridge/v1/RenderChatResponse.js';
 import type { TokenLogprob as _kvbridge_v1_TokenLogprob, TokenLogprob__Output as _kvbridge_v1_TokenLogprob__Output } from './kvbridge/v1/TokenLogprob.js';
 import type { TokenizeRequest as _kvbridge_v1_TokenizeRequest, TokenizeRequest__Output as _kvbridge_v1_TokenizeRequest__Output } from './kvbridge/v1/TokenizeRequest.js';
 import type { TokenizeResponse as _kvbridge_v1_TokenizeResponse, TokenizeResponse__Output as _kvbridge_v1_TokenizeResponse__Output } from './kvbridge/v1/TokenizeResponse.js';
@@ -25,6 +28,7 @@ type SubtypeConstructor<Constructor extends new (...args: any) => any, Subtype> 
 export interface ProtoGrpcType {
   kvbridge: {
     v1: {
+      ChatMessage: MessageTypeDefinition<_kvbridge_v1_ChatMessage, _kvbridge_v1_ChatMessage__Output>
       Decode: SubtypeConstructor<typeof grpc.Client, _kvbridge_v1_DecodeClient> & { service: _kvbridge_v1_DecodeDefinition }
       DetokenizeRequest: MessageTypeDefinition<_kvbridge_v1_DetokenizeRequest, _kvbridge_v1_DetokenizeRequest__Output>
       DetokenizeResponse: MessageTypeDefinition<_kvbridge_v1_DetokenizeResponse, _kvbridge_v1_DetokenizeResponse__Output>
@@ -37,6 +41,8 @@ export interface ProtoGrpcType {
       Prefill: SubtypeConstructor<typeof grpc.Client, _kvbridge_v1_PrefillClient> & { service: _kvbridge_v1_PrefillDefinition }
       PrefillRequest: MessageTypeDefinition<_kvbridge_v1_PrefillRequest, _kvbridge_v1_PrefillRequest__Output>
       PrefillResponse: MessageTypeDefinition<_kvbridge_v1_PrefillResponse, _kvbridge_v1_PrefillResponse__Output>
+      RenderChatRequest: MessageTypeDefinition<_kvbridge_v1_RenderChatRequest, _kvbridge_v1_RenderChatRequest__Output>
+      RenderChatResponse: MessageTypeDefinition<_kvbridge_v1_RenderChatResponse, _kvbridge_v1_RenderChatResponse__Output>
       TokenLogprob: MessageTypeDefinition<_kvbridge_v1_TokenLogprob, _kvbridge_v1_TokenLogprob__Output>
       TokenizeRequest: MessageTypeDefinition<_kvbridge_v1_TokenizeRequest, _kvbridge_v1_TokenizeRequest__Output>
       TokenizeResponse: MessageTypeDefinition<_kvbridge_v1_TokenizeResponse, _kvbridge_v1_TokenizeResponse__Output>

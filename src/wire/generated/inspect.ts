@@ -11,6 +11,7 @@ import type { ListEntriesRequest as _kvbridge_v1_ListEntriesRequest, ListEntries
 import type { ListEntriesResponse as _kvbridge_v1_ListEntriesResponse, ListEntriesResponse__Output as _kvbridge_v1_ListEntriesResponse__Output } from './kvbridge/v1/ListEntriesResponse.js';
 import type { ListRequestsRequest as _kvbridge_v1_ListRequestsRequest, ListRequestsRequest__Output as _kvbridge_v1_ListRequestsRequest__Output } from './kvbridge/v1/ListRequestsRequest.js';
 import type { ListRequestsResponse as _kvbridge_v1_ListRequestsResponse, ListRequestsResponse__Output as _kvbridge_v1_ListRequestsResponse__Output } from './kvbridge/v1/ListRequestsResponse.js';
+import type { ModelStats as _kvbridge_v1_ModelStats, ModelStats__Output as _kvbridge_v1_ModelStats__Output } from './kvbridge/v1/ModelStats.js';
 import type { RequestInfo as _kvbridge_v1_RequestInfo, RequestInfo__Output as _kvbridge_v1_RequestInfo__Output } from './kvbridge/v1/RequestInfo.js';
 import type { Stats as _kvbridge_v1_Stats, Stats__Output as _kvbridge_v1_Stats__Output } from './kvbridge/v1/Stats.js';
 
@@ -31,6 +32,7 @@ export interface ProtoGrpcType {
       ListEntriesResponse: MessageTypeDefinition<_kvbridge_v1_ListEntriesResponse, _kvbridge_v1_ListEntriesResponse__Output>
       ListRequestsRequest: MessageTypeDefinition<_kvbridge_v1_ListRequestsRequest, _kvbridge_v1_ListRequestsRequest__Output>
       ListRequestsResponse: MessageTypeDefinition<_kvbridge_v1_ListRequestsResponse, _kvbridge_v1_ListRequestsResponse__Output>
+      ModelStats: MessageTypeDefinition<_kvbridge_v1_ModelStats, _kvbridge_v1_ModelStats__Output>
       RequestInfo: MessageTypeDefinition<_kvbridge_v1_RequestInfo, _kvbridge_v1_RequestInfo__Output>
       Stats: MessageTypeDefinition<_kvbridge_v1_Stats, _kvbridge_v1_Stats__Output>
     }

@@ -8,6 +8,8 @@ import type { PlanRequest as _kvbridge_v1_PlanRequest, PlanRequest__Output as _k
 import type { PlanResponse as _kvbridge_v1_PlanResponse, PlanResponse__Output as _kvbridge_v1_PlanResponse__Output } from '../../kvbridge/v1/PlanResponse.js';
 import type { PrefillRequest as _kvbridge_v1_PrefillRequest, PrefillRequest__Output as _kvbridge_v1_PrefillRequest__Output } from '../../kvbridge/v1/PrefillRequest.js';
 import type { PrefillResponse as _kvbridge_v1_PrefillResponse, PrefillResponse__Output as _kvbridge_v1_PrefillResponse__Output } from '../../kvbridge/v1/PrefillResponse.js';
+import type { RenderChatRequest as _kvbridge_v1_RenderChatRequest, RenderChatRequest__Output as _kvbridge_v1_RenderChatRequest__Output } from '../../kvbridge/v1/RenderChatRequest.js';
+import type { RenderChatResponse as _kvbridge_v1_RenderChatResponse, RenderChatResponse__Output as _kvbridge_v1_RenderChatResponse__Output } from '../../kvbridge/v1/RenderChatResponse.js';
 import type { TokenizeRequest as _kvbridge_v1_TokenizeRequest, TokenizeRequest__Output as _kvbridge_v1_TokenizeRequest__Output } from '../../kvbridge/v1/TokenizeRequest.js';
 import type { TokenizeResponse as _kvbridge_v1_TokenizeResponse, TokenizeResponse__Output as _kvbridge_v1_TokenizeResponse__Output } from '../../kvbridge/v1/TokenizeResponse.js';
 
@@ -39,6 +41,15 @@ export interface PrefillClient extends grpc.Client {
   prefill(argument: _kvbridge_v1_PrefillRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_kvbridge_v1_PrefillResponse__Output>): grpc.ClientUnaryCall;
   prefill(argument: _kvbridge_v1_PrefillRequest, callback: grpc.requestCallback<_kvbridge_v1_PrefillResponse__Output>): grpc.ClientUnaryCall;
   
+  RenderChat(argument: _kvbridge_v1_RenderChatRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_kvbridge_v1_RenderChatResponse__Output>): grpc.ClientUnaryCall;
+  RenderChat(argument: _kvbridge_v1_RenderChatRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_kvbridge_v1_RenderChatResponse__Output>): grpc.ClientUnaryCall;
+  RenderChat(argument: _kvbridge_v1_RenderChatRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_kvbridge_v1_RenderChatResponse__Output>): grpc.ClientUnaryCall;
+  RenderChat(argument: _kvbridge_v1_RenderChatRequest, callback: grpc.requestCallback<_kvbridge_v1_RenderChatResponse__Output>): grpc.ClientUnaryCall;
+  renderChat(argument: _kvbridge_v1_RenderChatRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_kvbridge_v1_RenderChatResponse__Output>): grpc.ClientUnaryCall;
+  renderChat(argument: _kvbridge_v1_RenderChatRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_kvbridge_v1_RenderChatResponse__Output>): grpc.ClientUnaryCall;
+  renderChat(argument: _kvbridge_v1_RenderChatRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_kvbridge_v1_RenderChatResponse__Output>): grpc.ClientUnaryCall;
+  renderChat(argument: _kvbridge_v1_RenderChatRequest, callback: grpc.requestCallback<_kvbridge_v1_RenderChatResponse__Output>): grpc.ClientUnaryCall;
+  
   Tokenize(argument: _kvbridge_v1_TokenizeRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_kvbridge_v1_TokenizeResponse__Output>): grpc.ClientUnaryCall;
   Tokenize(argument: _kvbridge_v1_TokenizeRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_kvbridge_v1_TokenizeResponse__Output>): grpc.ClientUnaryCall;
   Tokenize(argument: _kvbridge_v1_TokenizeRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_kvbridge_v1_TokenizeResponse__Output>): grpc.ClientUnaryCall;
@@ -57,6 +68,8 @@ export interface PrefillHandlers extends grpc.UntypedServiceImplementation {
   
   Prefill: grpc.handleUnaryCall<_kvbridge_v1_PrefillRequest__Output, _kvbridge_v1_PrefillResponse>;
   
+  RenderChat: grpc.handleUnaryCall<_kvbridge_v1_RenderChatRequest__Output, _kvbridge_v1_RenderChatResponse>;
+  
   Tokenize: grpc.handleUnaryCall<_kvbridge_v1_TokenizeRequest__Output, _kvbridge_v1_TokenizeResponse>;
   
 }
@@ -65,5 +78,6 @@ export interface PrefillDefinition extends grpc.ServiceDefinition {
   Detokenize: MethodDefinition<_kvbridge_v1_DetokenizeRequest, _kvbridge_v1_DetokenizeResponse, _kvbridge_v1_DetokenizeRequest__Output, _kvbridge_v1_DetokenizeResponse__Output>
   Plan: MethodDefinition<_kvbridge_v1_PlanRequest, _kvbridge_v1_PlanResponse, _kvbridge_v1_PlanRequest__Output, _kvbridge_v1_PlanResponse__Output>
   Prefill: MethodDefinition<_kvbridge_v1_PrefillRequest, _kvbridge_v1_PrefillResponse, _kvbridge_v1_PrefillRequest__Output, _kvbridge_v1_PrefillResponse__Output>
+  RenderChat: MethodDefinition<_kvbridge_v1_RenderChatRequest, _kvbridge_v1_RenderChatResponse, _kvbridge_v1_RenderChatRequest__Output, _kvbridge_v1_RenderChatResponse__Output>
   Tokenize: MethodDefinition<_kvbridge_v1_TokenizeRequest, _kvbridge_v1_TokenizeResponse, _kvbridge_v1_TokenizeRequest__Output, _kvbridge_v1_TokenizeResponse__Output>
 }

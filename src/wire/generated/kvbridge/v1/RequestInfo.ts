@@ -12,6 +12,11 @@ export interface RequestInfo {
   'ageMs'?: (number | string | Long);
   'leaseLeftMs'?: (number | string | Long);
   'peer'?: (string);
+  'kind'?: (string);
+  'model'?: (string);
+  'promptTokens'?: (number);
+  'tokensGenerated'?: (number);
+  'chunks'?: (number);
 }
 
 export interface RequestInfo__Output {
@@ -24,4 +29,9 @@ export interface RequestInfo__Output {
   'ageMs': (number);
   'leaseLeftMs': (number);
   'peer': (string);
+  'kind': (string);
+  'model': (string);
+  'promptTokens': (number);
+  'tokensGenerated': (number);
+  'chunks': (number);
 }

@@ -1,5 +1,6 @@
 // Original file: proto/kvbridge/v1/inspect.proto
 
+import type { ModelStats as _kvbridge_v1_ModelStats, ModelStats__Output as _kvbridge_v1_ModelStats__Output } from '../../kvbridge/v1/ModelStats.js';
 import type { Long } from '@grpc/proto-loader';
 
 export interface Stats {
@@ -27,6 +28,9 @@ export interface Stats {
   'evictions'?: (number | string | Long);
   'fingerprint'?: (string);
   'serving'?: (boolean);
+  'activeGenerations'?: (number);
+  'models'?: (_kvbridge_v1_ModelStats)[];
+  'pushesInFlight'?: (number);
 }
 
 export interface Stats__Output {
@@ -54,4 +58,7 @@ export interface Stats__Output {
   'evictions': (number);
   'fingerprint': (string);
   'serving': (boolean);
+  'activeGenerations': (number);
+  'models': (_kvbridge_v1_ModelStats__Output)[];
+  'pushesInFlight': (number);
 }
