@@ -336,6 +336,7 @@ export class LlamaEngine {
     this.closing ??= (async () => {
       this.closer.abort(new KvbridgeError("UNAVAILABLE", "the engine is closing; retry on another node"));
       await Promise.allSettled([...this.active]);
+      this.prefixCache.clear();
       await this.prompts.close();
       await this.pool.close();
       await this.model.dispose();
