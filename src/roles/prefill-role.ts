@@ -20,7 +20,9 @@ import { startMetricsServer } from "../observability/metrics-server.js";
 import { declareModel } from "../observability/serving-records.js";
 import { startGrpcServer, type NodeGrpcServer } from "../services/grpc-server.js";
 import { modelsHandlers } from "../services/models-service.js";
+import { prefillInspectHandlers } from "../services/inspect-service.js";
 import { prefillHandlers, type PrefillOperations } from "../services/prefill-service.js";
+import { PrefillsInFlight } from "../services/prefills-in-flight.js";
 import { serverInterceptors, type AdmissionGate } from "../services/server-interceptors.js";
 import { KvSender, type TransportPreference } from "../transfer/sender.js";
 import type { SenderTransport, TransportKind } from "../transport/transport.js";
@@ -85,7 +87,7 @@ export async function startPrefillRole(opts: PrefillRoleOptions): Promise<Prefil
   const log = opts.logger;
   const nodeId = opts.nodeId ?? `prefill-${hostname()}-${process.pid}`;
   const models = nodeModelsOf(opts);
-  const active = new Set<string>();
+  const active = new PrefillsInFlight();
   const lifecycle = new RoleLifecycle(log.child({ nodeId }), "prefill node", () => active.size);
   lifecycle.defer(() => log.info({ nodeId }, "prefill node closed"));
   const role = await lifecycle.start(async (): Promise<PrefillRole> => {
@@ -169,12 +171,14 @@ export async function startPrefillRole(opts: PrefillRoleOptions): Promise<Prefil
         parseHostPort(req.decodeTarget, "decode_target");
         // Decided and recorded in one step: a second call with the same id while the first runs is refused.
         if (active.has(req.requestId)) throw new KvbridgeError("ALREADY_EXISTS", `request ${req.requestId} is already being prefilled here`);
-        active.add(req.requestId);
+        active.add(req.requestId, req.model, req.decodeTarget);
         const rlog = log.child({ requestId: req.requestId });
         try {
           return await withModel(req.model, signal, async (engine, modelId) => {
             const tokens = await engine.tokenizePrompt(req.prompt, { signal });
+            active.evaluating(req.requestId, modelId, tokens.length);
             const { chunks, evalMs } = await engine.prefill(tokens, signal);
+            active.pushing(req.requestId, chunks.length);
             const t0 = performance.now();
             const res = await senderFor(engine.fingerprint).push(req.decodeTarget, req.requestId, chunks.map((c) => ({ key: c.key, data: c.bytes })), { signal });
             const transferMs = performance.now() - t0;
@@ -214,6 +218,19 @@ export async function startPrefillRole(opts: PrefillRoleOptions): Promise<Prefil
       [
         { name: "kvbridge.v1.Prefill", definition: v1.Prefill.service, implementation: prefillHandlers(ops) },
         { name: "kvbridge.v1.Models", definition: v1.Models.service, implementation: modelsHandlers(models, { nodeId, role: "prefill" }) },
+        {
+          name: "kvbridge.v1.Inspect",
+          definition: v1.Inspect.service,
+          implementation: prefillInspectHandlers({
+            nodeId,
+            version: VERSION,
+            transports: Object.keys(opts.transports),
+            serving: () => lifecycle.accepting,
+            models: () => models,
+            fingerprint: () => models.engineOf(models.defaultModel)?.fingerprint ?? "",
+            prefills: () => active.list(),
+          }),
+        },
       ],
       opts.grpcCredentials,
       opts.healthListen,

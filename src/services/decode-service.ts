@@ -39,16 +39,33 @@ export interface DecodeEngineOptions {
   onGenerateEnded?: () => void;
 }
 
+/** Where a Generate is: waiting for its KV (and its model), loading the KV into a sequence, decoding. */
+export type GenerationPhase = "receiving" | "loading" | "decoding";
+
+/** One Generate running now, as Inspect lists it. */
+export interface GenerationView {
+  requestId: string;
+  phase: GenerationPhase;
+  /** The model it runs on ("" until its model is resolved). */
+  model: string;
+  promptTokens: number;
+  tokensGenerated: number;
+  /** Date.now() when it started. */
+  startedAt: number;
+}
+
 export interface DecodeEngineService {
   handlers: DecodeHandlers;
   /** Generate calls running now. */
   activeRequests(): number;
+  /** Each Generate running now (copies). */
+  activeGenerations(): GenerationView[];
 }
 
 export function decodeEngineService(o: DecodeEngineOptions): DecodeEngineService {
   const { models, receiver: rx } = o;
   const maxTokensLimit = o.maxTokensLimit ?? 8192;
-  const active = new Set<string>();
+  const active = new Map<string, GenerationView>();
 
   /**
    * The chunk bytes this request can load: the longest run of READY chunks from the start whose keys
@@ -146,12 +163,14 @@ export function decodeEngineService(o: DecodeEngineOptions): DecodeEngineService
             throw new KvbridgeError("INVALID_ARGUMENT", `max_tokens must be 1..${maxTokensLimit}, got ${req.maxTokens}`);
           }
           if (active.has(req.requestId)) throw new KvbridgeError("ALREADY_EXISTS", `request ${req.requestId} is already generating here`);
-          active.add(req.requestId);
+          const view: GenerationView = { requestId: req.requestId, phase: "receiving", model: req.model, promptTokens: 0, tokensGenerated: 0, startedAt: Date.now() };
+          active.set(req.requestId, view);
           mine = true;
           // Held until the generation ends: the model is never unloaded under it.
           const lease = await models.acquire(req.model, signal);
           release = lease.release;
           const engine = lease.model.engine;
+          view.model = lease.id;
           const sentUnder = rx.requestFingerprint(req.requestId);
           if (sentUnder !== undefined && sentUnder !== engine.fingerprint) {
             // Holding: the request's KV is released (or aborted) in finally, never used.
@@ -170,9 +189,11 @@ export function decodeEngineService(o: DecodeEngineOptions): DecodeEngineService
           if (tokens.length + req.maxTokens > engine.contextSize) {
             throw new KvbridgeError("INVALID_ARGUMENT", `prompt (${tokens.length} tokens) + max_tokens (${req.maxTokens}) exceeds the context (${engine.contextSize})`);
           }
+          view.promptTokens = tokens.length;
           const keys = engine.chunkKeys(tokens);
           const plan = await loadablePrefix(req, keys, signal);
           holding = plan.holding;
+          view.phase = "loading";
           const checked = validPrefix(engine, plan.prefix, keys, tokens.length);
           if (checked.bad) {
             // Someone else's bad write: never this user's error. Treated as missing, evicted after use.
@@ -201,9 +222,12 @@ export function decodeEngineService(o: DecodeEngineOptions): DecodeEngineService
               onPrefixConsumed: () => {
                 finish(req.requestId, holding, invalid);
                 holding = false;
+                view.phase = "decoding";
               },
               onToken: (text, token) => {
                 completion++;
+                view.phase = "decoding";
+                view.tokensGenerated = completion;
                 call.write({ text, token, done: false });
               },
             });
@@ -257,7 +281,7 @@ export function decodeEngineService(o: DecodeEngineOptions): DecodeEngineService
       return { matched: rx.matchPrefix(req.keys) };
     }),
   };
-  return { handlers, activeRequests: () => active.size };
+  return { handlers, activeRequests: () => active.size, activeGenerations: () => [...active.values()].map((g) => ({ ...g })) };
 }
 
 /**

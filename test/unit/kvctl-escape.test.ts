@@ -32,12 +32,12 @@ function stats(over: Partial<Stats__Output> = {}): Stats__Output {
     nodeId: "decode-a", role: "decode", version: "0.1.0", protocolVersion: 1, generation: 1, transports: ["tcp"],
     slotBytes: 1024, slotsTotal: 10, slotsFree: 10, slotsWriting: 0, slotsReady: 0, slotsQuarantined: 0, slotsReserved: 0,
     entries: 0, activeRequests: 1, dedupHits: 0, dedupMisses: 0, bytesReceived: 0, leasesExpired: 0,
-    requestsCommitted: 0, requestsAborted: 0, evictions: 0, fingerprint: "", serving: true, ...over,
+    requestsCommitted: 0, requestsAborted: 0, evictions: 0, fingerprint: "", serving: true, activeGenerations: 0, models: [], pushesInFlight: 0, ...over,
   };
 }
 
 function request(requestId: string, peer = "127.0.0.1:1"): RequestInfo__Output {
-  return { requestId, phase: "allocating", keysWritten: 1, keysDeduped: 0, keysPending: 1, bytes: 0, ageMs: 100, leaseLeftMs: 5_000, peer };
+  return { requestId, phase: "allocating", keysWritten: 1, keysDeduped: 0, keysPending: 1, bytes: 0, ageMs: 100, leaseLeftMs: 5_000, peer, kind: "kv", model: "", promptTokens: 0, tokensGenerated: 0, chunks: 0 };
 }
 
 function entry(key: string, pinnedBy: string[]): EntryInfo__Output {

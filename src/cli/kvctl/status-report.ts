@@ -1,6 +1,7 @@
 // What `kvctl status` and `kvctl watch` say about a node, built from its Inspect answers and health.
 // Pure: the same report renders as a human block or as JSON, and tests build it from known values.
 import { toKvbridgeError, type ErrorCode } from "../../errors/kvbridge-error.js";
+import type { ModelStats__Output } from "../../wire/generated/kvbridge/v1/ModelStats.js";
 import type { RequestInfo__Output } from "../../wire/generated/kvbridge/v1/RequestInfo.js";
 import type { Stats__Output } from "../../wire/generated/kvbridge/v1/Stats.js";
 import { formatBytes, formatDuration, formatPercent, formatRate } from "./human-units.js";
@@ -22,6 +23,25 @@ export interface SlotCounts {
   quarantined: number;
 }
 
+/** One model of the node: its state, and while resident its engine's sequences and prefix cache. */
+export interface ModelStatus {
+  id: string;
+  state: string;
+  sequences_in_use: number;
+  sequences_total: number;
+  prefix_cache: { chunks: number; bytes: number; budget_bytes: number; lookups: number; hit_chunks: number };
+}
+
+export function modelStatus(m: ModelStats__Output): ModelStatus {
+  return {
+    id: m.id,
+    state: m.state,
+    sequences_in_use: m.sequencesInUse,
+    sequences_total: m.sequencesTotal,
+    prefix_cache: { chunks: m.prefixCacheChunks, bytes: m.prefixCacheBytes, budget_bytes: m.prefixCacheBudgetBytes, lookups: m.prefixCacheLookups, hit_chunks: m.prefixCacheHitChunks },
+  };
+}
+
 export interface NodeStatus {
   address: string;
   ok: true;
@@ -35,7 +55,13 @@ export interface NodeStatus {
   generation: number;
   pool: { slot_bytes: number; slots: SlotCounts; bytes: SlotCounts };
   entries: number;
+  /** Decode: requests holding KV in the pool; prefill: Prefill calls running. */
   active_requests: number;
+  /** Decode: Generate calls running (waiting for KV, loading it, decoding). */
+  active_generations: number;
+  /** Prefill: Prefill calls running (evaluating, pushing). */
+  pushes_in_flight: number;
+  models: ModelStatus[];
   /** Allocating requests whose lease ends within near_expiry_ms (a stalled sender looks like this). */
   leases_near_expiry: number;
   near_expiry_ms: number;
@@ -110,6 +136,9 @@ export function buildStatus(
     pool: { slot_bytes: s.slotBytes, slots, bytes },
     entries: s.entries,
     active_requests: s.activeRequests,
+    active_generations: s.activeGenerations,
+    pushes_in_flight: s.pushesInFlight,
+    models: s.models.map(modelStatus),
     leases_near_expiry: requests.filter((r) => r.phase === "allocating" && r.leaseLeftMs < opts.nearExpiryMs).length,
     near_expiry_ms: opts.nearExpiryMs,
     dedup: { hits: s.dedupHits, misses: s.dedupMisses, hit_rate: lookups > 0 ? s.dedupHits / lookups : null },
@@ -125,12 +154,40 @@ function slotsWithBytes(n: number, slotBytes: number): string {
   return n === 0 ? "0" : `${n} (${formatBytes(n * slotBytes)})`;
 }
 
+/** "m1 loaded 1/4 sequences, m2 unloaded": each model of the node on one line. */
+function modelsLine(models: readonly ModelStatus[]): string {
+  return models.map((m) => `${printable(m.id)} ${printable(m.state)}` + (m.sequences_total > 0 ? ` ${m.sequences_in_use}/${m.sequences_total} sequences` : "")).join(", ");
+}
+
+/** A prefill node's block: its models, their prefix caches, its pushes in flight. */
+function renderPrefillStatus(r: NodeStatus, identity: string[]): string {
+  const cached = r.models.filter((m) => m.sequences_total > 0);
+  const cache = cached.length === 0
+    ? "no model resident"
+    : cached
+        .map((m) => {
+          const pc = m.prefix_cache;
+          const on = pc.budget_bytes > 0 ? `${pc.chunks} chunks, ${formatBytes(pc.bytes)} of ${formatBytes(pc.budget_bytes)}, ${formatPercent(pc.lookups > 0 ? pc.hit_chunks / pc.lookups : null)} chunks/lookup` : "off";
+          return (r.models.length > 1 ? `${printable(m.id)}: ` : "") + on;
+        })
+        .join("; ");
+  const lines = [
+    identity.join("  "),
+    `  models       ${modelsLine(r.models) || "none"}`,
+    `  prefix cache ${cache}`,
+    `  pushes       ${r.pushes_in_flight} in flight`,
+  ];
+  return lines.join("\n") + "\n";
+}
+
 /** The human block of one node: an identity line, then one labelled line per concern. Text a node chose is made printable. */
 export function renderStatus(r: NodeReport): string {
   if (!r.ok) return `${printable(r.address)}  UNREACHABLE\n  error        ${r.error.code}: ${printable(r.error.message)}\n`;
   const sb = r.pool.slot_bytes;
   const p = r.pool.slots;
   const identity = [r.address, r.node_id, r.role, `v${r.version}`, `protocol ${r.protocol_version}`, r.health, r.transports.join(",") || "no data plane"].map(printable);
+  if (r.role === "prefill") return renderPrefillStatus(r, identity);
+  const engine = r.models.length > 0 || r.active_generations > 0;
   const lines = [
     identity.join("  "),
     `  pool         ${p.total} slots x ${formatBytes(sb)} = ${formatBytes(p.total * sb)}, ${formatPercent(p.total > 0 ? (p.total - p.free) / p.total : null)} in use`,
@@ -140,6 +197,7 @@ export function renderStatus(r: NodeReport): string {
     `  dedup        ${r.dedup.hits} hits / ${r.dedup.misses} misses (${formatPercent(r.dedup.hit_rate)} hit rate)`,
     `  transfer     ${formatBytes(r.transfer.bytes_received)} received, ${formatRate(r.transfer.rate_bytes_per_second)}` +
       (r.transfer.sample_ms !== null ? ` over the last ${formatDuration(r.transfer.sample_ms)}` : " (rate not sampled)"),
+    ...(engine ? [`  generating   ${r.active_generations} active generation(s)`, `  models       ${modelsLine(r.models) || "none"}`] : []),
   ];
   return lines.join("\n") + "\n";
 }
@@ -148,6 +206,7 @@ export function renderStatus(r: NodeReport): string {
 export function renderStatusWide(r: NodeReport): string {
   const base = renderStatus(r);
   if (!r.ok) return base;
+  if (r.role === "prefill") return base + `  identity     fingerprint ${printable(r.fingerprint) || "(none)"}\n`;
   const b = r.pool.bytes;
   const extra = [
     `  identity     fingerprint ${printable(r.fingerprint) || "(none: raw transfers only)"}, generation ${r.generation}`,

@@ -12,7 +12,7 @@ import { NodeClient } from "./node-client.js";
 import { collectReports, sleep } from "./node-reports.js";
 import { resolveNodes } from "./node-targets.js";
 import { isStructured, type OutputFormat } from "./output-format.js";
-import { REQUEST_COLUMNS, REQUEST_COLUMNS_WIDE, requestRow, sortRequests } from "./requests-command.js";
+import { requestColumns, requestRow, sortRequests } from "./requests-command.js";
 import { renderStatus, renderStatusWide, type NodeReport, type StatsSample } from "./status-report.js";
 import { renderTable } from "./table.js";
 import { printable, terminalJson } from "./terminal-text.js";
@@ -42,7 +42,7 @@ export function renderWatchFrame(
       continue;
     }
     const shown = rows.slice(0, Math.max(1, maxRequests));
-    parts.push("\n" + indent(renderTable(wide ? REQUEST_COLUMNS_WIDE : REQUEST_COLUMNS, shown)));
+    parts.push("\n" + indent(renderTable(requestColumns(shown, wide), shown)));
     if (rows.length > shown.length) parts.push(`  ... ${rows.length - shown.length} more (kvctl requests ${printable(n.report.address)})\n`);
   }
   return parts.join("");
