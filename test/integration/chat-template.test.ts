@@ -4,7 +4,9 @@
 // exactly those of the builtin format tokenized as a prompt (BOS once, by the tokenizer: the
 // template's BOS text is cut). A model written with another template renders that template; one
 // written without any falls back to the builtin format ("builtin"). Roles outside the chat's, a
-// chat the template refuses (raise_exception) and an unparseable template are clear errors.
+// chat the template refuses (raise_exception) and an unparseable template are clear errors. Through
+// a router (in process, real prefill and decode roles on the other-template model), a chat completion
+// is generated from that template's text: token for token the single-process output of it.
 import { rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -15,7 +17,9 @@ import { encodeGguf } from "../../src/engine/gguf-writer.js";
 import type { LlamaEngine } from "../../src/engine/llama-engine.js";
 import { planModel } from "../../src/engine/model-writer.js";
 import { KvbridgeError } from "../../src/errors/kvbridge-error.js";
+import { startDecodeRole, type DecodeRole } from "../../src/roles/decode-role.js";
 import { parseHostPort } from "../../src/roles/host-port.js";
+import { startRouter } from "../../src/roles/router/router-role.js";
 import { startPrefillRole, type PrefillRole } from "../../src/roles/prefill-role.js";
 import { TcpSenderTransport } from "../../src/transport/tcp/tcp-sender.js";
 import { PrefillClient } from "../../src/wire/prefill-client.js";
@@ -160,6 +164,51 @@ describe("RenderChat", () => {
     expect(res.template).toBe("builtin");
     expect(res.prompt).toBe(builtinChatPrompt(CONVERSATION));
   });
+
+  it("a router's chat completion on the other model is generated from that model's template text", async () => {
+    const modelPath = files[0]!; // the other node's model file: the same model id and fingerprint on both nodes
+    const decode: DecodeRole = await startDecodeRole({
+      listen: parseHostPort("127.0.0.1:0", "listen"),
+      dataListen: parseHostPort("127.0.0.1:0", "data"),
+      poolSlots: 64,
+      slotBytes: 1 << 20,
+      leaseMs: 60_000,
+      quarantineMs: 200,
+      transport: "tcp",
+      lockMemory: false,
+      logger: pino({ level: "silent" }),
+      engine: openTestEngine({ maxSequences: 1, modelPath }),
+    });
+    const prefillRole = roles[1]!;
+    const router = await startRouter({
+      listen: { host: "127.0.0.1", port: 0 },
+      prefill: { kind: "static", targets: [prefillRole.grpcAddress] },
+      decode: { kind: "static", targets: [decode.grpcAddress] },
+      logger: pino({ level: "silent" }),
+      healthIntervalMs: 50,
+    });
+    try {
+      await decode.engineReady;
+      const messages = CONVERSATION.slice(0, 2);
+      const rendered = (await other.client.renderChat({ model: "", messages }, T)).prompt;
+      const expected = (await other.engine.generateLocal({ tokens: other.engine.tokenize(rendered), maxTokens: 12 })).text;
+      const builtin = (await other.engine.generateLocal({ tokens: other.engine.tokenize(builtinChatPrompt(messages)), maxTokens: 12 })).text;
+      expect(expected).not.toBe(builtin);
+      let res: Response | undefined;
+      for (let i = 0; i < 100; i++) {
+        res = await fetch(`${router.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ messages, max_tokens: 12 }) });
+        if (res.status !== 503) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const body = (await res!.json()) as { choices: Array<{ message: { content: string } }>; usage: { prompt_tokens: number } };
+      expect(res!.status, JSON.stringify(body)).toBe(200);
+      expect(body.choices[0]!.message.content).toBe(expected);
+      expect(body.usage.prompt_tokens).toBe(other.engine.tokenize(rendered).length);
+    } finally {
+      await router.close();
+      await decode.close();
+    }
+  }, 120_000);
 
   it("refuses a tool role, an empty chat and an unknown model with the field named", async () => {
     const tool = await refusal(project.client.renderChat({ model: "", messages: [{ role: "user", content: "x" }, { role: "tool", content: "42" }] }, T));

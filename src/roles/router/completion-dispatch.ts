@@ -23,6 +23,8 @@ import type { PlanRequest } from "../../wire/generated/kvbridge/v1/PlanRequest.j
 import type { PlanResponse__Output } from "../../wire/generated/kvbridge/v1/PlanResponse.js";
 import type { PrefillRequest } from "../../wire/generated/kvbridge/v1/PrefillRequest.js";
 import type { PrefillResponse__Output } from "../../wire/generated/kvbridge/v1/PrefillResponse.js";
+import type { RenderChatRequest } from "../../wire/generated/kvbridge/v1/RenderChatRequest.js";
+import type { RenderChatResponse__Output } from "../../wire/generated/kvbridge/v1/RenderChatResponse.js";
 import type { CallOptions } from "../../wire/unary-call.js";
 import type { ConsumeOptions, GenerateOutcome } from "./generate-stream.js";
 import type { CompletionInput } from "./openai-api.js";
@@ -31,6 +33,8 @@ import { candidates, nodeState, reserveDecode, reservePrefill, servingTargets, t
 /** The calls the router makes on its nodes (UpstreamClients over gRPC). */
 export interface Upstream {
   plan(target: string, req: PlanRequest, opts: CallOptions): Promise<PlanResponse__Output>;
+  /** A chat as the prompt text of the node's model, by its chat template. Absent: the chat's builtin-format prompt is sent as is. */
+  renderChat?(target: string, req: RenderChatRequest, opts: CallOptions): Promise<RenderChatResponse__Output>;
   matchPrefix(target: string, req: MatchPrefixRequest, opts: CallOptions): Promise<number>;
   prefill(target: string, req: PrefillRequest, opts: CallOptions): Promise<PrefillResponse__Output>;
   generate(target: string, req: GenerateRequest, deadlineMs: number, o: Omit<ConsumeOptions, "what">): Promise<GenerateOutcome>;
@@ -202,7 +206,13 @@ export async function dispatchCompletion(
     while (!plan) {
       const target: string = pre.target;
       try {
-        plan = await onNode(d, pre, signal, "Plan", (s, waitForReady) => d.upstream.plan(target, { prompt: input.prompt, model: model ?? "" }, { timeoutMs: d.timeouts.planMs, signal: s, waitForReady }));
+        plan = await onNode(d, pre, signal, "Plan", async (s, waitForReady) => {
+          const opts = { timeoutMs: d.timeouts.planMs, signal: s, waitForReady };
+          // A chat's prompt is the text of this node's model's own chat template (RenderChat).
+          const render = d.upstream.renderChat;
+          if (input.messages && render) input = { ...input, prompt: (await render.call(d.upstream, target, { model: model ?? "", messages: input.messages }, opts)).prompt };
+          return d.upstream.plan(target, { prompt: input.prompt, model: model ?? "" }, opts);
+        });
       } catch (err) {
         const e = toKvbridgeError(err);
         pre.release();

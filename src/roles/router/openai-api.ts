@@ -18,6 +18,8 @@ export interface CompletionInput {
   decoding?: DecodingFields;
   /** Present when the client asked for log-probabilities: the shape of the answer's and how many alternatives. */
   logprobs?: LogprobsRequest;
+  /** A chat's validated messages: the prefill node renders them with its model's chat template (RenderChat), which replaces `prompt`. */
+  messages?: Array<{ role: string; content: string }>;
 }
 
 export const DEFAULT_MAX_TOKENS = 16;
@@ -80,7 +82,7 @@ export function parseChat(body: unknown): CompletionInput {
   }
   const fields = commonFields(b, "chat");
   const messages = b.messages.map((m, i) => chatMessage(m, i));
-  return { kind: "chat", prompt: chatPrompt(messages), ...fields };
+  return { kind: "chat", prompt: chatPrompt(messages), messages, ...fields };
 }
 
 /**

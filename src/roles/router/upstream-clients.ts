@@ -11,6 +11,8 @@ import type { PlanRequest } from "../../wire/generated/kvbridge/v1/PlanRequest.j
 import type { PlanResponse__Output } from "../../wire/generated/kvbridge/v1/PlanResponse.js";
 import type { PrefillRequest } from "../../wire/generated/kvbridge/v1/PrefillRequest.js";
 import type { PrefillResponse__Output } from "../../wire/generated/kvbridge/v1/PrefillResponse.js";
+import type { RenderChatRequest } from "../../wire/generated/kvbridge/v1/RenderChatRequest.js";
+import type { RenderChatResponse__Output } from "../../wire/generated/kvbridge/v1/RenderChatResponse.js";
 import type { GenerateRequest } from "../../wire/generated/kvbridge/v1/GenerateRequest.js";
 import type { DetokenizeRequest } from "../../wire/generated/kvbridge/v1/DetokenizeRequest.js";
 import type { DetokenizeResponse__Output } from "../../wire/generated/kvbridge/v1/DetokenizeResponse.js";
@@ -84,6 +86,10 @@ export class UpstreamClients implements Upstream {
 
   plan(target: string, req: PlanRequest, opts: CallOptions): Promise<PlanResponse__Output> {
     return this.prefillClient(target).plan(req, opts);
+  }
+
+  renderChat(target: string, req: RenderChatRequest, opts: CallOptions): Promise<RenderChatResponse__Output> {
+    return this.prefillClient(target).renderChat(req, opts);
   }
 
   async matchPrefix(target: string, req: MatchPrefixRequest, opts: CallOptions): Promise<number> {
