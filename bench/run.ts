@@ -1,6 +1,6 @@
 // `npm run bench`: every benchmark, each figure next to a baseline measured in the same run.
 // Prints a table, or with --json one JSON object per figure. --only a,b selects benches
-// (tcp, transfer, ucx, alloc, store, engine, engine-batch, stall; pd and recovery run only when named, pd with --quick for a short run); --gib N sets the bytes per throughput figure (default 1).
+// (tcp, transfer, ucx, alloc, store, engine, engine-batch, prefix-reuse, stall; pd and recovery run only when named, pd with --quick for a short run); --gib N sets the bytes per throughput figure (default 1).
 
 import { runAllocBench } from "./alloc-bench.js";
 import { runStoreBench } from "./store-bench.js";
@@ -9,6 +9,7 @@ import { runEngineBatchBench } from "./engine-batch-bench.js";
 import { runEngineBench } from "./engine-bench.js";
 import { runGoodputBench } from "./goodput-bench.js";
 import { runPdIsolationBench } from "./pd-isolation-bench.js";
+import { runPrefixReuseBench } from "./prefix-reuse-bench.js";
 import { runRecoveryBench } from "./recovery-bench.js";
 import { runStallBench } from "./stall-bench.js";
 import { runTcpBench } from "./tcp-bench.js";
@@ -106,6 +107,10 @@ if (want("engine")) {
 if (want("engine") || want("engine-batch")) {
   progress("batched decode: aggregate tokens/s at 1, 4, 16 streams on the medium model, one context per request as the baseline");
   emit(await runEngineBatchBench({ preset: "medium", log: progress }));
+}
+if (want("engine") || want("prefix-reuse") || want("pd")) {
+  progress("prefix reuse on prefill: a 2k-token prompt 90% seen before vs cold, and a 10-turn chat");
+  emit(await runPrefixReuseBench({ log: progress }));
 }
 if (want("stall")) {
   progress("a small Plan + Prefill while 1 MiB prompts arrive at the same prefill node, vs the idle node");
