@@ -166,6 +166,8 @@ export async function startPrefillRole(opts: PrefillRoleOptions): Promise<Prefil
           const { prompt, template } = engine.renderChat(req.messages);
           return { prompt, template, modelId, fingerprint: engine.fingerprint };
         }),
+      // A model that is not resident holds no cached chunks; asking must not load it (routers ask every node).
+      cachedPrefix: async (req) => ({ chunks: models.engineOf(models.resolve(req.model).id)?.cachedPrefix(req.keys) ?? 0 }),
       async prefill(req, signal) {
         if (!req.requestId) throw new KvbridgeError("INVALID_ARGUMENT", "request_id is empty", { details: { param: "request_id" } });
         parseHostPort(req.decodeTarget, "decode_target");
@@ -177,14 +179,14 @@ export async function startPrefillRole(opts: PrefillRoleOptions): Promise<Prefil
           return await withModel(req.model, signal, async (engine, modelId) => {
             const tokens = await engine.tokenizePrompt(req.prompt, { signal });
             active.evaluating(req.requestId, modelId, tokens.length);
-            const { chunks, evalMs } = await engine.prefill(tokens, signal);
+            const { chunks, evalMs, cachedChunks } = await engine.prefill(tokens, signal);
             active.pushing(req.requestId, chunks.length);
             const t0 = performance.now();
             const res = await senderFor(engine.fingerprint).push(req.decodeTarget, req.requestId, chunks.map((c) => ({ key: c.key, data: c.bytes })), { signal });
             const transferMs = performance.now() - t0;
             recordPush(metrics, res);
             rlog.info(
-              { model: modelId, tokens: tokens.length, chunks: chunks.length, deduped: res.deduped, bytes: res.bytesSent, transport: res.transport, evalMs: Math.round(evalMs), transferMs: Math.round(transferMs) },
+              { model: modelId, tokens: tokens.length, chunks: chunks.length, cachedChunks, deduped: res.deduped, bytes: res.bytesSent, transport: res.transport, evalMs: Math.round(evalMs), transferMs: Math.round(transferMs) },
               "prefill pushed",
             );
             return {

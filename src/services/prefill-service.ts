@@ -2,6 +2,8 @@
 // role's operations (roles/prefill-role.ts), whose result or KvbridgeError answers it. Whether the
 // node takes a Prefill at all (serving, draining) is the admission gate's decision, before these
 // handlers; request-id logging and failure metrics are the server interceptors'.
+import type { CachedPrefixRequest__Output } from "../wire/generated/kvbridge/v1/CachedPrefixRequest.js";
+import type { CachedPrefixResponse } from "../wire/generated/kvbridge/v1/CachedPrefixResponse.js";
 import type { DetokenizeRequest__Output } from "../wire/generated/kvbridge/v1/DetokenizeRequest.js";
 import type { DetokenizeResponse } from "../wire/generated/kvbridge/v1/DetokenizeResponse.js";
 import type { PlanRequest__Output } from "../wire/generated/kvbridge/v1/PlanRequest.js";
@@ -27,6 +29,8 @@ export interface PrefillOperations {
   detokenize(req: DetokenizeRequest__Output, signal: AbortSignal): Promise<DetokenizeResponse>;
   /** Chat messages as the model's prompt text, by its own chat template (engine/chat-template.ts). */
   renderChat(req: RenderChatRequest__Output, signal: AbortSignal): Promise<RenderChatResponse>;
+  /** How many leading chunk keys the model's prefix cache holds now (0 when it is not loaded); never loads it. */
+  cachedPrefix(req: CachedPrefixRequest__Output): Promise<CachedPrefixResponse>;
 }
 
 export function prefillHandlers(ops: PrefillOperations): PrefillHandlers {
@@ -36,5 +40,6 @@ export function prefillHandlers(ops: PrefillOperations): PrefillHandlers {
     Tokenize: unaryHandler((req, call) => ops.tokenize(req, callSignal(call))),
     Detokenize: unaryHandler((req, call) => ops.detokenize(req, callSignal(call))),
     RenderChat: unaryHandler((req, call) => ops.renderChat(req, callSignal(call))),
+    CachedPrefix: unaryHandler((req) => ops.cachedPrefix(req)),
   };
 }

@@ -1,6 +1,9 @@
 // Typed client of a prefill node's Prefill service (the router's side): Plan, Prefill, Tokenize /
-// Detokenize and RenderChat (a chat as the model's prompt text) under a model.
+// Detokenize, RenderChat (a chat as the model's prompt text) and CachedPrefix (how much of a
+// prompt's chunk keys its prefix cache holds) under a model.
 import * as grpc from "@grpc/grpc-js";
+import type { CachedPrefixRequest } from "./generated/kvbridge/v1/CachedPrefixRequest.js";
+import type { CachedPrefixResponse__Output } from "./generated/kvbridge/v1/CachedPrefixResponse.js";
 import type { DetokenizeRequest } from "./generated/kvbridge/v1/DetokenizeRequest.js";
 import type { DetokenizeResponse__Output } from "./generated/kvbridge/v1/DetokenizeResponse.js";
 import type { PlanRequest } from "./generated/kvbridge/v1/PlanRequest.js";
@@ -38,6 +41,9 @@ export class PrefillClient {
   }
   renderChat(req: RenderChatRequest, opts: CallOptions): Promise<RenderChatResponse__Output> {
     return unaryCall((r, m, o, cb) => this.raw.RenderChat(r, m, o, cb), `RenderChat on ${this.target}`, req, opts);
+  }
+  cachedPrefix(req: CachedPrefixRequest, opts: CallOptions): Promise<CachedPrefixResponse__Output> {
+    return unaryCall((r, m, o, cb) => this.raw.CachedPrefix(r, m, o, cb), `CachedPrefix on ${this.target}`, req, opts);
   }
 
   /** The channel's connectivity (the router's recovery watches it). */

@@ -3,13 +3,16 @@
 // Generate answer as the test says (answer, refuse with an error and details, or never answer), and
 // which count every call they receive. Both serve a Models service (one model, "stub-model", loaded,
 // fingerprint "stub", unless the script lists others) and the prefill stub Tokenize/Detokenize (one
-// token per character of the prompt, its code point) and RenderChat (kvbridge's builtin chat format).
+// token per character of the prompt, its code point), RenderChat (kvbridge's builtin chat format) and
+// CachedPrefix (0 chunks, unless the script answers).
 import type * as grpc from "@grpc/grpc-js";
 import type { ServingStatus } from "grpc-health-check";
 import { builtinChatPrompt } from "../../src/engine/chat-template.js";
 import { KvbridgeError } from "../../src/errors/kvbridge-error.js";
 import { startGrpcServer, type NodeGrpcServer } from "../../src/services/grpc-server.js";
 import { unaryHandler } from "../../src/services/unary-handler.js";
+import type { CachedPrefixRequest__Output } from "../../src/wire/generated/kvbridge/v1/CachedPrefixRequest.js";
+import type { CachedPrefixResponse } from "../../src/wire/generated/kvbridge/v1/CachedPrefixResponse.js";
 import type { DecodeHandlers } from "../../src/wire/generated/kvbridge/v1/Decode.js";
 import type { GenerateEvent } from "../../src/wire/generated/kvbridge/v1/GenerateEvent.js";
 import type { GenerateRequest__Output } from "../../src/wire/generated/kvbridge/v1/GenerateRequest.js";
@@ -18,6 +21,7 @@ import type { ModelsHandlers } from "../../src/wire/generated/kvbridge/v1/Models
 import type { PlanRequest__Output } from "../../src/wire/generated/kvbridge/v1/PlanRequest.js";
 import type { PlanResponse } from "../../src/wire/generated/kvbridge/v1/PlanResponse.js";
 import type { PrefillHandlers } from "../../src/wire/generated/kvbridge/v1/Prefill.js";
+import type { PrefillRequest__Output } from "../../src/wire/generated/kvbridge/v1/PrefillRequest.js";
 import type { RenderChatRequest__Output } from "../../src/wire/generated/kvbridge/v1/RenderChatRequest.js";
 import { kvbridgeV1 } from "../../src/wire/proto.js";
 
@@ -28,6 +32,7 @@ export interface StubCalls {
   generate: number;
   loadModel: number;
   tokenize: number;
+  cachedPrefix: number;
 }
 
 export interface StubNode {
@@ -49,6 +54,10 @@ export const STUB_MODEL: ModelInfo = { id: "stub-model", aliases: [], state: "lo
 
 export interface StubPrefillScript extends StubModelsScript {
   plan?(req: PlanRequest__Output): PlanResponse | typeof NEVER;
+  /** CachedPrefix: how many leading keys this node says it holds (default 0), or never answer. */
+  cachedPrefix?(req: CachedPrefixRequest__Output): number | typeof NEVER;
+  /** Prefill: called with each request (e.g. to record which node got it). */
+  prefill?(req: PrefillRequest__Output): void;
 }
 
 export interface StubDecodeScript extends StubModelsScript {
@@ -57,7 +66,7 @@ export interface StubDecodeScript extends StubModelsScript {
 }
 
 function counters(): StubCalls {
-  return { plan: 0, prefill: 0, matchPrefix: 0, generate: 0, loadModel: 0, tokenize: 0 };
+  return { plan: 0, prefill: 0, matchPrefix: 0, generate: 0, loadModel: 0, tokenize: 0, cachedPrefix: 0 };
 }
 
 function modelsService(role: string, script: StubModelsScript, calls: StubCalls): { name: string; definition: grpc.ServiceDefinition; implementation: ModelsHandlers } {
@@ -100,24 +109,30 @@ async function serve(
 export async function startStubPrefill(script: StubPrefillScript = {}): Promise<StubNode> {
   const calls = counters();
   const held = new Set<() => void>();
-  const plan = (req: PlanRequest__Output): Promise<PlanResponse> => {
-    const answer = script.plan?.(req) ?? { promptTokens: 4, keys: ["k0"], fingerprint: "stub", modelId: "stub-model" };
-    if (answer !== NEVER) return Promise.resolve(answer);
-    return new Promise<PlanResponse>((_resolve, reject) => {
+  const hold = <T>(): Promise<T> =>
+    new Promise<T>((_resolve, reject) => {
       const release = (): void => {
         held.delete(release);
         reject(new KvbridgeError("UNAVAILABLE", "stub closed"));
       };
       held.add(release);
     });
+  const plan = (req: PlanRequest__Output): Promise<PlanResponse> => {
+    const answer = script.plan?.(req) ?? { promptTokens: 4, keys: ["k0"], fingerprint: "stub", modelId: "stub-model" };
+    return answer === NEVER ? hold<PlanResponse>() : Promise.resolve(answer);
+  };
+  const cachedPrefix = (req: CachedPrefixRequest__Output): Promise<CachedPrefixResponse> => {
+    const chunks = script.cachedPrefix?.(req) ?? 0;
+    return chunks === NEVER ? hold<CachedPrefixResponse>() : Promise.resolve({ chunks });
   };
   const handlers: PrefillHandlers = {
     Plan: unaryHandler((req: PlanRequest__Output) => {
       calls.plan++;
       return plan(req);
     }),
-    Prefill: unaryHandler(() => {
+    Prefill: unaryHandler((req: PrefillRequest__Output) => {
       calls.prefill++;
+      script.prefill?.(req);
       return { promptTokens: 4, chunks: 1, chunksDeduped: 0, bytesSent: 0, transport: "tcp", evalMs: 0, transferMs: 0 };
     }),
     Tokenize: unaryHandler((req: { model: string; prompt: string }) => {
@@ -127,6 +142,10 @@ export async function startStubPrefill(script: StubPrefillScript = {}): Promise<
     Detokenize: unaryHandler((req: { model: string; tokens: number[] }) => ({ text: String.fromCodePoint(...req.tokens), modelId: req.model || "stub-model" })),
     // kvbridge's builtin chat format, as a node whose model has no chat template answers.
     RenderChat: unaryHandler((req: RenderChatRequest__Output) => ({ prompt: builtinChatPrompt(req.messages), template: "builtin", modelId: req.model || "stub-model", fingerprint: "stub" })),
+    CachedPrefix: unaryHandler((req: CachedPrefixRequest__Output) => {
+      calls.cachedPrefix++;
+      return cachedPrefix(req);
+    }),
   };
   const server = await serve("kvbridge.v1.Prefill", kvbridgeV1().Prefill.service, handlers, held, modelsService("prefill", script, calls));
   return { target: server.address, calls, setServing: (s) => server.setServing(s), close: () => server.close() };

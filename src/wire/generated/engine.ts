@@ -1,6 +1,8 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { MessageTypeDefinition } from '@grpc/proto-loader';
 
+import type { CachedPrefixRequest as _kvbridge_v1_CachedPrefixRequest, CachedPrefixRequest__Output as _kvbridge_v1_CachedPrefixRequest__Output } from './kvbridge/v1/CachedPrefixRequest.js';
+import type { CachedPrefixResponse as _kvbridge_v1_CachedPrefixResponse, CachedPrefixResponse__Output as _kvbridge_v1_CachedPrefixResponse__Output } from './kvbridge/v1/CachedPrefixResponse.js';
 import type { ChatMessage as _kvbridge_v1_ChatMessage, ChatMessage__Output as _kvbridge_v1_ChatMessage__Output } from './kvbridge/v1/ChatMessage.js';
 import type { DecodeClient as _kvbridge_v1_DecodeClient, DecodeDefinition as _kvbridge_v1_DecodeDefinition } from './kvbridge/v1/Decode.js';
 import type { DetokenizeRequest as _kvbridge_v1_DetokenizeRequest, DetokenizeRequest__Output as _kvbridge_v1_DetokenizeRequest__Output } from './kvbridge/v1/DetokenizeRequest.js';
@@ -28,6 +30,8 @@ type SubtypeConstructor<Constructor extends new (...args: any) => any, Subtype> 
 export interface ProtoGrpcType {
   kvbridge: {
     v1: {
+      CachedPrefixRequest: MessageTypeDefinition<_kvbridge_v1_CachedPrefixRequest, _kvbridge_v1_CachedPrefixRequest__Output>
+      CachedPrefixResponse: MessageTypeDefinition<_kvbridge_v1_CachedPrefixResponse, _kvbridge_v1_CachedPrefixResponse__Output>
       ChatMessage: MessageTypeDefinition<_kvbridge_v1_ChatMessage, _kvbridge_v1_ChatMessage__Output>
       Decode: SubtypeConstructor<typeof grpc.Client, _kvbridge_v1_DecodeClient> & { service: _kvbridge_v1_DecodeDefinition }
       DetokenizeRequest: MessageTypeDefinition<_kvbridge_v1_DetokenizeRequest, _kvbridge_v1_DetokenizeRequest__Output>

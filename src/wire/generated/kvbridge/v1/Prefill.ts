@@ -2,6 +2,8 @@
 
 import type * as grpc from '@grpc/grpc-js'
 import type { MethodDefinition } from '@grpc/proto-loader'
+import type { CachedPrefixRequest as _kvbridge_v1_CachedPrefixRequest, CachedPrefixRequest__Output as _kvbridge_v1_CachedPrefixRequest__Output } from '../../kvbridge/v1/CachedPrefixRequest.js';
+import type { CachedPrefixResponse as _kvbridge_v1_CachedPrefixResponse, CachedPrefixResponse__Output as _kvbridge_v1_CachedPrefixResponse__Output } from '../../kvbridge/v1/CachedPrefixResponse.js';
 import type { DetokenizeRequest as _kvbridge_v1_DetokenizeRequest, DetokenizeRequest__Output as _kvbridge_v1_DetokenizeRequest__Output } from '../../kvbridge/v1/DetokenizeRequest.js';
 import type { DetokenizeResponse as _kvbridge_v1_DetokenizeResponse, DetokenizeResponse__Output as _kvbridge_v1_DetokenizeResponse__Output } from '../../kvbridge/v1/DetokenizeResponse.js';
 import type { PlanRequest as _kvbridge_v1_PlanRequest, PlanRequest__Output as _kvbridge_v1_PlanRequest__Output } from '../../kvbridge/v1/PlanRequest.js';
@@ -14,6 +16,15 @@ import type { TokenizeRequest as _kvbridge_v1_TokenizeRequest, TokenizeRequest__
 import type { TokenizeResponse as _kvbridge_v1_TokenizeResponse, TokenizeResponse__Output as _kvbridge_v1_TokenizeResponse__Output } from '../../kvbridge/v1/TokenizeResponse.js';
 
 export interface PrefillClient extends grpc.Client {
+  CachedPrefix(argument: _kvbridge_v1_CachedPrefixRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_kvbridge_v1_CachedPrefixResponse__Output>): grpc.ClientUnaryCall;
+  CachedPrefix(argument: _kvbridge_v1_CachedPrefixRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_kvbridge_v1_CachedPrefixResponse__Output>): grpc.ClientUnaryCall;
+  CachedPrefix(argument: _kvbridge_v1_CachedPrefixRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_kvbridge_v1_CachedPrefixResponse__Output>): grpc.ClientUnaryCall;
+  CachedPrefix(argument: _kvbridge_v1_CachedPrefixRequest, callback: grpc.requestCallback<_kvbridge_v1_CachedPrefixResponse__Output>): grpc.ClientUnaryCall;
+  cachedPrefix(argument: _kvbridge_v1_CachedPrefixRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_kvbridge_v1_CachedPrefixResponse__Output>): grpc.ClientUnaryCall;
+  cachedPrefix(argument: _kvbridge_v1_CachedPrefixRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_kvbridge_v1_CachedPrefixResponse__Output>): grpc.ClientUnaryCall;
+  cachedPrefix(argument: _kvbridge_v1_CachedPrefixRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_kvbridge_v1_CachedPrefixResponse__Output>): grpc.ClientUnaryCall;
+  cachedPrefix(argument: _kvbridge_v1_CachedPrefixRequest, callback: grpc.requestCallback<_kvbridge_v1_CachedPrefixResponse__Output>): grpc.ClientUnaryCall;
+  
   Detokenize(argument: _kvbridge_v1_DetokenizeRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_kvbridge_v1_DetokenizeResponse__Output>): grpc.ClientUnaryCall;
   Detokenize(argument: _kvbridge_v1_DetokenizeRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_kvbridge_v1_DetokenizeResponse__Output>): grpc.ClientUnaryCall;
   Detokenize(argument: _kvbridge_v1_DetokenizeRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_kvbridge_v1_DetokenizeResponse__Output>): grpc.ClientUnaryCall;
@@ -62,6 +73,8 @@ export interface PrefillClient extends grpc.Client {
 }
 
 export interface PrefillHandlers extends grpc.UntypedServiceImplementation {
+  CachedPrefix: grpc.handleUnaryCall<_kvbridge_v1_CachedPrefixRequest__Output, _kvbridge_v1_CachedPrefixResponse>;
+  
   Detokenize: grpc.handleUnaryCall<_kvbridge_v1_DetokenizeRequest__Output, _kvbridge_v1_DetokenizeResponse>;
   
   Plan: grpc.handleUnaryCall<_kvbridge_v1_PlanRequest__Output, _kvbridge_v1_PlanResponse>;
@@ -75,6 +88,7 @@ export interface PrefillHandlers extends grpc.UntypedServiceImplementation {
 }
 
 export interface PrefillDefinition extends grpc.ServiceDefinition {
+  CachedPrefix: MethodDefinition<_kvbridge_v1_CachedPrefixRequest, _kvbridge_v1_CachedPrefixResponse, _kvbridge_v1_CachedPrefixRequest__Output, _kvbridge_v1_CachedPrefixResponse__Output>
   Detokenize: MethodDefinition<_kvbridge_v1_DetokenizeRequest, _kvbridge_v1_DetokenizeResponse, _kvbridge_v1_DetokenizeRequest__Output, _kvbridge_v1_DetokenizeResponse__Output>
   Plan: MethodDefinition<_kvbridge_v1_PlanRequest, _kvbridge_v1_PlanResponse, _kvbridge_v1_PlanRequest__Output, _kvbridge_v1_PlanResponse__Output>
   Prefill: MethodDefinition<_kvbridge_v1_PrefillRequest, _kvbridge_v1_PrefillResponse, _kvbridge_v1_PrefillRequest__Output, _kvbridge_v1_PrefillResponse__Output>
