@@ -11,12 +11,13 @@ import { EXIT } from "./kvctl/exit-codes.js";
 import { keysCommand } from "./kvctl/keys-command.js";
 import { modelsCommand } from "./kvctl/models-command.js";
 import { NODES_ENV } from "./kvctl/node-targets.js";
+import { nodesCommand } from "./kvctl/nodes-command.js";
 import { requestsCommand } from "./kvctl/requests-command.js";
 import { statusCommand } from "./kvctl/status-command.js";
 import { watchCommand } from "./kvctl/watch-command.js";
 
 const program = new Command("kvctl")
-  .description("inspect and operate kvbridge nodes: status, keys, requests, watch; guarded evict and abort")
+  .description("inspect and operate kvbridge nodes: status, nodes, keys, requests, watch; guarded evict and abort")
   .version(VERSION)
   .showHelpAfterError("(run with --help for usage)")
   .exitOverride()
@@ -24,7 +25,7 @@ const program = new Command("kvctl")
     "after",
     `
 Nodes are gRPC addresses (host:port): ADDR arguments, --node flags, or ${NODES_ENV}
-(comma-separated). Tables for people by default; -o wide for more columns, -o json or -o yaml for
+(comma-separated), or --router URL (status, nodes: the nodes behind a kvbridge router). Tables for people by default; -o wide for more columns, -o json or -o yaml for
 scripts (--json is -o json). Errors have one shape: {"error": {"code", "message", "node"}}, and in
 listings each node is {"address", "ok": false, "error": {...}}. Nodes with mutual TLS need
 --tls-cert, --tls-key and --tls-ca (KVBRIDGE_TLS_CERT/KEY/CA) on every command.
@@ -37,6 +38,7 @@ Exit codes:
 
 Examples:
   kvctl status 127.0.0.1:50061
+  kvctl nodes --router http://127.0.0.1:8080
   kvctl keys 127.0.0.1:50061 --state writing
   kvctl requests 127.0.0.1:50061 -o json
   kvctl models 127.0.0.1:50051 127.0.0.1:50061
@@ -45,7 +47,7 @@ Examples:
   kvctl abort 127.0.0.1:50061 --request req-42`,
   );
 
-for (const cmd of [statusCommand(), keysCommand(), requestsCommand(), modelsCommand(), watchCommand(), evictCommand(), abortCommand()]) {
+for (const cmd of [statusCommand(), nodesCommand(), keysCommand(), requestsCommand(), modelsCommand(), watchCommand(), evictCommand(), abortCommand()]) {
   program.addCommand(cmd.exitOverride().showHelpAfterError("(run with --help for usage)"));
 }
 
