@@ -167,7 +167,7 @@ function renderPrefillStatus(r: NodeStatus, identity: string[]): string {
     : cached
         .map((m) => {
           const pc = m.prefix_cache;
-          const on = pc.budget_bytes > 0 ? `${pc.chunks} chunks, ${formatBytes(pc.bytes)} of ${formatBytes(pc.budget_bytes)}, ${formatPercent(pc.lookups > 0 ? pc.hit_chunks / pc.lookups : null)} chunks/lookup` : "off";
+          const on = pc.budget_bytes > 0 ? `${pc.chunks} chunks, ${formatBytes(pc.bytes)} of ${formatBytes(pc.budget_bytes)}, ${pc.hit_chunks} chunk(s) found in ${pc.lookups} lookup(s)` : "off";
           return (r.models.length > 1 ? `${printable(m.id)}: ` : "") + on;
         })
         .join("; ");
