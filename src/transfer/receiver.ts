@@ -30,56 +30,13 @@ import {
 } from "../store/kv-store.js";
 import type { AdmitResult, DataPlaneOffer, WriteGate } from "../transport/transport.js";
 import { proofVerifier } from "./commit-proof.js";
+import { ChangeWaiters } from "./change-waiters.js";
 import { LeaseSweeper } from "./lease-sweeper.js";
+import type { CommittedEvent, KeyStatesResult, ReceiverEventMap, ReceiverOptions } from "./receiver-types.js";
 import { MAX_REPAIR_ROUNDS, RepairGroups } from "./repair-groups.js";
 import { WriteTokenSource } from "./write-tokens.js";
 
-export interface ReceiverOptions {
-  memory: PoolMemory;
-  leaseMs: number;
-  quarantineMs: number;
-  /** How long a committed request may keep its pins without consuming them (default DEFAULT_HOLD_MS). */
-  holdMs?: number;
-  maxKeysPerAlloc?: number;
-  maxChunksPerRequest?: number;
-  maxRequests?: number;
-  /** Model compatibility fingerprint; empty accepts raw (engine-less) senders only. setFingerprints() changes the set. */
-  fingerprint: string;
-  nodeId: string;
-  clock?: Clock;
-  logger?: Logger;
-}
-
-export interface KeyStatesResult {
-  allReady: boolean;
-  anyFailed: boolean;
-  keys: Array<{ key: string; state: KeyState }>;
-}
-
-/** A request's first Commit: what it wrote and how long its transfer took. */
-export interface CommittedEvent {
-  requestId: string;
-  /** Bytes this Commit made READY (0 when every chunk was deduped). */
-  bytes: number;
-  /** Of those, bytes that arrived over the TCP data plane; the rest came by one-sided UCX puts. */
-  viaTcpBytes: number;
-  /** From the request's first Alloc to this Commit. */
-  seconds: number;
-}
-
-/**
- * What a receiver publishes (receiver.events.on("committed", ...)). Listeners run synchronously inside
- * the receiver's step and must not throw.
- */
-export interface ReceiverEventMap {
-  committed: [CommittedEvent];
-  /** An explicit abort: by its sender, an admin, a lost data connection, or a decode that gave up. */
-  aborted: [{ requestId: string; reason: EndReason }];
-  /** Its lease ran out and the sweeper released it. */
-  expired: [{ requestId: string }];
-  /** It left the store, however (released, aborted, expired, hold expired, refused at Commit). */
-  ended: [{ requestId: string }];
-}
+export type { CommittedEvent, KeyStatesResult, ReceiverEventMap, ReceiverOptions } from "./receiver-types.js";
 
 export const DEFAULT_MAX_KEYS_PER_ALLOC = 1024;
 
@@ -97,7 +54,8 @@ export class KvReceiver implements WriteGate {
   private readonly clock: Clock;
   private readonly logger: Logger | undefined;
   private readonly sweeper: LeaseSweeper;
-  private readonly waiters = new Set<() => void>();
+  /** Woken whenever a key or request changes state; awaitReady waits on it. */
+  private readonly changes = new ChangeWaiters();
   private readonly admissionWatchers = new Set<() => void>();
   private offers: DataPlaneOffer[] = [];
   private readonly repairs = new RepairGroups();
@@ -284,7 +242,7 @@ export class KvReceiver implements WriteGate {
     } finally {
       // READY bytes must not change any more, even under a frame its sender did not finish.
       this.admissionsChanged();
-      this.wake();
+      this.changes.wake();
     }
   }
 
@@ -294,7 +252,7 @@ export class KvReceiver implements WriteGate {
     this.logger?.info({ requestId, reason: describeEndReason(reason), kind: reason.kind, ...res }, "request aborted");
     this.events.emit("aborted", { requestId, reason });
     this.events.emit("ended", { requestId });
-    this.wake();
+    this.changes.wake();
     return res;
   }
 
@@ -302,7 +260,7 @@ export class KvReceiver implements WriteGate {
     const res = this.store.release(requestId, this.clock());
     this.endRepairs(requestId, { kind: "released" });
     this.events.emit("ended", { requestId });
-    this.wake();
+    this.changes.wake();
     return res;
   }
 
@@ -320,7 +278,7 @@ export class KvReceiver implements WriteGate {
       }
       return until;
     } finally {
-      this.wake();
+      this.changes.wake();
     }
   }
 
@@ -441,7 +399,7 @@ export class KvReceiver implements WriteGate {
       if (st.allReady || st.anyFailed) return st;
       const left = deadline - this.clock();
       if (left <= 0) return st;
-      await this.waitForChange(left, signal);
+      await this.changes.wait(left, signal, () => this.closed);
     }
   }
 
@@ -522,7 +480,7 @@ export class KvReceiver implements WriteGate {
         this.store.abort(r, { kind: "connection_lost", detail: reason }, this.clock());
         this.events.emit("ended", { requestId: r });
       }
-      this.wake();
+      this.changes.wake();
     }
   }
 
@@ -540,7 +498,7 @@ export class KvReceiver implements WriteGate {
       this.logger?.warn({ requestId: id }, "committed request was never consumed: pins released");
       this.events.emit("ended", { requestId: id });
     }
-    if (res.expired.length > 0 || res.holdsExpired.length > 0) this.wake();
+    if (res.expired.length > 0 || res.holdsExpired.length > 0) this.changes.wake();
   }
 
   /** Idempotent. Stops the sweeper and wakes every waiter; the memory is closed by its owner. */
@@ -548,7 +506,7 @@ export class KvReceiver implements WriteGate {
     if (this.closed) return;
     this.closed = true;
     this.sweeper.stop();
-    this.wake();
+    this.changes.wake();
   }
 
   get isClosed(): boolean {
@@ -557,37 +515,5 @@ export class KvReceiver implements WriteGate {
 
   private assertOpen(): void {
     if (this.closed) throw new KvbridgeError("UNAVAILABLE", `receiver ${this.nodeId} is shutting down; retry on another node`);
-  }
-
-  private wake(): void {
-    for (const w of [...this.waiters]) w();
-  }
-
-  private waitForChange(timeoutMs: number, signal?: AbortSignal): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      if (signal?.aborted) {
-        reject(new KvbridgeError("CANCELLED", "wait cancelled"));
-        return;
-      }
-      if (this.closed) {
-        reject(new KvbridgeError("UNAVAILABLE", "receiver closed while waiting"));
-        return;
-      }
-      const done = (): void => {
-        clearTimeout(timer);
-        this.waiters.delete(done);
-        signal?.removeEventListener("abort", onAbort);
-        if (this.closed) reject(new KvbridgeError("UNAVAILABLE", "receiver closed while waiting"));
-        else resolve();
-      };
-      const onAbort = (): void => {
-        clearTimeout(timer);
-        this.waiters.delete(done);
-        reject(new KvbridgeError("CANCELLED", "wait cancelled"));
-      };
-      const timer = setTimeout(done, timeoutMs);
-      this.waiters.add(done);
-      signal?.addEventListener("abort", onAbort, { once: true });
-    });
   }
 }
