@@ -1,5 +1,6 @@
 // The router's routing policy: a burst of simultaneous requests spreads evenly because each choice
-// is reserved in the step that makes it; prefix affinity still wins over load; and, driven through the
+// is reserved in the step that makes it; prefix affinity still wins over load, on decode nodes
+// (MatchPrefix) and on prefill nodes (CachedPrefix, the Plan's reservation moving); and, driven through the
 // router's real dispatch code with fast-check's scheduler ordering every node answer, every counter
 // returns to 0 once every request has ended, whatever failed and in whatever order.
 import fc from "fast-check";
@@ -9,7 +10,19 @@ import { silentLogger } from "../../src/observability/logger.js";
 import { dispatchCompletion, type Dispatcher, type Upstream } from "../../src/roles/router/completion-dispatch.js";
 import type { GenerateOutcome } from "../../src/roles/router/generate-stream.js";
 import type { CompletionInput } from "../../src/roles/router/openai-api.js";
-import { hasReachablePair, inRotation, nodeState, reserveDecode, reservePrefill, servedModel, servingTargets, type NodeStates, type PrefixAnswer } from "../../src/roles/router/routing-policy.js";
+import {
+  hasReachablePair,
+  inRotation,
+  nodeState,
+  reserveDecode,
+  reservePrefill,
+  reservePrefillForPrefix,
+  servedModel,
+  servingTargets,
+  type CachedPrefixAnswer,
+  type NodeStates,
+  type PrefixAnswer,
+} from "../../src/roles/router/routing-policy.js";
 
 const targetsOf = (prefix: string, k: number): string[] => Array.from({ length: k }, (_, i) => `${prefix}${i}:1`);
 const spread = (nodes: NodeStates, targets: readonly string[]): number => {
@@ -109,6 +122,77 @@ describe("routing policy (pure)", () => {
   });
 });
 
+describe("prefill affinity (pure)", () => {
+  it("the Prefill goes to the node caching the longest prefix whatever its load, then the least loaded (the request's own Plan reservation not counted), staying put on a tie; the reservation moves and returns to 0", () => {
+    const nodeArb = fc.record({ load: fc.nat(20), chunks: fc.nat(4), reachable: fc.boolean() });
+    fc.assert(
+      fc.property(fc.array(nodeArb, { minLength: 1, maxLength: 6 }), fc.nat(), (spec, h) => {
+        const targets = spec.map((_, i) => `prefill${i}:1`);
+        const heldAt = h % spec.length;
+        const nodes: NodeStates = new Map(spec.map((x, i) => [targets[i]!, { inFlight: x.load, reachable: true }]));
+        // The request's Plan reservation, made while its node was in rotation.
+        const held = reservePrefill(nodes, [targets[heldAt]!])!;
+        spec.forEach((x, i) => (nodeState(nodes, targets[i]!).reachable = x.reachable));
+        const answers: CachedPrefixAnswer[] = spec.map((x, i) => ({ target: targets[i]!, chunks: x.chunks }));
+        const eligible = spec.map((x, i) => ({ ...x, i })).filter((x) => x.reachable || x.i === heldAt);
+        const best = Math.max(...eligible.map((x) => x.chunks));
+        const least = Math.min(...eligible.filter((x) => x.chunks === best).map((x) => x.load));
+        const tied = eligible.filter((x) => x.chunks === best && x.load === least);
+        const expected = tied.find((x) => x.i === heldAt) ?? tied[0]!;
+        const chosen = reservePrefillForPrefix(nodes, held, answers)!;
+        expect(chosen.cached).toBe(best);
+        expect(chosen.reservation.target).toBe(targets[expected.i]);
+        // One reservation in all: on the chosen node now, none left on the Plan's node when it moved.
+        spec.forEach((x, i) => expect(nodeState(nodes, targets[i]!).inFlight).toBe(x.load + (i === expected.i ? 1 : 0)));
+        held.release();
+        chosen.reservation.release();
+        chosen.reservation.release();
+        spec.forEach((x, i) => expect(nodeState(nodes, targets[i]!).inFlight).toBe(x.load));
+      }),
+      { numRuns: 2_000 },
+    );
+  });
+
+  it("prompts no prefill node caches spread within one of even, whatever order Plans and Prefill choices interleave in", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 6 }), fc.array(fc.boolean(), { minLength: 1, maxLength: 80 }), (k, steps) => {
+        const nodes: NodeStates = new Map();
+        const targets = targetsOf("prefill", k);
+        const planned: ReturnType<typeof reservePrefill>[] = [];
+        const held: NonNullable<ReturnType<typeof reservePrefill>>[] = [];
+        // true: a new request reserves its Plan's node; false: the oldest planned one makes its Prefill choice.
+        for (const plan of steps) {
+          if (plan || planned.length === 0) planned.push(reservePrefill(nodes, targets));
+          else held.push(reservePrefillForPrefix(nodes, planned.shift()!, targets.map((target) => ({ target, chunks: 0 })))!.reservation);
+          expect(spread(nodes, targets)).toBeLessThanOrEqual(1);
+        }
+        expect(targets.reduce((sum, t) => sum + nodeState(nodes, t).inFlight, 0)).toBe(planned.length + held.length);
+        for (const r of [...planned, ...held]) r!.release();
+        for (const t of targets) expect(nodeState(nodes, t).inFlight).toBe(0);
+      }),
+    );
+  });
+
+  it("with no reservation held, the longest cached prefix among nodes in rotation is reserved; none in rotation, none chosen", () => {
+    const nodes: NodeStates = new Map([
+      ["a:1", { inFlight: 0, reachable: true }],
+      ["b:1", { inFlight: 9, reachable: true }],
+      ["c:1", { inFlight: 0, reachable: false }],
+    ]);
+    const answers = [
+      { target: "a:1", chunks: 1 },
+      { target: "b:1", chunks: 3 },
+      { target: "c:1", chunks: 5 },
+    ];
+    const r = reservePrefillForPrefix(nodes, undefined, answers)!;
+    expect(r).toMatchObject({ cached: 3, reservation: { target: "b:1" } });
+    expect(nodeState(nodes, "b:1").inFlight).toBe(10);
+    r.reservation.release();
+    for (const t of ["a:1", "b:1"]) nodeState(nodes, t).reachable = false;
+    expect(reservePrefillForPrefix(nodes, undefined, answers)).toBeUndefined();
+  });
+});
+
 describe("routing by model (pure)", () => {
   it("only nodes serving the model (id or alias), never one whose known fingerprint for it differs; nodes not listed yet never", () => {
     const modelArb = fc.record({ id: fc.constantFrom("A", "B", "C"), alias: fc.option(fc.constantFrom("a", "b"), { nil: undefined }), fingerprint: fc.constantFrom("", "f1", "f2") });
@@ -136,14 +220,14 @@ describe("routing by model (pure)", () => {
 
 // Through the real dispatch code: every node answer is a task fast-check's scheduler releases in an
 // order of its choosing, so MatchPrefix answers of one request interleave with other requests' Plans.
-type Step = "plan" | "match" | "prefill" | "generate";
+type Step = "plan" | "match" | "cached" | "prefill" | "generate";
 interface RequestFaults {
   failAt: Step | "none";
   /** The client goes away at this point instead (after the step was sent). */
   abortAt: Step | "none";
 }
 
-function scheduledUpstream(s: fc.Scheduler, faults: Map<string, RequestFaults>, matches: (target: string) => number, onGenerate?: () => Promise<void>): Upstream {
+function scheduledUpstream(s: fc.Scheduler, faults: Map<string, RequestFaults>, matches: (target: string) => number, onGenerate?: () => Promise<void>, cached: (target: string) => number = () => 0): Upstream {
   const answer = <T>(requestKey: string, step: Step, value: T, signal?: AbortSignal): Promise<T> =>
     s.schedule(Promise.resolve(), `${step} ${requestKey}`).then(() => {
       if (signal?.aborted) throw new KvbridgeError("CANCELLED", `${step}: cancelled`);
@@ -154,6 +238,7 @@ function scheduledUpstream(s: fc.Scheduler, faults: Map<string, RequestFaults>, 
     // The prompt is its own key, so a MatchPrefix call knows which request it serves.
     plan: (_t, req, o) => answer(req.prompt!, "plan", { promptTokens: 3, keys: [req.prompt!], fingerprint: "f", modelId: "m" }, o.signal),
     matchPrefix: (t, req, o) => answer(req.keys![0]!, "match", matches(t), o.signal),
+    cachedPrefix: (t, req, o) => answer(req.keys![0]!, "cached", cached(t), o.signal),
     prefill: (_t, req, o) => answer(req.prompt!, "prefill", { promptTokens: 3, chunks: 1, chunksDeduped: 0, bytesSent: 1, transport: "tcp", evalMs: 1, transferMs: 1, modelId: "m", fingerprint: "f" }, o.signal),
     generate: async (_t, req, _deadline, o) => {
       await onGenerate?.();
@@ -229,8 +314,36 @@ describe("routing through the dispatch code (fast-check scheduler)", () => {
     );
   });
 
+  it("the prefill node caching the prompt's prefix gets every Prefill, however loaded, while Plans spread", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.scheduler(), fc.integer({ min: 2, max: 12 }), async (s, n) => {
+        const nodes: NodeStates = new Map();
+        const planned: string[] = [];
+        const prefilled: string[] = [];
+        const upstream = scheduledUpstream(s, new Map(), () => 0, undefined, (t) => (t === "prefill2:1" ? 2 : t === "prefill1:1" ? 1 : 0));
+        const recording: Upstream = {
+          ...upstream,
+          plan: (t, req, o) => {
+            planned.push(t);
+            return upstream.plan(t, req, o);
+          },
+          prefill: (t, req, o) => {
+            prefilled.push(t);
+            return upstream.prefill(t, req, o);
+          },
+        };
+        const d = dispatcher(recording, nodes, targetsOf("prefill", 3), ["decode0:1"]);
+        await s.waitFor(Promise.all(Array.from({ length: n }, (_, i) => dispatchCompletion(d, input(`p${i}`), `r${i}`, new AbortController().signal, () => undefined))));
+        expect(prefilled).toEqual(Array.from({ length: n }, () => "prefill2:1"));
+        expect(new Set(planned).size).toBe(Math.min(n, 3));
+        for (const t of [...targetsOf("prefill", 3), "decode0:1"]) expect(nodeState(nodes, t).inFlight).toBe(0);
+      }),
+      { numRuns: 100 },
+    );
+  });
+
   it("every counter returns to 0 after every request ends, whatever fails or is cancelled and in whatever order", async () => {
-    const stepArb = fc.constantFrom<Step | "none">("none", "none", "plan", "match", "prefill", "generate");
+    const stepArb = fc.constantFrom<Step | "none">("none", "none", "plan", "match", "cached", "prefill", "generate");
     await fc.assert(
       fc.asyncProperty(
         fc.scheduler(),
@@ -243,11 +356,12 @@ describe("routing through the dispatch code (fast-check scheduler)", () => {
           const decode = targetsOf("decode", kd);
           const faults = new Map(specs.map((f, i) => [`p${i}`, f]));
           const controllers = specs.map(() => new AbortController());
-          const upstream = scheduledUpstream(s, faults, () => 0);
+          const upstream = scheduledUpstream(s, faults, () => 0, undefined, (t) => (t === "prefill0:1" ? 1 : 0));
           // The client's disconnect lands right after the chosen step was sent.
           const aborting: Upstream = {
             plan: (t, req, o) => abortAfter(req.prompt!, "plan", upstream.plan(t, req, o)),
             matchPrefix: (t, req, o) => upstream.matchPrefix(t, req, o),
+            cachedPrefix: (t, req, o) => abortAfter(req.keys![0]!, "cached", upstream.cachedPrefix!(t, req, o)),
             prefill: (t, req, o) => abortAfter(req.prompt!, "prefill", upstream.prefill(t, req, o)),
             generate: (t, req, dl, o) => abortAfter(req.prompt!, "generate", upstream.generate(t, req, dl, o)),
           };
@@ -261,9 +375,10 @@ describe("routing through the dispatch code (fast-check scheduler)", () => {
             Promise.allSettled(specs.map((_, i) => dispatchCompletion(d, input(`p${i}`), `r${i}`, controllers[i]!.signal, () => undefined))),
           );
           for (const t of [...prefill, ...decode]) expect(nodeState(nodes, t).inFlight).toBe(0);
-          // A request with no fault and no cancel succeeded: the bookkeeping never cost a request.
+          // A request with no fault and no cancel succeeded: the bookkeeping never cost a request. Nor
+          // did a failed CachedPrefix (it counts as caching nothing).
           specs.forEach((f, i) => {
-            if (f.failAt === "none" && f.abortAt === "none") expect(outcomes[i]!.status).toBe("fulfilled");
+            if ((f.failAt === "none" || f.failAt === "cached") && f.abortAt === "none") expect(outcomes[i]!.status).toBe("fulfilled");
           });
         },
       ),

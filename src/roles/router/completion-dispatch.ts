@@ -1,6 +1,9 @@
 // One completion's path through the nodes: reserve a prefill node, Plan on it (on another prefill
-// node when that one is unreachable, too slow or leaves rotation), ask every decode node in rotation
-// for its prefix match, reserve the decode node, Prefill (which pushes the KV), then Generate. A
+// node when that one is unreachable, too slow or leaves rotation), ask every prefill node in rotation
+// how much of the prompt its prefix cache holds (CachedPrefix) and every decode node its prefix match
+// (MatchPrefix), move the prefill reservation to the node caching the longest prefix (a conversation's
+// next turn goes where its previous turns were evaluated), reserve the decode node, Prefill (which
+// pushes the KV), then Generate. A
 // prompt the prefill node refuses (INVALID_ARGUMENT: too long, over the context) is answered at once
 // and never sent on. When the decode node leaves rotation (frozen, partitioned, gone) its Prefill and
 // Generate end at once; a generation that fails on its decode node before any text reached the
@@ -15,6 +18,7 @@
 // request ends.
 import type { Logger } from "pino";
 import { KvbridgeError, toKvbridgeError } from "../../errors/kvbridge-error.js";
+import type { CachedPrefixRequest } from "../../wire/generated/kvbridge/v1/CachedPrefixRequest.js";
 import type { GenerateRequest } from "../../wire/generated/kvbridge/v1/GenerateRequest.js";
 import type { LoadModelRequest } from "../../wire/generated/kvbridge/v1/LoadModelRequest.js";
 import type { MatchPrefixRequest } from "../../wire/generated/kvbridge/v1/MatchPrefixRequest.js";
@@ -28,7 +32,7 @@ import type { RenderChatResponse__Output } from "../../wire/generated/kvbridge/v
 import type { CallOptions } from "../../wire/unary-call.js";
 import type { ConsumeOptions, GenerateOutcome } from "./generate-stream.js";
 import type { CompletionInput } from "./openai-api.js";
-import { candidates, nodeState, reserveDecode, reservePrefill, servingTargets, type NodeStates, type PrefixAnswer, type Reservation } from "./routing-policy.js";
+import { candidates, nodeState, reserveDecode, reservePrefill, reservePrefillForPrefix, servingTargets, type CachedPrefixAnswer, type NodeStates, type PrefixAnswer, type Reservation } from "./routing-policy.js";
 
 /** The calls the router makes on its nodes (UpstreamClients over gRPC). */
 export interface Upstream {
@@ -36,6 +40,8 @@ export interface Upstream {
   /** A chat as the prompt text of the node's model, by its chat template. Absent: the chat's builtin-format prompt is sent as is. */
   renderChat?(target: string, req: RenderChatRequest, opts: CallOptions): Promise<RenderChatResponse__Output>;
   matchPrefix(target: string, req: MatchPrefixRequest, opts: CallOptions): Promise<number>;
+  /** How many leading chunk keys a prefill node's prefix cache holds. Absent: the Prefill stays on the Plan's node. */
+  cachedPrefix?(target: string, req: CachedPrefixRequest, opts: CallOptions): Promise<number>;
   prefill(target: string, req: PrefillRequest, opts: CallOptions): Promise<PrefillResponse__Output>;
   generate(target: string, req: GenerateRequest, deadlineMs: number, o: Omit<ConsumeOptions, "what">): Promise<GenerateOutcome>;
   /** Ensures the model is loaded on a node (no options: answered at once when it is); its state after. Absent: never asked. */
@@ -47,7 +53,10 @@ export interface Upstream {
 export interface DispatchTimeouts {
   /** Plan tokenizes the prompt on the prefill node. */
   planMs: number;
-  /** Every decode node is asked at once; one that does not answer in time is passed over. */
+  /**
+   * Every decode node (MatchPrefix) and every prefill node (CachedPrefix) is asked at once; a decode
+   * node that does not answer in time is passed over, a prefill node counts as caching nothing.
+   */
   matchPrefixMs: number;
   /** Evaluation plus KV transfer. */
   prefillMs: number;
@@ -230,7 +239,7 @@ export async function dispatchCompletion(
     const fingerprint = model === undefined || !plan.fingerprint ? undefined : plan.fingerprint;
     const decodeTargets = candidates(d.nodes, servingTargets(d.nodes, d.decodeTargets(), model, fingerprint));
     if (decodeTargets.length === 0) throw noDecode(d, model, fingerprint);
-    const answers: PrefixAnswer[] = await Promise.all(
+    const matching: Promise<PrefixAnswer[]> = Promise.all(
       decodeTargets.map((target) => {
         d.upstream.freshen?.(target, d.rotationSignal?.(target));
         return d.upstream.matchPrefix(target, { keys, model: model ?? "" }, { timeoutMs: d.timeouts.matchPrefixMs, signal, waitForReady: nodeState(d.nodes, target).reachable }).then(
@@ -242,8 +251,12 @@ export async function dispatchCompletion(
         );
       }),
     );
+    const [answers, cachedAnswers] = await Promise.all([matching, askCachedPrefix(d, pre.target, failed, keys, model, fingerprint, signal, rlog)]);
     if (signal.aborted) throw new KvbridgeError("CANCELLED", "client went away");
-    // Decided and reserved in this tick, from the answers and the loads as they are now.
+    // Decided and reserved in this tick, from the answers and the loads as they are now: the Prefill's
+    // node (the Plan's reservation moves when another node caches more of the prompt), then the decode node.
+    const onPrefill = reservePrefillForPrefix(d.nodes, pre, cachedAnswers)!;
+    pre = onPrefill.reservation;
     const chosen = reserveDecode(d.nodes, answers);
     if (!chosen) throw new KvbridgeError("UNAVAILABLE", `no decode node answered (${decodeTargets.join(", ")})`);
     let textSent = false;
@@ -253,7 +266,7 @@ export async function dispatchCompletion(
     };
     const planned = { promptTokens: plan.promptTokens, chunks: keys.length };
     const served: ServedModel | undefined = model === undefined ? undefined : { id: model, fingerprint };
-    let attempt: Attempt = { decode: chosen.reservation, matched: chosen.matched, prefill: pre, planned, model: served };
+    let attempt: Attempt = { decode: chosen.reservation, matched: chosen.matched, prefill: pre, cached: onPrefill.cached, planned, model: served };
     for (let retry = 0; ; retry++) {
       try {
         // A retry has a request id of its own: the first attempt's push may still be ending on the prefill node.
@@ -268,13 +281,15 @@ export async function dispatchCompletion(
         const others = answers.filter((a) => (a.target !== failedTarget || fingerprintMismatch(e)) && nodeState(d.nodes, a.target).reachable);
         const next = reserveDecode(d.nodes, others);
         if (!next) throw e;
-        const prefill = reservePrefill(d.nodes, prefillTargets());
+        // The prefill node by the same prefix answers (the first attempt's reservation is released by now).
+        const again = reservePrefillForPrefix(d.nodes, undefined, cachedAnswers);
+        const prefill = again?.reservation ?? reservePrefill(d.nodes, prefillTargets());
         if (!prefill) {
           next.reservation.release();
           throw e;
         }
         rlog.warn({ decode: failedTarget, err: e.message, code: e.code, next: next.reservation.target }, "generation failed on its decode node before any text was sent; trying another decode node");
-        attempt = { decode: next.reservation, matched: next.matched, prefill, planned, model: served };
+        attempt = { decode: next.reservation, matched: next.matched, prefill, cached: again?.cached ?? 0, planned, model: served };
         pre = prefill;
       }
     }
@@ -283,11 +298,46 @@ export async function dispatchCompletion(
   }
 }
 
+/**
+ * Every prefill node in rotation serving the model (with the Plan's fingerprint, or not resident), but
+ * those Plan failed on, asked at once how many of the keys it caches; a failure or a late answer
+ * counts as 0. The Plan's node is always among them. Not asked when it is the only one (or the
+ * upstream cannot ask): it is the answer.
+ */
+async function askCachedPrefix(
+  d: Dispatcher,
+  planned: string,
+  failed: ReadonlySet<string>,
+  keys: string[],
+  model: string | undefined,
+  fingerprint: string | undefined,
+  signal: AbortSignal,
+  rlog: Logger,
+): Promise<CachedPrefixAnswer[]> {
+  const targets = candidates(d.nodes, servingTargets(d.nodes, d.prefillTargets(), model, fingerprint)).filter((t) => t !== planned && !failed.has(t));
+  const ask = d.upstream.cachedPrefix;
+  if (!ask || targets.length === 0 || keys.length === 0) return [{ target: planned, chunks: 0 }];
+  return Promise.all(
+    [planned, ...targets].map((target) => {
+      d.upstream.freshen?.(target, d.rotationSignal?.(target));
+      return ask.call(d.upstream, target, { keys, model: model ?? "" }, { timeoutMs: d.timeouts.matchPrefixMs, signal, waitForReady: nodeState(d.nodes, target).reachable }).then(
+        (chunks): CachedPrefixAnswer => ({ target, chunks }),
+        (err: unknown): CachedPrefixAnswer => {
+          rlog.debug({ prefill: target, err: toKvbridgeError(err).message }, "prefill node's cached prefix not known; counted as 0");
+          return { target, chunks: 0 };
+        },
+      );
+    }),
+  );
+}
+
 /** One try at prefilling and generating: the reserved decode and prefill nodes. */
 interface Attempt {
   decode: Reservation;
   matched: number;
   prefill: Reservation;
+  /** Leading chunks of the prompt the prefill node said it caches. */
+  cached: number;
   planned: { promptTokens: number; chunks: number };
   /** The model routed by, and the Plan's fingerprint for it; undefined: the nodes' default models. */
   model: ServedModel | undefined;
@@ -340,7 +390,7 @@ async function onDecode(
   try {
     const prefillNode = a.prefill;
     const prefillTarget = prefillNode.target;
-    rlog.info({ prefill: prefillTarget, decode: dec.target, ...a.planned, prefixMatched: a.matched, ...(retry > 0 ? { retry } : {}) }, "routing");
+    rlog.info({ prefill: prefillTarget, decode: dec.target, ...a.planned, prefixMatched: a.matched, prefillCached: a.cached, ...(retry > 0 ? { retry } : {}) }, "routing");
     const prefillAt = performance.now();
     let prefillMs = 0;
     const model = a.model?.id ?? "";

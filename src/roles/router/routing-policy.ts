@@ -1,9 +1,11 @@
 // The router's choice of nodes: pure, synchronous functions of the nodes' states that reserve what
 // they pick in the same step as they decide, so simultaneous requests always see each other's choices.
 //
-// A request is routed in two decisions because the decode choice needs the prompt's chunk keys
-// (Plan, on the prefill node) and each decode node's prefix match (MatchPrefix): the prefill node is
-// reserved before Plan is sent, the decode node in the tick the MatchPrefix answers are complete.
+// A request is routed in steps because the prefix choices need the prompt's chunk keys (Plan, on a
+// prefill node): a prefill node is reserved before Plan is sent; once the keys are known, each
+// prefill node's cached prefix (CachedPrefix) and each decode node's prefix match (MatchPrefix) are
+// asked, and in the tick the answers are complete the Prefill's node is chosen (the reservation moves
+// from the Plan's node when another holds more of the prompt) and the decode node reserved.
 // Nothing awaits between a decision and its reservation; the caller releases each reservation when
 // its part of the request ends. Nodes out of rotation (node-health.ts writes `reachable` from each
 // node's grpc.health.v1) are never chosen.
@@ -118,6 +120,44 @@ export function reserveDecode(nodes: NodeStates, answers: readonly PrefixAnswer[
     }
   }
   return best === undefined ? undefined : { reservation: reserve(nodes, best), matched: bestMatched };
+}
+
+/** One prefill node's answer to CachedPrefix: how many leading chunk keys its prefix cache holds (0 when it did not answer). */
+export interface CachedPrefixAnswer {
+  target: string;
+  chunks: number;
+}
+
+/**
+ * The prefill node for a request's Prefill, once its chunk keys are known: the reachable node whose
+ * prefix cache holds the most leading chunks (whatever its load: only the rest of the prompt is
+ * evaluated there), then the least loaded, then `held`'s (no move), then the first listed. `held` is
+ * the request's own reservation (its Plan's node, or undefined when it holds none now): it does not
+ * count against its node's load, it is always eligible, and it moves to the chosen node in this call
+ * (released, the chosen node reserved) when that is another. When no answering node is in rotation,
+ * last-resort nodes that answered count. Undefined only when `held` is undefined and no node is
+ * eligible.
+ */
+export function reservePrefillForPrefix(nodes: NodeStates, held: Reservation | undefined, answers: readonly CachedPrefixAnswer[]): { reservation: Reservation; cached: number } | undefined {
+  const lastResort = !answers.some((a) => nodeState(nodes, a.target).reachable);
+  let best: string | undefined;
+  let bestChunks = -1;
+  let bestLoad = Infinity;
+  for (const a of answers) {
+    const s = nodeState(nodes, a.target);
+    const own = a.target === held?.target;
+    if (!(own || s.reachable || (lastResort && s.lastResort))) continue;
+    const load = own ? s.inFlight - 1 : s.inFlight;
+    if (a.chunks > bestChunks || (a.chunks === bestChunks && (load < bestLoad || (load === bestLoad && own)))) {
+      best = a.target;
+      bestChunks = a.chunks;
+      bestLoad = load;
+    }
+  }
+  if (best === undefined) return held ? { reservation: held, cached: 0 } : undefined;
+  if (best === held?.target) return { reservation: held, cached: bestChunks };
+  held?.release();
+  return { reservation: reserve(nodes, best), cached: bestChunks };
 }
 
 /** The targets in rotation, in their order. */

@@ -7,6 +7,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { ROUTER_KEEPALIVE_TIME_MS, ROUTER_KEEPALIVE_TIMEOUT_MS } from "../../config/defaults.js";
 import { DecodeClient } from "../../wire/decode-client.js";
+import type { CachedPrefixRequest } from "../../wire/generated/kvbridge/v1/CachedPrefixRequest.js";
 import type { PlanRequest } from "../../wire/generated/kvbridge/v1/PlanRequest.js";
 import type { PlanResponse__Output } from "../../wire/generated/kvbridge/v1/PlanResponse.js";
 import type { PrefillRequest } from "../../wire/generated/kvbridge/v1/PrefillRequest.js";
@@ -90,6 +91,10 @@ export class UpstreamClients implements Upstream {
 
   renderChat(target: string, req: RenderChatRequest, opts: CallOptions): Promise<RenderChatResponse__Output> {
     return this.prefillClient(target).renderChat(req, opts);
+  }
+
+  async cachedPrefix(target: string, req: CachedPrefixRequest, opts: CallOptions): Promise<number> {
+    return (await this.prefillClient(target).cachedPrefix(req, opts)).chunks;
   }
 
   async matchPrefix(target: string, req: MatchPrefixRequest, opts: CallOptions): Promise<number> {
