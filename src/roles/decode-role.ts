@@ -191,14 +191,7 @@ export async function startDecodeRole(opts: DecodeRoleOptions): Promise<DecodeRo
       {
         name: "kvbridge.v1.Inspect",
         definition: v1.Inspect.service,
-        implementation: inspectHandlers(rx, {
-          role: "decode",
-          version: VERSION,
-          transports,
-          serving: () => health().status === "SERVING",
-          models: () => models,
-          generations: () => engineService?.activeGenerations() ?? [],
-        }),
+        implementation: inspectHandlers(rx, { role: "decode", version: VERSION, transports, serving: () => health().status === "SERVING", models: () => models, generations: () => engineService?.activeGenerations() ?? [] }),
       },
       {
         name: "kvbridge.v1.Admin",
