@@ -1,6 +1,6 @@
 // `npm run bench`: every benchmark, each figure next to a baseline measured in the same run.
 // Prints a table, or with --json one JSON object per figure. --only a,b selects benches
-// (tcp, transfer, ucx, alloc, store, engine, engine-batch, prefix-reuse, stall; pd and recovery run only when named, pd with --quick for a short run); --gib N sets the bytes per throughput figure (default 1).
+// (tcp, transfer, ucx, alloc, store, engine, engine-batch, prefix-reuse, models, stall; pd and recovery run only when named, pd with --quick for a short run); --gib N sets the bytes per throughput figure (default 1).
 
 import { runAllocBench } from "./alloc-bench.js";
 import { runStoreBench } from "./store-bench.js";
@@ -8,6 +8,7 @@ import type { BenchFigure } from "./bench-figure.js";
 import { runEngineBatchBench } from "./engine-batch-bench.js";
 import { runEngineBench } from "./engine-bench.js";
 import { runGoodputBench } from "./goodput-bench.js";
+import { runModelLoadBench } from "./model-load-bench.js";
 import { runPdIsolationBench } from "./pd-isolation-bench.js";
 import { runPrefixReuseBench } from "./prefix-reuse-bench.js";
 import { runRecoveryBench } from "./recovery-bench.js";
@@ -111,6 +112,10 @@ if (want("engine") || want("engine-batch")) {
 if (want("engine") || want("prefix-reuse") || want("pd")) {
   progress("prefix reuse on prefill: a 2k-token prompt 90% seen before vs cold, and a 10-turn chat");
   emit(await runPrefixReuseBench({ log: progress }));
+}
+if (want("models")) {
+  progress("declarative model loads: same options (a no-op) vs other options (a reload)");
+  emit(await runModelLoadBench({ log: progress }));
 }
 if (want("stall")) {
   progress("a small Plan + Prefill while 1 MiB prompts arrive at the same prefill node, vs the idle node");
