@@ -1,13 +1,17 @@
 // POST /tokenize and POST /detokenize, in vLLM's shapes, answered by a prefill node serving the model
-// (its Tokenize / Detokenize): tokenize {model?, prompt} or {model?, messages} (the chat template the
-// completions use) -> {count, max_model_len, tokens}; detokenize {model?, tokens} -> {prompt}. The
+// (its Tokenize / Detokenize): tokenize {model?, prompt} or {model?, messages} (rendered by that node's
+// RenderChat, the model's own chat template, as the chat completions are) -> {count, max_model_len,
+// tokens}; detokenize {model?, tokens} -> {prompt}. The
 // model is loaded first (LoadModel without options: at once when it is), which also gives
 // max_model_len, the model's context size on that node.
 import type http from "node:http";
 import { KvbridgeError } from "../../errors/kvbridge-error.js";
 import type { DetokenizeRequest } from "../../wire/generated/kvbridge/v1/DetokenizeRequest.js";
 import type { DetokenizeResponse__Output } from "../../wire/generated/kvbridge/v1/DetokenizeResponse.js";
+import type { ChatMessage } from "../../wire/generated/kvbridge/v1/ChatMessage.js";
 import type { ModelInfo__Output } from "../../wire/generated/kvbridge/v1/ModelInfo.js";
+import type { RenderChatRequest } from "../../wire/generated/kvbridge/v1/RenderChatRequest.js";
+import type { RenderChatResponse__Output } from "../../wire/generated/kvbridge/v1/RenderChatResponse.js";
 import type { TokenizeRequest } from "../../wire/generated/kvbridge/v1/TokenizeRequest.js";
 import type { TokenizeResponse__Output } from "../../wire/generated/kvbridge/v1/TokenizeResponse.js";
 import type { CallOptions } from "../../wire/unary-call.js";
@@ -21,6 +25,7 @@ export interface TokenizeActions {
   loadModel(target: string, req: { model: string }, opts: CallOptions): Promise<ModelInfo__Output>;
   tokenize(target: string, req: TokenizeRequest, opts: CallOptions): Promise<TokenizeResponse__Output>;
   detokenize(target: string, req: DetokenizeRequest, opts: CallOptions): Promise<DetokenizeResponse__Output>;
+  renderChat(target: string, req: RenderChatRequest, opts: CallOptions): Promise<RenderChatResponse__Output>;
 }
 
 export interface TokenizeRoute {
@@ -65,29 +70,34 @@ async function onPrefillOf<T>(r: TokenizeRoute, model: string, call: (target: st
 export async function handleTokenize(r: TokenizeRoute, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
   const b = jsonObject(await readJsonBody(req, res, r.maxBodyBytes));
   const model = r.directory.resolve(modelName(b));
-  let prompt: string;
-  let param: string;
+  let prompt: string | undefined;
+  let messages: ChatMessage[] | undefined;
   if (b.messages !== undefined) {
     if (b.prompt !== undefined) throw bad("give either prompt or messages, not both", "prompt");
-    prompt = parseChat({ messages: b.messages }).prompt;
-    param = "messages";
+    messages = parseChat({ messages: b.messages }).messages;
   } else {
     if (typeof b.prompt !== "string") throw bad("prompt must be a string (or give messages)", "prompt");
-    prompt = b.prompt;
-    param = "prompt";
+    prompt = checkLength(r, b.prompt, "prompt");
   }
+  const ast = b.add_special_tokens;
+  if (ast !== undefined && typeof ast !== "boolean") throw bad("add_special_tokens must be a boolean", "add_special_tokens");
+  const out = await onPrefillOf(r, model, async (target, info) => {
+    // A chat's tokens are those of the prompt its completion would get: the node's model's own template.
+    const text = prompt ?? checkLength(r, (await r.upstream.renderChat(target, { model, messages }, { timeoutMs: r.callTimeoutMs })).prompt, "messages");
+    const t = await r.upstream.tokenize(target, { model, prompt: text, addSpecial: ast ?? true }, { timeoutMs: r.callTimeoutMs });
+    return { count: t.tokens.length, max_model_len: info.contextSize, tokens: t.tokens };
+  });
+  sendJson(res, 200, out);
+}
+
+/** The prompt (or a chat's rendered prompt) within the router's --max-prompt-chars. */
+function checkLength(r: TokenizeRoute, prompt: string, param: string): string {
   if (prompt.length > r.maxPromptChars) {
     throw new KvbridgeError("INVALID_ARGUMENT", `the ${param} of ${prompt.length} characters is over this router's ${r.maxPromptChars} (--max-prompt-chars)`, {
       details: { reason: "prompt_too_long", param, limit: r.maxPromptChars },
     });
   }
-  const ast = b.add_special_tokens;
-  if (ast !== undefined && typeof ast !== "boolean") throw bad("add_special_tokens must be a boolean", "add_special_tokens");
-  const out = await onPrefillOf(r, model, async (target, info) => {
-    const t = await r.upstream.tokenize(target, { model, prompt, addSpecial: ast ?? true }, { timeoutMs: r.callTimeoutMs });
-    return { count: t.tokens.length, max_model_len: info.contextSize, tokens: t.tokens };
-  });
-  sendJson(res, 200, out);
+  return prompt;
 }
 
 export async function handleDetokenize(r: TokenizeRoute, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
