@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // kvbridge: the node roles (decode, prefill, router, up) and the tools around them (send, generate).
 import { Command, CommanderError } from "commander";
+import { setModelCacheDir } from "../engine/model-writer.js";
 import { toKvbridgeError } from "../errors/kvbridge-error.js";
 import { VERSION } from "../roles/version.js";
 import { decodeCommand } from "./commands/decode-command.js";
@@ -10,6 +11,9 @@ import { prefillCommand } from "./commands/prefill-command.js";
 import { routerCommand } from "./commands/router-command.js";
 import { sendCommand } from "./commands/send-command.js";
 import { upCommand } from "./commands/up-command.js";
+
+// Generated models go to $KVBRIDGE_CACHE_DIR/models when set (a read-only install), else the package's .cache.
+setModelCacheDir(process.env.KVBRIDGE_CACHE_DIR);
 
 const program = new Command("kvbridge")
   .description("disaggregated prefill/decode KV-cache transfer: prefill and decode nodes, router, tools")

@@ -6,10 +6,9 @@
 // bandwidth like a real model's). Both carry a chat template of their own.
 
 import { createHash, randomBytes } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
 import { mkdir, open, rename, rm, stat } from "node:fs/promises";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { packageRoot } from "../config/package-root.js";
 import { KvbridgeError } from "../errors/kvbridge-error.js";
 import { encodeGguf, writeGguf, type GgmlType, type GgufTensorInfo, type GgufValue } from "./gguf-writer.js";
 import { SeededRandom } from "./seeded-random.js";
@@ -323,33 +322,25 @@ export async function writeModel(filePath: string, opts: ModelWriterOptions = {}
   return { path: filePath, bytes };
 }
 
-/** The repository root: the nearest ancestor holding kvbridge's package.json (works from src/ and dist/src/). */
-function findRepoRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const pkg = path.join(dir, "package.json");
-    if (existsSync(pkg)) {
-      try {
-        if ((JSON.parse(readFileSync(pkg, "utf8")) as { name?: string }).name === "kvbridge") return dir;
-      } catch {
-        // not ours or unreadable: keep walking up
-      }
-    }
-    const parent = path.dirname(dir);
-    if (parent === dir) return process.cwd();
-    dir = parent;
-  }
+let cacheDirOverride: string | undefined;
+
+/**
+ * Where generated models are kept (`<dir>/models/`), set by the CLI from KVBRIDGE_CACHE_DIR
+ * (read-only installs, containers); default `.cache/` in kvbridge's package.
+ */
+export function setModelCacheDir(dir: string | undefined): void {
+  cacheDirOverride = dir || undefined;
 }
 
 /**
- * Where a preset's model lives: `$KVBRIDGE_CACHE_DIR/models/` when set (read-only installs,
- * containers), else `.cache/models/` in the repository, named `kvbridge-<preset>-<hash>.gguf`. The
+ * Where a preset's model lives: `<cache dir>/models/` (setModelCacheDir; the CLI passes
+ * KVBRIDGE_CACHE_DIR), else `.cache/models/` in kvbridge's package, named `kvbridge-<preset>-<hash>.gguf`. The
  * hash covers the writer version and the options (the preset's, with `overrides` on top), so a
  * changed writer or another seed never reuses a stale file.
  */
 export function presetModelPath(preset: ModelPreset, overrides: ModelWriterOptions = {}): string {
   const o = presetOptions(preset, overrides);
-  const cacheDir = process.env.KVBRIDGE_CACHE_DIR || path.join(findRepoRoot(), ".cache");
+  const cacheDir = cacheDirOverride ?? path.join(packageRoot(), ".cache");
   const tag = createHash("sha256").update(JSON.stringify({ WRITER_VERSION, ...o })).digest("hex").slice(0, 12);
   return path.join(cacheDir, "models", `kvbridge-${preset}-${tag}.gguf`);
 }
