@@ -77,8 +77,8 @@ describe("prefill + decode + router over mutual TLS", () => {
     // rogue trusts our CA and expects the right name, so only the node's refusal can stop it.
     const rogue = { ...pki.rogue, ca: pki.ca, serverName: "kvbridge.internal" };
     expect(await outcome(cluster.decodeGrpc, fleet)).toBe("OK");
-    // Connected and authenticated: the prefill node just has no Inspect service.
-    expect(await outcome(cluster.prefillGrpc, fleet)).toMatch(/^INCOMPATIBLE: .*does not implement the method \/kvbridge.v1.Inspect\/GetStats/);
+    // Connected and authenticated: the prefill node serves Inspect too (kvctl status works on it).
+    expect(await outcome(cluster.prefillGrpc, fleet)).toBe("OK");
     for (const target of [cluster.decodeGrpc, cluster.prefillGrpc]) {
       expect(await outcome(target, grpc.credentials.createInsecure()), `plaintext to ${target}`).toMatch(/^UNAVAILABLE: /);
       expect(await outcome(target, rogue), `foreign CA to ${target}`).toMatch(/^UNAVAILABLE: /);

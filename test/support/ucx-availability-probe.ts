@@ -26,7 +26,7 @@ console.log(
   "UCX_PROBE " +
     JSON.stringify({
       availability,
-      pool: { kind: pool.memory.kind, allocator: (pool.memory as { allocator?: string }).allocator ?? null, warning: pool.warning },
+      pool: { kind: pool.memory.kind, allocator: pool.memory.kind === "ucx" ? "ucx" : pool.memory.kind === "mmap" ? "libc" : null, warning: pool.warning },
       sender,
       receiver,
       explicitUcxPool,

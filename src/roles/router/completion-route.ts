@@ -30,6 +30,8 @@ export interface CompletionRoute {
   accepting(): boolean;
   /** The model id a request's `model` names (none: the default model); throws model_not_found. */
   resolveModel(name: string | undefined): string;
+  /** Waits for the model lists of nodes in rotation that never answered ListModels yet. */
+  listNewNodes(): Promise<void>;
   /** Requests in flight; the route adds and removes its own. */
   active: Set<AbortController>;
   /** Told whenever a request ends (wakes a drain). */
@@ -68,6 +70,7 @@ export async function handleCompletion(r: CompletionRoute, req: http.IncomingMes
   const body = await readJsonBody(req, res, r.maxBodyBytes);
   const input = kind === "chat" ? parseChat(body) : parseCompletion(body);
   checkPromptLength(input.prompt.length, r.maxPromptChars, kind);
+  await r.listNewNodes();
   const model = r.resolveModel(input.model);
   const id: CompletionIdentity = {
     kind,

@@ -124,6 +124,16 @@ export class ModelDirectory {
     return [...new Set([...this.o.prefillTargets(), ...this.o.decodeTargets()])];
   }
 
+  /**
+   * Lists, now, every node in rotation that never answered ListModels yet (a node that just turned
+   * SERVING: its list is asked on that event, and a request arriving first waits for it instead of
+   * being told no node serves its model). Nodes out of rotation are not waited for.
+   */
+  async listNew(): Promise<void> {
+    const fresh = this.targets().filter((t) => !this.listed.has(t) && this.o.nodes.get(t)?.reachable === true);
+    if (fresh.length > 0) await Promise.all(fresh.map((t) => this.refresh(t)));
+  }
+
   async refreshAll(): Promise<void> {
     const targets = this.targets();
     for (const t of this.listed.keys()) if (!targets.includes(t)) this.listed.delete(t);

@@ -180,6 +180,7 @@ export async function startRouter(opts: RouterOptions): Promise<Router> {
       maxPromptChars: opts.maxPromptChars ?? MAX_PROMPT_CHARS,
       accepting: () => life.accepting,
       resolveModel: (name) => directory.resolve(name),
+      listNewNodes: () => directory.listNew(),
       active,
       ended: () => life.workEnded(),
     };
