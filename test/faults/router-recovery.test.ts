@@ -78,7 +78,9 @@ describe("a node restarted after 10 s down", () => {
     it(`${role}: 503 at once while down, served within 2 s of the node serving again`, async () => {
       const afterMs = await outage(role, 10_000, seed);
       expect(afterMs).toBeLessThan(2_000);
-      expect(await readyz()).toBe(200);
+      // A node whose connection was refused can serve as a last resort a moment before its health
+      // puts it back in rotation: readiness follows within one health interval or two.
+      await until("/readyz 200 after the node serves again", async () => (await readyz()) === 200, 2_000);
     }, 180_000);
   }
 });
