@@ -82,6 +82,7 @@ describe("a poisoned prefix chunk never reaches a user (router + prefill + decod
     const before = generated(cluster).length;
     const r1 = await complete(cluster.url, prompts[1]!);
     expect(r1).toEqual({ status: 200, text: expected[1] });
+    for (const t0 = Date.now(); generated(cluster).length < before + 1 && Date.now() - t0 < 10_000; ) await new Promise((r) => setTimeout(r, 25));
     expect(cluster.decode.lines.some((l) => l.includes("invalid READY chunk: treated as missing and evicted"))).toBe(true);
     expect(cluster.decode.lines.some((l) => l.includes('"msg":"evicted an invalid READY chunk"'))).toBe(true);
     expect(generated(cluster)[before]!.chunksLoaded).toBe(0);
@@ -89,6 +90,9 @@ describe("a poisoned prefix chunk never reaches a user (router + prefill + decod
     // 3. Evicted: the next request writes the chunk afresh and loads every chunk.
     const r2 = await complete(cluster.url, prompts[1]!);
     expect(r2).toEqual({ status: 200, text: expected[1] });
+    // The decode node logs "generated" as the stream ends; the client can have its answer a moment earlier.
+    for (const t0 = Date.now(); generated(cluster).length < before + 2 && Date.now() - t0 < 10_000; ) await new Promise((r) => setTimeout(r, 25));
+    expect(generated(cluster)).toHaveLength(before + 2);
     const last = generated(cluster).at(-1)!;
     expect(last.chunksLoaded).toBe(plan1.keys.length);
     expect(last.recomputed).toBe(0);
