@@ -8,8 +8,9 @@
 
 import type { LlamaContext, LlamaContextSequence, LlamaModel } from "node-llama-cpp";
 import { KvbridgeError } from "../errors/kvbridge-error.js";
+import { WaiterQueue } from "./waiter-queue.js";
 import { batchOrder, type BatchMode } from "./batch-order.js";
-import { cancelled, throwIfAborted, type SequenceLease, type SequencePoolOptions, type SequenceSource } from "./sequence-pool.js";
+import { throwIfAborted, type SequenceLease, type SequencePoolOptions, type SequenceSource } from "./sequence-pool.js";
 
 interface Slot {
   sequence: LlamaContextSequence;
@@ -17,17 +18,13 @@ interface Slot {
   priority: number;
 }
 
-interface Waiter {
-  resolve(slot: Slot): void;
-  reject(err: KvbridgeError): void;
-}
 
 export class BatchedSequencePool implements SequenceSource {
   /** Free slots, lowest id last (popped first): busy sequences stay on consecutive ids. */
   private readonly idle: Slot[];
   /** Sequences that can serve requests (less any retired after a failed clear). */
   private capacity: number;
-  private readonly waiters: Waiter[] = [];
+  private readonly waiters = new WaiterQueue<Slot>();
   private leased = 0;
   private closed = false;
   private closing: Promise<void> | null = null;
@@ -90,30 +87,7 @@ export class BatchedSequencePool implements SequenceSource {
   }
 
   private wait(signal?: AbortSignal): Promise<Slot> {
-    return new Promise<Slot>((resolve, reject) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        signal?.removeEventListener("abort", onAbort);
-        const i = this.waiters.indexOf(waiter);
-        if (i >= 0) this.waiters.splice(i, 1);
-      };
-      const waiter: Waiter = {
-        resolve: (slot) => {
-          done();
-          resolve(slot);
-        },
-        reject: (err) => {
-          done();
-          reject(err);
-        },
-      };
-      const onAbort = (): void => waiter.reject(cancelled("waiting for a free sequence", signal));
-      const timer = setTimeout(() => {
-        waiter.reject(new KvbridgeError("RESOURCE_EXHAUSTED", `all ${this.capacity} sequences stayed busy for ${this.opts.waitMs} ms; raise maxSequences or retry later`));
-      }, this.opts.waitMs);
-      signal?.addEventListener("abort", onAbort, { once: true });
-      this.waiters.push(waiter);
-    });
+    return this.waiters.wait(this.opts.waitMs, signal, () => new KvbridgeError("RESOURCE_EXHAUSTED", `all ${this.capacity} sequences stayed busy for ${this.opts.waitMs} ms; raise maxSequences or retry later`));
   }
 
   private async giveBack(slot: Slot): Promise<void> {
@@ -128,7 +102,7 @@ export class BatchedSequencePool implements SequenceSource {
     }
     this.leased--;
     if (healthy) {
-      const next = this.waiters.shift();
+      const next = this.waiters.take();
       if (next) next.resolve(slot);
       else {
         this.idle.push(slot);
@@ -138,7 +112,7 @@ export class BatchedSequencePool implements SequenceSource {
       // The sequence could not be cleared: retire it. The pool serves one request fewer at once.
       slot.sequence.dispose();
       this.capacity--;
-      if (this.capacity === 0) for (const w of this.waiters.splice(0)) w.reject(new KvbridgeError("UNAVAILABLE", "every sequence of the context failed; restart the node"));
+      if (this.capacity === 0) this.waiters.rejectAll(new KvbridgeError("UNAVAILABLE", "every sequence of the context failed; restart the node"));
     }
     if (this.leased === 0) for (const d of this.drained) d();
   }
@@ -147,7 +121,7 @@ export class BatchedSequencePool implements SequenceSource {
   close(): Promise<void> {
     if (this.closing) return this.closing;
     this.closed = true;
-    for (const w of this.waiters.splice(0)) w.reject(new KvbridgeError("UNAVAILABLE", "the engine is closing; retry on another node"));
+    this.waiters.rejectAll(new KvbridgeError("UNAVAILABLE", "the engine is closing; retry on another node"));
     this.closing = (async () => {
       if (this.leased > 0) await new Promise<void>((resolve) => this.drained.add(resolve));
       this.idle.splice(0);

@@ -7,6 +7,7 @@
 
 import type { LlamaContext, LlamaContextSequence, LlamaModel } from "node-llama-cpp";
 import { KvbridgeError } from "../errors/kvbridge-error.js";
+import { WaiterQueue } from "./waiter-queue.js";
 
 export interface SequencePoolOptions {
   size: number;
@@ -35,14 +36,10 @@ export interface SequenceSource {
   close(): Promise<void>;
 }
 
-interface Waiter {
-  resolve(ctx: LlamaContext): void;
-  reject(err: KvbridgeError): void;
-}
 
 export class SequencePool implements SequenceSource {
   private readonly idle: LlamaContext[] = [];
-  private readonly waiters: Waiter[] = [];
+  private readonly waiters = new WaiterQueue<LlamaContext>();
   private readonly leased = new Set<LlamaContext>();
   private created = 0;
   private closed = false;
@@ -102,35 +99,7 @@ export class SequencePool implements SequenceSource {
         throw new KvbridgeError("RESOURCE_EXHAUSTED", `creating a context of ${this.opts.contextSize} tokens failed (${(err as Error).message}); lower contextSize or maxSequences`, { cause: err });
       }
     }
-    return new Promise<LlamaContext>((resolve, reject) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        signal?.removeEventListener("abort", onAbort);
-        const i = this.waiters.indexOf(waiter);
-        if (i >= 0) this.waiters.splice(i, 1);
-      };
-      const waiter: Waiter = {
-        resolve: (ctx) => {
-          done();
-          resolve(ctx);
-        },
-        reject: (err) => {
-          done();
-          reject(err);
-        },
-      };
-      const onAbort = (): void => waiter.reject(cancelled("waiting for a free sequence", signal));
-      const timer = setTimeout(() => {
-        waiter.reject(
-          new KvbridgeError(
-            "RESOURCE_EXHAUSTED",
-            `all ${this.opts.size} sequences stayed busy for ${this.opts.waitMs} ms; raise maxSequences or retry later`,
-          ),
-        );
-      }, this.opts.waitMs);
-      signal?.addEventListener("abort", onAbort, { once: true });
-      this.waiters.push(waiter);
-    });
+    return this.waiters.wait(this.opts.waitMs, signal, () => new KvbridgeError("RESOURCE_EXHAUSTED", `all ${this.opts.size} sequences stayed busy for ${this.opts.waitMs} ms; raise maxSequences or retry later`));
   }
 
   private async giveBack(ctx: LlamaContext): Promise<void> {
@@ -149,7 +118,7 @@ export class SequencePool implements SequenceSource {
       await ctx.dispose().catch(() => undefined);
       if (!this.closed) this.serveWaiterWithNewContext();
     } else {
-      const next = this.waiters.shift();
+      const next = this.waiters.take();
       if (next) next.resolve(ctx);
       else this.idle.push(ctx);
     }
@@ -157,7 +126,7 @@ export class SequencePool implements SequenceSource {
   }
 
   private serveWaiterWithNewContext(): void {
-    const next = this.waiters.shift();
+    const next = this.waiters.take();
     if (!next) return;
     this.created++;
     this.createContext().then(
@@ -176,7 +145,7 @@ export class SequencePool implements SequenceSource {
   async close(): Promise<void> {
     if (this.closed) return this.closing;
     this.closed = true;
-    for (const w of this.waiters.splice(0)) w.reject(new KvbridgeError("UNAVAILABLE", "the engine is closing; retry on another node"));
+    this.waiters.rejectAll(new KvbridgeError("UNAVAILABLE", "the engine is closing; retry on another node"));
     this.closing = (async () => {
       if (this.leased.size > 0) {
         await new Promise<void>((resolve) => this.drained.add(resolve));
