@@ -13,10 +13,9 @@ import { MAX_CHAT_MESSAGES } from "../config/defaults.js";
 import { KvbridgeError } from "../errors/kvbridge-error.js";
 
 /** One chat turn as plain text. */
-export interface ChatTurn {
-  role: string;
-  content: string;
-}
+import { builtinChatPrompt, type ChatTurn } from "./builtin-chat-format.js";
+
+export { builtinChatPrompt, type ChatTurn };
 
 /** Which template rendered a chat: the model's own, or kvbridge's builtin format (the model has none). */
 export type ChatTemplateKind = "model" | "builtin";
@@ -43,11 +42,6 @@ export interface ChatTemplateSource {
   eosText: string | null;
   /** Tokenizing a prompt puts the BOS token first by itself (then a template's leading BOS text is cut). */
   tokenizeAddsBos: boolean;
-}
-
-/** kvbridge's builtin chat format, as the router has always written it. */
-export function builtinChatPrompt(messages: readonly ChatTurn[]): string {
-  return messages.map((m) => `<|${m.role}|>\n${m.content}\n`).join("") + "<|assistant|>\n";
 }
 
 /** The chat template facts of a loaded model (its GGUF metadata and tokenizer). */

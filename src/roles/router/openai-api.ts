@@ -2,6 +2,7 @@
 // (the field at fault travels as the error's details.param, OpenAI's `param`). Chat messages are
 // counted before any prompt is built from them. Sampling, logprobs and response_format are checked
 // with the engine's validators (openai-params.ts); fields kvbridge cannot honour are refused there.
+import { builtinChatPrompt } from "../../engine/builtin-chat-format.js";
 import { MAX_CHAT_MESSAGES } from "../../config/defaults.js";
 import { KvbridgeError } from "../../errors/kvbridge-error.js";
 import { decodingFields, refuseUnsupported, type DecodingFields, type LogprobsRequest } from "./openai-params.js";
@@ -64,12 +65,10 @@ export function parseCompletion(body: unknown): CompletionInput {
 }
 
 /**
- * Chat messages become one prompt through a fixed plain-text template. Both nodes tokenize the same
- * text, so the template only has to be deterministic; it is documented in docs/architecture.md.
+ * A chat in kvbridge's builtin format: what the router measures and sends when the prefill node cannot
+ * render the model's own template (the node renders it otherwise: docs/api.md).
  */
-export function chatPrompt(messages: ReadonlyArray<{ role: string; content: string }>): string {
-  return messages.map((m) => `<|${m.role}|>\n${m.content}\n`).join("") + "<|assistant|>\n";
-}
+export const chatPrompt = builtinChatPrompt;
 
 export function parseChat(body: unknown): CompletionInput {
   if (!body || typeof body !== "object" || Array.isArray(body)) throw bad("the request body must be a JSON object");
