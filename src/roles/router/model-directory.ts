@@ -9,7 +9,7 @@ import type { ListModelsResponse__Output } from "../../wire/generated/kvbridge/v
 import type { ModelInfo__Output } from "../../wire/generated/kvbridge/v1/ModelInfo.js";
 import type { CallOptions } from "../../wire/unary-call.js";
 import { HttpEdgeError } from "./http-errors.js";
-import { nodeState, type NodeModel, type NodeStates } from "./routing-policy.js";
+import type { NodeModel, NodeStates } from "./routing-policy.js";
 
 /**
  * The name a request may give for "the router's default model": what the router answered as its model
@@ -153,8 +153,11 @@ export class ModelDirectory {
       .then(
         (list) => {
           if (this.stopped) return;
+          // A node dropped from discovery meanwhile gets no entry back from a late answer.
+          const state = this.o.nodes.get(target);
+          if (!state) return;
           this.listed.set(target, list);
-          nodeState(this.o.nodes, target).models = list.models.map(toNodeModel);
+          state.models = list.models.map(toNodeModel);
         },
         (err: unknown) => this.o.log.debug({ node: target, err: toKvbridgeError(err).message }, "ListModels failed; the node keeps its last model list"),
       )
@@ -169,7 +172,8 @@ export class ModelDirectory {
     if (!list) return;
     const models = list.models.map((m) => (m.id === info.id ? info : m));
     this.listed.set(target, { ...list, models });
-    nodeState(this.o.nodes, target).models = models.map(toNodeModel);
+    const state = this.o.nodes.get(target);
+    if (state) state.models = models.map(toNodeModel);
   }
 
   /** Each node's last list, for the nodes listed so far. */

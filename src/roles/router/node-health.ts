@@ -112,6 +112,8 @@ export class NodeHealth {
       if (want.has(t)) continue;
       f.probe.close();
       this.followed.delete(t);
+      // Gone from discovery: its routing state goes too (reservations in flight keep their own object).
+      this.o.nodes.delete(t);
     }
     for (const t of want) {
       let f = this.followed.get(t);
