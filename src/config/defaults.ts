@@ -155,9 +155,10 @@ export const ROUTER_BODY_DISCARD_BYTES = 64 * 1024 * 1024;
 export const PREFIX_CACHE_BYTES = 256 * 1024 * 1024;
 
 /**
- * HTTP/2 keepalive of a sender's control channel to a decode node: a ping every 5 s, the connection
- * dropped after 5 s without an answer, so a partition's stalled connection is replaced soon after
- * the network heals (gRPC servers here accept pings at this rate).
+ * HTTP/2 keepalive of a sender's control channel to a decode node: a ping after 1 s without one
+ * answered, the connection dropped after 3 s without an answer (as the router's), so a partition's
+ * stalled connection is gone before the network heals and the next push connects afresh instead of
+ * waiting for the kernel's next retransmission (gRPC servers here accept pings at this rate).
  */
-export const SENDER_KEEPALIVE_TIME_MS = 5_000;
-export const SENDER_KEEPALIVE_TIMEOUT_MS = 5_000;
+export const SENDER_KEEPALIVE_TIME_MS = 1_000;
+export const SENDER_KEEPALIVE_TIMEOUT_MS = 3_000;

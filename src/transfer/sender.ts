@@ -92,6 +92,8 @@ interface Peer {
 export class KvSender {
   private readonly opts: Required<Pick<SenderOptions, "rpcTimeoutMs" | "preference" | "senderId" | "dependencyWaitMs">> & SenderOptions;
   private readonly peers = new Map<string, Promise<Peer>>();
+  /** Each cached handshake once it has succeeded, so peer() can look at its channel without awaiting. */
+  private readonly settled = new WeakMap<Promise<Peer>, Peer>();
   /** Aborted on close(): bounds shared work (handshakes, connects) that no single request owns. */
   private readonly lifetime = new AbortController();
   private closed = false;
@@ -364,9 +366,24 @@ export class KvSender {
    */
   private peer(target: string): Promise<Peer> {
     let p = this.peers.get(target);
+    const known = p && this.settled.get(p);
+    if (known && channelStuck(known.client)) {
+      // Its connection was dropped (keepalive, a reset) and the channel is reconnecting on a connect
+      // attempt that may be stalled by a partition that has healed since: a fresh channel connects
+      // now. Pushes still using the old one keep it until they end.
+      this.peers.delete(target);
+      known.retired = true;
+      if (known.users === 0) this.closePeer(known);
+      p = undefined;
+    }
     if (!p) {
       p = this.handshake(target, this.lifetime.signal);
       this.peers.set(target, p);
+      const promise = p;
+      p.then(
+        (peer) => this.settled.set(promise, peer),
+        () => undefined,
+      );
       // A failed handshake is not cached: the next push tries again.
       p.catch(() => {
         if (this.peers.get(target) === p) this.peers.delete(target);
@@ -381,6 +398,9 @@ export class KvSender {
     const client = new ReceiverClient(target, this.opts.credentials ?? grpc.credentials.createInsecure(), {
       ...CLIENT_CHANNEL_OPTIONS,
       ...keepaliveOptions(SENDER_KEEPALIVE_TIME_MS, SENDER_KEEPALIVE_TIMEOUT_MS),
+      // A connection of its own (not grpc-js' shared subchannel pool), so a replaced peer's fresh
+      // channel really connects afresh.
+      "grpc.use_local_subchannel_pool": 1,
     });
     try {
       const transports = (["ucx", "tcp"] as const).filter((k) => this.opts.transports[k]);
@@ -479,4 +499,10 @@ function sleepUnlessAborted(ms: number, signal?: AbortSignal): Promise<void> {
     };
     signal?.addEventListener("abort", onAbort, { once: true });
   });
+}
+
+/** A channel that lost its connection and is in backoff or on a connect attempt (possibly one a partition stalled). */
+function channelStuck(client: ReceiverClient): boolean {
+  const state = client.connectivity();
+  return state === grpc.connectivityState.TRANSIENT_FAILURE || state === grpc.connectivityState.CONNECTING;
 }

@@ -50,6 +50,11 @@ export class ReceiverClient {
     return unaryCall((r, m, o, cb) => this.raw.Release(r, m, o, cb), `Release to ${this.target}`, req, opts);
   }
 
+  /** The channel's connectivity (without starting a connect): a sender replaces a peer whose channel is stuck reconnecting. */
+  connectivity(): grpc.connectivityState {
+    return this.raw.getChannel().getConnectivityState(false);
+  }
+
   /** Idempotent (grpc-js). */
   close(): void {
     this.raw.close();

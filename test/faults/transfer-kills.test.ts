@@ -61,9 +61,10 @@ describe("a sender process killed with SIGKILL", () => {
     it(`mid-transfer over ${kind}: its allocations are aborted or expire, its pins go, the pool returns to baseline and the node keeps serving`, async () => {
       const { d, c } = await decodeNode();
       const before = await c.stats();
-      // A 50 ms pause between each Alloc and its writes: whenever the kill lands, some of the four
-      // pushes in flight hold allocations (UCX pushes are otherwise over in a few milliseconds).
-      const s = await sender(kind, `kill-mid-${kind}`, d.grpc, { faultDelayMs: 50 });
+      // A 400 ms pause between each Alloc and its writes: whenever the kill lands, some of the four
+      // pushes in flight hold allocations (UCX pushes are otherwise over in a few milliseconds), even
+      // on a loaded machine where reading the stats and delivering the kill take a while.
+      const s = await sender(kind, `kill-mid-${kind}`, d.grpc, { faultDelayMs: 400 });
       await s.waitFor((x) => x.ok >= 3 && x.transports.includes(kind));
       // Pushes in flight: WRITING slots on the node.
       await c.waitForStats((st) => st.slotsWriting > 0, 10_000);

@@ -94,7 +94,17 @@ describe("routing policy (pure)", () => {
     expect(reservePrefill(nodes, ["a:1", "b:1"])).toBeUndefined();
     expect(hasReachablePair(nodes, ["a:1", "b:1"], ["d:1"])).toBe(false);
     nodeState(nodes, "b:1").reachable = true;
+    // Reachable, but neither node's models are known yet: no pair.
+    expect(hasReachablePair(nodes, ["a:1", "b:1"], ["d:1"])).toBe(false);
+    const m = (id: string) => [{ id, aliases: [], fingerprint: `fp-${id}`, state: "loaded" }];
+    nodeState(nodes, "b:1").models = m("x");
+    nodeState(nodes, "d:1").models = m("y");
+    // A pair only of one model: prefill serving x and decode serving y cannot serve anything.
+    expect(hasReachablePair(nodes, ["a:1", "b:1"], ["d:1"])).toBe(false);
+    nodeState(nodes, "d:1").models = [...m("y"), ...m("x")];
     expect(hasReachablePair(nodes, ["a:1", "b:1"], ["d:1"])).toBe(true);
+    nodeState(nodes, "d:1").reachable = false;
+    expect(hasReachablePair(nodes, ["a:1", "b:1"], ["d:1"])).toBe(false);
     expect(hasReachablePair(nodes, ["a:1", "b:1"], [])).toBe(false);
   });
 

@@ -171,10 +171,15 @@ export function candidates(nodes: NodeStates, targets: readonly string[]): strin
   return up.length > 0 ? up : targets.filter((t) => nodeState(nodes, t).lastResort === true);
 }
 
-/** Whether at least one prefill node and one decode node are reachable: the router can serve. */
+/**
+ * Whether some model is served by a reachable prefill node and a reachable decode node (as their last
+ * ListModels said): the router can serve. A node whose models are not known yet counts for none.
+ */
 export function hasReachablePair(nodes: NodeStates, prefill: readonly string[], decode: readonly string[]): boolean {
-  const up = (t: string): boolean => nodeState(nodes, t).reachable;
-  return prefill.some(up) && decode.some(up);
+  const served = (targets: readonly string[]): Set<string> =>
+    new Set(targets.filter((t) => nodeState(nodes, t).reachable).flatMap((t) => (nodes.get(t)?.models ?? []).map((m) => m.id)));
+  const decodeModels = served(decode);
+  return [...served(prefill)].some((id) => decodeModels.has(id));
 }
 
 /** The node's model named `name` (its id or one of its aliases), if the node serves it. */
