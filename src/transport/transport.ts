@@ -1,7 +1,9 @@
 // The Transport contract: how a sender places chunk bytes into a receiver's slots, and how a
 // receiver exposes its pool. TCP (node:net) and UCX (koffi) implement it; neither knows the store.
+// A transport may also carry a request's Commit after its last write (the data-plane commit,
+// negotiated in Hello as `data_plane_commit`); one that does not leaves it to the gRPC Commit.
 
-import type { ErrorCode } from "../errors/kvbridge-error.js";
+import { KvbridgeError, type ErrorCode, type ErrorDetails, type ReasonKind } from "../errors/kvbridge-error.js";
 
 export type TransportKind = "tcp" | "ucx";
 
@@ -22,6 +24,47 @@ export interface SlotWrite {
   data: Buffer;
 }
 
+/**
+ * Proof of one chunk written by one-sided puts (the receiver never saw its bytes arrive): the CRC-32
+ * (ISO-HDLC, zlib's) of exactly the bytes put into the chunk's slot. Same meaning as the gRPC
+ * CommitRequest's ChunkProof; chunks whose bytes arrived on the TCP data plane need none.
+ */
+export interface CommitProof {
+  key: string;
+  crc32: number;
+}
+
+/** What a data-plane commit answers: the gRPC CommitResponse's counts for the request. */
+export interface DataPlaneCommitResult {
+  /** Keys of the request READY now. */
+  ready: number;
+  /** Deduped keys another request is still writing. */
+  pending: number;
+  /** Deduped keys whose writer failed (the sender may repair them). */
+  failed: number;
+}
+
+/**
+ * What a failed data-plane commit leaves the sender knowing:
+ * - "refused": the receiver answered and did not commit. The error's code and details.reason are
+ *   those the gRPC Commit would have given (FAILED_PRECONDITION lease_expired or commit_unproven,
+ *   NOT_FOUND for an ended request...); `remote` is true. Final.
+ * - "unknown": the commit left the sender but no answer came (connection lost, no reply in time, the
+ *   caller cancelled meanwhile): the receiver may or may not have committed. The sender settles it
+ *   with the gRPC Commit, which is idempotent once committed and says how the request ended otherwise.
+ */
+export type DataPlaneCommitOutcome = "refused" | "unknown";
+
+/** The rejection of writeAndCommit once its commit has left the sender (see DataPlaneCommitOutcome). */
+export class DataPlaneCommitError extends KvbridgeError {
+  readonly outcome: DataPlaneCommitOutcome;
+  constructor(outcome: DataPlaneCommitOutcome, code: ErrorCode, message: string, options?: { cause?: unknown; details?: ErrorDetails }) {
+    super(code, message, { ...options, remote: outcome === "refused" });
+    this.name = "DataPlaneCommitError";
+    this.outcome = outcome;
+  }
+}
+
 /** A connection (or UCX endpoint) from one sender to one receiver. */
 export interface SenderChannel {
   readonly kind: TransportKind;
@@ -31,6 +74,30 @@ export interface SenderChannel {
    * Rejects with a KvbridgeError; rejects with CANCELLED when `signal` fires.
    */
   writeAll(requestId: string, writes: readonly SlotWrite[], signal: AbortSignal): Promise<void>;
+  /**
+   * Optional data-plane commit: places `writes` like writeAll, then commits the request on this
+   * channel once every byte of it (these writes and those of earlier writeAll calls for the request)
+   * is in the receiver's memory, with no gRPC call. The receiver commits exactly as the gRPC Commit
+   * with `proofs` would (all or none, only proven chunks; idempotent once committed; on a committed
+   * request it commits its open repair rounds), deciding and acting in one synchronous step.
+   * - Used only when the handshake negotiated `data_plane_commit`; a channel without the method, or a
+   *   peer that did not negotiate it, gets writeAll and then the gRPC Commit (the fallback).
+   * - `writes` must not be empty: a receiver takes a request's data-plane commit only on a channel
+   *   that carried some of its writes (TCP: the very connection the commit travels on), so a request
+   *   whose chunks were all deduped commits over gRPC.
+   * - Resolves with the commit's counts (what CommitResponse carries).
+   * - Rejects with DataPlaneCommitError once the commit has left the sender ("refused": final;
+   *   "unknown": settle with the gRPC Commit). Any other KvbridgeError (a write refused, the channel
+   *   broken before the commit left, CANCELLED) means the commit was never sent: the request is not
+   *   committed, exactly as after a failed writeAll.
+   * - `writes` stay untouched by the caller until the promise settles, as for writeAll.
+   */
+  writeAndCommit?(
+    requestId: string,
+    writes: readonly SlotWrite[],
+    proofs: readonly CommitProof[],
+    signal: AbortSignal,
+  ): Promise<DataPlaneCommitResult>;
   /** True once the channel is unusable (peer gone); the sender then reconnects. */
   readonly broken: boolean;
   /** Idempotent. */
@@ -47,6 +114,21 @@ export interface SenderTransport {
 export type AdmitResult =
   | { ok: true; target: Buffer }
   | { ok: false; code: ErrorCode; message: string };
+
+/** A receiver's answer to a data-plane commit: the counts, or why it did not commit (as the gRPC Commit says it). */
+export type CommitVerdict =
+  | { ok: true; result: DataPlaneCommitResult }
+  | { ok: false; code: ErrorCode; reason?: ReasonKind; message: string };
+
+/**
+ * Receiver side of the data-plane commit, implemented by the transfer layer over the store. One
+ * synchronous call decides and commits (no await between): the same step as the gRPC Commit with
+ * `proofs` (CRC-32 by key). A data plane calls it only for a request that wrote through the same
+ * channel (TCP: an admitted WRITE frame on the connection); anything else it refuses itself.
+ */
+export interface CommitGate {
+  commitOnDataPlane(requestId: string, proofs: ReadonlyMap<string, number>): CommitVerdict;
+}
 
 /**
  * Receiver side gate for writes that arrive by frame (TCP). Implemented by the transfer layer over the
@@ -69,6 +151,8 @@ export interface WriteGate {
    * then, before another byte lands. Returns the unsubscribe function.
    */
   watchAdmissions?(listener: () => void): () => void;
+  /** Optional: the data-plane commit (COMMIT frames); without it such frames are refused UNAVAILABLE. */
+  commitOnDataPlane?: CommitGate["commitOnDataPlane"];
 }
 
 /** A receiver's data plane for one transport. */
