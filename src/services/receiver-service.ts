@@ -4,7 +4,7 @@
 // models the node has loaded), and the
 // receiver generation it handshaked with. Admission (loading, draining) is the gate interceptor's.
 import { AWAIT_READY_MS } from "../config/defaults.js";
-import { KvbridgeError } from "../errors/kvbridge-error.js";
+import { KvbridgeError, toKvbridgeError } from "../errors/kvbridge-error.js";
 import { MAX_ID_LENGTH } from "../store/kv-store.js";
 import { proofsByKey } from "../transfer/commit-proof.js";
 import { offerToWire } from "../transfer/offer-codec.js";
@@ -12,7 +12,8 @@ import type { KvReceiver } from "../transfer/receiver.js";
 import { wellFormed } from "../wire/error-status.js";
 import type { KvReceiverHandlers } from "../wire/generated/kvbridge/v1/KvReceiver.js";
 import type { KeyState as WireKeyState } from "../wire/generated/kvbridge/v1/KeyState.js";
-import { PROTOCOL_VERSION } from "../wire/proto.js";
+import type { TransportNotOffered } from "../wire/generated/kvbridge/v1/TransportNotOffered.js";
+import { CAPABILITY_DATA_PLANE_COMMIT, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION } from "../wire/proto.js";
 import { callSignal, unaryHandler } from "./unary-handler.js";
 
 /** Longest AwaitReady a caller may ask for: a waiting call holds a handler, not a slot, but not forever. */
@@ -20,6 +21,17 @@ export const MAX_AWAIT_MS = 120_000;
 
 /** Longest sender-given abort reason kept (logs and late answers quote it). */
 const MAX_REASON_CHARS = 200;
+
+/** Most request ids one Release may name (ReleaseRequest.request_ids). */
+export const MAX_RELEASE_IDS = 4096;
+
+/**
+ * The capabilities this receiver uses with a sender that asked for them: the data-plane commit when
+ * it offers the TCP data plane to that sender (COMMIT frames travel there).
+ */
+function negotiatedCapabilities(asked: readonly string[], offered: ReadonlySet<string>): string[] {
+  return asked.includes(CAPABILITY_DATA_PLANE_COMMIT) && offered.has("tcp") ? [CAPABILITY_DATA_PLANE_COMMIT] : [];
+}
 
 /** Calls after Alloc name an existing request; the store only looks them up, so malformed ids are refused here. */
 function requireId(value: string, what: string): string {
@@ -51,18 +63,28 @@ function checkFingerprint(rx: KvReceiver, fingerprint: string, where: string): v
 export function receiverHandlers(rx: KvReceiver): KvReceiverHandlers {
   return {
     Hello: unaryHandler((req) => {
-      if (req.protocolVersion !== PROTOCOL_VERSION) {
+      if (req.protocolVersion < MIN_PROTOCOL_VERSION || req.protocolVersion > PROTOCOL_VERSION) {
         throw new KvbridgeError(
           "INCOMPATIBLE",
-          `protocol version mismatch: sender speaks ${req.protocolVersion}, this node speaks ${PROTOCOL_VERSION}; run the same kvbridge version on both`,
+          `protocol version mismatch: sender speaks ${req.protocolVersion}, this node speaks ${MIN_PROTOCOL_VERSION}..${PROTOCOL_VERSION}; run the same kvbridge version on both`,
           { details: { reason: "protocol_mismatch" } },
         );
       }
       checkFingerprint(rx, req.fingerprint, "Hello");
       const wanted = new Set(req.transports);
       const offers = rx.getOffers().filter((o) => wanted.size === 0 || wanted.has(o.kind));
+      // Answered in the sender's version: a version-1 sender hears version 1 and none of 2's fields.
+      const version = req.protocolVersion;
+      const notOffered: TransportNotOffered[] = [
+        ...rx.getNotOffered().map((n) => ({ transport: n.transport, reason: n.reason, message: n.message })),
+        ...rx.getOffers()
+          .filter((o) => !offers.includes(o))
+          .map((o) => ({ transport: o.kind, reason: "not_requested", message: `the sender did not list ${o.kind} among its transports` })),
+      ];
       return {
-        protocolVersion: PROTOCOL_VERSION,
+        protocolVersion: version,
+        capabilities: version >= 2 ? negotiatedCapabilities(req.capabilities, new Set(offers.map((o) => o.kind))) : [],
+        notOffered: version >= 2 ? notOffered : [],
         // The sender's own, accepted: the one its KV may use here.
         fingerprint: req.fingerprint,
         nodeId: rx.nodeId,
@@ -121,6 +143,28 @@ export function receiverHandlers(rx: KvReceiver): KvReceiverHandlers {
       const st = await rx.awaitReady(id, timeout, callSignal(call));
       return { allReady: st.allReady, keys: st.keys.map((k) => k.key), states: st.keys.map((k) => WIRE_STATE[k.state]) };
     }),
-    Release: unaryHandler((req) => ({ pinsReleased: rx.release(requireId(req.requestId, "request_id")).pinsReleased })),
+    Release: unaryHandler((req) => {
+      if (req.requestIds.length === 0) return { pinsReleased: rx.release(requireId(req.requestId, "request_id")).pinsReleased, released: 1 };
+      if (req.requestId) throw new KvbridgeError("INVALID_ARGUMENT", "Release takes request_id or request_ids, not both", { details: { param: "request_ids" } });
+      if (req.requestIds.length > MAX_RELEASE_IDS) {
+        throw new KvbridgeError("INVALID_ARGUMENT", `Release names ${req.requestIds.length} requests; at most ${MAX_RELEASE_IDS} per call`, {
+          details: { param: "request_ids", limit: MAX_RELEASE_IDS },
+        });
+      }
+      // Each request on its own: one that cannot be released (ended, not committed) is reported, the others go.
+      let pinsReleased = 0;
+      let released = 0;
+      const failures: Array<{ requestId: string; code: string; message: string }> = [];
+      for (const id of req.requestIds) {
+        try {
+          pinsReleased += rx.release(requireId(id, "request_ids entry")).pinsReleased;
+          released++;
+        } catch (err) {
+          const e = toKvbridgeError(err);
+          failures.push({ requestId: id.slice(0, MAX_ID_LENGTH), code: e.code, message: e.message });
+        }
+      }
+      return { pinsReleased, released, failures };
+    }),
   };
 }

@@ -6,6 +6,7 @@ import type { PoolMemory } from "../memory/pool-memory.js";
 import type { Clock } from "../store/clock.js";
 import type { EndReason } from "../store/end-reason.js";
 import type { KeyState } from "../store/kv-store.js";
+import type { TransportKind } from "../transport/transport.js";
 
 export interface ReceiverOptions {
   memory: PoolMemory;
@@ -21,6 +22,14 @@ export interface ReceiverOptions {
   nodeId: string;
   clock?: Clock;
   logger?: Logger;
+}
+
+/** A data plane the node has but does not offer, and why (HelloResponse.not_offered, kvctl status). */
+export interface NotOffered {
+  transport: TransportKind;
+  /** ucx_not_direct, ucx_unavailable, not_selected (docs/protocol.md, TransportNotOffered). */
+  reason: string;
+  message: string;
 }
 
 export interface KeyStatesResult {

@@ -9,7 +9,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { EventEmitter } from "node:events";
 import type { Logger } from "pino";
 import { DEFAULT_HOLD_MS } from "../config/defaults.js";
-import { KvbridgeError } from "../errors/kvbridge-error.js";
+import { KvbridgeError, toKvbridgeError } from "../errors/kvbridge-error.js";
 import type { PoolMemory } from "../memory/pool-memory.js";
 import { type Clock, systemClock } from "../store/clock.js";
 import { describeEndReason, type EndReason } from "../store/end-reason.js";
@@ -28,19 +28,19 @@ import {
   type StoreConfig,
   type StoreStats,
 } from "../store/kv-store.js";
-import type { AdmitResult, DataPlaneOffer, WriteGate } from "../transport/transport.js";
+import type { AdmitResult, CommitGate, CommitVerdict, DataPlaneOffer, WriteGate } from "../transport/transport.js";
 import { proofVerifier } from "./commit-proof.js";
 import { ChangeWaiters } from "./change-waiters.js";
 import { LeaseSweeper } from "./lease-sweeper.js";
-import type { CommittedEvent, KeyStatesResult, ReceiverEventMap, ReceiverOptions } from "./receiver-types.js";
+import type { CommittedEvent, KeyStatesResult, NotOffered, ReceiverEventMap, ReceiverOptions } from "./receiver-types.js";
 import { MAX_REPAIR_ROUNDS, RepairGroups } from "./repair-groups.js";
 import { WriteTokenSource } from "./write-tokens.js";
 
-export type { CommittedEvent, KeyStatesResult, ReceiverEventMap, ReceiverOptions } from "./receiver-types.js";
+export type { CommittedEvent, KeyStatesResult, NotOffered, ReceiverEventMap, ReceiverOptions } from "./receiver-types.js";
 
 export const DEFAULT_MAX_KEYS_PER_ALLOC = 1024;
 
-export class KvReceiver implements WriteGate {
+export class KvReceiver implements WriteGate, CommitGate {
   private readonly store: KvStore;
   readonly memory: PoolMemory;
   readonly nodeId: string;
@@ -58,6 +58,9 @@ export class KvReceiver implements WriteGate {
   private readonly changes = new ChangeWaiters();
   private readonly admissionWatchers = new Set<() => void>();
   private offers: DataPlaneOffer[] = [];
+  private notOffered: NotOffered[] = [];
+  /** Commits that arrived on the data plane (COMMIT frames) rather than by the gRPC Commit, refused ones included. */
+  private dataPlaneCommits = 0;
   private readonly repairs = new RepairGroups();
   private closed = false;
   readonly events = new EventEmitter<ReceiverEventMap>();
@@ -140,12 +143,23 @@ export class KvReceiver implements WriteGate {
     return this.store.hasRequest(requestId) ? this.requestFingerprints.get(requestId) : undefined;
   }
 
-  setOffers(offers: DataPlaneOffer[]): void {
+  /** The data planes senders may use, and those the node has but does not offer, with why (Hello, kvctl status). */
+  setOffers(offers: DataPlaneOffer[], notOffered: NotOffered[] = []): void {
     this.offers = offers;
+    this.notOffered = notOffered;
   }
 
   getOffers(): readonly DataPlaneOffer[] {
     return this.offers;
+  }
+
+  getNotOffered(): readonly NotOffered[] {
+    return this.notOffered;
+  }
+
+  /** How many commits arrived on the data plane (COMMIT frames) instead of the gRPC Commit. */
+  get commitsOnDataPlane(): number {
+    return this.dataPlaneCommits;
   }
 
   now(): number {
@@ -243,6 +257,21 @@ export class KvReceiver implements WriteGate {
       // READY bytes must not change any more, even under a frame its sender did not finish.
       this.admissionsChanged();
       this.changes.wake();
+    }
+  }
+
+  /**
+   * CommitGate: a COMMIT frame's commit, answered as the gRPC Commit would be (same step, same
+   * errors, carried as a verdict the data plane sends back as COMMIT_ACK or NACK).
+   */
+  commitOnDataPlane(requestId: string, proofs: ReadonlyMap<string, number>): CommitVerdict {
+    this.dataPlaneCommits++;
+    try {
+      const r = this.commit(requestId, proofs);
+      return { ok: true, result: { ready: r.ready, pending: r.pending, failed: r.failed } };
+    } catch (err) {
+      const e = toKvbridgeError(err);
+      return { ok: false, code: e.code, reason: e.details.reason, message: e.message };
     }
   }
 

@@ -1,23 +1,23 @@
 // The sending side of a transfer: Hello (cached per peer and generation) -> Alloc (batched) -> skip
 // deduped chunks -> write the rest over the negotiated transport -> Commit (with a CRC-32 proof of
-// each chunk put one-sided over UCX). Deduped chunks another request was still writing are then
+// each chunk put one-sided over UCX): on the data plane right behind the last write where the
+// receiver negotiated it and the channel can (TCP COMMIT frame), else the gRPC Commit. Deduped chunks another request was still writing are then
 // watched until READY: one whose writer failed is written again by this request (repair rounds), so
 // another client's cancel never costs this request its KV. Any failure or cancel before Commit
 // Aborts the request on the receiver, so nothing this request allocated outlives it.
 
 import * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
-import { ABORT_TIMEOUT_MS, DEFAULT_KV_WAIT_MS, RPC_TIMEOUT_MS, SENDER_KEEPALIVE_TIME_MS, SENDER_KEEPALIVE_TIMEOUT_MS } from "../config/defaults.js";
+import { ABORT_TIMEOUT_MS, DEFAULT_KV_WAIT_MS, RPC_TIMEOUT_MS } from "../config/defaults.js";
 import { KvbridgeError, toKvbridgeError } from "../errors/kvbridge-error.js";
-import type { HelloResponse__Output } from "../wire/generated/kvbridge/v1/HelloResponse.js";
-import { PROTOCOL_VERSION } from "../wire/proto.js";
-import { ReceiverClient } from "../wire/receiver-client.js";
-import { CLIENT_CHANNEL_OPTIONS, keepaliveOptions } from "../wire/unary-call.js";
-import type { DataPlaneOffer, SenderChannel, SenderTransport, SlotWrite, TransportKind } from "../transport/transport.js";
+import type { CommitResponse__Output } from "../wire/generated/kvbridge/v1/CommitResponse.js";
+import { DataPlaneCommitError, type SenderChannel, type SenderTransport, type SlotWrite, type TransportKind } from "../transport/transport.js";
 import type { WireChunkProof } from "./commit-proof.js";
 import { awaitDependencies, proveWrites, type KeyedWrite } from "./dependency-repair.js";
 import { startLeaseRenewal } from "./lease-renewal.js";
-import { offerFromWire } from "./offer-codec.js";
+import { channelStuck, handshake, notOfferedReason, type Peer, type ProtocolChoice } from "./sender-peer.js";
+import { raceSignal, sleepUnlessAborted } from "./signal-race.js";
+import { proofsFitFrame } from "../transport/tcp/tcp-commit-frame.js";
 
 export type TransportPreference = "auto" | TransportKind;
 
@@ -45,6 +45,11 @@ export interface SenderOptions {
    * policy. Default DEFAULT_KV_WAIT_MS.
    */
   dependencyWaitMs?: number;
+  /**
+   * "auto" (default): protocol 2, falling back to 1 for a receiver that refuses 2. 1: always 1, so
+   * every Commit goes over gRPC (tests; a fleet still partly on protocol 1).
+   */
+  protocol?: ProtocolChoice;
 }
 
 export interface PushChunk {
@@ -67,6 +72,8 @@ export interface PushResult {
   writeMs: number;
   commitMs: number;
   generation: number;
+  /** Where the Commit went: on the data plane behind the last write, or the gRPC Commit. */
+  commitVia: "data_plane" | "grpc";
 }
 
 export interface PushOptions {
@@ -75,22 +82,8 @@ export interface PushOptions {
   onSkip?: (index: number) => void;
 }
 
-interface Peer {
-  target: string;
-  client: ReceiverClient;
-  hello: HelloResponse__Output;
-  offers: DataPlaneOffer[];
-  channels: Partial<Record<TransportKind, Promise<SenderChannel>>>;
-  /** Set after a UCX failure: this peer is served over TCP from then on. */
-  ucxDisabled: boolean;
-  /** Pushes using this peer's client and channels right now. */
-  users: number;
-  /** Forgotten (a newer handshake replaces it): closed once its last user is done. */
-  retired: boolean;
-}
-
 export class KvSender {
-  private readonly opts: Required<Pick<SenderOptions, "rpcTimeoutMs" | "preference" | "senderId" | "dependencyWaitMs">> & SenderOptions;
+  private readonly opts: Required<Pick<SenderOptions, "rpcTimeoutMs" | "preference" | "senderId" | "dependencyWaitMs" | "protocol">> & SenderOptions;
   private readonly peers = new Map<string, Promise<Peer>>();
   /** Each cached handshake once it has succeeded, so peer() can look at its channel without awaiting. */
   private readonly settled = new WeakMap<Promise<Peer>, Peer>();
@@ -100,7 +93,7 @@ export class KvSender {
 
   constructor(opts: SenderOptions) {
     if (!opts.transports.tcp && !opts.transports.ucx) throw new KvbridgeError("INVALID_ARGUMENT", "a sender needs at least one transport");
-    this.opts = { rpcTimeoutMs: RPC_TIMEOUT_MS, preference: "auto", senderId: `sender-${process.pid}`, dependencyWaitMs: DEFAULT_KV_WAIT_MS, ...opts };
+    this.opts = { rpcTimeoutMs: RPC_TIMEOUT_MS, preference: "auto", senderId: `sender-${process.pid}`, dependencyWaitMs: DEFAULT_KV_WAIT_MS, protocol: "auto", ...opts };
   }
 
   /** Pushes one request's chunks into the receiver at `target` (host:port of its gRPC endpoint). */
@@ -193,6 +186,8 @@ export class KvSender {
     let bytesSent = 0;
     let kind: TransportKind = "tcp";
     let committed = false;
+    let commitMs = 0;
+    let viaDataPlane: CommitResponse__Output | undefined;
     const proofs: WireChunkProof[] = [];
     try {
       // Keep the lease alive during long transfers (one Renew in flight at most); a failed renew surfaces through the Commit.
@@ -233,17 +228,25 @@ export class KvSender {
           r++;
         }
         if (this.opts.faultDelayBeforeWriteMs) await sleepUnlessAborted(this.opts.faultDelayBeforeWriteMs, signal);
-        if (writes.length > 0) {
-          const tw = performance.now();
+        if (writes.length === 0) continue;
+        const tw = performance.now();
+        if (b === batches.length - 1 && peer.dataPlaneCommit) {
+          // The last writes carry the Commit behind them where the channel can (one gRPC call less).
+          const done = await this.writeAndCommit(peer, requestId, writes, proofs, signal);
+          kind = done.kind;
+          viaDataPlane = done.commit;
+          if (viaDataPlane) committed = true;
+          else if (kind === "ucx") proofs.push(...proveWrites(writes));
+        } else {
           kind = await this.write(peer, requestId, writes, signal);
-          writeMs += performance.now() - tw;
           if (kind === "ucx") proofs.push(...proveWrites(writes));
         }
+        writeMs += performance.now() - tw;
       }
       const tc = performance.now();
-      let commit = await peer.client.commit({ requestId, proofs }, { timeoutMs: this.opts.rpcTimeoutMs, signal });
+      let commit = viaDataPlane ?? (await peer.client.commit({ requestId, proofs }, { timeoutMs: this.opts.rpcTimeoutMs, signal }));
       committed = true;
-      const commitMs = performance.now() - tc;
+      commitMs = performance.now() - tc;
       let repaired = 0;
       if (commit.keysPending + commit.keysFailed > 0) {
         ({ commit, repaired } = await awaitDependencies(
@@ -275,6 +278,7 @@ export class KvSender {
         writeMs,
         commitMs,
         generation: hello.generation,
+        commitVia: viaDataPlane ? "data_plane" : "grpc",
       };
     } catch (err) {
       const e = signal?.aborted ? new KvbridgeError("CANCELLED", `push of ${requestId} cancelled`, { cause: err }) : toKvbridgeError(err);
@@ -285,6 +289,43 @@ export class KvSender {
       throw e;
     } finally {
       stopRenewal?.();
+    }
+  }
+
+  /**
+   * The last batch's writes with the Commit behind them on the data plane, when the chosen channel
+   * has it (SenderChannel.writeAndCommit) and the proofs fit; otherwise plain writes (commit: undefined,
+   * the caller sends the gRPC Commit). A data-plane commit whose answer was lost is settled by the
+   * gRPC Commit (idempotent once committed; otherwise it says how the request ended).
+   */
+  private async writeAndCommit(
+    peer: Peer,
+    requestId: string,
+    writes: KeyedWrite[],
+    earlierProofs: readonly WireChunkProof[],
+    signal?: AbortSignal,
+  ): Promise<{ kind: TransportKind; commit?: CommitResponse__Output }> {
+    const kind = this.chooseKind(peer);
+    const ch = await raceSignal(this.channel(peer, kind), signal, `push of ${requestId}`);
+    const proofs = kind === "ucx" ? [...earlierProofs, ...proveWrites(writes)] : earlierProofs;
+    if (!ch.writeAndCommit || !proofsFitFrame(proofs)) return { kind: await this.write(peer, requestId, writes, signal) };
+    try {
+      const r = await ch.writeAndCommit(requestId, writes, proofs, signal ?? this.lifetime.signal);
+      return { kind, commit: { keysReady: r.ready, keysPending: r.pending, keysFailed: r.failed } };
+    } catch (err) {
+      if (err instanceof DataPlaneCommitError) {
+        if (err.outcome === "refused" || signal?.aborted) throw err;
+        this.opts.logger?.debug({ requestId, peer: peer.target, err: err.message }, "data-plane commit unanswered; settling it with the gRPC Commit");
+        const commit = await peer.client.commit({ requestId, proofs: [...proofs] }, { timeoutMs: this.opts.rpcTimeoutMs, signal });
+        return { kind, commit };
+      }
+      const e = toKvbridgeError(err);
+      // The commit never left: as after a failed writeAll, UCX gives way to TCP (Commit then over gRPC).
+      if (kind !== "ucx" || e.code === "CANCELLED" || signal?.aborted || !peer.offers.some((o) => o.kind === "tcp") || !this.opts.transports.tcp) throw e;
+      this.disableUcx(peer, requestId, e);
+      return { kind: await this.write(peer, requestId, writes, signal) };
+    } finally {
+      if (ch.broken) this.dropChannel(peer, kind);
     }
   }
 
@@ -300,10 +341,7 @@ export class KvSender {
       } catch (err) {
         const e = toKvbridgeError(err);
         if (e.code === "CANCELLED" || signal?.aborted || !peer.offers.some((o) => o.kind === "tcp") || !this.opts.transports.tcp) throw e;
-        peer.ucxDisabled = true;
-        this.dropChannel(peer, "ucx");
-        this.opts.logger?.warn({ requestId, peer: peer.target, err: e.message }, "UCX failed for this peer; falling back to TCP");
-        this.opts.onFallback?.(peer.target, e.message);
+        this.disableUcx(peer, requestId, e);
       }
     }
     const ch = await raceSignal(this.channel(peer, "tcp"), signal, `push of ${requestId}`);
@@ -315,14 +353,25 @@ export class KvSender {
     return "tcp";
   }
 
+  private disableUcx(peer: Peer, requestId: string, e: KvbridgeError): void {
+    peer.ucxDisabled = true;
+    this.dropChannel(peer, "ucx");
+    this.opts.logger?.warn({ requestId, peer: peer.target, err: e.message }, "UCX failed for this peer; falling back to TCP");
+    this.opts.onFallback?.(peer.target, e.message);
+  }
+
   private chooseKind(peer: Peer): TransportKind {
     const has = (k: TransportKind): boolean => !!this.opts.transports[k] && peer.offers.some((o) => o.kind === k);
     const pref = this.opts.preference;
     if (pref !== "auto") {
       if (!has(pref)) {
+        if (!this.opts.transports[pref]) throw new KvbridgeError("UNAVAILABLE", `transport ${pref} was forced but this process cannot use it`);
+        const why = notOfferedReason(peer.hello, pref);
         throw new KvbridgeError(
           "UNAVAILABLE",
-          `transport ${pref} was forced but ${this.opts.transports[pref] ? `receiver ${peer.hello.nodeId} does not offer it` : "this process cannot use it"}`,
+          `transport ${pref} was forced but the receiver ${peer.hello.nodeId} does not offer it (${why ? `${why.reason}: ${why.message}` : "no reason given: an older receiver"}); ` +
+            `drop --transport ${pref} (or use auto) to send over ${peer.offers.map((o) => o.kind).join(", ") || "nothing it offers"}`,
+          why?.reason === "ucx_not_direct" ? { details: { reason: "ucx_not_direct" } } : undefined,
         );
       }
       if (pref === "ucx" && peer.ucxDisabled && has("tcp")) return "tcp";
@@ -392,33 +441,19 @@ export class KvSender {
     return p;
   }
 
-  private async handshake(target: string, signal?: AbortSignal): Promise<Peer> {
-    // HTTP/2 keepalive: a connection stalled by a partition is noticed in seconds and replaced,
-    // instead of waiting for the kernel's next retransmission after the network heals.
-    const client = new ReceiverClient(target, this.opts.credentials ?? grpc.credentials.createInsecure(), {
-      ...CLIENT_CHANNEL_OPTIONS,
-      ...keepaliveOptions(SENDER_KEEPALIVE_TIME_MS, SENDER_KEEPALIVE_TIMEOUT_MS),
-      // A connection of its own (not grpc-js' shared subchannel pool), so a replaced peer's fresh
-      // channel really connects afresh.
-      "grpc.use_local_subchannel_pool": 1,
-    });
-    try {
-      const transports = (["ucx", "tcp"] as const).filter((k) => this.opts.transports[k]);
-      const hello = await client.hello(
-        { protocolVersion: PROTOCOL_VERSION, fingerprint: this.opts.fingerprint, transports, senderId: this.opts.senderId },
-        { timeoutMs: this.opts.rpcTimeoutMs, signal },
-      );
-      if (hello.protocolVersion !== PROTOCOL_VERSION) {
-        throw new KvbridgeError("INCOMPATIBLE", `receiver ${target} speaks protocol ${hello.protocolVersion}, this sender ${PROTOCOL_VERSION}`, {
-          details: { reason: "protocol_mismatch" },
-        });
-      }
-      const offers = hello.offers.map(offerFromWire);
-      return { target, client, hello, offers, channels: {}, ucxDisabled: false, users: 0, retired: false };
-    } catch (err) {
-      client.close();
-      throw err;
-    }
+  private handshake(target: string, signal?: AbortSignal): Promise<Peer> {
+    return handshake(
+      target,
+      {
+        fingerprint: this.opts.fingerprint,
+        senderId: this.opts.senderId,
+        transports: (["ucx", "tcp"] as const).filter((k) => this.opts.transports[k]),
+        rpcTimeoutMs: this.opts.rpcTimeoutMs,
+        credentials: this.opts.credentials ?? grpc.credentials.createInsecure(),
+        protocol: this.opts.protocol,
+      },
+      signal,
+    );
   }
 
   /**
@@ -462,47 +497,4 @@ export class KvSender {
     this.peers.clear();
     for (const peer of peers) if (peer) this.closePeer(peer);
   }
-}
-
-/**
- * Waits for a shared promise on behalf of one request: the request's signal rejects this wait with
- * CANCELLED but leaves the shared work (and everyone else waiting on it) untouched.
- */
-function raceSignal<T>(p: Promise<T>, signal: AbortSignal | undefined, what: string): Promise<T> {
-  if (!signal) return p;
-  if (signal.aborted) return Promise.reject(new KvbridgeError("CANCELLED", `${what} cancelled`));
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(new KvbridgeError("CANCELLED", `${what} cancelled`));
-    signal.addEventListener("abort", onAbort, { once: true });
-    p.then(
-      (v) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(v);
-      },
-      (e: unknown) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(e);
-      },
-    );
-  });
-}
-
-function sleepUnlessAborted(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = (): void => {
-      clearTimeout(t);
-      reject(new KvbridgeError("CANCELLED", "cancelled"));
-    };
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
-}
-
-/** A channel that lost its connection and is in backoff or on a connect attempt (possibly one a partition stalled). */
-function channelStuck(client: ReceiverClient): boolean {
-  const state = client.connectivity();
-  return state === grpc.connectivityState.TRANSIENT_FAILURE || state === grpc.connectivityState.CONNECTING;
 }

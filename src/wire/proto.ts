@@ -11,8 +11,18 @@ import type { ProtoGrpcType as InspectProto } from "./generated/inspect.js";
 import type { ProtoGrpcType as ModelsProto } from "./generated/models.js";
 import type { ProtoGrpcType as ReceiverProto } from "./generated/receiver.js";
 
-/** Bumped on every wire change; peers with another version are refused with a clear error. */
-export const PROTOCOL_VERSION = 1;
+/**
+ * Bumped on every wire change. 2: Hello negotiates capabilities (the data-plane commit), says which
+ * data planes are not offered and why; Release takes several request ids. A node speaking 2 still
+ * serves senders of 1 (answering in version 1, without the new fields), and a sender of 2 falls back
+ * to 1 against a node that refuses 2. Other versions are refused with a clear error.
+ */
+export const PROTOCOL_VERSION = 2;
+/** The oldest version this node still speaks. */
+export const MIN_PROTOCOL_VERSION = 1;
+
+/** Hello capability: the request's Commit travels on the data plane after its last write (docs/protocol.md). */
+export const CAPABILITY_DATA_PLANE_COMMIT = "data_plane_commit";
 
 /** proto/ sits at the package root, next to src/ and dist/. */
 export function protoDir(): string {

@@ -135,7 +135,7 @@ describe("kvctl read-only commands against a known state", () => {
     const [human, json] = await Promise.all([kvctl(["status", addr, "--sample-ms", "200"]), kvctl(["status", addr, "--sample-ms", "0", "--json"])]);
     expect(human.code).toBe(0);
     const lines = human.stdout.split("\n");
-    expect(lines[0]).toMatch(new RegExp(`^${addr}  decode-\\S+  decode  v\\d+\\.\\d+\\.\\d+  protocol 1  SERVING  tcp$`));
+    expect(lines[0]).toMatch(new RegExp(`^${addr}  decode-\\S+  decode  v\\d+\\.\\d+\\.\\d+  protocol 2  SERVING  tcp$`));
     expect(human.stdout).toContain("64 slots x 256 KiB = 16 MiB, 7.8% in use");
     expect(human.stdout).toContain("free 59 (14.8 MiB)  reserved 0  writing 1 (256 KiB)  ready 4 (1 MiB)  quarantined 0");
     expect(human.stdout).toContain("2 active, 0 lease(s) ending within 2.00s; 2 committed, 0 aborted, 0 expired so far");
@@ -148,7 +148,7 @@ describe("kvctl read-only commands against a known state", () => {
       address: addr,
       ok: true,
       role: "decode",
-      protocol_version: 1,
+      protocol_version: 2,
       health: "SERVING",
       transports: ["tcp"],
       pool: { slot_bytes: 262144, slots: { total: 64, free: 59, reserved: 0, writing: 1, ready: 4, quarantined: 0 }, bytes: { writing: 262144, ready: 4 * 262144 } },

@@ -32,7 +32,7 @@ function stats(over: Partial<Stats__Output> = {}): Stats__Output {
     nodeId: "decode-a", role: "decode", version: "0.1.0", protocolVersion: 1, generation: 1, transports: ["tcp"],
     slotBytes: 1024, slotsTotal: 10, slotsFree: 10, slotsWriting: 0, slotsReady: 0, slotsQuarantined: 0, slotsReserved: 0,
     entries: 0, activeRequests: 1, dedupHits: 0, dedupMisses: 0, bytesReceived: 0, leasesExpired: 0,
-    requestsCommitted: 0, requestsAborted: 0, evictions: 0, fingerprint: "", serving: true, activeGenerations: 0, models: [], pushesInFlight: 0, ...over,
+    requestsCommitted: 0, requestsAborted: 0, evictions: 0, fingerprint: "", serving: true, activeGenerations: 0, models: [], pushesInFlight: 0, transportsNotOffered: [], capabilities: [], ...over,
   };
 }
 

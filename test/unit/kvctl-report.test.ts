@@ -19,7 +19,7 @@ function stats(over: Partial<Stats__Output> = {}): Stats__Output {
     nodeId: "decode-a", role: "decode", version: "0.1.0", protocolVersion: 1, generation: 77, transports: ["ucx", "tcp"],
     slotBytes: 1024, slotsTotal: 10, slotsFree: 5, slotsWriting: 2, slotsReady: 2, slotsQuarantined: 1, slotsReserved: 1,
     entries: 4, activeRequests: 2, dedupHits: 3, dedupMisses: 1, bytesReceived: 10_000, leasesExpired: 1,
-    requestsCommitted: 6, requestsAborted: 2, evictions: 0, fingerprint: "", serving: true, activeGenerations: 0, models: [], pushesInFlight: 0, ...over,
+    requestsCommitted: 6, requestsAborted: 2, evictions: 0, fingerprint: "", serving: true, activeGenerations: 0, models: [], pushesInFlight: 0, transportsNotOffered: [], capabilities: [], ...over,
   };
 }
 

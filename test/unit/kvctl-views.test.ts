@@ -23,7 +23,7 @@ function prefillStats(): Stats__Output {
     nodeId: "prefill-a", role: "prefill", version: "0.1.0", protocolVersion: 1, generation: 0, transports: ["tcp"],
     slotBytes: 0, slotsTotal: 0, slotsFree: 0, slotsWriting: 0, slotsReady: 0, slotsQuarantined: 0, slotsReserved: 0,
     entries: 0, activeRequests: 2, dedupHits: 0, dedupMisses: 0, bytesReceived: 0, leasesExpired: 0,
-    requestsCommitted: 0, requestsAborted: 0, evictions: 0, fingerprint: "fp", serving: true, activeGenerations: 0, models: [model], pushesInFlight: 2,
+    requestsCommitted: 0, requestsAborted: 0, evictions: 0, fingerprint: "fp", serving: true, activeGenerations: 0, models: [model], pushesInFlight: 2, transportsNotOffered: [], capabilities: [],
   };
 }
 

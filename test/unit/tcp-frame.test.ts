@@ -126,6 +126,7 @@ describe("WriteFrameReader", () => {
         reply: (b) => replies.push(...decoder.push(b)),
         fatal: (p) => fatal.push(`${p.code}: ${p.message}`),
         admitted: (id) => admitted.push(id),
+        wroteHere: (id) => admitted.includes(id),
       },
     });
     return { memory, gate, reader, replies, fatal, admitted };

@@ -1,11 +1,16 @@
 // The TCP data plane's wire format: fixed little-endian headers for WRITE frames (sender -> receiver)
-// and ACK / NACK / CLOSE replies (receiver -> sender). docs/protocol.md describes it byte by byte.
+// and ACK / NACK / CLOSE / COMMIT_ACK replies (receiver -> sender); the COMMIT frame's own layout is
+// in tcp-commit-frame.ts. docs/protocol.md describes it byte by byte.
 
-import { KvbridgeError, type ErrorCode } from "../../errors/kvbridge-error.js";
+import { isReasonKind, KvbridgeError, type ErrorCode, type ReasonKind } from "../../errors/kvbridge-error.js";
 
 /** "KVBT" in wire order; every frame in both directions starts with it. */
 export const FRAME_MAGIC = Buffer.from("KVBT", "latin1");
-/** Bumped on any change to the layouts below; a receiver closes connections speaking another one. */
+/**
+ * Bumped on any change to the layouts of existing frames; a receiver closes connections speaking
+ * another one. New frame types (COMMIT, COMMIT_ACK) are sent only to peers that negotiated them in
+ * Hello, so they did not change it.
+ */
 export const TCP_PROTOCOL_VERSION = 1;
 
 export const FrameType = {
@@ -13,6 +18,10 @@ export const FrameType = {
   ACK: 2,
   NACK: 3,
   CLOSE: 4,
+  /** Sender -> receiver: commit a request (negotiated: data_plane_commit). */
+  COMMIT: 5,
+  /** Receiver -> sender: the COMMIT frame's request is committed; carries its key counts. */
+  COMMIT_ACK: 6,
 } as const;
 export type FrameTypeValue = (typeof FrameType)[keyof typeof FrameType];
 
@@ -24,6 +33,10 @@ export const REPLY_HEADER_BYTES = 16;
 export const MAX_REQUEST_ID_BYTES = 256;
 /** Upper bound on a reply message's UTF-8 length; longer messages are cut at a character boundary. */
 export const MAX_REPLY_MESSAGE_BYTES = 1024;
+/** Upper bound on a NACK's reason (ASCII, e.g. "lease_expired"), part of its message bytes. */
+export const MAX_REPLY_REASON_BYTES = 64;
+/** A COMMIT_ACK's body: keys_ready, keys_pending, keys_failed (u32 each). */
+export const COMMIT_ACK_BODY_BYTES = 12;
 export const WRITE_TOKEN_BYTES = 8;
 /** Largest payload a receiver accepts by default (it refuses to even skip more than this). */
 export const DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024;
@@ -41,8 +54,10 @@ export interface WriteFrameHeader {
 
 export type ReplyFrame =
   | { type: typeof FrameType.ACK; seq: number }
-  | { type: typeof FrameType.NACK; seq: number; code: ErrorCode; message: string }
-  | { type: typeof FrameType.CLOSE; seq: number; code: ErrorCode; message: string };
+  /** `reason`: only on the answer to a COMMIT frame (a sender of WRITE frames only reads byte 13 as reserved). */
+  | { type: typeof FrameType.NACK; seq: number; code: ErrorCode; message: string; reason?: ReasonKind }
+  | { type: typeof FrameType.CLOSE; seq: number; code: ErrorCode; message: string }
+  | { type: typeof FrameType.COMMIT_ACK; seq: number; ready: number; pending: number; failed: number };
 
 /**
  * Error codes on the wire, one byte each. The numbers are part of the protocol: append, never
@@ -114,7 +129,7 @@ export function encodeWriteHeader(
 /** Why a header cannot be a WRITE frame of this protocol; null when it is well formed. */
 export type HeaderProblem = { code: ErrorCode; message: string };
 
-/** Bytes of a WRITE header that identify the protocol (magic, version, type). */
+/** Bytes of a frame header that identify the protocol (magic, version, type). */
 export const WRITE_PREFIX_BYTES = 6;
 
 /**
@@ -136,8 +151,8 @@ export function checkWritePrefix(header: Buffer): HeaderProblem | null {
     };
   }
   const type = header.readUInt8(5);
-  if (type !== FrameType.WRITE) {
-    return { code: "INVALID_ARGUMENT", message: `frame type ${type} is not WRITE (1); senders only send WRITE frames` };
+  if (type !== FrameType.WRITE && type !== FrameType.COMMIT) {
+    return { code: "INVALID_ARGUMENT", message: `frame type ${type} is not WRITE (1) or COMMIT (5); senders only send those` };
   }
   return null;
 }
@@ -155,6 +170,7 @@ export function decodeWriteHeader(
   }
   const prefixProblem = checkWritePrefix(header);
   if (prefixProblem) return { ok: false, problem: prefixProblem };
+  if (header.readUInt8(5) !== FrameType.WRITE) return { ok: false, problem: { code: "INTERNAL", message: "decodeWriteHeader called on a frame that is not WRITE" } };
   const requestIdBytes = header.readUInt16LE(6);
   if (requestIdBytes === 0 || requestIdBytes > MAX_REQUEST_ID_BYTES) {
     return {
@@ -188,26 +204,49 @@ export function decodeWriteHeader(
   };
 }
 
-function truncateUtf8(message: string): Buffer {
+function truncateUtf8(message: string, max = MAX_REPLY_MESSAGE_BYTES): Buffer {
   const bytes = Buffer.from(message, "utf8");
-  if (bytes.length <= MAX_REPLY_MESSAGE_BYTES) return bytes;
+  if (bytes.length <= max) return bytes;
   // Step back over continuation bytes (10xxxxxx) so the cut never splits a character.
-  let end = MAX_REPLY_MESSAGE_BYTES;
+  let end = max;
   while (end > 0 && (bytes[end]! & 0xc0) === 0x80) end--;
   return bytes.subarray(0, end);
 }
 
-/** Encodes an ACK (code 0, no message), NACK or CLOSE reply. */
+/** The body after a reply's header: none (ACK), the counts (COMMIT_ACK), or [reason] + message. */
+function replyBody(reply: ReplyFrame): { body: Buffer; reasonBytes: number } {
+  switch (reply.type) {
+    case FrameType.ACK:
+      return { body: Buffer.alloc(0), reasonBytes: 0 };
+    case FrameType.COMMIT_ACK: {
+      const body = Buffer.alloc(COMMIT_ACK_BODY_BYTES);
+      body.writeUInt32LE(reply.ready >>> 0, 0);
+      body.writeUInt32LE(reply.pending >>> 0, 4);
+      body.writeUInt32LE(reply.failed >>> 0, 8);
+      return { body, reasonBytes: 0 };
+    }
+    case FrameType.NACK: {
+      const reason = reply.reason ? Buffer.from(reply.reason, "latin1").subarray(0, MAX_REPLY_REASON_BYTES) : Buffer.alloc(0);
+      const message = truncateUtf8(reply.message, MAX_REPLY_MESSAGE_BYTES - reason.length);
+      return { body: Buffer.concat([reason, message]), reasonBytes: reason.length };
+    }
+    case FrameType.CLOSE:
+      return { body: truncateUtf8(reply.message), reasonBytes: 0 };
+  }
+}
+
+/** Encodes an ACK (code 0, no body), NACK, CLOSE or COMMIT_ACK reply. */
 export function encodeReply(reply: ReplyFrame): Buffer {
-  const message = reply.type === FrameType.ACK ? Buffer.alloc(0) : truncateUtf8(reply.message);
-  const buf = Buffer.alloc(REPLY_HEADER_BYTES + message.length);
+  const { body, reasonBytes } = replyBody(reply);
+  const buf = Buffer.alloc(REPLY_HEADER_BYTES + body.length);
   FRAME_MAGIC.copy(buf, 0);
   buf.writeUInt8(TCP_PROTOCOL_VERSION, 4);
   buf.writeUInt8(reply.type, 5);
-  buf.writeUInt16LE(message.length, 6);
+  buf.writeUInt16LE(body.length, 6);
   buf.writeUInt32LE(reply.seq >>> 0, 8);
-  buf.writeUInt8(reply.type === FrameType.ACK ? 0 : errorCodeToWire(reply.code), 12);
-  message.copy(buf, REPLY_HEADER_BYTES);
+  buf.writeUInt8(reply.type === FrameType.NACK || reply.type === FrameType.CLOSE ? errorCodeToWire(reply.code) : 0, 12);
+  buf.writeUInt8(reasonBytes, 13);
+  body.copy(buf, REPLY_HEADER_BYTES);
   return buf;
 }
 
@@ -243,19 +282,37 @@ export class ReplyDecoder {
       if (this.pending.length - pos < REPLY_HEADER_BYTES + messageBytes) break;
       const seq = h.readUInt32LE(8);
       const code = errorCodeFromWire(h.readUInt8(12));
-      const message = this.pending.toString("utf8", pos + REPLY_HEADER_BYTES, pos + REPLY_HEADER_BYTES + messageBytes);
+      const bodyStart = pos + REPLY_HEADER_BYTES;
+      // Byte 13: how many of the message bytes are a NACK's reason (0 on every other reply).
+      const reasonBytes = type === FrameType.NACK ? Math.min(h.readUInt8(13), messageBytes) : 0;
+      const message = this.pending.toString("utf8", bodyStart + reasonBytes, bodyStart + messageBytes);
       switch (type) {
         case FrameType.ACK:
           out.push({ type: FrameType.ACK, seq });
           break;
-        case FrameType.NACK:
-          out.push({ type: FrameType.NACK, seq, code, message });
+        case FrameType.NACK: {
+          // A reason this sender does not know (a newer receiver) is dropped, never trusted.
+          const reason = this.pending.toString("latin1", bodyStart, bodyStart + reasonBytes);
+          out.push(isReasonKind(reason) ? { type: FrameType.NACK, seq, code, message, reason } : { type: FrameType.NACK, seq, code, message });
           break;
+        }
         case FrameType.CLOSE:
           out.push({ type: FrameType.CLOSE, seq, code, message });
           break;
+        case FrameType.COMMIT_ACK:
+          if (messageBytes !== COMMIT_ACK_BODY_BYTES) {
+            throw new KvbridgeError("INVALID_ARGUMENT", `COMMIT_ACK with a ${messageBytes}-byte body; it carries ${COMMIT_ACK_BODY_BYTES}`);
+          }
+          out.push({
+            type: FrameType.COMMIT_ACK,
+            seq,
+            ready: this.pending.readUInt32LE(bodyStart),
+            pending: this.pending.readUInt32LE(bodyStart + 4),
+            failed: this.pending.readUInt32LE(bodyStart + 8),
+          });
+          break;
         default:
-          throw new KvbridgeError("INVALID_ARGUMENT", `reply frame type ${type} is not ACK (2), NACK (3) or CLOSE (4)`);
+          throw new KvbridgeError("INVALID_ARGUMENT", `reply frame type ${type} is not ACK (2), NACK (3), CLOSE (4) or COMMIT_ACK (6)`);
       }
       pos += REPLY_HEADER_BYTES + messageBytes;
     }

@@ -1,5 +1,6 @@
 // One accepted data connection on the receiver: feeds socket reads to the frame reader, sends its
-// replies, remembers which requests wrote through it, and reports them to the gate when it ends.
+// replies, remembers which requests wrote through it (they alone may commit on it), and reports them
+// to the gate when it ends.
 
 import net from "node:net";
 import type { Logger } from "pino";
@@ -83,6 +84,7 @@ export class TcpReceiverConnection {
         reply: (frame) => this.reply(frame),
         fatal: (problem) => this.onFatal(problem),
         admitted: (requestId) => this.track(requestId),
+        wroteHere: (requestId) => this.ids.has(requestId),
       },
     });
     this.socket = opts.mode === "zero-copy" ? this.adopt(accepted) : this.useDataEvents(accepted);

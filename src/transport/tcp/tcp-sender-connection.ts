@@ -1,16 +1,21 @@
-// One sender data connection: queues WRITE frames, hands header + payload to the kernel without
-// copying the payload (corked writev), respects backpressure, and matches ACK / NACK replies.
+// One sender data connection: queues WRITE frames (and a request's COMMIT frame after its writes),
+// hands header + payload to the kernel without copying the payload (corked writev), respects
+// backpressure, and matches ACK / NACK / COMMIT_ACK replies.
 // With TLS the connection is mutual TLS (node:tls); frames and their handling are the same.
 
 import net from "node:net";
 import tls from "node:tls";
 import type { Logger } from "pino";
-import { KvbridgeError, type ErrorCode } from "../../errors/kvbridge-error.js";
+import { KvbridgeError, type ErrorCode, type ReasonKind } from "../../errors/kvbridge-error.js";
+import type { DataPlaneCommitResult } from "../transport.js";
+import { encodeCommitFrame } from "./tcp-commit-frame.js";
 import { FrameType, ReplyDecoder, encodeWriteHeader, type ReplyFrame } from "./tcp-frame.js";
+import type { PendingCommit } from "./tcp-request-commit.js";
 import type { RequestWrite } from "./tcp-request-write.js";
 import { TLS_HANDSHAKE_TIMEOUT_MS, isNotTlsError, tlsConnectOptions, tlsErrorReason, type TcpTlsOptions } from "./tcp-tls.js";
 
 export interface OutFrame {
+  kind: "write";
   write: RequestWrite;
   requestIdBytes: Buffer;
   slot: number;
@@ -20,6 +25,27 @@ export interface OutFrame {
   seq: number;
   flushed: boolean;
 }
+
+/** A COMMIT frame: small, sent from one buffer; counts as outstanding like a write until answered. */
+export interface OutCommit {
+  kind: "commit";
+  commit: PendingCommit;
+  requestIdBytes: Buffer;
+  proofCount: number;
+  proofs: Buffer;
+  /** The proofs' length: what it adds to the connection's outstanding bytes. */
+  payload: Buffer;
+  seq: number;
+  flushed: boolean;
+}
+
+type Queued = OutFrame | OutCommit;
+
+/** What a reply says about the frame it names. */
+type Answer =
+  | { kind: "ack" }
+  | { kind: "nack"; code: ErrorCode; message: string; reason?: ReasonKind }
+  | { kind: "committed"; result: DataPlaneCommitResult };
 
 export interface SenderConnectionOptions {
   connectTimeoutMs: number;
@@ -57,9 +83,9 @@ export class TcpSenderConnection {
   private readonly socket: net.Socket;
   private readonly opts: SenderConnectionOptions;
   private readonly decoder = new ReplyDecoder();
-  private queue: Array<OutFrame | undefined> = [];
+  private queue: Array<Queued | undefined> = [];
   private queueHead = 0;
-  private unacked: Array<OutFrame | undefined> = [];
+  private unacked: Array<Queued | undefined> = [];
   private unackedHead = 0;
   private nextSeq = 0;
   private waitingDrain = false;
@@ -138,9 +164,10 @@ export class TcpSenderConnection {
   }
 
   /** Queues a frame; call pump() after queueing a batch. */
-  enqueue(frame: OutFrame): void {
+  enqueue(frame: Queued): void {
     if (this.deathError) {
-      frame.write.fail(this.deathError);
+      if (frame.kind === "write") frame.write.fail(this.deathError);
+      else frame.commit.lost(this.deathError);
       return;
     }
     this.queue.push(frame);
@@ -158,6 +185,10 @@ export class TcpSenderConnection {
     while (this.queueHead < this.queue.length) {
       const frame = this.queue[this.queueHead]!;
       this.queue[this.queueHead++] = undefined;
+      if (frame.kind === "commit") {
+        if (!this.sendCommit(frame)) this.outstandingBytes -= frame.payload.length;
+        continue;
+      }
       if (frame.write.failed) {
         // Cancelled or refused before it was sent: never put on the wire.
         this.outstandingBytes -= frame.payload.length;
@@ -182,10 +213,31 @@ export class TcpSenderConnection {
     this.armStallTimer();
   }
 
-  private flushed(frame: OutFrame): void {
+  /**
+   * Puts a COMMIT frame on the wire right behind the frames queued before it, unless its writes
+   * already failed or it was settled (cancelled): such a commit is never sent. Returns whether sent.
+   */
+  private sendCommit(frame: OutCommit): boolean {
+    const c = frame.commit;
+    if (c.settled) return false;
+    if (c.write.failed) {
+      // Its writes failed before it left: the request is not committed; the write's error is the answer.
+      c.write.promise.catch((err: KvbridgeError) => c.lost(err));
+      return false;
+    }
+    frame.seq = this.nextSeq;
+    this.nextSeq = (this.nextSeq + 1) >>> 0;
+    this.socket.write(encodeCommitFrame(frame.requestIdBytes, frame.seq, frame.proofCount, frame.proofs));
+    c.markSent();
+    frame.flushed = true;
+    this.unacked.push(frame);
+    return true;
+  }
+
+  private flushed(frame: Queued): void {
     if (frame.flushed) return;
     frame.flushed = true;
-    frame.write.frameFlushed();
+    if (frame.kind === "write") frame.write.frameFlushed();
   }
 
   private armStallTimer(): void {
@@ -223,10 +275,13 @@ export class TcpSenderConnection {
       if (this.deathError) return;
       switch (r.type) {
         case FrameType.ACK:
-          this.onAck(r.seq, null);
+          this.onAck(r.seq, { kind: "ack" });
           break;
         case FrameType.NACK:
-          this.onAck(r.seq, { code: r.code, message: r.message });
+          this.onAck(r.seq, { kind: "nack", code: r.code, message: r.message, reason: r.reason });
+          break;
+        case FrameType.COMMIT_ACK:
+          this.onAck(r.seq, { kind: "committed", result: { ready: r.ready, pending: r.pending, failed: r.failed } });
           break;
         case FrameType.CLOSE:
           this.die(new KvbridgeError(r.code, `receiver ${this.peer} closed the data connection: ${r.message}`));
@@ -236,11 +291,20 @@ export class TcpSenderConnection {
   }
 
   /** A reply for `seq` covers every earlier frame on this connection (they were accepted). */
-  private onAck(seq: number, refusal: { code: ErrorCode; message: string } | null): void {
+  private onAck(seq: number, answer: Answer): void {
     const head = this.unacked[this.unackedHead];
     const index = head ? (seq - head.seq) >>> 0 : Number.MAX_SAFE_INTEGER;
     if (index >= this.unacked.length - this.unackedHead) {
       this.die(new KvbridgeError("INTERNAL", `receiver ${this.peer} answered frame ${seq}, which is not awaiting an answer`));
+      return;
+    }
+    // A COMMIT frame is answered by its own reply; an ACK covering it, or COMMIT_ACK naming a WRITE
+    // frame, is a receiver that does not speak the data-plane commit right.
+    const misanswered = this.unacked.slice(this.unackedHead, this.unackedHead + index + 1).some((f, i) =>
+      f!.kind === "commit" ? !(i === index && answer.kind !== "ack") : i === index && answer.kind === "committed",
+    );
+    if (misanswered) {
+      this.die(new KvbridgeError("INTERNAL", `receiver ${this.peer} answered frame ${seq} with a reply that does not fit it (COMMIT frames get COMMIT_ACK or NACK)`));
       return;
     }
     for (let i = 0; i <= index; i++) {
@@ -249,7 +313,12 @@ export class TcpSenderConnection {
       this.outstandingBytes -= frame.payload.length;
       // The receiver has every byte of the frame, so the kernel has finished reading our buffer.
       this.flushed(frame);
-      if (i === index && refusal) frame.write.fail(new KvbridgeError(refusal.code, refusal.message));
+      if (frame.kind === "commit") {
+        if (answer.kind === "committed") frame.commit.committed(answer.result);
+        else if (answer.kind === "nack") frame.commit.refused(answer.code, answer.message, answer.reason);
+        continue;
+      }
+      if (i === index && answer.kind === "nack") frame.write.fail(new KvbridgeError(answer.code, answer.message));
       else frame.write.frameAcked();
     }
     if (this.unackedHead === this.unacked.length) {
@@ -279,11 +348,18 @@ export class TcpSenderConnection {
     this.outstandingBytes = 0;
     for (const frame of sent) {
       if (!frame) continue;
+      if (frame.kind === "commit") {
+        frame.commit.lost(err);
+        continue;
+      }
       frame.write.fail(err);
       // destroy() closed the descriptor: the kernel reads nothing more out of our buffers.
       this.flushed(frame);
     }
-    for (const frame of queued) frame?.write.fail(err);
+    for (const frame of queued) {
+      if (frame?.kind === "write") frame.write.fail(err);
+      else frame?.commit.lost(err);
+    }
     this.opts.logger?.debug({ peer: this.peer, code: err.code }, `tcp data connection down: ${err.message}`);
     this.opts.onDead(this, err);
   }

@@ -1,12 +1,15 @@
 // The sender's TCP data plane: a channel of a few connections to one receiver; writeAll cuts each
-// chunk into frames, spreads them over the connections and resolves when every frame is ACKed.
+// chunk into frames, spreads them over the connections and resolves when every frame is ACKed;
+// writeAndCommit sends a COMMIT frame behind them and resolves with the receiver's commit.
 
 import type { Logger } from "pino";
 import { KvbridgeError } from "../../errors/kvbridge-error.js";
-import type { DataPlaneOffer, SenderChannel, SenderTransport, SlotWrite } from "../transport.js";
+import { DataPlaneCommitError, type CommitProof, type DataPlaneCommitResult, type DataPlaneOffer, type SenderChannel, type SenderTransport, type SlotWrite } from "../transport.js";
+import { encodeProofs } from "./tcp-commit-frame.js";
+import { PendingCommit } from "./tcp-request-commit.js";
 import { DEFAULT_MAX_FRAME_BYTES, WRITE_TOKEN_BYTES, encodeRequestId } from "./tcp-frame.js";
 import { RequestWrite } from "./tcp-request-write.js";
-import { TcpSenderConnection, type OutFrame, type SenderConnectionOptions } from "./tcp-sender-connection.js";
+import { TcpSenderConnection, type OutCommit, type OutFrame, type SenderConnectionOptions } from "./tcp-sender-connection.js";
 import type { TcpTlsOptions } from "./tcp-tls.js";
 
 /**
@@ -94,40 +97,86 @@ export class TcpSenderChannel implements SenderChannel {
   }
 
   writeAll(requestId: string, writes: readonly SlotWrite[], signal: AbortSignal): Promise<void> {
-    if (this.closing) {
-      return Promise.reject(new KvbridgeError("UNAVAILABLE", `TCP channel to ${this.peer} is closed; connect again`));
-    }
-    if (this.brokenBy) {
-      return Promise.reject(
-        new KvbridgeError("UNAVAILABLE", `TCP channel to ${this.peer} is broken (${this.brokenBy.message}); connect again`, {
-          cause: this.brokenBy,
-        }),
-      );
-    }
-    if (signal.aborted) {
-      return Promise.reject(new KvbridgeError("CANCELLED", `write of request ${requestId} cancelled before it started`));
-    }
-    let requestIdBytes: Buffer;
+    let placed: Placed;
     try {
-      requestIdBytes = encodeRequestId(requestId);
-      for (const w of writes) validateWrite(w);
+      placed = this.place(requestId, writes, signal);
     } catch (err) {
       return Promise.reject(err);
     }
+    for (const conn of placed.touched) conn.pump();
+    return placed.write.promise;
+  }
+
+  /**
+   * The data-plane commit (SenderChannel.writeAndCommit): the request's frames, then a COMMIT frame.
+   * When every frame went to one connection, the COMMIT follows them on it at once (the receiver
+   * handles a connection's frames in order); otherwise it waits until the frames on the other
+   * connections are acknowledged, then goes on one that carried some of them (the receiver takes a
+   * commit only on such a connection).
+   */
+  async writeAndCommit(requestId: string, writes: readonly SlotWrite[], proofs: readonly CommitProof[], signal: AbortSignal): Promise<DataPlaneCommitResult> {
+    if (writes.length === 0) throw new KvbridgeError("INVALID_ARGUMENT", `data-plane commit of ${requestId} needs at least one write on the channel; commit over gRPC`);
+    const proofBuf = encodeProofs(proofs);
+    const placed = this.place(requestId, writes, signal);
+    const { write, touched } = placed;
+    const commit = new PendingCommit(requestId, write);
+    const frame = (): OutCommit => ({ kind: "commit", commit, requestIdBytes: placed.requestIdBytes, proofCount: proofs.length, proofs: proofBuf, payload: proofBuf, seq: -1, flushed: false });
+    const onAbort = (): void =>
+      commit.lost(new KvbridgeError("CANCELLED", `commit of request ${requestId} to ${this.peer} cancelled; the request may hold partial data until it is aborted`));
+    signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      if (touched.size === 1) {
+        const [conn] = touched;
+        conn!.enqueue(frame());
+        conn!.pump();
+      } else {
+        for (const conn of touched) conn.pump();
+        // Frames on several connections: the COMMIT may go only after all of them are in memory.
+        write.promise.then(
+          () => {
+            if (commit.settled) return;
+            const conn = placed.last;
+            conn.enqueue(frame());
+            conn.pump();
+          },
+          (err: KvbridgeError) => commit.lost(err),
+        );
+      }
+      const [w, c] = await Promise.allSettled([write.promise, commit.promise]);
+      if (c.status === "fulfilled") return c.value;
+      // A commit that left carries the answer (refused, or unknown); one that never left, the writes' failure.
+      if (c.reason instanceof DataPlaneCommitError || w.status === "fulfilled") throw c.reason;
+      throw w.reason;
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+    }
+  }
+
+  /** Cuts the writes into frames and queues them (not yet pumped). Throws on a broken channel or bad input. */
+  private place(requestId: string, writes: readonly SlotWrite[], signal: AbortSignal): Placed {
+    if (this.closing) {
+      throw new KvbridgeError("UNAVAILABLE", `TCP channel to ${this.peer} is closed; connect again`);
+    }
+    if (this.brokenBy) {
+      throw new KvbridgeError("UNAVAILABLE", `TCP channel to ${this.peer} is broken (${this.brokenBy.message}); connect again`, { cause: this.brokenBy });
+    }
+    if (signal.aborted) throw new KvbridgeError("CANCELLED", `write of request ${requestId} cancelled before it started`);
+    const requestIdBytes = encodeRequestId(requestId);
+    for (const w of writes) validateWrite(w);
 
     const frameBytes = this.opts.frameBytes;
     let frameCount = 0;
     for (const w of writes) frameCount += Math.max(1, Math.ceil(w.data.length / frameBytes));
     const write = new RequestWrite(requestId, frameCount);
-    if (frameCount === 0) return write.promise;
-
     const touched = new Set<TcpSenderConnection>();
+    let last: TcpSenderConnection | null = null;
     let pinned: TcpSenderConnection | null = null;
     for (const w of writes) {
       let offset = 0;
       do {
         const length = Math.min(frameBytes, w.data.length - offset);
         const frame: OutFrame = {
+          kind: "write",
           write,
           requestIdBytes,
           slot: w.slot,
@@ -140,17 +189,18 @@ export class TcpSenderChannel implements SenderChannel {
         const conn = this.opts.placement === "pin" ? (pinned ??= this.leastLoaded()) : this.leastLoaded();
         conn.enqueue(frame);
         touched.add(conn);
+        last = conn;
         offset += length;
       } while (offset < w.data.length);
     }
-    for (const conn of touched) conn.pump();
-
-    const onAbort = (): void =>
-      write.fail(new KvbridgeError("CANCELLED", `write of request ${requestId} to ${this.peer} cancelled; its slots may hold partial data until the request is aborted`));
-    signal.addEventListener("abort", onAbort, { once: true });
-    const cleanup = (): void => signal.removeEventListener("abort", onAbort);
-    write.promise.then(cleanup, cleanup);
-    return write.promise;
+    if (frameCount > 0) {
+      const onAbort = (): void =>
+        write.fail(new KvbridgeError("CANCELLED", `write of request ${requestId} to ${this.peer} cancelled; its slots may hold partial data until the request is aborted`));
+      signal.addEventListener("abort", onAbort, { once: true });
+      const cleanup = (): void => signal.removeEventListener("abort", onAbort);
+      write.promise.then(cleanup, cleanup);
+    }
+    return { write, touched, requestIdBytes, last: last ?? this.leastLoaded() };
   }
 
   private leastLoaded(): TcpSenderConnection {
@@ -173,6 +223,14 @@ export class TcpSenderChannel implements SenderChannel {
     }
     return this.closing;
   }
+}
+
+interface Placed {
+  write: RequestWrite;
+  touched: Set<TcpSenderConnection>;
+  requestIdBytes: Buffer;
+  /** The connection that got the last frame (one that carried the request's frames). */
+  last: TcpSenderConnection;
 }
 
 function validateWrite(w: SlotWrite): void {

@@ -1,10 +1,13 @@
-// Receiver-side decoder of the WRITE frame stream of one connection. It tells the socket where the
-// next bytes must land (header buffer, the admitted slot view, or a scratch buffer for refused
-// payloads), so payloads are read by the kernel straight into pool memory.
+// Receiver-side decoder of the frame stream of one connection (WRITE frames, and COMMIT frames where
+// negotiated). It tells the socket where the next bytes must land (header buffer, the admitted slot
+// view, or a scratch buffer for refused payloads), so payloads are read by the kernel straight into
+// pool memory. A COMMIT frame is answered in the step that completes it: the gate commits in one
+// synchronous call, after every earlier frame of the connection was handled.
 
-import type { ErrorCode } from "../../errors/kvbridge-error.js";
+import type { ErrorCode, ReasonKind } from "../../errors/kvbridge-error.js";
 import type { PoolMemory } from "../../memory/pool-memory.js";
-import type { WriteGate } from "../transport.js";
+import type { CommitVerdict, WriteGate } from "../transport.js";
+import { COMMIT_HEADER_BYTES, decodeCommitHeader, decodeProofs, type CommitFrameHeader } from "./tcp-commit-frame.js";
 import {
   FrameType,
   MAX_REQUEST_ID_BYTES,
@@ -25,6 +28,8 @@ export interface FrameReaderSink {
   fatal(problem: HeaderProblem): void;
   /** A frame of `requestId` was admitted on this connection (its payload may now land in a slot). */
   admitted(requestId: string): void;
+  /** Whether a WRITE frame of `requestId` was admitted on this connection (a COMMIT frame needs one). */
+  wroteHere(requestId: string): boolean;
 }
 
 export interface FrameReaderOptions {
@@ -39,6 +44,8 @@ type ReaderState =
   | { at: "request-id"; header: WriteFrameHeader }
   | { at: "payload"; requestId: string; header: WriteFrameHeader; token: Buffer; got: number }
   | { at: "skip"; left: number; nack?: { seq: number; code: ErrorCode; message: string } }
+  | { at: "commit-id"; header: CommitFrameHeader }
+  | { at: "commit-proofs"; requestId: string; header: CommitFrameHeader; body: Buffer; got: number }
   | { at: "dead" };
 
 const SCRATCH_BYTES = 64 * 1024;
@@ -85,6 +92,10 @@ export class WriteFrameReader {
       }
       case "skip":
         return this.scratchBuf().subarray(0, Math.min(s.left, SCRATCH_BYTES));
+      case "commit-id":
+        return this.headerBuf.subarray(this.headerGot, COMMIT_HEADER_BYTES + s.header.requestIdBytes);
+      case "commit-proofs":
+        return s.body.subarray(s.got);
       case "dead":
         // Reads after a fatal error are drained and dropped until the socket closes.
         return this.scratchBuf();
@@ -164,12 +175,29 @@ export class WriteFrameReader {
           this.nextFrame();
         }
         return;
+      case "commit-id":
+        this.headerGot += n;
+        if (this.headerGot === COMMIT_HEADER_BYTES + s.header.requestIdBytes) this.onCommitId(s.header);
+        return;
+      case "commit-proofs":
+        s.got += n;
+        if (s.got === s.body.length) this.onCommit(s.requestId, s.header, s.body);
+        return;
       case "dead":
         return;
     }
   }
 
   private onHeader(): void {
+    if (this.headerBuf.readUInt8(5) === FrameType.COMMIT) {
+      const commit = decodeCommitHeader(this.headerBuf);
+      if (!commit.ok) {
+        this.die(commit.problem);
+        return;
+      }
+      this.state = { at: "commit-id", header: commit.header };
+      return;
+    }
     const decoded = decodeWriteHeader(this.headerBuf, this.opts.maxFrameBytes);
     if (!decoded.ok) {
       this.die(decoded.problem);
@@ -288,6 +316,63 @@ export class WriteFrameReader {
     }
     this.ackDue = header.seq;
     this.nextFrame();
+  }
+
+  private onCommitId(header: CommitFrameHeader): void {
+    let requestId: string;
+    try {
+      requestId = utf8.decode(this.headerBuf.subarray(COMMIT_HEADER_BYTES, COMMIT_HEADER_BYTES + header.requestIdBytes));
+    } catch {
+      this.die({ code: "INVALID_ARGUMENT", message: "request id is not valid UTF-8" });
+      return;
+    }
+    if (header.proofBytes === 0) {
+      this.onCommit(requestId, header, Buffer.alloc(0));
+      return;
+    }
+    // Bounded by MAX_COMMIT_PROOF_BYTES (checked with the header).
+    this.state = { at: "commit-proofs", requestId, header, body: Buffer.allocUnsafe(header.proofBytes), got: 0 };
+  }
+
+  /**
+   * A whole COMMIT frame is in. Every earlier frame of this connection has been handled (frames are
+   * read in order), so the request's bytes sent here are counted; the sender sends COMMIT only after
+   * its frames on other connections were acknowledged. Only a request that wrote on this connection
+   * may commit on it: its frames proved it holds the allocation's tokens, so a peer cannot commit (and
+   * by a short commit, end) another sender's request through the data plane.
+   */
+  private onCommit(requestId: string, header: CommitFrameHeader, body: Buffer): void {
+    this.nextFrame();
+    // Earlier frames are answered first: replies go in frame order.
+    this.flushAck();
+    const seq = header.seq;
+    const nack = (code: ErrorCode, message: string, reason?: ReasonKind): void =>
+      this.opts.sink.reply(encodeReply({ type: FrameType.NACK, seq, code, message: `commit of request ${requestId} refused: ${message}`, reason }));
+    const commit = this.opts.gate.commitOnDataPlane?.bind(this.opts.gate);
+    if (!commit) {
+      nack("UNAVAILABLE", "this receiver does not take commits on the data plane; use the gRPC Commit");
+      return;
+    }
+    if (!this.opts.sink.wroteHere(requestId)) {
+      nack("PERMISSION_DENIED", "no frame of this request was admitted on this connection; commit on the connection that carried its writes, or with the gRPC Commit");
+      return;
+    }
+    const proofs = decodeProofs(body, header.proofCount);
+    if (!proofs.ok) {
+      nack("INVALID_ARGUMENT", proofs.message, "proof_invalid");
+      return;
+    }
+    let verdict: CommitVerdict;
+    try {
+      verdict = commit(requestId, proofs.proofs);
+    } catch (err) {
+      verdict = { ok: false, code: "INTERNAL", message: `commit gate failed: ${err instanceof Error ? err.message : String(err)}` };
+    }
+    if (verdict.ok) {
+      this.opts.sink.reply(encodeReply({ type: FrameType.COMMIT_ACK, seq, ...verdict.result }));
+    } else {
+      nack(verdict.code, verdict.message, verdict.reason);
+    }
   }
 
   private nextFrame(): void {

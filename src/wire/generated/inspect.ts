@@ -1,19 +1,38 @@
 import type * as grpc from '@grpc/grpc-js';
-import type { MessageTypeDefinition } from '@grpc/proto-loader';
+import type { EnumTypeDefinition, MessageTypeDefinition } from '@grpc/proto-loader';
 
+import type { AbortRequest as _kvbridge_v1_AbortRequest, AbortRequest__Output as _kvbridge_v1_AbortRequest__Output } from './kvbridge/v1/AbortRequest.js';
+import type { AbortResponse as _kvbridge_v1_AbortResponse, AbortResponse__Output as _kvbridge_v1_AbortResponse__Output } from './kvbridge/v1/AbortResponse.js';
+import type { AllocRequest as _kvbridge_v1_AllocRequest, AllocRequest__Output as _kvbridge_v1_AllocRequest__Output } from './kvbridge/v1/AllocRequest.js';
+import type { AllocResponse as _kvbridge_v1_AllocResponse, AllocResponse__Output as _kvbridge_v1_AllocResponse__Output } from './kvbridge/v1/AllocResponse.js';
+import type { AwaitReadyRequest as _kvbridge_v1_AwaitReadyRequest, AwaitReadyRequest__Output as _kvbridge_v1_AwaitReadyRequest__Output } from './kvbridge/v1/AwaitReadyRequest.js';
+import type { AwaitReadyResponse as _kvbridge_v1_AwaitReadyResponse, AwaitReadyResponse__Output as _kvbridge_v1_AwaitReadyResponse__Output } from './kvbridge/v1/AwaitReadyResponse.js';
 import type { ChecksumKeysRequest as _kvbridge_v1_ChecksumKeysRequest, ChecksumKeysRequest__Output as _kvbridge_v1_ChecksumKeysRequest__Output } from './kvbridge/v1/ChecksumKeysRequest.js';
 import type { ChecksumKeysResponse as _kvbridge_v1_ChecksumKeysResponse, ChecksumKeysResponse__Output as _kvbridge_v1_ChecksumKeysResponse__Output } from './kvbridge/v1/ChecksumKeysResponse.js';
+import type { ChunkProof as _kvbridge_v1_ChunkProof, ChunkProof__Output as _kvbridge_v1_ChunkProof__Output } from './kvbridge/v1/ChunkProof.js';
+import type { CommitRequest as _kvbridge_v1_CommitRequest, CommitRequest__Output as _kvbridge_v1_CommitRequest__Output } from './kvbridge/v1/CommitRequest.js';
+import type { CommitResponse as _kvbridge_v1_CommitResponse, CommitResponse__Output as _kvbridge_v1_CommitResponse__Output } from './kvbridge/v1/CommitResponse.js';
+import type { DataPlaneOffer as _kvbridge_v1_DataPlaneOffer, DataPlaneOffer__Output as _kvbridge_v1_DataPlaneOffer__Output } from './kvbridge/v1/DataPlaneOffer.js';
 import type { EntryInfo as _kvbridge_v1_EntryInfo, EntryInfo__Output as _kvbridge_v1_EntryInfo__Output } from './kvbridge/v1/EntryInfo.js';
 import type { GetStatsRequest as _kvbridge_v1_GetStatsRequest, GetStatsRequest__Output as _kvbridge_v1_GetStatsRequest__Output } from './kvbridge/v1/GetStatsRequest.js';
+import type { HelloRequest as _kvbridge_v1_HelloRequest, HelloRequest__Output as _kvbridge_v1_HelloRequest__Output } from './kvbridge/v1/HelloRequest.js';
+import type { HelloResponse as _kvbridge_v1_HelloResponse, HelloResponse__Output as _kvbridge_v1_HelloResponse__Output } from './kvbridge/v1/HelloResponse.js';
 import type { InspectClient as _kvbridge_v1_InspectClient, InspectDefinition as _kvbridge_v1_InspectDefinition } from './kvbridge/v1/Inspect.js';
 import type { KeyChecksum as _kvbridge_v1_KeyChecksum, KeyChecksum__Output as _kvbridge_v1_KeyChecksum__Output } from './kvbridge/v1/KeyChecksum.js';
+import type { KvReceiverClient as _kvbridge_v1_KvReceiverClient, KvReceiverDefinition as _kvbridge_v1_KvReceiverDefinition } from './kvbridge/v1/KvReceiver.js';
 import type { ListEntriesRequest as _kvbridge_v1_ListEntriesRequest, ListEntriesRequest__Output as _kvbridge_v1_ListEntriesRequest__Output } from './kvbridge/v1/ListEntriesRequest.js';
 import type { ListEntriesResponse as _kvbridge_v1_ListEntriesResponse, ListEntriesResponse__Output as _kvbridge_v1_ListEntriesResponse__Output } from './kvbridge/v1/ListEntriesResponse.js';
 import type { ListRequestsRequest as _kvbridge_v1_ListRequestsRequest, ListRequestsRequest__Output as _kvbridge_v1_ListRequestsRequest__Output } from './kvbridge/v1/ListRequestsRequest.js';
 import type { ListRequestsResponse as _kvbridge_v1_ListRequestsResponse, ListRequestsResponse__Output as _kvbridge_v1_ListRequestsResponse__Output } from './kvbridge/v1/ListRequestsResponse.js';
 import type { ModelStats as _kvbridge_v1_ModelStats, ModelStats__Output as _kvbridge_v1_ModelStats__Output } from './kvbridge/v1/ModelStats.js';
+import type { ReleaseFailure as _kvbridge_v1_ReleaseFailure, ReleaseFailure__Output as _kvbridge_v1_ReleaseFailure__Output } from './kvbridge/v1/ReleaseFailure.js';
+import type { ReleaseRequest as _kvbridge_v1_ReleaseRequest, ReleaseRequest__Output as _kvbridge_v1_ReleaseRequest__Output } from './kvbridge/v1/ReleaseRequest.js';
+import type { ReleaseResponse as _kvbridge_v1_ReleaseResponse, ReleaseResponse__Output as _kvbridge_v1_ReleaseResponse__Output } from './kvbridge/v1/ReleaseResponse.js';
+import type { RenewRequest as _kvbridge_v1_RenewRequest, RenewRequest__Output as _kvbridge_v1_RenewRequest__Output } from './kvbridge/v1/RenewRequest.js';
+import type { RenewResponse as _kvbridge_v1_RenewResponse, RenewResponse__Output as _kvbridge_v1_RenewResponse__Output } from './kvbridge/v1/RenewResponse.js';
 import type { RequestInfo as _kvbridge_v1_RequestInfo, RequestInfo__Output as _kvbridge_v1_RequestInfo__Output } from './kvbridge/v1/RequestInfo.js';
 import type { Stats as _kvbridge_v1_Stats, Stats__Output as _kvbridge_v1_Stats__Output } from './kvbridge/v1/Stats.js';
+import type { TransportNotOffered as _kvbridge_v1_TransportNotOffered, TransportNotOffered__Output as _kvbridge_v1_TransportNotOffered__Output } from './kvbridge/v1/TransportNotOffered.js';
 
 type SubtypeConstructor<Constructor extends new (...args: any) => any, Subtype> = {
   new(...args: ConstructorParameters<Constructor>): Subtype;
@@ -22,19 +41,39 @@ type SubtypeConstructor<Constructor extends new (...args: any) => any, Subtype> 
 export interface ProtoGrpcType {
   kvbridge: {
     v1: {
+      AbortRequest: MessageTypeDefinition<_kvbridge_v1_AbortRequest, _kvbridge_v1_AbortRequest__Output>
+      AbortResponse: MessageTypeDefinition<_kvbridge_v1_AbortResponse, _kvbridge_v1_AbortResponse__Output>
+      AllocRequest: MessageTypeDefinition<_kvbridge_v1_AllocRequest, _kvbridge_v1_AllocRequest__Output>
+      AllocResponse: MessageTypeDefinition<_kvbridge_v1_AllocResponse, _kvbridge_v1_AllocResponse__Output>
+      AwaitReadyRequest: MessageTypeDefinition<_kvbridge_v1_AwaitReadyRequest, _kvbridge_v1_AwaitReadyRequest__Output>
+      AwaitReadyResponse: MessageTypeDefinition<_kvbridge_v1_AwaitReadyResponse, _kvbridge_v1_AwaitReadyResponse__Output>
       ChecksumKeysRequest: MessageTypeDefinition<_kvbridge_v1_ChecksumKeysRequest, _kvbridge_v1_ChecksumKeysRequest__Output>
       ChecksumKeysResponse: MessageTypeDefinition<_kvbridge_v1_ChecksumKeysResponse, _kvbridge_v1_ChecksumKeysResponse__Output>
+      ChunkProof: MessageTypeDefinition<_kvbridge_v1_ChunkProof, _kvbridge_v1_ChunkProof__Output>
+      CommitRequest: MessageTypeDefinition<_kvbridge_v1_CommitRequest, _kvbridge_v1_CommitRequest__Output>
+      CommitResponse: MessageTypeDefinition<_kvbridge_v1_CommitResponse, _kvbridge_v1_CommitResponse__Output>
+      DataPlaneOffer: MessageTypeDefinition<_kvbridge_v1_DataPlaneOffer, _kvbridge_v1_DataPlaneOffer__Output>
       EntryInfo: MessageTypeDefinition<_kvbridge_v1_EntryInfo, _kvbridge_v1_EntryInfo__Output>
       GetStatsRequest: MessageTypeDefinition<_kvbridge_v1_GetStatsRequest, _kvbridge_v1_GetStatsRequest__Output>
+      HelloRequest: MessageTypeDefinition<_kvbridge_v1_HelloRequest, _kvbridge_v1_HelloRequest__Output>
+      HelloResponse: MessageTypeDefinition<_kvbridge_v1_HelloResponse, _kvbridge_v1_HelloResponse__Output>
       Inspect: SubtypeConstructor<typeof grpc.Client, _kvbridge_v1_InspectClient> & { service: _kvbridge_v1_InspectDefinition }
       KeyChecksum: MessageTypeDefinition<_kvbridge_v1_KeyChecksum, _kvbridge_v1_KeyChecksum__Output>
+      KeyState: EnumTypeDefinition
+      KvReceiver: SubtypeConstructor<typeof grpc.Client, _kvbridge_v1_KvReceiverClient> & { service: _kvbridge_v1_KvReceiverDefinition }
       ListEntriesRequest: MessageTypeDefinition<_kvbridge_v1_ListEntriesRequest, _kvbridge_v1_ListEntriesRequest__Output>
       ListEntriesResponse: MessageTypeDefinition<_kvbridge_v1_ListEntriesResponse, _kvbridge_v1_ListEntriesResponse__Output>
       ListRequestsRequest: MessageTypeDefinition<_kvbridge_v1_ListRequestsRequest, _kvbridge_v1_ListRequestsRequest__Output>
       ListRequestsResponse: MessageTypeDefinition<_kvbridge_v1_ListRequestsResponse, _kvbridge_v1_ListRequestsResponse__Output>
       ModelStats: MessageTypeDefinition<_kvbridge_v1_ModelStats, _kvbridge_v1_ModelStats__Output>
+      ReleaseFailure: MessageTypeDefinition<_kvbridge_v1_ReleaseFailure, _kvbridge_v1_ReleaseFailure__Output>
+      ReleaseRequest: MessageTypeDefinition<_kvbridge_v1_ReleaseRequest, _kvbridge_v1_ReleaseRequest__Output>
+      ReleaseResponse: MessageTypeDefinition<_kvbridge_v1_ReleaseResponse, _kvbridge_v1_ReleaseResponse__Output>
+      RenewRequest: MessageTypeDefinition<_kvbridge_v1_RenewRequest, _kvbridge_v1_RenewRequest__Output>
+      RenewResponse: MessageTypeDefinition<_kvbridge_v1_RenewResponse, _kvbridge_v1_RenewResponse__Output>
       RequestInfo: MessageTypeDefinition<_kvbridge_v1_RequestInfo, _kvbridge_v1_RequestInfo__Output>
       Stats: MessageTypeDefinition<_kvbridge_v1_Stats, _kvbridge_v1_Stats__Output>
+      TransportNotOffered: MessageTypeDefinition<_kvbridge_v1_TransportNotOffered, _kvbridge_v1_TransportNotOffered__Output>
     }
   }
 }

@@ -14,10 +14,12 @@ import type { DataPlaneOffer as _kvbridge_v1_DataPlaneOffer, DataPlaneOffer__Out
 import type { HelloRequest as _kvbridge_v1_HelloRequest, HelloRequest__Output as _kvbridge_v1_HelloRequest__Output } from './kvbridge/v1/HelloRequest.js';
 import type { HelloResponse as _kvbridge_v1_HelloResponse, HelloResponse__Output as _kvbridge_v1_HelloResponse__Output } from './kvbridge/v1/HelloResponse.js';
 import type { KvReceiverClient as _kvbridge_v1_KvReceiverClient, KvReceiverDefinition as _kvbridge_v1_KvReceiverDefinition } from './kvbridge/v1/KvReceiver.js';
+import type { ReleaseFailure as _kvbridge_v1_ReleaseFailure, ReleaseFailure__Output as _kvbridge_v1_ReleaseFailure__Output } from './kvbridge/v1/ReleaseFailure.js';
 import type { ReleaseRequest as _kvbridge_v1_ReleaseRequest, ReleaseRequest__Output as _kvbridge_v1_ReleaseRequest__Output } from './kvbridge/v1/ReleaseRequest.js';
 import type { ReleaseResponse as _kvbridge_v1_ReleaseResponse, ReleaseResponse__Output as _kvbridge_v1_ReleaseResponse__Output } from './kvbridge/v1/ReleaseResponse.js';
 import type { RenewRequest as _kvbridge_v1_RenewRequest, RenewRequest__Output as _kvbridge_v1_RenewRequest__Output } from './kvbridge/v1/RenewRequest.js';
 import type { RenewResponse as _kvbridge_v1_RenewResponse, RenewResponse__Output as _kvbridge_v1_RenewResponse__Output } from './kvbridge/v1/RenewResponse.js';
+import type { TransportNotOffered as _kvbridge_v1_TransportNotOffered, TransportNotOffered__Output as _kvbridge_v1_TransportNotOffered__Output } from './kvbridge/v1/TransportNotOffered.js';
 
 type SubtypeConstructor<Constructor extends new (...args: any) => any, Subtype> = {
   new(...args: ConstructorParameters<Constructor>): Subtype;
@@ -40,10 +42,12 @@ export interface ProtoGrpcType {
       HelloResponse: MessageTypeDefinition<_kvbridge_v1_HelloResponse, _kvbridge_v1_HelloResponse__Output>
       KeyState: EnumTypeDefinition
       KvReceiver: SubtypeConstructor<typeof grpc.Client, _kvbridge_v1_KvReceiverClient> & { service: _kvbridge_v1_KvReceiverDefinition }
+      ReleaseFailure: MessageTypeDefinition<_kvbridge_v1_ReleaseFailure, _kvbridge_v1_ReleaseFailure__Output>
       ReleaseRequest: MessageTypeDefinition<_kvbridge_v1_ReleaseRequest, _kvbridge_v1_ReleaseRequest__Output>
       ReleaseResponse: MessageTypeDefinition<_kvbridge_v1_ReleaseResponse, _kvbridge_v1_ReleaseResponse__Output>
       RenewRequest: MessageTypeDefinition<_kvbridge_v1_RenewRequest, _kvbridge_v1_RenewRequest__Output>
       RenewResponse: MessageTypeDefinition<_kvbridge_v1_RenewResponse, _kvbridge_v1_RenewResponse__Output>
+      TransportNotOffered: MessageTypeDefinition<_kvbridge_v1_TransportNotOffered, _kvbridge_v1_TransportNotOffered__Output>
     }
   }
 }

@@ -6,6 +6,7 @@ export interface HelloRequest {
   'fingerprint'?: (string);
   'transports'?: (string)[];
   'senderId'?: (string);
+  'capabilities'?: (string)[];
 }
 
 export interface HelloRequest__Output {
@@ -13,4 +14,5 @@ export interface HelloRequest__Output {
   'fingerprint': (string);
   'transports': (string)[];
   'senderId': (string);
+  'capabilities': (string)[];
 }

@@ -1,6 +1,7 @@
 // Original file: proto/kvbridge/v1/receiver.proto
 
 import type { DataPlaneOffer as _kvbridge_v1_DataPlaneOffer, DataPlaneOffer__Output as _kvbridge_v1_DataPlaneOffer__Output } from '../../kvbridge/v1/DataPlaneOffer.js';
+import type { TransportNotOffered as _kvbridge_v1_TransportNotOffered, TransportNotOffered__Output as _kvbridge_v1_TransportNotOffered__Output } from '../../kvbridge/v1/TransportNotOffered.js';
 import type { Long } from '@grpc/proto-loader';
 
 export interface HelloResponse {
@@ -13,6 +14,8 @@ export interface HelloResponse {
   'slotsTotal'?: (number);
   'leaseMs'?: (number);
   'maxKeysPerAlloc'?: (number);
+  'capabilities'?: (string)[];
+  'notOffered'?: (_kvbridge_v1_TransportNotOffered)[];
 }
 
 export interface HelloResponse__Output {
@@ -25,4 +28,6 @@ export interface HelloResponse__Output {
   'slotsTotal': (number);
   'leaseMs': (number);
   'maxKeysPerAlloc': (number);
+  'capabilities': (string)[];
+  'notOffered': (_kvbridge_v1_TransportNotOffered__Output)[];
 }

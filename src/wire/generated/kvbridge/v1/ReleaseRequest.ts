@@ -3,8 +3,10 @@
 
 export interface ReleaseRequest {
   'requestId'?: (string);
+  'requestIds'?: (string)[];
 }
 
 export interface ReleaseRequest__Output {
   'requestId': (string);
+  'requestIds': (string)[];
 }

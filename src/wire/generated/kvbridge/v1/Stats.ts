@@ -1,6 +1,7 @@
 // Original file: proto/kvbridge/v1/inspect.proto
 
 import type { ModelStats as _kvbridge_v1_ModelStats, ModelStats__Output as _kvbridge_v1_ModelStats__Output } from '../../kvbridge/v1/ModelStats.js';
+import type { TransportNotOffered as _kvbridge_v1_TransportNotOffered, TransportNotOffered__Output as _kvbridge_v1_TransportNotOffered__Output } from '../../kvbridge/v1/TransportNotOffered.js';
 import type { Long } from '@grpc/proto-loader';
 
 export interface Stats {
@@ -31,6 +32,8 @@ export interface Stats {
   'activeGenerations'?: (number);
   'models'?: (_kvbridge_v1_ModelStats)[];
   'pushesInFlight'?: (number);
+  'transportsNotOffered'?: (_kvbridge_v1_TransportNotOffered)[];
+  'capabilities'?: (string)[];
 }
 
 export interface Stats__Output {
@@ -61,4 +64,6 @@ export interface Stats__Output {
   'activeGenerations': (number);
   'models': (_kvbridge_v1_ModelStats__Output)[];
   'pushesInFlight': (number);
+  'transportsNotOffered': (_kvbridge_v1_TransportNotOffered__Output)[];
+  'capabilities': (string)[];
 }
