@@ -5,9 +5,13 @@
 // non-unified cache), so a request's cells, positions and saved state (llama_state_seq_*) are what
 // a lone context would hold. Cancelling a request only stops its own evaluations: a batch another
 // request is in is never aborted. Waits for a free sequence are bounded like SequencePool's.
+// Operations that take the context's lock (state loads and saves, clears) go through one
+// ExclusiveGate: the sequences' next evaluations wait for them, so they are not starved by the
+// batches of sequences that keep decoding (exclusive-gate.ts).
 
 import type { LlamaContext, LlamaContextSequence, LlamaModel } from "node-llama-cpp";
 import { KvbridgeError } from "../errors/kvbridge-error.js";
+import { ExclusiveGate } from "./exclusive-gate.js";
 import { WaiterQueue } from "./waiter-queue.js";
 import { batchOrder, type BatchMode } from "./batch-order.js";
 import { throwIfAborted, type SequenceLease, type SequencePoolOptions, type SequenceSource } from "./sequence-pool.js";
@@ -25,6 +29,7 @@ export class BatchedSequencePool implements SequenceSource {
   /** Sequences that can serve requests (less any retired after a failed clear). */
   private capacity: number;
   private readonly waiters = new WaiterQueue<Slot>();
+  private readonly gate = new ExclusiveGate();
   private leased = 0;
   private closed = false;
   private closing: Promise<void> | null = null;
@@ -78,6 +83,8 @@ export class BatchedSequencePool implements SequenceSource {
     return {
       sequence: slot.sequence,
       priority: slot.priority,
+      exclusive: this.gate.run,
+      turn: () => this.gate.turn(),
       release: async () => {
         if (released) return;
         released = true;
@@ -95,7 +102,7 @@ export class BatchedSequencePool implements SequenceSource {
     if (healthy) {
       try {
         // A sequence is only reused empty: the next request's cells start at position 0.
-        await slot.sequence.clearHistory();
+        await this.gate.run(() => slot.sequence.clearHistory());
       } catch {
         healthy = false;
       }

@@ -19,7 +19,7 @@ export async function probeLayout(model: LlamaModel, pool: SequenceSource): Prom
     const probeToken = model.tokens.bos ?? model.tokenize("a", false)[0];
     if (probeToken === undefined) throw new KvbridgeError("INVALID_ARGUMENT", "the model's tokenizer produced no token to probe its KV layout with");
     await lease.sequence.evaluateWithoutGeneratingNewTokens([probeToken]);
-    const { layout, streams } = parseSequenceState(await saveSequenceState(lease.sequence));
+    const { layout, streams } = parseSequenceState(await saveSequenceState(lease.sequence, lease.exclusive));
     return { layout, streams };
   } catch (err) {
     const e = toKvbridgeError(err);

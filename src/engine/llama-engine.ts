@@ -218,21 +218,21 @@ export class LlamaEngine {
         if (reuse.state) {
           throwIfAborted(sig, "loading the cached prefix");
           try {
-            await loadSequenceState(lease.sequence, reuse.state);
+            await loadSequenceState(lease.sequence, reuse.state, lease.exclusive);
             if (lease.sequence.nextTokenIndex !== reuse.tokens) throw new KvbridgeError("INTERNAL", `the cached prefix loaded ${lease.sequence.nextTokenIndex} tokens; expected ${reuse.tokens}`);
           } catch {
             throwIfAborted(sig, "loading the cached prefix");
             // llama.cpp refused the state: forget the prefix and evaluate the whole prompt.
             this.prefixCache.drop(keys, 0);
-            await lease.sequence.clearHistory();
+            await lease.exclusive(() => lease.sequence.clearHistory());
             reuse = NO_PREFIX;
           }
         }
         const t0 = performance.now();
-        await evaluatePromptRange(lease.sequence, tokens, reuse.tokens, tokens.length, sig, lease.priority);
+        await evaluatePromptRange(lease, tokens, reuse.tokens, tokens.length, sig);
         const evalMs = performance.now() - t0;
         throwIfAborted(sig, "prefilling");
-        const state = parseSequenceState(await saveSequenceState(lease.sequence));
+        const state = parseSequenceState(await saveSequenceState(lease.sequence, lease.exclusive));
         if (!layoutsEqual(state.layout, this.layout) || state.cellCount !== tokens.length) {
           throw new KvbridgeError("INTERNAL", `the sequence state after prefill (${state.cellCount} cells) does not match the layout probed at open`);
         }
@@ -301,12 +301,12 @@ export class LlamaEngine {
       try {
         if (state) {
           throwIfAborted(sig, "loading the KV state");
-          await loadSequenceState(lease.sequence, state);
+          await loadSequenceState(lease.sequence, state, lease.exclusive);
           if (lease.sequence.nextTokenIndex !== loaded) {
             throw new KvbridgeError("INTERNAL", `loaded KV state holds ${lease.sequence.nextTokenIndex} tokens; expected ${loaded}`);
           }
         }
-        await evaluatePromptRange(lease.sequence, tokens, loaded, tokens.length - 1, sig, lease.priority);
+        await evaluatePromptRange(lease, tokens, loaded, tokens.length - 1, sig);
         const result = await decodeTokens(this.decodeOptions(lease, opts, decoding, sig));
         return { ...result, recomputedTokens: tokens.length - covered, ...seedField(decoding.seed) };
       } finally {
@@ -322,7 +322,7 @@ export class LlamaEngine {
       const decoding = await this.decoding(opts);
       const lease = await this.pool.acquire(sig);
       try {
-        await evaluatePromptRange(lease.sequence, opts.tokens, 0, opts.tokens.length - 1, sig, lease.priority);
+        await evaluatePromptRange(lease, opts.tokens, 0, opts.tokens.length - 1, sig);
         const result = await decodeTokens(this.decodeOptions(lease, opts, decoding, sig));
         return { ...result, recomputedTokens: opts.tokens.length, ...seedField(decoding.seed) };
       } finally {
@@ -363,6 +363,7 @@ export class LlamaEngine {
       onToken: opts.onToken,
       stop: opts.stop,
       evaluationPriority: lease.priority,
+      turn: () => lease.turn(),
       ...decoding,
     };
   }

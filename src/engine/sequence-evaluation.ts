@@ -8,7 +8,7 @@ import type { EvaluationPriority, LlamaContextSequence, LlamaGrammarEvaluationSt
 import { KvbridgeError } from "../errors/kvbridge-error.js";
 import { samplerOptions } from "./sampler-options.js";
 import type { EngineSampling } from "./sampling.js";
-import { throwIfAborted } from "./sequence-pool.js";
+import { throwIfAborted, type SequenceLease } from "./sequence-pool.js";
 import { StopSequenceFilter } from "./stop-sequences.js";
 import { TokenTextStream } from "./token-text-stream.js";
 
@@ -38,22 +38,26 @@ export interface DecodeResult {
   logprobs?: TokenLogprob[];
 }
 
-/** Evaluates tokens[from, to) into `sequence`, which must hold exactly tokens[0, from). */
+/**
+ * Evaluates tokens[from, to) into the lease's sequence, which must hold exactly tokens[0, from).
+ * Each piece waits for the lease's turn first (a pending state load or save of the context goes ahead).
+ */
 export async function evaluatePromptRange(
-  sequence: LlamaContextSequence,
+  lease: Pick<SequenceLease, "sequence" | "priority" | "turn">,
   tokens: readonly number[],
   from: number,
   to: number,
   signal?: AbortSignal,
-  evaluationPriority?: number,
 ): Promise<void> {
+  const { sequence, priority } = lease;
   if (sequence.nextTokenIndex !== from) {
     throw new KvbridgeError("INTERNAL", `sequence holds ${sequence.nextTokenIndex} tokens; prompt evaluation expected ${from}`);
   }
   for (let start = from; start < to; ) {
     const end = Math.min(to, (Math.floor(start / PROMPT_PIECE_TOKENS) + 1) * PROMPT_PIECE_TOKENS);
+    await lease.turn();
     throwIfAborted(signal, "evaluating the prompt");
-    await sequence.evaluateWithoutGeneratingNewTokens(tokens.slice(start, end) as Token[], { evaluationPriority: evaluationPriority as EvaluationPriority | undefined });
+    await sequence.evaluateWithoutGeneratingNewTokens(tokens.slice(start, end) as Token[], { evaluationPriority: priority as EvaluationPriority });
     start = end;
   }
 }
@@ -74,6 +78,11 @@ export interface DecodeOptions {
   grammar?: LlamaGrammarEvaluationState;
   /** Orders this sequence's rows within a shared batch (batch-order.ts). */
   evaluationPriority?: number;
+  /**
+   * Awaited (when it returns a promise) before each evaluation is queued, the first one and each
+   * next token: a pending exclusive operation on the shared context goes first (exclusive-gate.ts).
+   */
+  turn?: () => Promise<void> | undefined;
 }
 
 /**
@@ -106,6 +115,8 @@ export async function decodeTokens(o: DecodeOptions): Promise<DecodeResult> {
   // asked for; always asking keeps a seeded request's draws the same with or without logprobs.
   const metadata = { confidence: logprobs !== undefined || o.grammar !== undefined, probabilities: top > 0 };
   const options = samplerOptions(o.model, sampling, o.seed, tokens, o.grammar);
+  await o.turn?.();
+  throwIfAborted(o.signal, "generating");
   const generator = o.sequence.evaluateWithMetadata([o.prompt[n - 1]!] as Token[], metadata, {
     ...options,
     yieldEogToken: true,
@@ -134,6 +145,9 @@ export async function decodeTokens(o: DecodeOptions): Promise<DecodeResult> {
       if (last && stops.stopped) finishReason = "stop";
       emit(delta, token);
       if (last) break;
+      // The generator queues the next token when asked for it: a pending exclusive operation first.
+      const turn = o.turn?.();
+      if (turn) await turn;
     }
   } finally {
     await generator.return(undefined);

@@ -7,6 +7,7 @@
 
 import type { LlamaContext, LlamaContextSequence, LlamaModel } from "node-llama-cpp";
 import { KvbridgeError } from "../errors/kvbridge-error.js";
+import { runDirectly, type Exclusive } from "./exclusive-gate.js";
 import { WaiterQueue } from "./waiter-queue.js";
 
 export interface SequencePoolOptions {
@@ -24,6 +25,15 @@ export interface SequenceLease {
   readonly sequence: LlamaContextSequence;
   /** Passed as evaluationPriority on every evaluation of this sequence: orders rows in a shared batch (batch-order.ts). */
   readonly priority: number;
+  /**
+   * Runs an operation that takes the context's lock (a state load or save, a clear): in a shared
+   * context, the other sequences' evaluations wait meanwhile, so it gets the lock after the batch
+   * in flight instead of after every sequence has stopped (exclusive-gate.ts). A context of its
+   * own runs it directly.
+   */
+  readonly exclusive: Exclusive;
+  /** Awaited (when not undefined) before each evaluation of this sequence: a pending exclusive operation goes first. */
+  turn(): Promise<void> | undefined;
   /** Clears the sequence and returns it to the pool. Idempotent. */
   release(): Promise<void>;
 }
@@ -79,6 +89,8 @@ export class SequencePool implements SequenceSource {
     return {
       sequence: firstSequence(ctx),
       priority: 1,
+      exclusive: runDirectly,
+      turn: () => undefined,
       release: async () => {
         if (released) return;
         released = true;

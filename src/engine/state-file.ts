@@ -1,6 +1,8 @@
 // Moving a context sequence's KV state in and out of JavaScript memory. node-llama-cpp exposes
 // sequence state only as files (llama_state_seq_save_file / _load_file), so the bytes pass
 // through a file in /dev/shm (RAM-backed on Linux: no disk I/O), removed at once after use.
+// Only the llama.cpp call runs as the lease's exclusive operation (it takes the context's lock);
+// writing and reading the file happen while the context's other sequences go on decoding.
 
 import { randomBytes } from "node:crypto";
 import { accessSync, constants } from "node:fs";
@@ -9,6 +11,7 @@ import os from "node:os";
 import path from "node:path";
 import type { LlamaContextSequence } from "node-llama-cpp";
 import { KvbridgeError } from "../errors/kvbridge-error.js";
+import { runDirectly, type Exclusive } from "./exclusive-gate.js";
 
 let stateDir: string | null = null;
 
@@ -28,10 +31,10 @@ function scratchPath(): string {
 }
 
 /** The sequence's state (its tokens and KV cells) as llama.cpp serializes it. */
-export async function saveSequenceState(sequence: LlamaContextSequence): Promise<Buffer> {
+export async function saveSequenceState(sequence: LlamaContextSequence, exclusive: Exclusive = runDirectly): Promise<Buffer> {
   const file = scratchPath();
   try {
-    await sequence.saveStateToFile(file);
+    await exclusive(() => sequence.saveStateToFile(file));
     return await readFile(file);
   } catch (err) {
     throw new KvbridgeError("INTERNAL", `saving the sequence KV state failed: ${(err as Error).message}`, { cause: err });
@@ -44,13 +47,13 @@ export async function saveSequenceState(sequence: LlamaContextSequence): Promise
  * Replaces the sequence's state with `state` (a ggsq file image). The caller has validated the
  * bytes against this engine's layout: llama.cpp trusts them.
  */
-export async function loadSequenceState(sequence: LlamaContextSequence, state: Buffer): Promise<void> {
+export async function loadSequenceState(sequence: LlamaContextSequence, state: Buffer, exclusive: Exclusive = runDirectly): Promise<void> {
   const file = scratchPath();
   try {
     await writeFile(file, state).catch((err: unknown) => {
       throw new KvbridgeError("RESOURCE_EXHAUSTED", `writing ${state.length} bytes of KV state to ${file} failed (${(err as Error).message}); free space in ${scratchDir()}`, { cause: err });
     });
-    await sequence.loadStateFromFile(file, { acceptRisk: true });
+    await exclusive(() => sequence.loadStateFromFile(file, { acceptRisk: true }));
   } catch (err) {
     if (err instanceof KvbridgeError) throw err;
     throw new KvbridgeError("INCOMPATIBLE", `llama.cpp refused the assembled KV state: ${(err as Error).message}`, { cause: err });
