@@ -11,7 +11,9 @@
 //    (Buffer.copy) between the same kind of buffers.
 //  - ucx.<t>.<size>.sweep: chunks walk a 256 MiB pool from a 64 MiB ring of Node Buffers, as KV
 //    chunks do: judged against memcpy walking the same way.
-// Run: npx tsx bench/ucx-bench.ts [GiB] [--variants]
+// runUcxWholeRequestBench: whole requests through `kvbridge send`'s path over UCX shared memory,
+// against a memcpy sweep of the same distinct bytes and the TCP data plane, in the same run.
+// Run: npx tsx bench/ucx-bench.ts [GiB] [--variants] [--whole-requests]
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { randomBytes } from "node:crypto";
@@ -23,6 +25,7 @@ import { ucxAvailability, UcxSenderTransport, type UcxSenderChannel } from "../s
 import type { SlotWrite } from "../src/transport/transport.js";
 import type { BenchFigure } from "./bench-figure.js";
 import { freePort } from "./tcp-bench.js";
+import { measureTransfer, tcpTransport } from "./transfer-bench.js";
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -273,12 +276,60 @@ export async function runUcxBench(opts: UcxBenchOptions = {}): Promise<BenchFigu
 // Standalone: npx tsx bench/ucx-bench.ts [GiB] [--variants]
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
   const gib = Number(process.argv[2]);
-  const figures = await runUcxBench({
-    totalBytes: Number.isFinite(gib) && gib > 0 ? Math.round(gib * GiB) : GiB,
-    variants: process.argv.includes("--variants"),
-    log: (l) => process.stderr.write(`ucx-bench: ${l}\n`),
-  });
+  const totalBytes = Number.isFinite(gib) && gib > 0 ? Math.round(gib * GiB) : GiB;
+  const log = (l: string): void => void process.stderr.write(`ucx-bench: ${l}\n`);
+  const figures = process.argv.includes("--whole-requests")
+    ? await runUcxWholeRequestBench({ totalBytes, log })
+    : await runUcxBench({ totalBytes, variants: process.argv.includes("--variants"), log });
   for (const f of figures) {
-    console.log(`${f.bench.padEnd(28)} ${f.value.toFixed(2).padStart(7)} ${f.unit}  ${f.baselineName ?? ""}: ${f.baseline ?? "-"}  ratio ${f.ratio ?? "-"}`);
+    console.log(`${f.bench.padEnd(36)} ${f.value.toFixed(2).padStart(7)} ${f.unit}  ${f.baselineName ?? ""}: ${f.baseline ?? "-"}  ratio ${f.ratio ?? "-"}`);
   }
+}
+
+/**
+ * Whole requests through `kvbridge send`'s path (runLoad -> KvSender: Hello, Alloc, 16 chunks,
+ * Commit, the consumer's Release, 4 requests at a time, from unregistered Node Buffers) into a real
+ * `kvbridge decode --no-engine` process over UCX shared memory, next to, in the same run:
+ *  - a memcpy sweep (Buffer.copy) of the same distinct source bytes into a warm buffer the size of
+ *    the decode node's pool: the physical limit of a one-copy transfer on one host;
+ *  - the same requests over kvbridge's TCP data plane.
+ * Figures: transfer.ucx.shm.<size>.vs_memcpy and transfer.ucx.shm.<size>.vs_tcp.
+ */
+export async function runUcxWholeRequestBench(opts: { totalBytes?: number; log?: (line: string) => void } = {}): Promise<BenchFigure[]> {
+  const log = opts.log ?? (() => {});
+  const avail = ucxAvailability();
+  if (!avail.available) {
+    log(`UCX unavailable (${avail.reason}): no whole-request UCX figures`);
+    return [];
+  }
+  const totalBytes = opts.totalBytes ?? GiB;
+  const tls = TLS.shm;
+  const ucxT = UcxSenderTransport.create({ ucxConfig: { TLS: tls } });
+  let ucxRes: Awaited<ReturnType<typeof measureTransfer>>;
+  try {
+    ucxRes = await measureTransfer("ucx", ucxT, totalBytes, [], { UCX_TLS: tls });
+  } finally {
+    await ucxT.close();
+  }
+  const tcpT = tcpTransport();
+  let tcpRes: Awaited<ReturnType<typeof measureTransfer>>;
+  try {
+    tcpRes = await measureTransfer("tcp", tcpT, totalBytes);
+  } finally {
+    await tcpT.close();
+  }
+  const figures: BenchFigure[] = [];
+  for (const r of ucxRes) {
+    // runLoad's sources: 4 workers x 16 distinct chunks; the decode node's pool: 16 x 4 x 2 slots.
+    const src = Array.from({ length: 4 * CHUNKS_PER_REQUEST }, () => randomBytes(r.chunk));
+    const pool = Buffer.alloc(r.chunk * CHUNKS_PER_REQUEST * 4 * 2);
+    measureMemcpy(r.chunk, pool.length, "sweep", src, pool); // first touch of the destination
+    const memcpy = Math.max(measureMemcpy(r.chunk, totalBytes, "sweep", src, pool), measureMemcpy(r.chunk, totalBytes, "sweep", src, pool));
+    const tcp = tcpRes.find((t) => t.chunk === r.chunk)?.gbps ?? null;
+    const base = `transfer.ucx.shm.${sizeName(r.chunk)}`;
+    figures.push(figure(`${base}.vs_memcpy`, r.gbps * GB, memcpy, "memcpy (Buffer.copy) sweep of the same distinct source bytes into a pool-sized buffer"));
+    figures.push(figure(`${base}.vs_tcp`, r.gbps * GB, tcp === null ? null : tcp * GB, "the same whole requests over the TCP data plane"));
+    log(`whole requests ${sizeName(r.chunk)}: ucx ${r.gbps.toFixed(2)} GB/s, tcp ${tcp?.toFixed(2) ?? "-"}, memcpy sweep ${(memcpy / GB).toFixed(2)}`);
+  }
+  return figures;
 }
