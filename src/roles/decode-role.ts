@@ -26,7 +26,7 @@ import { inspectHandlers } from "../services/inspect-service.js";
 import { deferredModelsHandlers } from "../services/models-service.js";
 import { receiverHandlers } from "../services/receiver-service.js";
 import { serverInterceptors, type AdmissionGate } from "../services/server-interceptors.js";
-import { KvReceiver } from "../transfer/receiver.js";
+import { KvReceiver, type NotOffered } from "../transfer/receiver.js";
 import { TcpReceiverDataPlane } from "../transport/tcp/tcp-receiver.js";
 import type { TcpTlsOptions } from "../transport/tcp/tcp-tls.js";
 import type { ReceiverDataPlane, TransportKind } from "../transport/transport.js";
@@ -152,8 +152,9 @@ export async function startDecodeRole(opts: DecodeRoleOptions): Promise<DecodeRo
     lifecycle.defer(() => rx.close());
     rx.events.on("ended", () => lifecycle.workEnded());
 
-    const dataPlanes = await startDataPlanes(opts, rx, memory, lifecycle, nodeId);
-    rx.setOffers(dataPlanes.map((d) => d.offer()));
+    const notOffered: NotOffered[] = [];
+    const dataPlanes = await startDataPlanes(opts, rx, memory, lifecycle, nodeId, notOffered);
+    rx.setOffers(dataPlanes.map((d) => d.offer()), notOffered);
     const transports = dataPlanes.map((d) => d.kind);
 
     let engineState: EngineState = opts.engine || opts.models ? "loading" : "none";
@@ -300,9 +301,12 @@ export async function startDecodeRole(opts: DecodeRoleOptions): Promise<DecodeRo
 }
 
 /** The TCP data plane and, unless only TCP was asked for, UCX's (a failing UCX falls back to TCP with a warning). */
-async function startDataPlanes(opts: DecodeRoleOptions, rx: KvReceiver, memory: PoolMemory, lifecycle: RoleLifecycle, nodeId: string): Promise<ReceiverDataPlane[]> {
+async function startDataPlanes(opts: DecodeRoleOptions, rx: KvReceiver, memory: PoolMemory, lifecycle: RoleLifecycle, nodeId: string, notOffered: NotOffered[]): Promise<ReceiverDataPlane[]> {
   const log = opts.logger;
   const dataPlanes: ReceiverDataPlane[] = [];
+  // Each data plane not offered is recorded with why: Hello and kvctl status say it.
+  if (opts.transport === "tcp") notOffered.push({ transport: "ucx", reason: "not_selected", message: "the node runs with --transport tcp" });
+  else if (!opts.ucxDataPlane) notOffered.push({ transport: "ucx", reason: "ucx_unavailable", message: "this node was started without a UCX data plane" });
   if (opts.transport !== "tcp" && opts.ucxDataPlane) {
     try {
       const ucx = await opts.ucxDataPlane(memory, log);
@@ -310,9 +314,12 @@ async function startDataPlanes(opts: DecodeRoleOptions, rx: KvReceiver, memory: 
       lifecycle.defer(() => ucx.close());
     } catch (err) {
       if (opts.transport === "ucx") throw err;
-      log.warn({ nodeId, reason: toKvbridgeError(err).message }, "UCX data plane unavailable; serving over TCP only");
+      const e = toKvbridgeError(err);
+      notOffered.push({ transport: "ucx", reason: e.details.reason === "ucx_not_direct" ? "ucx_not_direct" : "ucx_unavailable", message: e.message });
+      log.warn({ nodeId, reason: e.message }, "UCX data plane unavailable; serving over TCP only");
     }
   }
+  if (opts.transport === "ucx") notOffered.push({ transport: "tcp", reason: "not_selected", message: "the node runs with --transport ucx" });
   if (opts.transport !== "ucx") {
     const tcp = await TcpReceiverDataPlane.listen({
       host: opts.dataListen.host,

@@ -11,7 +11,7 @@ import type { InspectHandlers } from "../wire/generated/kvbridge/v1/Inspect.js";
 import type { ModelStats } from "../wire/generated/kvbridge/v1/ModelStats.js";
 import type { RequestInfo } from "../wire/generated/kvbridge/v1/RequestInfo.js";
 import type { Stats } from "../wire/generated/kvbridge/v1/Stats.js";
-import { PROTOCOL_VERSION } from "../wire/proto.js";
+import { CAPABILITY_DATA_PLANE_COMMIT, PROTOCOL_VERSION } from "../wire/proto.js";
 import type { GenerationView } from "./decode-service.js";
 import type { PrefillView } from "./prefills-in-flight.js";
 import { unaryHandler } from "./unary-handler.js";
@@ -110,6 +110,9 @@ export function inspectHandlers(rx: KvReceiver, node: InspectedNode): InspectHan
         serving: node.serving(),
         activeGenerations: node.generations?.().length ?? 0,
         models: modelStats(node.models?.()),
+        // The data planes not offered, and why; the capabilities senders may negotiate (Hello answers the same).
+        transportsNotOffered: rx.getNotOffered().map((n) => ({ transport: n.transport, reason: n.reason, message: n.message })),
+        capabilities: rx.getOffers().some((o) => o.kind === "tcp") ? [CAPABILITY_DATA_PLANE_COMMIT] : [],
       };
     }),
     ListEntries: unaryHandler((req) => {

@@ -13,7 +13,7 @@ import { wellFormed } from "../wire/error-status.js";
 import type { KvReceiverHandlers } from "../wire/generated/kvbridge/v1/KvReceiver.js";
 import type { KeyState as WireKeyState } from "../wire/generated/kvbridge/v1/KeyState.js";
 import type { TransportNotOffered } from "../wire/generated/kvbridge/v1/TransportNotOffered.js";
-import { CAPABILITY_DATA_PLANE_COMMIT, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION } from "../wire/proto.js";
+import { CAPABILITY_DATA_PLANE_COMMIT, MAX_RELEASE_IDS, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION } from "../wire/proto.js";
 import { callSignal, unaryHandler } from "./unary-handler.js";
 
 /** Longest AwaitReady a caller may ask for: a waiting call holds a handler, not a slot, but not forever. */
@@ -22,8 +22,6 @@ export const MAX_AWAIT_MS = 120_000;
 /** Longest sender-given abort reason kept (logs and late answers quote it). */
 const MAX_REASON_CHARS = 200;
 
-/** Most request ids one Release may name (ReleaseRequest.request_ids). */
-export const MAX_RELEASE_IDS = 4096;
 
 /**
  * The capabilities this receiver uses with a sender that asked for them: the data-plane commit when

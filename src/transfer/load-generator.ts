@@ -1,6 +1,7 @@
 // `kvbridge send`: a transfer load generator for validating a fabric (what ucx_perftest is to UCX).
 // Pushes synthetic chunks through the real sender, optionally verifies every chunk's bytes on the
-// receiver (AwaitReady + ChecksumKeys), and reports bytes, seconds, GB/s and dedup hits.
+// receiver (AwaitReady + ChecksumKeys), releases what it pushed (batched Release), and reports
+// bytes, seconds, GB/s and dedup hits.
 
 import * as grpc from "@grpc/grpc-js";
 import { createHash, randomBytes } from "node:crypto";
@@ -8,6 +9,7 @@ import { ABORT_TIMEOUT_MS, RPC_TIMEOUT_MS } from "../config/defaults.js";
 import { KvbridgeError, toKvbridgeError } from "../errors/kvbridge-error.js";
 import { InspectClient } from "../wire/inspect-client.js";
 import { ReceiverClient } from "../wire/receiver-client.js";
+import { ReleaseBatcher } from "./release-batcher.js";
 import type { KvSender, PushChunk } from "./sender.js";
 
 /** How long verification waits for a pushed request's keys to be READY: a push already committed them, so this only bounds a stuck node. */
@@ -60,8 +62,14 @@ export async function runLoad(sender: KvSender, o: LoadOptions): Promise<LoadRes
 
   const creds = o.credentials ?? grpc.credentials.createInsecure();
   const inspect = o.verify ? new InspectClient(o.target, creds) : undefined;
-  // Pushed requests are consumed (released) like a decode node would, so the pool never fills up.
+  // Pushed requests are consumed (released) like a decode node would, so the pool never fills up;
+  // releases that pile up while one Release call is in flight go together in the next.
   const control = new ReceiverClient(o.target, creds);
+  let releaser: ReleaseBatcher | undefined;
+  const release = (requestId: string): Promise<void> => {
+    releaser ??= new ReleaseBatcher(control, RPC_TIMEOUT_MS, (sender.negotiated(o.target)?.protocolVersion ?? 1) >= 2);
+    return releaser.release(requestId);
+  };
 
   let next = 0;
   let bytes = 0;
@@ -107,7 +115,7 @@ export async function runLoad(sender: KvSender, o: LoadOptions): Promise<LoadRes
         if (inspect) {
           const n = await verifyRequest(inspect, requestId, chunks, sharedSums);
           verified += n;
-        } else await control.release({ requestId }, { timeoutMs: RPC_TIMEOUT_MS });
+        } else await release(requestId);
         ok++;
       } catch (err) {
         failed++;
@@ -129,7 +137,7 @@ export async function runLoad(sender: KvSender, o: LoadOptions): Promise<LoadRes
         throw new KvbridgeError("INTERNAL", `verify ${requestId}: chunk ${s.key} is ${s.state} with sha256 ${s.sha256 || "-"}, expected ${expected}`);
       }
     });
-    await control.release({ requestId }, { timeoutMs: RPC_TIMEOUT_MS });
+    await release(requestId);
     return chunks.length;
   };
 

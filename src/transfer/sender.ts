@@ -172,6 +172,8 @@ export class KvSender {
         );
       }
     }
+    // A forced transport the receiver does not offer fails here, before anything is allocated.
+    this.chooseKind(peer);
     const perBatch = Math.max(1, Math.min(hello.maxKeysPerAlloc || 1024, 1024));
     const batches: number[][] = [];
     for (let i = 0; i < chunks.length; i += perBatch) {
@@ -369,8 +371,8 @@ export class KvSender {
         const why = notOfferedReason(peer.hello, pref);
         throw new KvbridgeError(
           "UNAVAILABLE",
-          `transport ${pref} was forced but the receiver ${peer.hello.nodeId} does not offer it (${why ? `${why.reason}: ${why.message}` : "no reason given: an older receiver"}); ` +
-            `drop --transport ${pref} (or use auto) to send over ${peer.offers.map((o) => o.kind).join(", ") || "nothing it offers"}`,
+          `transport ${pref} was forced but the receiver does not offer it (${why ? `${why.reason}: ${why.message}` : "no reason given: a receiver of protocol 1"}); ` +
+            `receiver ${peer.hello.nodeId} offers ${peer.offers.map((o) => o.kind).join(", ") || "nothing"}: drop --transport ${pref} (or use auto)`,
           why?.reason === "ucx_not_direct" ? { details: { reason: "ucx_not_direct" } } : undefined,
         );
       }
@@ -454,6 +456,13 @@ export class KvSender {
       },
       signal,
     );
+  }
+
+  /** The protocol agreed with `target` by its cached handshake; undefined before one succeeded. */
+  negotiated(target: string): { protocolVersion: number; dataPlaneCommit: boolean } | undefined {
+    const p = this.peers.get(target);
+    const peer = p && this.settled.get(p);
+    return peer ? { protocolVersion: peer.hello.protocolVersion, dataPlaneCommit: peer.dataPlaneCommit } : undefined;
   }
 
   /**

@@ -21,6 +21,9 @@ export const PROTOCOL_VERSION = 2;
 /** The oldest version this node still speaks. */
 export const MIN_PROTOCOL_VERSION = 1;
 
+/** Most request ids one Release may name (ReleaseRequest.request_ids, protocol 2). */
+export const MAX_RELEASE_IDS = 4096;
+
 /** Hello capability: the request's Commit travels on the data plane after its last write (docs/protocol.md). */
 export const CAPABILITY_DATA_PLANE_COMMIT = "data_plane_commit";
 

@@ -51,6 +51,10 @@ export interface NodeStatus {
   protocol_version: number;
   health: HealthStatus;
   transports: string[];
+  /** Decode: the data planes the node has but does not offer, and why (what Hello tells senders). */
+  transports_not_offered: Array<{ transport: string; reason: string; message: string }>;
+  /** Decode: protocol capabilities senders may negotiate (data_plane_commit: Commit behind the last write). */
+  capabilities: string[];
   fingerprint: string;
   generation: number;
   pool: { slot_bytes: number; slots: SlotCounts; bytes: SlotCounts };
@@ -131,6 +135,8 @@ export function buildStatus(
     protocol_version: s.protocolVersion,
     health,
     transports: s.transports,
+    transports_not_offered: s.transportsNotOffered.map((n) => ({ transport: n.transport, reason: n.reason, message: n.message })),
+    capabilities: s.capabilities,
     fingerprint: s.fingerprint,
     generation: s.generation,
     pool: { slot_bytes: s.slotBytes, slots, bytes },
@@ -157,6 +163,13 @@ function slotsWithBytes(n: number, slotBytes: number): string {
 /** "m1 loaded 1/4 sequences, m2 unloaded": each model of the node on one line. */
 function modelsLine(models: readonly ModelStatus[]): string {
   return models.map((m) => `${printable(m.id)} ${printable(m.state)}` + (m.sequences_total > 0 ? ` ${m.sequences_in_use}/${m.sequences_total} sequences` : "")).join(", ");
+}
+
+/** "tcp (commit on the data plane); ucx not offered: ucx_not_direct (why)": what senders get and why not the rest. */
+function dataPlanesLine(r: NodeStatus): string {
+  const offered = (r.transports.join(",") || "none") + (r.capabilities.includes("data_plane_commit") ? " (commit on the data plane)" : "");
+  const not = r.transports_not_offered.map((n) => `${n.transport} not offered: ${n.reason} (${n.message})`);
+  return printable([offered, ...not].join("; "));
 }
 
 /** A prefill node's block: its models, their prefix caches, its pushes in flight. */
@@ -197,6 +210,7 @@ export function renderStatus(r: NodeReport): string {
     `  dedup        ${r.dedup.hits} hits / ${r.dedup.misses} misses (${formatPercent(r.dedup.hit_rate)} hit rate)`,
     `  transfer     ${formatBytes(r.transfer.bytes_received)} received, ${formatRate(r.transfer.rate_bytes_per_second)}` +
       (r.transfer.sample_ms !== null ? ` over the last ${formatDuration(r.transfer.sample_ms)}` : " (rate not sampled)"),
+    `  data planes  ${dataPlanesLine(r)}`,
     ...(engine ? [`  generating   ${r.active_generations} active generation(s)`, `  models       ${modelsLine(r.models) || "none"}`] : []),
   ];
   return lines.join("\n") + "\n";
