@@ -7,6 +7,7 @@ import type { UcpEp, UcpRkey, UcpRequest } from "../../../native-bindings/ucx/uc
 import type { SenderChannel, SlotWrite } from "../transport.js";
 import type { PumpSource, RequestPump, TrackedRequest } from "./ucx-request-pump.js";
 import type { UcxDirectness } from "./ucx-directness.js";
+import type { MappedTarget } from "./ucx-mapped-target.js";
 import { ucxError } from "./ucx-status.js";
 import type { UcxWorker } from "./ucx-worker.js";
 
@@ -77,11 +78,11 @@ export class UcxSenderChannel implements SenderChannel, PumpSource {
   private readonly param: Buffer;
   private ep: UcpEp | null;
   /**
-   * Where the receiver's pool (its baseAddress) is mapped into this process, when shared memory
-   * maps it (ucp_rkey_ptr): writes are then one memcpy each, straight from the caller's buffer into
-   * the pool, with no UCX request, no registration of the source and no flush to wait for.
+   * The receiver's pool as mapped into this process, when shared memory maps it (ucp_rkey_ptr):
+   * writes are then one memcpy each, straight from the caller's buffer into the pool, with no UCX
+   * request, no registration of the source and no flush to wait for.
    */
-  private mappedBase: bigint | null = null;
+  private mapped: MappedTarget | null = null;
   private rkey: UcpRkey | null;
   private jobs: WriteJob[] = [];
   private rr = 0;
@@ -109,9 +110,14 @@ export class UcxSenderChannel implements SenderChannel, PumpSource {
     this.param = this.worker.ucx.requestParam();
   }
 
-  /** Copy writes through the mapping of the receiver's pool at `local` (its baseAddress as mapped here). */
-  useMapping(local: bigint): void {
-    this.mappedBase = local;
+  /** Copy writes through the mapping of the receiver's pool (its baseAddress as mapped here). */
+  useMapping(target: MappedTarget): void {
+    this.mapped = target;
+  }
+
+  /** The mapped pool writes are copied into, when shared memory maps it; null otherwise. */
+  get mappedTarget(): MappedTarget | null {
+    return this.mapped;
   }
 
   get broken(): boolean {
@@ -225,7 +231,7 @@ export class UcxSenderChannel implements SenderChannel, PumpSource {
         did = true;
       } else if (job.next >= job.segments.length && !job.flushing) {
         // Copies through the mapping are complete when made: nothing to flush.
-        if (this.mappedBase !== null) {
+        if (this.mapped !== null) {
           job.flushing = true;
           this.settle(job, null);
           did = true;
@@ -245,9 +251,14 @@ export class UcxSenderChannel implements SenderChannel, PumpSource {
     const { ucx } = this.worker;
     this.stats.puts++;
     this.stats.bytes += seg.data.length;
-    if (this.mappedBase !== null) {
+    if (this.mapped !== null) {
       // The same copy ucp_put_nbx makes through an rkey_ptr lane, without its per-put overhead.
-      if (seg.data.length > 0) seg.data.copy(ucx.view(this.mappedBase + (seg.remote - this.baseAddress), seg.data.length));
+      try {
+        this.mapped.copyIn(seg.data, Number(seg.remote - this.baseAddress));
+      } catch (err) {
+        this.fail(err instanceof KvbridgeError ? err : new KvbridgeError("INTERNAL", `copy into the mapped pool failed: ${String(err)}`));
+        return;
+      }
       this.stats.immediatePuts++;
       if (this.tracked.size > 0) this.lastProgressAt = now;
       return;
@@ -367,6 +378,7 @@ export class UcxSenderChannel implements SenderChannel, PumpSource {
     this.closing = new Promise<void>((resolve) => {
       const { ucx } = this.worker;
       const ep = this.ep;
+      const mappingIdle = this.mapped?.close() ?? Promise.resolve();
       if (ep === null || this.worker.closed) {
         resolve();
         return;
@@ -375,16 +387,21 @@ export class UcxSenderChannel implements SenderChannel, PumpSource {
       const force = afterFailure && this.errorHandling === "peer";
       const finish = (completed: boolean): void => {
         clearTimeout(timer);
-        if (completed) {
-          // The endpoint is gone, so no request can read a source buffer or use the rkey any more.
+        if (!completed) {
+          // Requests UCX still holds may use the rkey and read the abandoned buffers, so the
+          // transport keeps this channel (and them) until it destroys the worker.
+          resolve();
+          return;
+        }
+        // The endpoint is gone, so no request can read a source buffer or use the rkey any more;
+        // the rkey (and the mapping it holds) goes once no prefault call is running on it.
+        void mappingIdle.then(() => {
           if (this.rkey !== null && !this.worker.closed) ucx.fns.ucp_rkey_destroy(this.rkey);
           this.rkey = null;
           this.abandoned = [];
-        }
-        // Not completed: requests UCX still holds may use the rkey and read the abandoned buffers,
-        // so the transport keeps this channel (and them) until it destroys the worker.
-        if (completed) this.onClosed(this);
-        resolve();
+          this.onClosed(this);
+          resolve();
+        });
       };
       const r = ucx.classifyStatusPtr(ucx.fns.ucp_ep_close_nbx(ep, ucx.requestParam(force ? { flags: UCP_EP_CLOSE_FLAG_FORCE } : {})));
       let timer: NodeJS.Timeout | undefined;

@@ -16,6 +16,7 @@ import type { DataPlaneOffer, SenderChannel, SenderTransport } from "../transpor
 import { UcxSenderChannel, type UcxChannelLimits, type UcxErrorHandling } from "./ucx-channel.js";
 import { RequestPump } from "./ucx-request-pump.js";
 import { endpointDirectness, UcxNotDirectError } from "./ucx-directness.js";
+import { MappedTarget } from "./ucx-mapped-target.js";
 import { ucxError } from "./ucx-status.js";
 import { UcxWorker } from "./ucx-worker.js";
 
@@ -38,6 +39,11 @@ export interface UcxSenderOptions extends UcxContextOptions, Partial<UcxChannelL
    * paths only: kvbridge's senders decline them (UcxNotDirectError) and use TCP.
    */
   allowEmulatedPuts?: boolean;
+  /**
+   * Populate the page tables of a receiver's pool mapped into this process in the background at
+   * connect (MADV_POPULATE_WRITE), so first writes to its pages take no page fault. Default true.
+   */
+  prefaultMapping?: boolean;
 }
 
 export const UCX_SENDER_DEFAULTS = {
@@ -56,6 +62,7 @@ export class UcxSenderTransport implements SenderTransport {
   private readonly errorHandling: UcxErrorHandling;
   private readonly connectTimeoutMs: number;
   private readonly allowEmulatedPuts: boolean;
+  private readonly prefaultMapping: boolean;
   private readonly channels = new Map<bigint, UcxSenderChannel>();
   private readonly errHandler: bigint;
   private nextId = 1n;
@@ -67,6 +74,7 @@ export class UcxSenderTransport implements SenderTransport {
     this.connectTimeoutMs = connectTimeoutMs;
     this.errorHandling = opts.errorHandling ?? "none";
     this.allowEmulatedPuts = opts.allowEmulatedPuts === true;
+    this.prefaultMapping = opts.prefaultMapping !== false;
     this.pump = new RequestPump(worker, { sliceMs: opts.sliceMs });
     // UCX calls this from inside ucp_worker_progress when an endpoint fails; arg is the channel id.
     this.errHandler = worker.ucx.registerErrHandler((arg, _ep, status) => {
@@ -161,7 +169,11 @@ export class UcxSenderTransport implements SenderTransport {
       throw new UcxNotDirectError("UCX declined for this receiver", directness);
     }
     const mapped: [bigint | null] = [null];
-    if (fns.ucp_rkey_ptr(rkeyOut[0], offer.baseAddress, mapped) === UCS_OK && mapped[0] !== null) channel.useMapping(mapped[0]);
+    if (fns.ucp_rkey_ptr(rkeyOut[0], offer.baseAddress, mapped) === UCS_OK && mapped[0] !== null) {
+      const target = new MappedTarget(ucx, mapped[0]);
+      if (this.prefaultMapping) target.startPrefault();
+      channel.useMapping(target);
+    }
     return channel;
   }
 
