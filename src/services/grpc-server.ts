@@ -23,6 +23,17 @@ export interface NodeGrpcServer {
   close(graceMs?: number): Promise<void>;
 }
 
+/**
+ * The options of every node's gRPC server (interceptors aside). Exported for bench/alloc-bench.ts, whose
+ * bare grpc-js baseline must run with the same ones to be a fair comparison.
+ */
+export const NODE_SERVER_OPTIONS: grpc.ServerOptions = {
+  "grpc.max_receive_message_length": 16 * 1024 * 1024,
+  "grpc.keepalive_time_ms": 30_000,
+  // channelz bookkeeping on every call, which nothing here reads.
+  "grpc.enable_channelz": 0,
+};
+
 function bind(server: grpc.Server, listen: HostPort, credentials: grpc.ServerCredentials): Promise<number> {
   return new Promise<number>((resolve, reject) => {
     server.bindAsync(formatHostPort(listen), credentials, (err, p) => {
@@ -44,13 +55,7 @@ export async function startGrpcServer(
   healthListen?: HostPort,
   interceptors: grpc.ServerInterceptor[] = [],
 ): Promise<NodeGrpcServer> {
-  const server = new grpc.Server({
-    "grpc.max_receive_message_length": 16 * 1024 * 1024,
-    "grpc.keepalive_time_ms": 30_000,
-    // channelz bookkeeping on every call, which nothing here reads.
-    "grpc.enable_channelz": 0,
-    interceptors,
-  });
+  const server = new grpc.Server({ ...NODE_SERVER_OPTIONS, interceptors });
   const statusMap: Record<string, ServingStatus> = { "": "NOT_SERVING" };
   for (const s of services) statusMap[s.name] = "NOT_SERVING";
   const health = new HealthImplementation(statusMap);

@@ -1,7 +1,8 @@
-// The cross-cutting concerns of a kvbridge gRPC server as grpc-js server interceptors, in one place
-// and one order: request-id logging (next to the network), metrics, then the admission gate (next to
-// the handlers). A handler only ever sees calls the gate admitted; the log and the metrics see every
-// answer, the gate's refusals included.
+// The cross-cutting concerns of a kvbridge gRPC server as one grpc-js server interceptor, in one place
+// and one order: request-id logging, metrics, then the admission gate (next to the handlers). A handler
+// only ever sees calls the gate admitted; the log and the metrics see every answer, the gate's refusals
+// included. The OK path does no work it does not need: no log line when debug is off, no trailer
+// reading, the op label of a method path computed once.
 import * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import type { KvbridgeError } from "../errors/kvbridge-error.js";
@@ -54,67 +55,73 @@ function passThrough(call: grpc.ServerInterceptingCallInterface): grpc.ServerInt
   return new grpc.ServerInterceptingCall(call);
 }
 
-function requestLog(log: Logger): grpc.ServerInterceptor {
-  return (method, call) => {
-    if (opOf(method.path) === undefined) return passThrough(call);
-    const t0 = performance.now();
-    let requestId: string | undefined;
-    return new grpc.ServerInterceptingCall(call, {
-      start(next) {
-        next({
-          onReceiveMessage(message, nextMessage) {
-            requestId ??= requestIdOf(message);
-            nextMessage(message);
-          },
-        });
-      },
-      sendStatus(status, next) {
-        const line = { rpc: method.path, requestId, peer: call.getPeer(), ms: Math.round((performance.now() - t0) * 10) / 10 };
-        if (status.code === grpc.status.OK || status.code === grpc.status.CANCELLED) log.debug(line, "rpc answered");
-        else if (status.code === grpc.status.INTERNAL || status.code === grpc.status.UNKNOWN) log.error({ ...line, code: failureLabel(status), err: status.details }, "rpc failed");
-        else log.info({ ...line, code: failureLabel(status), err: status.details }, "rpc refused");
-        next(status);
-      },
-    });
-  };
+/**
+ * opOf per method path, remembered: interceptors only run for the server's registered methods (grpc-js
+ * answers any other path UNIMPLEMENTED before them), so this holds one entry per method.
+ */
+const opByPath = new Map<string, string | null>();
+function cachedOp(path: string): string | undefined {
+  let op = opByPath.get(path);
+  if (op === undefined) {
+    op = opOf(path) ?? null;
+    opByPath.set(path, op);
+  }
+  return op ?? undefined;
 }
 
-function callMetrics(m: NodeMetrics): grpc.ServerInterceptor {
+/** The log line of one answered call (rpc answered / refused / failed). */
+function logAnswer(log: Logger, path: string, requestId: string | undefined, call: grpc.ServerInterceptingCallInterface, t0: number, status: SentStatus): void {
+  const ok = status.code === grpc.status.OK || status.code === grpc.status.CANCELLED;
+  // The OK path logs at debug: no line (and no peer lookup, which asks the socket) when that is off.
+  if (ok && !log.isLevelEnabled("debug")) return;
+  const line = { rpc: path, requestId, peer: call.getPeer(), ms: Math.round((performance.now() - t0) * 10) / 10 };
+  if (ok) log.debug(line, "rpc answered");
+  else if (status.code === grpc.status.INTERNAL || status.code === grpc.status.UNKNOWN) log.error({ ...line, code: failureLabel(status), err: status.details }, "rpc failed");
+  else log.info({ ...line, code: failureLabel(status), err: status.details }, "rpc refused");
+}
+
+/** The call's metrics: Alloc latency, and a failure by op and error code. */
+function countAnswer(m: NodeMetrics, op: string, t0: number, status: SentStatus): void {
+  if (op === "alloc") m.allocSeconds.observe((performance.now() - t0) / 1000);
+  if (status.code !== grpc.status.OK) m.failures.inc({ op, reason: failureLabel(status) });
+}
+
+/**
+ * The three concerns as one grpc-js interceptor, so a call pays for one intercepting layer rather than
+ * one per concern (each layer wraps every message, the metadata and the status): the request id is
+ * read from the first message and the gate decides on it, in that order; the answer (the gate's
+ * refusal included) is counted, then logged.
+ */
+function kvbridgeCalls(o: InterceptorOptions): grpc.ServerInterceptor {
+  const { gate, metrics: m, logger: log } = o;
   // Registered now, so a fresh node already exports them (a dashboard tells "idle" from "missing").
-  void [m.allocSeconds, m.failures];
+  if (m) void [m.allocSeconds, m.failures];
   return (method, call) => {
-    const op = opOf(method.path);
+    const op = cachedOp(method.path);
     if (op === undefined) return passThrough(call);
     const t0 = performance.now();
-    return new grpc.ServerInterceptingCall(call, {
-      sendStatus(status, next) {
-        if (op === "alloc") m.allocSeconds.observe((performance.now() - t0) / 1000);
-        if (status.code !== grpc.status.OK) m.failures.inc({ op, reason: failureLabel(status) });
-        next(status);
-      },
-    });
-  };
-}
-
-function admission(gate: AdmissionGate): grpc.ServerInterceptor {
-  return (method, call) => {
-    if (opOf(method.path) === undefined) return passThrough(call);
+    let requestId: string | undefined;
     let refused = false;
+    const listener: grpc.ServerListener = {
+      onReceiveMessage(message, nextMessage) {
+        if (log) requestId ??= requestIdOf(message);
+        const refusal = gate?.refusal(method.path, message);
+        if (refusal === undefined) return nextMessage(message);
+        // The handler never hears of the call: neither its message nor its half-close.
+        refused = true;
+        const s = toServiceError(refusal);
+        self.sendStatus({ code: s.code ?? grpc.status.UNAVAILABLE, details: s.details ?? refusal.message, metadata: s.metadata ?? null });
+      },
+      onReceiveHalfClose(nextHalfClose) {
+        if (!refused) nextHalfClose();
+      },
+    };
     const self: grpc.ServerInterceptingCall = new grpc.ServerInterceptingCall(call, {
-      start(next) {
-        next({
-          onReceiveMessage(message, nextMessage) {
-            const refusal = gate.refusal(method.path, message);
-            if (refusal === undefined) return nextMessage(message);
-            // The handler never hears of the call: neither its message nor its half-close.
-            refused = true;
-            const s = toServiceError(refusal);
-            self.sendStatus({ code: s.code ?? grpc.status.UNAVAILABLE, details: s.details ?? refusal.message, metadata: s.metadata ?? null });
-          },
-          onReceiveHalfClose(nextHalfClose) {
-            if (!refused) nextHalfClose();
-          },
-        });
+      start: log || gate ? (next) => next(listener) : undefined,
+      sendStatus(status, next) {
+        if (m) countAnswer(m, op, t0, status);
+        if (log) logAnswer(log, method.path, requestId, call, t0, status);
+        next(status);
       },
     });
     return self;
@@ -122,14 +129,9 @@ function admission(gate: AdmissionGate): grpc.ServerInterceptor {
 }
 
 /**
- * The interceptors of a kvbridge server, for `new grpc.Server({ interceptors })`. grpc-js runs the
- * first one nearest the network: the log sees each call first and its answer last, the gate sits
- * right before the handlers.
+ * The interceptors of a kvbridge server, for `new grpc.Server({ interceptors })`: one, doing what is
+ * asked of it (the log, the metrics, the gate); none when nothing is.
  */
 export function serverInterceptors(o: InterceptorOptions): grpc.ServerInterceptor[] {
-  const out: grpc.ServerInterceptor[] = [];
-  if (o.logger) out.push(requestLog(o.logger));
-  if (o.metrics) out.push(callMetrics(o.metrics));
-  if (o.gate) out.push(admission(o.gate));
-  return out;
+  return o.logger || o.metrics || o.gate ? [kvbridgeCalls(o)] : [];
 }
