@@ -1,6 +1,8 @@
 // End-to-end transfer throughput through kvbridge: a real `kvbridge decode --no-engine` process and
-// the real sender (Hello, Alloc, writes, Commit, Release per request) over TCP or UCX, for 256 KiB,
-// 1 MiB and 4 MiB chunks over >= 1 GiB each. Baselines come from the transport benches of the same run.
+// the real sender (Hello, Alloc, writes, Commit on the data plane or over gRPC, batched Release) over
+// TCP or UCX, for 256 KiB, 1 MiB and 4 MiB chunks over >= 1 GiB each. Baselines come from the
+// transport benches of the same run. `protocol: 1` measures the sender as protocol 1 speaks it
+// (gRPC Commit, one Release per request), for a before/after in the same minutes.
 
 import { spawn } from "node:child_process";
 import { once } from "node:events";
@@ -72,15 +74,16 @@ export async function measureTransfer(
   decodeArgs: string[] = [],
   env: NodeJS.ProcessEnv = {},
   shape: RequestShape = { chunksPerRequest: 16 },
+  o: { chunkSizes?: readonly number[]; protocol?: 1 } = {},
 ): Promise<Array<{ chunk: number; gbps: number; bytes: number }>> {
   const out: Array<{ chunk: number; gbps: number; bytes: number }> = [];
   const concurrency = 4;
-  for (const chunk of TRANSFER_CHUNKS) {
+  for (const chunk of o.chunkSizes ?? TRANSFER_CHUNKS) {
     const chunksPerRequest = "chunksPerRequest" in shape ? shape.chunksPerRequest : Math.max(1, Math.round(shape.requestBytes / chunk));
     const slots = chunksPerRequest * concurrency * 2;
     const node = await startBenchDecode(["--pool-slots", String(slots), "--slot-bytes", String(chunk), "--transport", kind, "--lock-memory", "auto", ...decodeArgs], env);
     const transports: Partial<Record<TransportKind, SenderTransport>> = { [kind]: transport };
-    const sender = new KvSender({ fingerprint: "", transports, preference: kind, logger: silentLogger() });
+    const sender = new KvSender({ fingerprint: "", transports, preference: kind, logger: silentLogger(), protocol: o.protocol ?? "auto" });
     try {
       const requests = Math.ceil(totalBytes / (chunk * chunksPerRequest));
       // Warm-up: connections, handshakes, first-touch of the pool pages.
