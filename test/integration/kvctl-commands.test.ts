@@ -361,7 +361,7 @@ describe("kvctl with a node id and a request id made of terminal escapes", () =>
     const [status, json] = await Promise.all([kvctl(["status", hostile.grpc, "--sample-ms", "0"]), kvctl(["status", hostile.grpc, "--sample-ms", "0", "--json"])]);
     expect(status.code).toBe(0);
     expect(status.stdout).not.toMatch(RAW);
-    expect(status.stdout.split("\n")[0]).toBe(`${hostile.grpc}  ${EVIL_NODE_SHOWN}  decode  v${(JSON.parse(json.stdout) as { nodes: Array<{ version: string }> }).nodes[0]!.version}  protocol 1  SERVING  tcp`);
+    expect(status.stdout.split("\n")[0]).toBe(`${hostile.grpc}  ${EVIL_NODE_SHOWN}  decode  v${(JSON.parse(json.stdout) as { nodes: Array<{ version: string }> }).nodes[0]!.version}  protocol 2  SERVING  tcp`);
     expect((JSON.parse(json.stdout) as { nodes: Array<{ node_id: string }> }).nodes[0]!.node_id).toBe(EVIL_NODE_ID);
   });
 

@@ -62,7 +62,7 @@ describe("kvctl against a prefill node", () => {
     const [human, json] = await Promise.all([kvctl(["status", cluster.prefillGrpc, "--sample-ms", "0"]), kvctl(["status", cluster.prefillGrpc, "--sample-ms", "0", "-o", "json"])]);
     expect(human.code, human.stderr).toBe(0);
     const lines = human.stdout.split("\n");
-    expect(lines[0]).toMatch(new RegExp(`^${cluster.prefillGrpc}  prefill-\\S+  prefill  v\\d+\\.\\d+\\.\\d+  protocol 1  SERVING  \\S+$`));
+    expect(lines[0]).toMatch(new RegExp(`^${cluster.prefillGrpc}  prefill-\\S+  prefill  v\\d+\\.\\d+\\.\\d+  protocol 2  SERVING  \\S+$`));
     expect(human.stdout).toMatch(/\n {2}models +kvbridge-small-\S+ loaded 0\/\d+ sequences\n/);
     expect(human.stdout).toMatch(/\n {2}prefix cache (off|\d+ chunks, .* of .*)\n/);
     expect(human.stdout).toContain("  pushes       0 in flight\n");
