@@ -18,8 +18,11 @@ export const FrameType = {
   ACK: 2,
   NACK: 3,
   CLOSE: 4,
-  /** Sender -> receiver: commit a request (negotiated: data_plane_commit). */
-  COMMIT: 5,
+  /**
+   * Sender -> receiver: commit a request (negotiated: data_plane_commit). 0x1e is 5 bit flips away from
+   * WRITE (1): a corrupted WRITE header is closed as garbage, never read as a commit.
+   */
+  COMMIT: 0x1e,
   /** Receiver -> sender: the COMMIT frame's request is committed; carries its key counts. */
   COMMIT_ACK: 6,
 } as const;
@@ -152,7 +155,7 @@ export function checkWritePrefix(header: Buffer): HeaderProblem | null {
   }
   const type = header.readUInt8(5);
   if (type !== FrameType.WRITE && type !== FrameType.COMMIT) {
-    return { code: "INVALID_ARGUMENT", message: `frame type ${type} is not WRITE (1) or COMMIT (5); senders only send those` };
+    return { code: "INVALID_ARGUMENT", message: `frame type ${type} is not WRITE (1) or COMMIT (30); senders only send those` };
   }
   return null;
 }
