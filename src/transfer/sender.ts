@@ -308,21 +308,29 @@ export class KvSender {
     signal?: AbortSignal,
   ): Promise<{ kind: TransportKind; commit?: CommitResponse__Output }> {
     const kind = this.chooseKind(peer);
-    const ch = await raceSignal(this.channel(peer, kind), signal, `push of ${requestId}`);
+    let ch: SenderChannel;
+    try {
+      ch = await raceSignal(this.channel(peer, kind), signal, `push of ${requestId}`);
+    } catch (err) {
+      // A UCX channel that cannot connect: writeAll's path, which falls back to TCP.
+      if (kind === "ucx") return { kind: await this.write(peer, requestId, writes, signal) };
+      throw err;
+    }
     const proofs = kind === "ucx" ? [...earlierProofs, ...proveWrites(writes)] : earlierProofs;
-    if (!ch.writeAndCommit || !proofsFitFrame(proofs)) return { kind: await this.write(peer, requestId, writes, signal) };
+    if (!ch.writeAndCommit || (kind === "tcp" && !proofsFitFrame(proofs))) return { kind: await this.write(peer, requestId, writes, signal) };
     try {
       const r = await ch.writeAndCommit(requestId, writes, proofs, signal ?? this.lifetime.signal);
       return { kind, commit: { keysReady: r.ready, keysPending: r.pending, keysFailed: r.failed } };
     } catch (err) {
       if (err instanceof DataPlaneCommitError) {
         if (err.outcome === "refused" || signal?.aborted) throw err;
+        // Every write is in; only the commit's answer is missing: the gRPC Commit says what happened.
         this.opts.logger?.debug({ requestId, peer: peer.target, err: err.message }, "data-plane commit unanswered; settling it with the gRPC Commit");
         const commit = await peer.client.commit({ requestId, proofs: [...proofs] }, { timeoutMs: this.opts.rpcTimeoutMs, signal });
         return { kind, commit };
       }
       const e = toKvbridgeError(err);
-      // The commit never left: as after a failed writeAll, UCX gives way to TCP (Commit then over gRPC).
+      // The writes failed: as after a failed writeAll, UCX gives way to TCP (Commit then over gRPC).
       if (kind !== "ucx" || e.code === "CANCELLED" || signal?.aborted || !peer.offers.some((o) => o.kind === "tcp") || !this.opts.transports.tcp) throw e;
       this.disableUcx(peer, requestId, e);
       return { kind: await this.write(peer, requestId, writes, signal) };

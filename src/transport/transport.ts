@@ -86,10 +86,11 @@ export interface SenderChannel {
    *   that carried some of its writes (TCP: the very connection the commit travels on), so a request
    *   whose chunks were all deduped commits over gRPC.
    * - Resolves with the commit's counts (what CommitResponse carries).
-   * - Rejects with DataPlaneCommitError once the commit has left the sender ("refused": final;
-   *   "unknown": settle with the gRPC Commit). Any other KvbridgeError (a write refused, the channel
-   *   broken before the commit left, CANCELLED) means the commit was never sent: the request is not
-   *   committed, exactly as after a failed writeAll.
+   * - Rejects with DataPlaneCommitError when every write is in the receiver's memory but the commit
+   *   failed ("refused": final; "unknown": no answer, settle with the gRPC Commit). Any other
+   *   KvbridgeError means the writes failed (refused, connection cut or stalled, CANCELLED): handled
+   *   exactly as after a failed writeAll (the caller aborts the request; a commit that may have
+   *   reached the receiver behind them is ended by that abort too, never left half).
    * - `writes` stay untouched by the caller until the promise settles, as for writeAll.
    */
   writeAndCommit?(

@@ -4,7 +4,7 @@
 
 import type { Logger } from "pino";
 import { KvbridgeError } from "../../errors/kvbridge-error.js";
-import { DataPlaneCommitError, type CommitProof, type DataPlaneCommitResult, type DataPlaneOffer, type SenderChannel, type SenderTransport, type SlotWrite } from "../transport.js";
+import { type CommitProof, type DataPlaneCommitResult, type DataPlaneOffer, type SenderChannel, type SenderTransport, type SlotWrite } from "../transport.js";
 import { encodeProofs } from "./tcp-commit-frame.js";
 import { PendingCommit } from "./tcp-request-commit.js";
 import { DEFAULT_MAX_FRAME_BYTES, WRITE_TOKEN_BYTES, encodeRequestId } from "./tcp-frame.js";
@@ -144,9 +144,11 @@ export class TcpSenderChannel implements SenderChannel {
       }
       const [w, c] = await Promise.allSettled([write.promise, commit.promise]);
       if (c.status === "fulfilled") return c.value;
-      // A commit that left carries the answer (refused, or unknown); one that never left, the writes' failure.
-      if (c.reason instanceof DataPlaneCommitError || w.status === "fulfilled") throw c.reason;
-      throw w.reason;
+      // Writes that failed (refused, cut, stalled, cancelled) are the error, as for writeAll, whatever
+      // became of a COMMIT pipelined behind them: the caller aborts the request (which also ends it if
+      // it did commit). Only with every write in does the commit's own answer (refused, unknown) count.
+      if (w.status === "rejected") throw w.reason;
+      throw c.reason;
     } finally {
       signal.removeEventListener("abort", onAbort);
     }
