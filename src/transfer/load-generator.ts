@@ -82,16 +82,22 @@ export async function runLoad(sender: KvSender, o: LoadOptions): Promise<LoadRes
   const transports = new Set<string>();
   const errors: string[] = [];
 
+  const workerCount = Math.max(1, Math.min(o.concurrency, o.requests));
+  // Every worker's staging buffers are allocated and filled before the first push starts the clock,
+  // so no worker's first touch of fresh memory is timed with the transfers of the others. Unverified
+  // runs fill once: the receiver never checks the bytes, and making them per request would time the
+  // generator's memory fills along with the transfer (verified runs refill per request, as before).
+  const stagingOf = Array.from({ length: workerCount }, (_, w) =>
+    Array.from({ length: o.chunks - shared }, (_, i) => {
+      const data = Buffer.allocUnsafe(o.chunkBytes);
+      fillFromKey(data, `${run}-w${w}-c${shared + i}`);
+      return data;
+    }),
+  );
+
   let workers = 0;
   const worker = async (): Promise<void> => {
-    const w = workers++;
-    const staging = Array.from({ length: o.chunks - shared }, (_, i) => {
-      const data = Buffer.allocUnsafe(o.chunkBytes);
-      // Unverified runs fill once: the receiver never checks the bytes, and making them per request
-      // would time the generator's memory fills along with the transfer.
-      if (!o.verify) fillFromKey(data, `${run}-w${w}-c${shared + i}`);
-      return data;
-    });
+    const staging = stagingOf[workers++]!;
     for (;;) {
       if (o.signal?.aborted) return;
       const r = next++;
@@ -142,7 +148,7 @@ export async function runLoad(sender: KvSender, o: LoadOptions): Promise<LoadRes
   };
 
   try {
-    await Promise.all(Array.from({ length: Math.max(1, Math.min(o.concurrency, o.requests)) }, worker));
+    await Promise.all(Array.from({ length: workerCount }, worker));
   } finally {
     inspect?.close();
     control.close();
