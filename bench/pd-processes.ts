@@ -13,11 +13,12 @@ import { existsSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
+import { packageRoot } from "../src/config/package-root.js";
 import { DecodeClient } from "../src/wire/decode-client.js";
 import type { GenerateEvent__Output } from "../src/wire/generated/kvbridge/v1/GenerateEvent.js";
 
-let root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+// The package root, found upward from this module: bench/ under tsx, dist/bench/ when built (npm run bench).
+let root = packageRoot();
 
 /**
  * Where the kvbridge processes are started from (a checkout whose src/cli/kvbridge.ts is run with
