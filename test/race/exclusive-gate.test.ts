@@ -90,7 +90,7 @@ async function scenario(s: Scheduler, sequences: number, steps: number, ops: num
       if (turn) await turn;
       if (waitingOps > 0) queuedWhileWaiting++;
       await ctx.evaluate();
-      tokens[i]++;
+      tokens[i]!++;
     }
   };
   const op = async (): Promise<void> => {
