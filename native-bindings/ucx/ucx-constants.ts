@@ -30,6 +30,7 @@ export const UCP_PARAM_FIELD_NAME = 1n << 8n;
 /** ucp_params_t.features bits (enum ucp_feature). */
 export const UCP_FEATURE_RMA = 1n << 1n;
 export const UCP_FEATURE_WAKEUP = 1n << 4n;
+export const UCP_FEATURE_AM = 1n << 6n;
 
 /** ucp_worker_params_t.field_mask bits (enum ucp_worker_params_field). */
 export const UCP_WORKER_PARAM_FIELD_THREAD_MODE = 1n << 0n;

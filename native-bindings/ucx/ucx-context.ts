@@ -4,6 +4,7 @@
 import {
   UCP_API_MAJOR,
   UCP_API_MINOR,
+  UCP_FEATURE_AM,
   UCP_FEATURE_RMA,
   UCP_FEATURE_WAKEUP,
   UCP_PARAM_FIELD_FEATURES,
@@ -49,7 +50,8 @@ export function ucxContextKey(opts: UcxContextOptions = {}): string {
 
 /**
  * Leases the shared context for this libucp and configuration, creating it on first use with the
- * features kvbridge needs (RMA for put, WAKEUP for event-driven progress). Never throws.
+ * features kvbridge needs (RMA for put, WAKEUP for event-driven progress, AM for the data-plane
+ * commit and its answer). Never throws.
  */
 export function acquireUcxContext(opts: UcxContextOptions = {}): UcxContextResult {
   const loaded = loadUcx(opts);
@@ -122,7 +124,7 @@ function createContext(ucx: UcxLibrary, settings: Array<[string, string]>): { ok
       UCP_API_MINOR,
       {
         field_mask: UCP_PARAM_FIELD_FEATURES | UCP_PARAM_FIELD_MT_WORKERS_SHARED | UCP_PARAM_FIELD_NAME,
-        features: UCP_FEATURE_RMA | UCP_FEATURE_WAKEUP,
+        features: UCP_FEATURE_RMA | UCP_FEATURE_WAKEUP | UCP_FEATURE_AM,
         // Every worker is driven from the one JavaScript thread.
         mt_workers_shared: 0,
         name: "kvbridge",

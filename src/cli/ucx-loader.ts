@@ -5,6 +5,7 @@ import { toKvbridgeError } from "../errors/kvbridge-error.js";
 import type { PoolMemory } from "../memory/pool-memory.js";
 import { ucxAvailability, UcxReceiverDataPlane, UcxSenderTransport } from "../transport/ucx/index.js";
 import type { ReceiverDataPlane, SenderTransport } from "../transport/transport.js";
+import type { UcxCommitGate } from "../transport/ucx/ucx-commit-receiver.js";
 
 export async function loadUcxSenderTransport(log: Logger): Promise<SenderTransport | undefined> {
   const avail = ucxAvailability();
@@ -20,12 +21,15 @@ export async function loadUcxSenderTransport(log: Logger): Promise<SenderTranspo
   }
 }
 
-/** The receiver's UCX data plane over `memory`; throws (the caller logs and keeps TCP) when UCX cannot serve it. */
-export async function loadUcxReceiver(memory: PoolMemory, log: Logger): Promise<ReceiverDataPlane> {
+/**
+ * The receiver's UCX data plane over `memory`, taking commits through `commitGate` when given; throws
+ * (the caller logs and keeps TCP) when UCX cannot serve it.
+ */
+export async function loadUcxReceiver(memory: PoolMemory, log: Logger, commitGate?: UcxCommitGate): Promise<ReceiverDataPlane> {
   const avail = ucxAvailability();
   if (!avail.available) throw new Error(`UCX unavailable: ${avail.reason}`);
   // UCX applies UCX_TLS itself; the plane only needs to know the operator chose the transports.
-  const plane = UcxReceiverDataPlane.create(memory, { environmentTls: process.env.UCX_TLS });
+  const plane = UcxReceiverDataPlane.create(memory, { environmentTls: process.env.UCX_TLS, ...(commitGate ? { commitGate } : {}) });
   log.info({ ucx: avail.version, pool: memory.kind, directness: plane.directness() }, "UCX data plane registered the pool");
   if (plane.warning) log.warn(plane.warning);
   return plane;

@@ -34,6 +34,7 @@ import { kvbridgeV1, PROTOCOL_VERSION } from "../wire/proto.js";
 import type { HostPort } from "./host-port.js";
 import { RoleLifecycle } from "./lifecycle.js";
 import { VERSION } from "./version.js";
+import type { UcxCommitGate } from "../transport/ucx/ucx-commit-receiver.js";
 
 export interface DecodeRoleOptions {
   listen: HostPort;
@@ -68,8 +69,11 @@ export interface DecodeRoleOptions {
   recomputePolicy?: RecomputePolicy;
   /** Default bound on Generate's wait for a request's chunks (DEFAULT_KV_WAIT_MS). */
   kvWaitMs?: number;
-  /** Optional UCX data plane factory (absent or failing: TCP only, with one log line). */
-  ucxDataPlane?: (memory: PoolMemory, logger: Logger) => Promise<ReceiverDataPlane>;
+  /**
+   * Optional UCX data plane factory (absent or failing: TCP only, with one log line); `commitGate` is
+   * the node's receiver, so the UCX plane takes requests' commits on the data plane.
+   */
+  ucxDataPlane?: (memory: PoolMemory, logger: Logger, commitGate?: UcxCommitGate) => Promise<ReceiverDataPlane>;
   grpcCredentials?: grpc.ServerCredentials;
   /** Mutual TLS on the TCP data plane (give it with TLS grpcCredentials); plaintext when absent. */
   dataTls?: TcpTlsOptions;
@@ -309,7 +313,7 @@ async function startDataPlanes(opts: DecodeRoleOptions, rx: KvReceiver, memory: 
   else if (!opts.ucxDataPlane) notOffered.push({ transport: "ucx", reason: "ucx_unavailable", message: "this node was started without a UCX data plane" });
   if (opts.transport !== "tcp" && opts.ucxDataPlane) {
     try {
-      const ucx = await opts.ucxDataPlane(memory, log);
+      const ucx = await opts.ucxDataPlane(memory, log, rx);
       dataPlanes.push(ucx);
       lifecycle.defer(() => ucx.close());
     } catch (err) {

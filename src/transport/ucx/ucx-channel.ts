@@ -1,10 +1,12 @@
 // One sender endpoint to one receiver: writeAll() pipelines ucp_put_nbx calls (many in flight, a
 // bounded window shared round-robin by concurrent writeAll calls), then flushes the endpoint and
-// resolves only when the flush completed. Every wait is bounded by a no-progress watchdog.
+// resolves only when the flush completed. Every wait is bounded by a no-progress watchdog. With a
+// commit sender, writeAndCommit() follows the writes with a COMMIT active message (ucx-commit-sender.ts).
 import { KvbridgeError } from "../../errors/kvbridge-error.js";
 import { UCP_EP_CLOSE_FLAG_FORCE, UCS_OK } from "../../../native-bindings/ucx/ucx-constants.js";
 import type { UcpEp, UcpRkey, UcpRequest } from "../../../native-bindings/ucx/ucx-library.js";
-import type { SenderChannel, SlotWrite } from "../transport.js";
+import type { CommitProof, DataPlaneCommitResult, SenderChannel, SlotWrite } from "../transport.js";
+import type { CommitChannel, UcxCommitSender } from "./ucx-commit-sender.js";
 import type { PumpSource, RequestPump, TrackedRequest } from "./ucx-request-pump.js";
 import type { UcxDirectness } from "./ucx-directness.js";
 import type { MappedTarget } from "./ucx-mapped-target.js";
@@ -61,9 +63,11 @@ export interface UcxChannelParts {
   limits: UcxChannelLimits;
   /** Called once the channel is closed, so its transport forgets it. */
   onClosed: (ch: UcxSenderChannel) => void;
+  /** The data-plane commit (COMMIT active messages); null: the channel has no writeAndCommit. */
+  commits: UcxCommitSender | null;
 }
 
-export class UcxSenderChannel implements SenderChannel, PumpSource {
+export class UcxSenderChannel implements SenderChannel, PumpSource, CommitChannel {
   readonly kind = "ucx" as const;
   readonly id: bigint;
   readonly stats: UcxChannelStats = { writeAlls: 0, puts: 0, immediatePuts: 0, bytes: 0 };
@@ -96,6 +100,15 @@ export class UcxSenderChannel implements SenderChannel, PumpSource {
    */
   private abandoned: Buffer[] = [];
   private closing: Promise<void> | null = null;
+  private readonly commits: UcxCommitSender | null;
+  /** Whether any COMMIT on this channel was answered (a receiver that answers none loses writeAndCommit). */
+  private everAnswered = false;
+  /**
+   * The data-plane commit (SenderChannel.writeAndCommit): present when the transport has a commit
+   * sender, and removed once a COMMIT goes unanswered on a channel that never had one answered (a
+   * receiver whose UCX plane does not take commits: the sender then commits over gRPC).
+   */
+  writeAndCommit?: (requestId: string, writes: readonly SlotWrite[], proofs: readonly CommitProof[], signal: AbortSignal) => Promise<DataPlaneCommitResult>;
 
   constructor(parts: UcxChannelParts) {
     this.id = parts.id;
@@ -108,6 +121,32 @@ export class UcxSenderChannel implements SenderChannel, PumpSource {
     this.limits = parts.limits;
     this.onClosed = parts.onClosed;
     this.param = this.worker.ucx.requestParam();
+    this.commits = parts.commits;
+    if (this.commits) this.writeAndCommit = (requestId, writes, proofs, signal) => this.commitAfterWrites(requestId, writes, proofs, signal);
+  }
+
+  /**
+   * Writes, then the COMMIT once they are in the receiver's memory (copies through the mapping are
+   * complete when made; puts are flushed by writeAll). The COMMIT names the first write's slot and
+   * token: the receiver takes it only from a sender holding the request's allocation.
+   */
+  private async commitAfterWrites(requestId: string, writes: readonly SlotWrite[], proofs: readonly CommitProof[], signal: AbortSignal): Promise<DataPlaneCommitResult> {
+    const first = writes[0];
+    if (!first || !this.commits) throw new KvbridgeError("INVALID_ARGUMENT", `a data-plane commit follows writes of its request; request ${requestId} has none here`);
+    const prepared = this.commits.prepare(requestId, first.slot, first.token, proofs);
+    await this.writeAll(requestId, writes, signal);
+    return this.commits.send(this, prepared, signal);
+  }
+
+  /** CommitChannel: the endpoint while the channel is usable. */
+  get endpoint(): UcpEp | null {
+    return this.failure || this.closing ? null : this.ep;
+  }
+
+  /** CommitChannel: a COMMIT was answered (true) or went unanswered (false). */
+  commitAnswered(answered: boolean): void {
+    if (answered) this.everAnswered = true;
+    else if (!this.everAnswered) delete this.writeAndCommit;
   }
 
   /** Copy writes through the mapping of the receiver's pool (its baseAddress as mapped here). */

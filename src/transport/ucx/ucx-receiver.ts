@@ -1,12 +1,14 @@
 // The receiver's UCX data plane: the whole pool registered once, its packed rkey and the worker's
 // address handed out in the offer, and event-driven progress so that transports that need the
 // target's help (tcp, software-emulated puts over shared memory) complete without a spinning core.
+// Given a commit gate, it also takes requests' commits as UCX active messages (ucx-commit-receiver.ts).
 import { KvbridgeError } from "../../errors/kvbridge-error.js";
 import type { PoolMemory } from "../../memory/pool-memory.js";
 import { allocatedByUcxWith, registerPool, type PoolRegistration } from "../../memory/ucx-pool.js";
 import { UCS_OK } from "../../../native-bindings/ucx/ucx-constants.js";
 import type { UcxContextOptions } from "../../../native-bindings/ucx/ucx-context.js";
 import type { DataPlaneOffer, ReceiverDataPlane } from "../transport.js";
+import { UcxCommitReceiver, type UcxCommitGate, type UcxCommitStats } from "./ucx-commit-receiver.js";
 import { EventDrivenProgress, type EventProgressOptions, type EventProgressStats } from "./ucx-event-progress.js";
 import { receiverDirectness, UcxNotDirectError, type UcxDirectness } from "./ucx-directness.js";
 import { ucxError } from "./ucx-status.js";
@@ -26,6 +28,12 @@ export interface UcxReceiverOptions extends UcxContextOptions, EventProgressOpti
    * process. For tests standing in for such receivers; never set by kvbridge's nodes.
    */
   allowEmulatedPuts?: boolean;
+  /**
+   * Take requests' commits on the data plane (UCX active messages after their writes; the Hello
+   * capability data_plane_commit): the receiver's gate (KvReceiver). Also settable later with
+   * takeCommits(). Without it COMMIT messages go unanswered and senders commit over gRPC.
+   */
+  commitGate?: UcxCommitGate;
 }
 
 export class UcxReceiverDataPlane implements ReceiverDataPlane {
@@ -44,6 +52,7 @@ export class UcxReceiverDataPlane implements ReceiverDataPlane {
    */
   readonly warning: string | null = null;
   private readonly direct: UcxDirectness;
+  private commits: UcxCommitReceiver | null = null;
   private closed = false;
 
   private constructor(parts: {
@@ -112,13 +121,39 @@ export class UcxReceiverDataPlane implements ReceiverDataPlane {
       if (!directness.direct && !opts.allowEmulatedPuts) throw new UcxNotDirectError("the UCX data plane is not offered", directness);
       const workerAddress = worker.address();
       progress = new EventDrivenProgress(worker, opts);
-      return new UcxReceiverDataPlane({ worker, progress, workerAddress, rkey, baseAddress: pool.address, registration, directness });
+      const plane = new UcxReceiverDataPlane({ worker, progress, workerAddress, rkey, baseAddress: pool.address, registration, directness });
+      if (opts.commitGate) plane.takeCommits(opts.commitGate);
+      return plane;
     } catch (err) {
       progress?.stop();
       registration?.release();
       worker.destroy();
       throw err;
     }
+  }
+
+  /**
+   * Takes requests' commits from now on: a COMMIT active message from a sender holding one of the
+   * request's slot tokens commits it through `gate` and is answered on the sender's endpoint. Once.
+   */
+  takeCommits(gate: UcxCommitGate): void {
+    if (this.worker.closed) throw new KvbridgeError("FAILED_PRECONDITION", "the UCX data plane is closed");
+    if (this.commits) throw new KvbridgeError("FAILED_PRECONDITION", "the UCX data plane already takes commits");
+    try {
+      this.commits = new UcxCommitReceiver(this.worker, gate);
+    } catch (err) {
+      throw new KvbridgeError("UNAVAILABLE", `the UCX data plane cannot take commits: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    }
+  }
+
+  /** Whether COMMIT messages are taken (takeCommits was called). */
+  get takesCommits(): boolean {
+    return this.commits !== null;
+  }
+
+  /** COMMIT messages handled so far; null when the plane does not take commits. */
+  get commitStats(): Readonly<UcxCommitStats> | null {
+    return this.commits?.stats ?? null;
   }
 
   /** Why UCX is offered: the transports and that every put lands directly in the pool. */
@@ -144,6 +179,7 @@ export class UcxReceiverDataPlane implements ReceiverDataPlane {
     if (!this.closed) {
       this.closed = true;
       this.progress.stop();
+      this.commits?.close();
       this.registration.release();
       this.worker.destroy();
     }

@@ -1,5 +1,6 @@
 // The sender's UCX transport: one worker per sender, one endpoint (channel) per receiver offer, the
 // receiver's rkey unpacked once per channel. connect() proves the endpoint with a bounded flush.
+// Channels commit requests on the data plane (COMMIT active messages) unless dataPlaneCommit is off.
 import { KvbridgeError } from "../../errors/kvbridge-error.js";
 import {
   UCP_EP_CLOSE_FLAG_FORCE,
@@ -13,6 +14,7 @@ import {
 import type { UcpEp, UcpRkey } from "../../../native-bindings/ucx/ucx-library.js";
 import type { UcxContextOptions } from "../../../native-bindings/ucx/ucx-context.js";
 import type { DataPlaneOffer, SenderChannel, SenderTransport } from "../transport.js";
+import { UcxCommitSender } from "./ucx-commit-sender.js";
 import { UcxSenderChannel, type UcxChannelLimits, type UcxErrorHandling } from "./ucx-channel.js";
 import { RequestPump } from "./ucx-request-pump.js";
 import { endpointDirectness, UcxNotDirectError } from "./ucx-directness.js";
@@ -44,6 +46,13 @@ export interface UcxSenderOptions extends UcxContextOptions, Partial<UcxChannelL
    * connect (MADV_POPULATE_WRITE), so first writes to its pages take no page fault. Default true.
    */
   prefaultMapping?: boolean;
+  /**
+   * Channels offer writeAndCommit: a COMMIT active message behind a request's writes (used by the
+   * sender only with receivers that negotiated data_plane_commit). Default true.
+   */
+  dataPlaneCommit?: boolean;
+  /** How long a COMMIT waits for its answer before its outcome is unknown (settled over gRPC). Default 5 s. */
+  commitTimeoutMs?: number;
 }
 
 export const UCX_SENDER_DEFAULTS = {
@@ -52,6 +61,7 @@ export const UCX_SENDER_DEFAULTS = {
   stallTimeoutMs: 10_000,
   closeTimeoutMs: 2_000,
   connectTimeoutMs: 10_000,
+  commitTimeoutMs: 5_000,
 } as const;
 
 export class UcxSenderTransport implements SenderTransport {
@@ -65,6 +75,7 @@ export class UcxSenderTransport implements SenderTransport {
   private readonly prefaultMapping: boolean;
   private readonly channels = new Map<bigint, UcxSenderChannel>();
   private readonly errHandler: bigint;
+  private readonly commits: UcxCommitSender | null;
   private nextId = 1n;
   private closing: Promise<void> | null = null;
 
@@ -80,6 +91,7 @@ export class UcxSenderTransport implements SenderTransport {
     this.errHandler = worker.ucx.registerErrHandler((arg, _ep, status) => {
       if (arg !== null) this.channels.get(arg)?.endpointFailed(status);
     });
+    this.commits = opts.dataPlaneCommit === false ? null : commitSenderOrNull(worker, this.pump, opts.commitTimeoutMs ?? UCX_SENDER_DEFAULTS.commitTimeoutMs);
   }
 
   /** One worker for this sender. Throws INVALID_ARGUMENT for bad limits, UNAVAILABLE when UCX cannot be used here. */
@@ -93,6 +105,7 @@ export class UcxSenderTransport implements SenderTransport {
     };
     const connectTimeoutMs = positiveInt("connectTimeoutMs", opts.connectTimeoutMs ?? UCX_SENDER_DEFAULTS.connectTimeoutMs);
     if (opts.sliceMs !== undefined) positiveInt("sliceMs", opts.sliceMs);
+    if (opts.commitTimeoutMs !== undefined) positiveInt("commitTimeoutMs", opts.commitTimeoutMs);
     if (opts.errorHandling !== undefined && opts.errorHandling !== "none" && opts.errorHandling !== "peer") {
       throw new KvbridgeError("INVALID_ARGUMENT", `UCX sender option errorHandling must be "none" or "peer", got ${String(opts.errorHandling)}`);
     }
@@ -147,6 +160,7 @@ export class UcxSenderTransport implements SenderTransport {
       errorHandling: this.errorHandling,
       limits: this.limits,
       onClosed: (ch) => this.channels.delete(ch.id),
+      commits: this.commits,
     });
     this.channels.set(id, channel);
     try {
@@ -188,6 +202,7 @@ export class UcxSenderTransport implements SenderTransport {
   close(): Promise<void> {
     this.closing ??= (async () => {
       await Promise.all([...this.channels.values()].map((c) => c.close()));
+      this.commits?.close();
       this.pump.close();
       for (const c of this.channels.values()) c.forget();
       this.channels.clear();
@@ -195,6 +210,15 @@ export class UcxSenderTransport implements SenderTransport {
       this.worker.ucx.unregisterCallback(this.errHandler);
     })();
     return this.closing;
+  }
+}
+
+/** The commit sender, or null where UCX refuses its handler: channels then write and the sender commits over gRPC. */
+function commitSenderOrNull(worker: UcxWorker, pump: RequestPump, timeoutMs: number): UcxCommitSender | null {
+  try {
+    return new UcxCommitSender(worker, pump, timeoutMs);
+  } catch {
+    return null;
   }
 }
 
