@@ -1,7 +1,7 @@
 // The sending side of a transfer: Hello (cached per peer and generation) -> Alloc (batched) -> skip
 // deduped chunks -> write the rest over the negotiated transport -> Commit (with a CRC-32 proof of
 // each chunk put one-sided over UCX): on the data plane right behind the last write where the
-// receiver negotiated it and the channel can (TCP COMMIT frame), else the gRPC Commit. Deduped chunks another request was still writing are then
+// receiver negotiated it and the channel can (TCP COMMIT frame, UCX COMMIT active message), else the gRPC Commit. Deduped chunks another request was still writing are then
 // watched until READY: one whose writer failed is written again by this request (repair rounds), so
 // another client's cancel never costs this request its KV. Any failure or cancel before Commit
 // Aborts the request on the receiver, so nothing this request allocated outlives it.
@@ -72,7 +72,7 @@ export interface PushResult {
   writeMs: number;
   commitMs: number;
   generation: number;
-  /** Where the Commit went: on the data plane behind the last write, or the gRPC Commit. */
+  /** Where the Commit went: on the data plane behind the last write, or the gRPC Commit (also when a data-plane commit went unanswered and the gRPC Commit settled it). */
   commitVia: "data_plane" | "grpc";
 }
 
@@ -190,6 +190,8 @@ export class KvSender {
     let committed = false;
     let commitMs = 0;
     let viaDataPlane: CommitResponse__Output | undefined;
+    /** The data-plane commit went unanswered and the gRPC Commit said how the request ended. */
+    let settledOverGrpc = false;
     const proofs: WireChunkProof[] = [];
     try {
       // Keep the lease alive during long transfers (one Renew in flight at most); a failed renew surfaces through the Commit.
@@ -238,6 +240,7 @@ export class KvSender {
           kind = done.kind;
           viaDataPlane = done.commit;
           if (viaDataPlane) committed = true;
+          if (done.settledOverGrpc) settledOverGrpc = true;
           else if (kind === "ucx") proofs.push(...proveWrites(writes));
         } else {
           kind = await this.write(peer, requestId, writes, signal);
@@ -280,7 +283,7 @@ export class KvSender {
         writeMs,
         commitMs,
         generation: hello.generation,
-        commitVia: viaDataPlane ? "data_plane" : "grpc",
+        commitVia: viaDataPlane && !settledOverGrpc ? "data_plane" : "grpc",
       };
     } catch (err) {
       const e = signal?.aborted ? new KvbridgeError("CANCELLED", `push of ${requestId} cancelled`, { cause: err }) : toKvbridgeError(err);
@@ -306,7 +309,7 @@ export class KvSender {
     writes: KeyedWrite[],
     earlierProofs: readonly WireChunkProof[],
     signal?: AbortSignal,
-  ): Promise<{ kind: TransportKind; commit?: CommitResponse__Output }> {
+  ): Promise<{ kind: TransportKind; commit?: CommitResponse__Output; settledOverGrpc?: boolean }> {
     const kind = this.chooseKind(peer);
     let ch: SenderChannel;
     try {
@@ -317,7 +320,8 @@ export class KvSender {
       throw err;
     }
     const proofs = kind === "ucx" ? [...earlierProofs, ...proveWrites(writes)] : earlierProofs;
-    if (!ch.writeAndCommit || (kind === "tcp" && !proofsFitFrame(proofs))) return { kind: await this.write(peer, requestId, writes, signal) };
+    // The UCX COMMIT message carries its proofs in the TCP COMMIT frame's encoding: same bound.
+    if (!ch.writeAndCommit || !proofsFitFrame(proofs)) return { kind: await this.write(peer, requestId, writes, signal) };
     try {
       const r = await ch.writeAndCommit(requestId, writes, proofs, signal ?? this.lifetime.signal);
       return { kind, commit: { keysReady: r.ready, keysPending: r.pending, keysFailed: r.failed } };
@@ -327,7 +331,7 @@ export class KvSender {
         // Every write is in; only the commit's answer is missing: the gRPC Commit says what happened.
         this.opts.logger?.debug({ requestId, peer: peer.target, err: err.message }, "data-plane commit unanswered; settling it with the gRPC Commit");
         const commit = await peer.client.commit({ requestId, proofs: [...proofs] }, { timeoutMs: this.opts.rpcTimeoutMs, signal });
-        return { kind, commit };
+        return { kind, commit, settledOverGrpc: true };
       }
       const e = toKvbridgeError(err);
       // The writes failed: as after a failed writeAll, UCX gives way to TCP (Commit then over gRPC).

@@ -17,6 +17,7 @@ import { ucxAvailability, UcxSenderTransport, type UcxSenderChannel } from "../.
 import { PROTOCOL_VERSION } from "../../src/wire/proto.js";
 import { startDecodeProcess, type DecodeProcess } from "../support/decode-process.js";
 import { atBaseline, nodeClients, type NodeClients } from "../support/node-clients.js";
+import { spawnScript } from "../support/processes.js";
 
 const ucx = ucxAvailability();
 const ENV = { UCX_TLS: "posix,cma,self" };
@@ -161,5 +162,46 @@ describe.skipIf(!ucx.available)("UCX data-plane commit (UCX_TLS=posix,cma,self, 
     await expectStored(c, cs);
     await c.receiver.release({ requestIds: ["p1"] }, { timeoutMs: c.timeoutMs });
     expect(atBaseline(await c.waitForStats(atBaseline))).toBe(true);
+  });
+});
+
+describe.skipIf(!ucx.available)("a UCX sender killed around its COMMIT (UCX_TLS=posix,cma,self, real processes)", () => {
+  it("leaves each request committed whole or ended with nothing READY; the pool returns to baseline and the node keeps taking UCX commits", async () => {
+    const LEASE_MS = 1_500;
+    const { d, c } = await node(["--lease-ms", String(LEASE_MS), "--hold-ms", "2000", "--quarantine-ms", "200"]);
+    const T = { timeoutMs: c.timeoutMs };
+    const outcomes: string[] = [];
+    // 0: SIGKILL in the same turn as the COMMIT's hand-over (before or just after it left); more
+    // turns: while it travels, is committed, or its answer is on the way.
+    for (const [i, turns] of [0, 1, 3, 8, 20].entries()) {
+      const requestId = `killed-${i}`;
+      const child = spawnScript("test/support/ucx-commit-kill-sender.ts", [d.grpc, requestId, String(turns), JSON.stringify({ TLS: ENV.UCX_TLS })], ENV);
+      await child.waitForLine(/ALLOCATED/, 60_000);
+      await new Promise<void>((resolve) => child.child.once("exit", () => resolve()));
+      // Committed: every key READY (then the hold gives its pins back). Not: the lease ends it and nothing of it is READY.
+      const st = await c.receiver.awaitReady({ requestId, timeoutMs: 1 }, T).then(
+        (r) => r,
+        (e: unknown) => (isKvbridgeError(e) ? e : Promise.reject(e)),
+      );
+      if (st instanceof KvbridgeError) {
+        expect(st.code).toBe("NOT_FOUND");
+        outcomes.push("ended");
+      } else {
+        const readyKeys = st.states.filter((s) => s === "KEY_STATE_READY").length;
+        expect([0, 4], `request ${requestId}: ${st.states.join(",")}`).toContain(readyKeys);
+        outcomes.push(readyKeys === 4 ? "committed" : "writing");
+        const sums = await c.inspect.checksumKeys({ keys: Array.from({ length: 4 }, (_, k) => `${requestId}-k${k}`) }, T);
+        const states = new Set(sums.checksums.map((s) => s.state));
+        expect(states.size, `all or none of ${requestId}'s keys READY`).toBe(1);
+      }
+    }
+    process.stderr.write(`ucx commit kills: ${outcomes.join(", ")}\n`);
+    expect(atBaseline(await c.waitForStats(atBaseline, 20_000))).toBe(true);
+    // The node still takes UCX commits from a new sender.
+    const { kv } = sender();
+    const cs = chunks("after-kills", 3);
+    const res = await kv.push(d.grpc, "after-kills", cs);
+    expect([res.transport, res.commitVia]).toEqual(["ucx", "data_plane"]);
+    await expectStored(c, cs);
   });
 });

@@ -10,6 +10,8 @@ import { loadKoffi } from "../../native-bindings/koffi/load-koffi.js";
 import * as constants from "../../native-bindings/ucx/ucx-constants.js";
 import { loadUcx } from "../../native-bindings/ucx/ucx-library.js";
 import { UCX_1_13_LAYOUT, ucxStructTypes } from "../../native-bindings/ucx/ucx-structs.js";
+import * as amBindings from "../../src/transport/ucx/ucx-am-bindings.js";
+import { UCX_1_13_AM_LAYOUT, ucxAmStructTypes } from "../../src/transport/ucx/ucx-am-bindings.js";
 
 const loaded = loadUcx();
 const koffi = (() => {
@@ -17,8 +19,10 @@ const koffi = (() => {
   if (!k.ok) throw new Error(k.reason);
   return k.koffi;
 })();
-type StructName = keyof typeof UCX_1_13_LAYOUT;
-const structNames = Object.keys(UCX_1_13_LAYOUT) as StructName[];
+/** Every struct kvbridge declares for koffi: the parameter structs and the active-message ones (data-plane commit). */
+const LAYOUT = { ...UCX_1_13_LAYOUT, ...UCX_1_13_AM_LAYOUT };
+type StructName = keyof typeof LAYOUT;
+const structNames = Object.keys(LAYOUT) as StructName[];
 
 function hasCompiler(): boolean {
   try {
@@ -40,9 +44,9 @@ describe("UCX struct layouts and constants", () => {
   });
 
   test("koffi lays out every UCX parameter struct with the sizes and offsets of the 1.13 headers", () => {
-    const types = ucxStructTypes(koffi);
+    const types = { ...ucxStructTypes(koffi), ...ucxAmStructTypes(koffi) };
     for (const name of structNames) {
-      const want = UCX_1_13_LAYOUT[name];
+      const want = LAYOUT[name];
       expect(koffi.sizeof(types[name]), `sizeof(${name})`).toBe(want.size);
       for (const [field, offset] of Object.entries(want.offsets)) {
         expect(koffi.offsetof(types[name], field), `offsetof(${name}, ${field})`).toBe(offset);
@@ -54,11 +58,12 @@ describe("UCX struct layouts and constants", () => {
     const lines: string[] = ["#include <stdio.h>", "#include <stddef.h>", "#include <ucp/api/ucp.h>", "int main(void) {"];
     for (const name of structNames) {
       lines.push(`printf("size ${name} %zu\\n", sizeof(${name}));`);
-      for (const field of Object.keys(UCX_1_13_LAYOUT[name].offsets)) {
+      for (const field of Object.keys(LAYOUT[name].offsets)) {
         lines.push(`printf("offset ${name}.${field} %zu\\n", offsetof(${name}, ${field}));`);
       }
     }
-    const names = Object.keys(constants).filter((n) => /^(UC[PS]_)/.test(n));
+    const all: Record<string, unknown> = { ...constants, ...amBindings };
+    const names = Object.keys(all).filter((n) => /^(UC[PS]_)/.test(n) && (typeof all[n] === "number" || typeof all[n] === "bigint"));
     for (const n of names) lines.push(`printf("const ${n} %lld\\n", (long long)(${n}));`);
     lines.push("return 0; }");
 
@@ -72,14 +77,14 @@ describe("UCX struct layouts and constants", () => {
         return [`${kind} ${key}`, value!] as const;
       }));
       for (const name of structNames) {
-        expect(Number(truth.get(`size ${name}`)), `sizeof(${name}) in the headers`).toBe(UCX_1_13_LAYOUT[name].size);
-        for (const [field, offset] of Object.entries(UCX_1_13_LAYOUT[name].offsets)) {
+        expect(Number(truth.get(`size ${name}`)), `sizeof(${name}) in the headers`).toBe(LAYOUT[name].size);
+        for (const [field, offset] of Object.entries(LAYOUT[name].offsets)) {
           expect(Number(truth.get(`offset ${name}.${field}`)), `offsetof(${name}, ${field}) in the headers`).toBe(offset);
         }
       }
       expect(names.length).toBeGreaterThan(30);
       for (const n of names) {
-        const ours = (constants as Record<string, number | bigint>)[n]!;
+        const ours = all[n] as number | bigint;
         expect(BigInt(truth.get(`const ${n}`)!), `${n} in the headers`).toBe(BigInt(ours));
       }
     } finally {
