@@ -288,12 +288,13 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.a
 
 /**
  * Whole requests through `kvbridge send`'s path (runLoad -> KvSender: Hello, Alloc, 16 chunks,
- * Commit, the consumer's Release, 4 requests at a time, from unregistered Node Buffers) into a real
+ * Commit on the data plane (a UCX COMMIT active message), the consumer's batched Release, 4 requests at a time, from unregistered Node Buffers) into a real
  * `kvbridge decode --no-engine` process over UCX shared memory, next to, in the same run:
  *  - a memcpy sweep (Buffer.copy) of the same distinct source bytes into a warm buffer the size of
  *    the decode node's pool: the physical limit of a one-copy transfer on one host;
- *  - the same requests over kvbridge's TCP data plane.
- * Figures: transfer.ucx.shm.<size>.vs_memcpy and transfer.ucx.shm.<size>.vs_tcp.
+ *  - the same requests over kvbridge's TCP data plane;
+ *  - the same requests over UCX committed with the gRPC Commit (before the data-plane commit).
+ * Figures: transfer.ucx.shm.<size>.vs_memcpy, .vs_tcp and .vs_grpc_commit.
  */
 export async function runUcxWholeRequestBench(opts: { totalBytes?: number; log?: (line: string) => void } = {}): Promise<BenchFigure[]> {
   const log = opts.log ?? (() => {});
@@ -304,12 +305,24 @@ export async function runUcxWholeRequestBench(opts: { totalBytes?: number; log?:
   }
   const totalBytes = opts.totalBytes ?? GiB;
   const tls = TLS.shm;
+  // The decode node offers TCP as well (`--transport auto`, the last --transport wins): a node
+  // negotiates data_plane_commit only while it offers TCP. The sender prefers UCX.
+  const both = ["--transport", "auto"];
   const ucxT = UcxSenderTransport.create({ ucxConfig: { TLS: tls } });
   let ucxRes: Awaited<ReturnType<typeof measureTransfer>>;
   try {
-    ucxRes = await measureTransfer("ucx", ucxT, totalBytes, [], { UCX_TLS: tls });
+    ucxRes = await measureTransfer("ucx", ucxT, totalBytes, both, { UCX_TLS: tls });
   } finally {
     await ucxT.close();
+  }
+  // Before/after in the same run: the same requests committed with the gRPC Commit (the channel
+  // without its data-plane commit), as every UCX request was before it had one.
+  const grpcT = UcxSenderTransport.create({ ucxConfig: { TLS: tls }, dataPlaneCommit: false });
+  let grpcRes: Awaited<ReturnType<typeof measureTransfer>>;
+  try {
+    grpcRes = await measureTransfer("ucx", grpcT, totalBytes, both, { UCX_TLS: tls });
+  } finally {
+    await grpcT.close();
   }
   const tcpT = tcpTransport();
   let tcpRes: Awaited<ReturnType<typeof measureTransfer>>;
@@ -329,7 +342,11 @@ export async function runUcxWholeRequestBench(opts: { totalBytes?: number; log?:
     const base = `transfer.ucx.shm.${sizeName(r.chunk)}`;
     figures.push(figure(`${base}.vs_memcpy`, r.gbps * GB, memcpy, "memcpy (Buffer.copy) sweep of the same distinct source bytes into a pool-sized buffer"));
     figures.push(figure(`${base}.vs_tcp`, r.gbps * GB, tcp === null ? null : tcp * GB, "the same whole requests over the TCP data plane"));
-    log(`whole requests ${sizeName(r.chunk)}: ucx ${r.gbps.toFixed(2)} GB/s, tcp ${tcp?.toFixed(2) ?? "-"}, memcpy sweep ${(memcpy / GB).toFixed(2)}`);
+    const grpc = grpcRes.find((t) => t.chunk === r.chunk)?.gbps ?? null;
+    figures.push(figure(`${base}.vs_grpc_commit`, r.gbps * GB, grpc === null ? null : grpc * GB, "the same whole requests over UCX committed with the gRPC Commit"));
+    log(
+      `whole requests ${sizeName(r.chunk)}: ucx ${r.gbps.toFixed(2)} GB/s (gRPC Commit ${grpc?.toFixed(2) ?? "-"}), tcp ${tcp?.toFixed(2) ?? "-"}, memcpy sweep ${(memcpy / GB).toFixed(2)}`,
+    );
   }
   return figures;
 }

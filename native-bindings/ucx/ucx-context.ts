@@ -26,6 +26,8 @@ export interface UcxContextOptions extends LoadUcxOptions {
 export interface UcxContextLease {
   readonly ucx: UcxLibrary;
   readonly context: UcpContext;
+  /** The ucp_feature bits the context was created with (UCP_FEATURE_AM: active messages work on it). */
+  readonly features: bigint;
   /** Idempotent: drops this lease; the context is cleaned up when the last lease goes. */
   release(): void;
 }
@@ -34,6 +36,7 @@ export type UcxContextResult = { ok: true; lease: UcxContextLease } | { ok: fals
 
 interface Shared {
   context: UcpContext;
+  features: bigint;
   leases: number;
 }
 
@@ -51,7 +54,7 @@ export function ucxContextKey(opts: UcxContextOptions = {}): string {
 /**
  * Leases the shared context for this libucp and configuration, creating it on first use with the
  * features kvbridge needs (RMA for put, WAKEUP for event-driven progress, AM for the data-plane
- * commit and its answer). Never throws.
+ * commit and its answer, except over UCX tcp: activeMessagesFor). Never throws.
  */
 export function acquireUcxContext(opts: UcxContextOptions = {}): UcxContextResult {
   const loaded = loadUcx(opts);
@@ -63,7 +66,7 @@ export function acquireUcxContext(opts: UcxContextOptions = {}): UcxContextResul
   if (!entry) {
     const created = createContext(ucx, config);
     if (!created.ok) return created;
-    entry = { context: created.context, leases: 0 };
+    entry = { context: created.context, features: created.features, leases: 0 };
     shared.set(key, entry);
   }
   entry.leases += 1;
@@ -74,6 +77,7 @@ export function acquireUcxContext(opts: UcxContextOptions = {}): UcxContextResul
     lease: {
       ucx,
       context: held.context,
+      features: held.features,
       release(): void {
         if (released) return;
         released = true;
@@ -97,7 +101,19 @@ function effectiveTls(ucx: UcxLibrary, config: UcpConfig): string | null {
   return m ? m[1]!.trim() : null;
 }
 
-function createContext(ucx: UcxLibrary, settings: Array<[string, string]>): { ok: true; context: UcpContext } | { ok: false; reason: string } {
+/**
+ * Whether a context with these transports gets UCP_FEATURE_AM. Not where UCX's tcp transport is
+ * chosen: UCX 1.13's puts over tcp (emulated by the target) then fail with "Endpoint timeout" at the
+ * first flush. kvbridge never offers or accepts UCX over tcp (it uses its TCP data plane), so the
+ * contexts that carry requests always have it.
+ */
+function activeMessagesFor(tls: string | null): boolean {
+  if (tls === null) return true;
+  if (tls.startsWith("^")) return true;
+  return !tls.split(",").some((t) => t.trim() === "tcp" || t.trim().startsWith("tcp:"));
+}
+
+function createContext(ucx: UcxLibrary, settings: Array<[string, string]>): { ok: true; context: UcpContext; features: bigint } | { ok: false; reason: string } {
   const { fns } = ucx;
   const config: [UcpConfig | null] = [null];
   const readStatus = fns.ucp_config_read(null, null, config);
@@ -118,13 +134,14 @@ function createContext(ucx: UcxLibrary, settings: Array<[string, string]>): { ok
       const st = fns.ucp_config_modify(config[0], "TLS", DEFAULT_TLS);
       if (st !== UCS_OK) return { ok: false, reason: `UCX rejected the setting TLS=${DEFAULT_TLS}: ${ucx.describeStatus(st)}` };
     }
+    const features = UCP_FEATURE_RMA | UCP_FEATURE_WAKEUP | (activeMessagesFor(effectiveTls(ucx, config[0])) ? UCP_FEATURE_AM : 0n);
     const context: [UcpContext | null] = [null];
     const status = fns.ucp_init_version(
       UCP_API_MAJOR,
       UCP_API_MINOR,
       {
         field_mask: UCP_PARAM_FIELD_FEATURES | UCP_PARAM_FIELD_MT_WORKERS_SHARED | UCP_PARAM_FIELD_NAME,
-        features: UCP_FEATURE_RMA | UCP_FEATURE_WAKEUP | UCP_FEATURE_AM,
+        features,
         // Every worker is driven from the one JavaScript thread.
         mt_workers_shared: 0,
         name: "kvbridge",
@@ -135,7 +152,7 @@ function createContext(ucx: UcxLibrary, settings: Array<[string, string]>): { ok
     if (status !== UCS_OK || context[0] === null) {
       return { ok: false, reason: `ucp_init failed: ${ucx.describeStatus(status)}; check UCX_TLS / UCX_NET_DEVICES (ucx_info -d lists what this host has)` };
     }
-    return { ok: true, context: context[0] };
+    return { ok: true, context: context[0], features };
   } finally {
     fns.ucp_config_release(config[0]);
   }

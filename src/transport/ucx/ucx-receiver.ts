@@ -5,7 +5,7 @@
 import { KvbridgeError } from "../../errors/kvbridge-error.js";
 import type { PoolMemory } from "../../memory/pool-memory.js";
 import { allocatedByUcxWith, registerPool, type PoolRegistration } from "../../memory/ucx-pool.js";
-import { UCS_OK } from "../../../native-bindings/ucx/ucx-constants.js";
+import { UCP_FEATURE_AM, UCS_OK } from "../../../native-bindings/ucx/ucx-constants.js";
 import type { UcxContextOptions } from "../../../native-bindings/ucx/ucx-context.js";
 import type { DataPlaneOffer, ReceiverDataPlane } from "../transport.js";
 import { UcxCommitReceiver, type UcxCommitGate, type UcxCommitStats } from "./ucx-commit-receiver.js";
@@ -122,7 +122,8 @@ export class UcxReceiverDataPlane implements ReceiverDataPlane {
       const workerAddress = worker.address();
       progress = new EventDrivenProgress(worker, opts);
       const plane = new UcxReceiverDataPlane({ worker, progress, workerAddress, rkey, baseAddress: pool.address, registration, directness });
-      if (opts.commitGate) plane.takeCommits(opts.commitGate);
+      // A context without active messages (UCX tcp, never offered by nodes) serves without commits.
+      if (opts.commitGate && (lease.features & UCP_FEATURE_AM) !== 0n) plane.takeCommits(opts.commitGate);
       return plane;
     } catch (err) {
       progress?.stop();

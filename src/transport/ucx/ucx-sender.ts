@@ -9,6 +9,7 @@ import {
   UCP_EP_PARAM_FIELD_REMOTE_ADDRESS,
   UCP_ERR_HANDLING_MODE_NONE,
   UCP_ERR_HANDLING_MODE_PEER,
+  UCP_FEATURE_AM,
   UCS_OK,
 } from "../../../native-bindings/ucx/ucx-constants.js";
 import type { UcpEp, UcpRkey } from "../../../native-bindings/ucx/ucx-library.js";
@@ -213,8 +214,12 @@ export class UcxSenderTransport implements SenderTransport {
   }
 }
 
-/** The commit sender, or null where UCX refuses its handler: channels then write and the sender commits over gRPC. */
+/**
+ * The commit sender, or null on a context without active messages (UCX tcp) or where UCX refuses its
+ * handler: channels then only write, and the sender commits over gRPC.
+ */
 function commitSenderOrNull(worker: UcxWorker, pump: RequestPump, timeoutMs: number): UcxCommitSender | null {
+  if ((worker.lease.features & UCP_FEATURE_AM) === 0n) return null;
   try {
     return new UcxCommitSender(worker, pump, timeoutMs);
   } catch {
