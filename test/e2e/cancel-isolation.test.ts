@@ -69,8 +69,11 @@ describe.each(["recompute", "fail"] as const)("a writer's cancel under --recompu
       }));
       expect(results).toEqual(expected.map((text) => ({ status: 200, text })));
 
+      // The decode node logs "generated" as each stream ends; a client can have its answer a moment earlier.
+      const generated = (): GeneratedLine[] => cluster!.decode.lines.filter((l) => l.includes('"msg":"generated"')).map((l) => JSON.parse(l) as GeneratedLine);
+      for (const t0 = Date.now(); generated().length < SUFFIXES.length && Date.now() - t0 < 10_000; ) await new Promise((r) => setTimeout(r, 25));
       const lines = cluster.decode.lines;
-      const gen = lines.filter((l) => l.includes('"msg":"generated"')).map((l) => JSON.parse(l) as GeneratedLine);
+      const gen = generated();
       expect(gen).toHaveLength(SUFFIXES.length);
       for (const g of gen) {
         expect(g.recomputed).toBe(0);
