@@ -7,6 +7,7 @@ import { KvbridgeError } from "../errors/kvbridge-error.js";
 import type { NodeModels } from "../models/node-models.js";
 import type { EntryState } from "../store/kv-store.js";
 import type { KvReceiver } from "../transfer/receiver.js";
+import { offersDataPlaneCommit } from "../transport/transport.js";
 import type { InspectHandlers } from "../wire/generated/kvbridge/v1/Inspect.js";
 import type { ModelStats } from "../wire/generated/kvbridge/v1/ModelStats.js";
 import type { RequestInfo } from "../wire/generated/kvbridge/v1/RequestInfo.js";
@@ -112,7 +113,7 @@ export function inspectHandlers(rx: KvReceiver, node: InspectedNode): InspectHan
         models: modelStats(node.models?.()),
         // The data planes not offered, and why; the capabilities senders may negotiate (Hello answers the same).
         transportsNotOffered: rx.getNotOffered().map((n) => ({ transport: n.transport, reason: n.reason, message: n.message })),
-        capabilities: rx.getOffers().some((o) => o.kind === "tcp") ? [CAPABILITY_DATA_PLANE_COMMIT] : [],
+        capabilities: offersDataPlaneCommit(rx.getOffers()) ? [CAPABILITY_DATA_PLANE_COMMIT] : [],
       };
     }),
     ListEntries: unaryHandler((req) => {

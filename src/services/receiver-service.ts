@@ -9,6 +9,7 @@ import { MAX_ID_LENGTH } from "../store/kv-store.js";
 import { proofsByKey } from "../transfer/commit-proof.js";
 import { offerToWire } from "../transfer/offer-codec.js";
 import type { KvReceiver } from "../transfer/receiver.js";
+import { offersDataPlaneCommit, type DataPlaneOffer } from "../transport/transport.js";
 import { wellFormed } from "../wire/error-status.js";
 import type { KvReceiverHandlers } from "../wire/generated/kvbridge/v1/KvReceiver.js";
 import type { KeyState as WireKeyState } from "../wire/generated/kvbridge/v1/KeyState.js";
@@ -25,10 +26,10 @@ const MAX_REASON_CHARS = 200;
 
 /**
  * The capabilities this receiver uses with a sender that asked for them: the data-plane commit when
- * it offers the TCP data plane to that sender (COMMIT frames travel there).
+ * one of the data planes it offers takes commits (TCP COMMIT frames, or UCX COMMIT messages).
  */
-function negotiatedCapabilities(asked: readonly string[], offered: ReadonlySet<string>): string[] {
-  return asked.includes(CAPABILITY_DATA_PLANE_COMMIT) && offered.has("tcp") ? [CAPABILITY_DATA_PLANE_COMMIT] : [];
+function negotiatedCapabilities(asked: readonly string[], offers: readonly DataPlaneOffer[]): string[] {
+  return asked.includes(CAPABILITY_DATA_PLANE_COMMIT) && offersDataPlaneCommit(offers) ? [CAPABILITY_DATA_PLANE_COMMIT] : [];
 }
 
 /** Calls after Alloc name an existing request; the store only looks them up, so malformed ids are refused here. */
@@ -81,7 +82,7 @@ export function receiverHandlers(rx: KvReceiver): KvReceiverHandlers {
       ];
       return {
         protocolVersion: version,
-        capabilities: version >= 2 ? negotiatedCapabilities(req.capabilities, new Set(offers.map((o) => o.kind))) : [],
+        capabilities: version >= 2 ? negotiatedCapabilities(req.capabilities, offers) : [],
         notOffered: version >= 2 ? notOffered : [],
         // The sender's own, accepted: the one its KV may use here.
         fingerprint: req.fingerprint,

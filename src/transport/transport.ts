@@ -10,7 +10,19 @@ export type TransportKind = "tcp" | "ucx";
 /** What a receiver advertises for one transport in its Hello answer. */
 export type DataPlaneOffer =
   | { kind: "tcp"; host: string; port: number }
-  | { kind: "ucx"; workerAddress: Buffer; rkey: Buffer; baseAddress: bigint };
+  | {
+      kind: "ucx";
+      workerAddress: Buffer;
+      rkey: Buffer;
+      baseAddress: bigint;
+      /** The receiver's UCX plane takes COMMIT messages (known to the receiver only; never on the wire). */
+      takesCommits?: boolean;
+    };
+
+/** Whether a receiver offering these data planes takes commits on one of them (TCP always does). */
+export function offersDataPlaneCommit(offers: readonly DataPlaneOffer[]): boolean {
+  return offers.some((o) => o.kind === "tcp" || o.takesCommits === true);
+}
 
 /** One chunk to place into one remote slot. */
 export interface SlotWrite {

@@ -59,6 +59,18 @@ async function expectStored(c: NodeClients, pushed: PushChunk[]): Promise<void> 
 }
 
 describe.skipIf(!ucx.available)("UCX data-plane commit (UCX_TLS=posix,cma,self, a real decode process)", () => {
+  it("a node offering only UCX (--transport ucx) negotiates the data-plane commit and takes COMMIT messages", async () => {
+    const { d, c } = await node(["--transport", "ucx"]);
+    const { kv } = sender();
+    const cs = chunks("ucx-only", 3);
+    const res = await kv.push(d.grpc, "ucx-only", cs);
+    expect(kv.negotiated(d.grpc)?.dataPlaneCommit).toBe(true);
+    expect([res.transport, res.commitVia]).toEqual(["ucx", "data_plane"]);
+    await expectStored(c, cs);
+    await c.receiver.release({ requestId: "ucx-only" }, { timeoutMs: c.timeoutMs });
+    expect(atBaseline(await c.waitForStats(atBaseline))).toBe(true);
+  });
+
   it("commits requests with a COMMIT active message behind their copies: no gRPC Commit, byte-exact, then released to baseline", async () => {
     const { d, c } = await node();
     const { kv } = sender();

@@ -165,7 +165,7 @@ export class UcxReceiverDataPlane implements ReceiverDataPlane {
   offer(): DataPlaneOffer {
     if (this.worker.closed) throw new KvbridgeError("FAILED_PRECONDITION", "the UCX data plane is closed");
     // Copies: a caller that mutates its offer must not corrupt the next one.
-    return { kind: "ucx", workerAddress: Buffer.from(this.workerAddress), rkey: Buffer.from(this.rkey), baseAddress: this.baseAddress };
+    return { kind: "ucx", workerAddress: Buffer.from(this.workerAddress), rkey: Buffer.from(this.rkey), baseAddress: this.baseAddress, takesCommits: this.takesCommits };
   }
 
   /** Wakeups and events served so far (for tests and metrics). */
