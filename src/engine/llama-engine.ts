@@ -13,10 +13,10 @@ import { ChatRenderer, chatTemplateSource, type ChatTurn, type RenderedChat } fr
 import { chunkRange, computeChunkKeys } from "./chunk-keys.js";
 import { computeFingerprint, hashModelFile, type EngineCompatibility } from "./fingerprint.js";
 import { CHUNK_FORMAT_VERSION, chunkByteLength, encodeChunk } from "./kv-chunk-format.js";
-import { assembleSequenceState, bytesPerCell, layoutsEqual, parseSequenceState, type KvStateLayout } from "./kv-state-layout.js";
+import { bytesPerCell, layoutsEqual, parseSequenceState, type KvStateLayout } from "./kv-state-layout.js";
 import { loadLlama } from "./llama-binding.js";
 import { ggmlTypeName, probeLayout } from "./layout-probe.js";
-import { checkPrefixChunk, type ChunkEngine } from "./prefix-chunks.js";
+import { checkPrefixChunks, type ChunkEngine } from "./prefix-chunks.js";
 import { PrefixCache, type PrefixCacheStats } from "./prefix-cache.js";
 import { NO_PREFIX, reusablePrefix } from "./prefix-reuse.js";
 import { ResponseGrammars } from "./response-grammar.js";
@@ -24,7 +24,8 @@ import { resolveSeed } from "./sampler-options.js";
 import { validateResponseFormat, validateSampling, type EngineSampling, type ResponseFormat } from "./sampling.js";
 import { decodeTokens, evaluatePromptRange, PROMPT_PIECE_TOKENS, type DecodeOptions, type FinishReason, type TokenLogprob } from "./sequence-evaluation.js";
 import { SequencePool, throwIfAborted, type SequenceLease, type SequenceSource } from "./sequence-pool.js";
-import { loadSequenceState, saveSequenceState } from "./state-file.js";
+import { loadSequenceState, loadStateFile, saveSequenceState, writeStateFile, type StateFile } from "./state-file.js";
+import { sequenceStatePieces } from "./sequence-state-pieces.js";
 import type { PromptLimits } from "./prompt-limits.js";
 import { modelPromptTokenizer, promptOptions, type PromptOptions, type PromptTokenizer, type TokenizePromptOptions } from "./prompt-tokenizer.js";
 import type { EngineOptions, GenerateLocalOptions, GenerateOptions, GenerateResult, KvChunk, PrefillResult } from "./engine-types.js";
@@ -290,29 +291,41 @@ export class LlamaEngine {
       if (prefix.length > keys.length) {
         throw new KvbridgeError("INVALID_ARGUMENT", `${prefix.length} prefix chunks given for a prompt of ${tokens.length} tokens, which has ${keys.length}`);
       }
-      // Every chunk is checked, and the state assembled (copied), before a sequence is taken: a
-      // bad chunk costs no evaluation, and the caller's buffers are free while this request waits.
-      const chunks = prefix.map((bytes, i) => checkPrefixChunk(this.chunkEngine, bytes, i, keys, tokens.length));
+      // Every chunk is checked, and the state file written (the chunks copied), before a sequence
+      // is taken: a bad chunk costs no evaluation, and the caller's buffers are free while this
+      // request waits. Both yield to the event loop (between chunks; writev in the thread pool), so
+      // other requests' streams on this node never wait for a whole prefix (docs/engine.md).
+      const chunks = await checkPrefixChunks(this.chunkEngine, prefix, keys, tokens.length, sig);
       const covered = chunks.length > 0 ? chunks[chunks.length - 1]!.tokenEnd : 0;
       const loaded = Math.min(covered, tokens.length - 1);
-      const state = loaded > 0 ? assembleSequenceState(this.layout, tokens.slice(0, loaded), chunks.map((c) => c.part), this.streams) : null;
-      opts.onPrefixConsumed?.();
-      const lease = await this.pool.acquire(sig);
+      const state = loaded > 0 ? await writeStateFile(sequenceStatePieces(this.layout, tokens.slice(0, loaded), chunks.map((c) => c.part), this.streams), sig) : null;
       try {
-        if (state) {
-          throwIfAborted(sig, "loading the KV state");
-          await loadSequenceState(lease.sequence, state, lease.exclusive);
-          if (lease.sequence.nextTokenIndex !== loaded) {
-            throw new KvbridgeError("INTERNAL", `loaded KV state holds ${lease.sequence.nextTokenIndex} tokens; expected ${loaded}`);
-          }
-        }
-        await evaluatePromptRange(lease, tokens, loaded, tokens.length - 1, sig);
-        const result = await decodeTokens(this.decodeOptions(lease, opts, decoding, sig));
-        return { ...result, recomputedTokens: tokens.length - covered, ...seedField(decoding.seed) };
+        opts.onPrefixConsumed?.();
+        return await this.decodeFromState(opts, decoding, sig, state, loaded, covered);
       } finally {
-        await lease.release();
+        await state?.remove();
       }
     });
+  }
+
+  /** generate() once its prefix is in a state file: take a sequence, load, evaluate the rest, decode. */
+  private async decodeFromState(opts: GenerateOptions, decoding: Pick<DecodeOptions, "sampling" | "seed" | "grammar">, sig: AbortSignal, state: StateFile | null, loaded: number, covered: number): Promise<GenerateResult> {
+    const { tokens } = opts;
+    const lease = await this.pool.acquire(sig);
+    try {
+      if (state) {
+        throwIfAborted(sig, "loading the KV state");
+        await loadStateFile(lease.sequence, state, lease.exclusive);
+        if (lease.sequence.nextTokenIndex !== loaded) {
+          throw new KvbridgeError("INTERNAL", `loaded KV state holds ${lease.sequence.nextTokenIndex} tokens; expected ${loaded}`);
+        }
+      }
+      await evaluatePromptRange(lease, tokens, loaded, tokens.length - 1, sig);
+      const result = await decodeTokens(this.decodeOptions(lease, opts, decoding, sig));
+      return { ...result, recomputedTokens: tokens.length - covered, ...seedField(decoding.seed) };
+    } finally {
+      await lease.release();
+    }
   }
 
   /** The single-process reference: evaluate and decode in one sequence. */

@@ -2,16 +2,19 @@
 // sequence state only as files (llama_state_seq_save_file / _load_file), so the bytes pass
 // through a file in /dev/shm (RAM-backed on Linux: no disk I/O), removed at once after use.
 // Only the llama.cpp call runs as the lease's exclusive operation (it takes the context's lock);
-// writing and reading the file happen while the context's other sequences go on decoding.
+// writing and reading the file happen while the context's other sequences go on decoding. A state
+// to load can be written from pieces (views of the chunks, sequence-state-pieces.ts) with writev
+// in the thread pool, so the event loop never copies the whole state (writeStateFile).
 
 import { randomBytes } from "node:crypto";
 import { accessSync, constants } from "node:fs";
-import { readFile, rm, writeFile } from "node:fs/promises";
+import { open, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import type { LlamaContextSequence } from "node-llama-cpp";
 import { KvbridgeError } from "../errors/kvbridge-error.js";
 import { runDirectly, type Exclusive } from "./exclusive-gate.js";
+import { writeVectored } from "./vectored-write.js";
 
 let stateDir: string | null = null;
 
@@ -40,6 +43,50 @@ export async function saveSequenceState(sequence: LlamaContextSequence, exclusiv
     throw new KvbridgeError("INTERNAL", `saving the sequence KV state failed: ${(err as Error).message}`, { cause: err });
   } finally {
     await rm(file, { force: true });
+  }
+}
+
+/** A state file written for loading; remove() deletes it (idempotent). */
+export interface StateFile {
+  readonly path: string;
+  readonly bytes: number;
+  remove(): Promise<void>;
+}
+
+/**
+ * Writes the pieces of a state file image (in order) to a new scratch file with writev, off the
+ * event loop. The pieces are copied into the file when this resolves: the buffers they view are
+ * free again. A failure removes the file and is RESOURCE_EXHAUSTED (no space) or the abort reason.
+ */
+export async function writeStateFile(pieces: Iterable<Buffer>, signal?: AbortSignal): Promise<StateFile> {
+  const file = scratchPath();
+  let removed: Promise<void> | null = null;
+  const remove = (): Promise<void> => (removed ??= rm(file, { force: true }));
+  try {
+    const handle = await open(file, "wx", 0o600);
+    let bytes: number;
+    try {
+      bytes = await writeVectored(handle, pieces, { signal });
+    } finally {
+      await handle.close();
+    }
+    return { path: file, bytes, remove };
+  } catch (err) {
+    await remove();
+    if (signal?.aborted || err instanceof KvbridgeError) throw err;
+    throw new KvbridgeError("RESOURCE_EXHAUSTED", `writing KV state to ${file} failed (${(err as Error).message}); free space in ${scratchDir()}`, { cause: err });
+  }
+}
+
+/** Replaces the sequence's state with the file's (written by writeStateFile), then removes the file. */
+export async function loadStateFile(sequence: LlamaContextSequence, file: StateFile, exclusive: Exclusive = runDirectly): Promise<void> {
+  try {
+    await exclusive(() => sequence.loadStateFromFile(file.path, { acceptRisk: true }));
+  } catch (err) {
+    if (err instanceof KvbridgeError) throw err;
+    throw new KvbridgeError("INCOMPATIBLE", `llama.cpp refused the assembled KV state: ${(err as Error).message}`, { cause: err });
+  } finally {
+    await file.remove();
   }
 }
 
