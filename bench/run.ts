@@ -1,12 +1,13 @@
 // `npm run bench`: every benchmark, each figure next to a baseline measured in the same run.
 // Prints a table, or with --json one JSON object per figure. --only a,b selects benches
-// (tcp, transfer, ucx, alloc, store, engine, engine-batch, prefix-reuse, models, stall; pd and recovery run only when named, pd with --quick for a short run); --gib N sets the bytes per throughput figure (default 1).
+// (tcp, transfer, ucx, alloc, store, engine, engine-batch, decode-loop, prefix-reuse, models, stall; pd and recovery run only when named, pd with --quick for a short run); --gib N sets the bytes per throughput figure (default 1).
 
 import { runAllocBench } from "./alloc-bench.js";
 import { runStoreBench } from "./store-bench.js";
 import type { BenchFigure } from "./bench-figure.js";
 import { runEngineBatchBench } from "./engine-batch-bench.js";
 import { runEngineBench } from "./engine-bench.js";
+import { runDecodeLoopStallBench } from "./decode-loop-stall-bench.js";
 import { runGoodputBench } from "./goodput-bench.js";
 import { runModelLoadBench } from "./model-load-bench.js";
 import { runPdIsolationBench } from "./pd-isolation-bench.js";
@@ -94,6 +95,10 @@ if (want("store")) {
 if (want("engine")) {
   progress("TTFT: disaggregated vs single process (512, 2k, 8k tokens)");
   emit(await runEngineBench());
+}
+if (want("engine") || want("decode-loop")) {
+  progress("the decode node's event loop while a 4k/8k-token prefix is checked and loaded, vs checking and assembling it in one step");
+  emit(await runDecodeLoopStallBench({ log: progress }));
 }
 if (want("engine") || want("engine-batch")) {
   progress("batched decode: aggregate tokens/s at 1, 4, 16 streams on the medium model, one context per request as the baseline");

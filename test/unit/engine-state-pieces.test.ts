@@ -117,7 +117,7 @@ describe("writeVectored into a real file", () => {
           take.push(piece);
           room -= piece.length;
         }
-        return handle.writev(take, position ?? null);
+        return handle.writev(take, position ?? undefined);
       },
     };
     return { sink, calls: () => calls, close: () => handle.close() };
@@ -175,7 +175,7 @@ describe("writeVectored into a real file", () => {
     const ac = new AbortController();
     const sink: VectoredSink = {
       writev: async (buffers, position) => {
-        const r = await handle.writev(buffers, position ?? null);
+        const r = await handle.writev(buffers, position ?? undefined);
         ac.abort(new KvbridgeError("CANCELLED", "stop"));
         return r;
       },
