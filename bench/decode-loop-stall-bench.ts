@@ -48,7 +48,7 @@ async function watchLoop<T>(body: () => Promise<T>): Promise<LoopDelay> {
 
 export async function runDecodeLoopStallBench(opts: { sizes?: number[]; runs?: number; log?: (line: string) => void } = {}): Promise<BenchFigure[]> {
   const sizes = opts.sizes ?? [4096, 8192];
-  const runs = opts.runs ?? 5;
+  const runs = opts.runs ?? 8;
   const log = opts.log ?? (() => undefined);
   const engine = await LlamaEngine.open({ modelPath: await ensureDefaultModel(), maxSequences: 1 });
   const figures: BenchFigure[] = [];
@@ -87,13 +87,17 @@ export async function runDecodeLoopStallBench(opts: { sizes?: number[]; runs?: n
       const p99 = Math.max(...delays.map((d) => d.p99Ms));
       const oldMax = Math.max(...syncMs);
       const oldWarm = Math.max(...syncMs.slice(1));
+      const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+      const typical = median(delays.map((d) => d.maxMs));
+      const oldTypical = median(syncMs);
       log(
-        `${size} tokens (${prefix.length} chunks, ${recomputed} recomputed, generate ${generateMs.toFixed(0)} ms): loop delay max ${maxAll.toFixed(1)} ms (first call ${delays[0]!.maxMs.toFixed(1)}, warm max ${maxWarm.toFixed(1)}), p99 ${p99.toFixed(1)} ms; ` +
+        `${size} tokens (${prefix.length} chunks, ${recomputed} recomputed, generate ${generateMs.toFixed(0)} ms): loop delay max ${maxAll.toFixed(1)} ms (first call ${delays[0]!.maxMs.toFixed(1)}, warm max ${maxWarm.toFixed(1)}, median call ${typical.toFixed(1)}), p99 ${p99.toFixed(1)} ms; ` +
           `idle floor max ${floor.maxMs.toFixed(1)} p99 ${floor.p99Ms.toFixed(1)} ms; one-step check + assemble ${syncMs.map((m) => m.toFixed(1)).join(" / ")} ms; load average ${os.loadavg().map((l) => l.toFixed(2)).join(" ")}`,
       );
       figures.push(
         { bench: `decode-loop.stall_max.${size}`, value: maxAll, unit: "ms", baseline: oldMax, baselineName: "checksum every chunk + assemble the state in one synchronous step", ratio: oldMax > 0 ? maxAll / oldMax : null },
         { bench: `decode-loop.stall_max_warm.${size}`, value: maxWarm, unit: "ms", baseline: oldWarm, baselineName: "the same one-step check + assemble, warm calls", ratio: oldWarm > 0 ? maxWarm / oldWarm : null },
+        { bench: `decode-loop.stall_max_median_call.${size}`, value: typical, unit: "ms", baseline: oldTypical, baselineName: "the one-step check + assemble, median call", ratio: oldTypical > 0 ? typical / oldTypical : null },
         { bench: `decode-loop.stall_p99.${size}`, value: p99, unit: "ms", baseline: floor.p99Ms, baselineName: "the idle loop's p99 delay, same machine, same time", ratio: floor.p99Ms > 0 ? p99 / floor.p99Ms : null },
         { bench: `decode-loop.idle_floor_max.${size}`, value: floor.maxMs, unit: "ms", baseline: null, ratio: null },
       );
