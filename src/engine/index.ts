@@ -28,6 +28,7 @@ export { chunkCount, chunkRange, computeChunkKeys } from "./chunk-keys.js";
 export { describeMismatch, type EngineCompatibility } from "./fingerprint.js";
 export { CHUNK_FORMAT_VERSION, decodeChunk, type DecodedChunk } from "./kv-chunk-format.js";
 export type { KvLayerLayout, KvStateLayout } from "./kv-state-layout.js";
+export type { PrefixCheck } from "./prefix-chunks.js";
 export {
   DEFAULT_MODEL_OPTIONS,
   defaultModelPath,

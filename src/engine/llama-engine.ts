@@ -16,7 +16,7 @@ import { CHUNK_FORMAT_VERSION, chunkByteLength, encodeChunk } from "./kv-chunk-f
 import { bytesPerCell, layoutsEqual, parseSequenceState, type KvStateLayout } from "./kv-state-layout.js";
 import { loadLlama } from "./llama-binding.js";
 import { ggmlTypeName, probeLayout } from "./layout-probe.js";
-import { checkPrefixChunks, type ChunkEngine } from "./prefix-chunks.js";
+import { checkPrefixChunks, validLeadingChunks, type ChunkEngine, type PrefixCheck } from "./prefix-chunks.js";
 import { PrefixCache, type PrefixCacheStats } from "./prefix-cache.js";
 import { NO_PREFIX, reusablePrefix } from "./prefix-reuse.js";
 import { ResponseGrammars } from "./response-grammar.js";
@@ -269,6 +269,16 @@ export class LlamaEngine {
   /** Empties the prefix cache (a bench's cold runs, an operator's reset); counters are kept. */
   clearPrefixCache(): void {
     this.prefixCache.clear();
+  }
+
+  /**
+   * The leading chunks of `prefix` that generate would accept for this prompt (format, checksum,
+   * fingerprint, layout, index, range, key), and the first it would refuse, with why. Yields to the
+   * event loop between chunks, so a caller finding out which READY chunk to evict stalls nobody.
+   */
+  checkPrefix(tokens: readonly number[], prefix: readonly Buffer[], signal?: AbortSignal): Promise<PrefixCheck> {
+    this.ensureOpen();
+    return validLeadingChunks(this.chunkEngine, prefix, this.chunkKeys(tokens), tokens.length, signal);
   }
 
   private chunkOf(key: string, index: number, tokenCount: number, bytes: Buffer): KvChunk {

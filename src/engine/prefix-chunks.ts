@@ -58,3 +58,26 @@ export async function checkPrefixChunks(engine: ChunkEngine, prefix: readonly Bu
   }
   return out;
 }
+
+/** The leading chunks that pass checkPrefixChunk, and the first that does not (its index and why). */
+export interface PrefixCheck {
+  valid: Buffer[];
+  bad?: { index: number; key: string; why: string };
+}
+
+/** checkPrefixChunk on chunks 0..n-1, yielding between chunks, stopping at the first bad one instead of throwing. */
+export async function validLeadingChunks(engine: ChunkEngine, prefix: readonly Buffer[], keys: readonly string[], tokenCount: number, signal?: AbortSignal): Promise<PrefixCheck> {
+  for (let i = 0; i < prefix.length; i++) {
+    if (i > 0) {
+      await nextTurn();
+      signal?.throwIfAborted();
+    }
+    try {
+      checkPrefixChunk(engine, prefix[i]!, i, keys, tokenCount);
+    } catch (err) {
+      if (!(err instanceof KvbridgeError)) throw err;
+      return { valid: prefix.slice(0, i), bad: { index: i, key: keys[i] ?? "", why: err.message } };
+    }
+  }
+  return { valid: [...prefix] };
+}

@@ -85,4 +85,28 @@ describe("the prefix state written from views (real engine)", () => {
     const reference = await engine.generateLocal({ tokens, maxTokens: 8 });
     expect((await engine.generate({ tokens, prefix, maxTokens: 8 })).tokens).toEqual(reference.tokens);
   });
+
+  it("checkPrefix returns the leading chunks generate accepts and the first it refuses, with why", async () => {
+    const tokens = promptOf(engine, 700, 5);
+    const { chunks } = await engine.prefill(tokens);
+    engine.clearPrefixCache();
+    const prefix = chunks.map((c) => Buffer.from(c.bytes));
+    expect(await engine.checkPrefix(tokens, prefix)).toEqual({ valid: prefix });
+    const damaged = prefix.map((b, i) => {
+      if (i !== 2) return b;
+      const d = Buffer.from(b);
+      d[d.length - 5]! ^= 0x40;
+      return d;
+    });
+    const r = await engine.checkPrefix(tokens, damaged);
+    expect(r.valid).toEqual(prefix.slice(0, 2));
+    expect(r.bad).toMatchObject({ index: 2, key: engine.chunkKeys(tokens)[2] });
+    expect(r.bad!.why).toMatch(/checksum/);
+    // generate refuses the same chunk: INCOMPATIBLE, naming it.
+    await expect(engine.generate({ tokens, prefix: damaged, maxTokens: 2 })).rejects.toMatchObject({ code: "INCOMPATIBLE" });
+    // Another prompt's chunks are refused at chunk 0.
+    const other = promptOf(engine, 700, 6);
+    expect((await engine.checkPrefix(other, prefix)).bad).toMatchObject({ index: 0 });
+    expect(await scratchFiles()).toEqual([]);
+  });
 });
