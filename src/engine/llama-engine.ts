@@ -24,8 +24,7 @@ import { resolveSeed } from "./sampler-options.js";
 import { validateResponseFormat, validateSampling, type EngineSampling, type ResponseFormat } from "./sampling.js";
 import { decodeTokens, evaluatePromptRange, PROMPT_PIECE_TOKENS, type DecodeOptions, type FinishReason, type TokenLogprob } from "./sequence-evaluation.js";
 import { SequencePool, throwIfAborted, type SequenceLease, type SequenceSource } from "./sequence-pool.js";
-import { loadSequenceState, loadStateFile, saveSequenceState, writeStateFile, type StateFile } from "./state-file.js";
-import { sequenceStatePieces } from "./sequence-state-pieces.js";
+import { loadSequenceState, loadStateFile, saveSequenceState, writePartsStateFile, type StateFile } from "./state-file.js";
 import type { PromptLimits } from "./prompt-limits.js";
 import { modelPromptTokenizer, promptOptions, type PromptOptions, type PromptTokenizer, type TokenizePromptOptions } from "./prompt-tokenizer.js";
 import type { EngineOptions, GenerateLocalOptions, GenerateOptions, GenerateResult, KvChunk, PrefillResult } from "./engine-types.js";
@@ -308,7 +307,7 @@ export class LlamaEngine {
       const chunks = await checkPrefixChunks(this.chunkEngine, prefix, keys, tokens.length, sig);
       const covered = chunks.length > 0 ? chunks[chunks.length - 1]!.tokenEnd : 0;
       const loaded = Math.min(covered, tokens.length - 1);
-      const state = loaded > 0 ? await writeStateFile(sequenceStatePieces(this.layout, tokens.slice(0, loaded), chunks.map((c) => c.part), this.streams), sig) : null;
+      const state = loaded > 0 ? await writePartsStateFile(this.layout, tokens.slice(0, loaded), chunks.map((c) => c.part), this.streams, sig) : null;
       try {
         opts.onPrefixConsumed?.();
         return await this.decodeFromState(opts, decoding, sig, state, loaded, covered);

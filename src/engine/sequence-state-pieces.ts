@@ -25,7 +25,7 @@ export function sequenceStateBytes(layout: KvStateLayout, cells: number, streams
  * order), loadable into a context with `streams` KV streams. Views alias the parts' buffers: the
  * parts must stay unchanged until the pieces are written.
  */
-export function* sequenceStatePieces(layout: KvStateLayout, tokens: ArrayLike<number>, parts: readonly StatePart[], streams = 1): Generator<Buffer, void, undefined> {
+export function* sequenceStatePieces(layout: KvStateLayout, tokens: ArrayLike<number>, parts: readonly StatePart[], streams = 1, blocks: GatherBlocks = new GatherBlocks()): Generator<Buffer, void, undefined> {
   if (!Number.isInteger(streams) || streams < 1 || streams > MAX_STREAMS) throw new KvbridgeError("INTERNAL", `writing a state for ${streams} KV streams`);
   const cells = tokens.length;
   const available = parts.reduce((a, p) => a + p.cells, 0);
@@ -68,7 +68,7 @@ export function* sequenceStatePieces(layout: KvStateLayout, tokens: ArrayLike<nu
     h.writeUInt32LE(layer.vElementBytes, 4);
     h.writeUInt32LE(layer.vWidth, 8);
     yield h;
-    yield* transposedColumns(parts, cells, layer.vElementBytes, layer.vWidth, l);
+    yield* transposedColumns(parts, cells, layer.vElementBytes, layer.vWidth, l, blocks);
   }
   if (streams > 1) yield Buffer.alloc(4 * (streams - 1)); // the other streams' cell counts: 0
 }
@@ -88,13 +88,13 @@ function* rows(parts: readonly StatePart[], cells: number, rowBytes: number, pic
  * one chunk's cells of one dimension (chunkTokens x 2 bytes: 256 bytes at the default), too short
  * to be worth an iovec each, so runs are gathered into blocks of about GATHER_BLOCK_BYTES.
  */
-function* transposedColumns(parts: readonly StatePart[], cells: number, el: number, width: number, l: number): Generator<Buffer, void, undefined> {
+function* transposedColumns(parts: readonly StatePart[], cells: number, el: number, width: number, l: number, blocks: GatherBlocks): Generator<Buffer, void, undefined> {
   const columnBytes = cells * el;
   if (columnBytes === 0 || width === 0) return;
   const perBlock = Math.max(1, Math.floor(GATHER_BLOCK_BYTES / columnBytes));
   for (let j0 = 0; j0 < width; j0 += perBlock) {
     const j1 = Math.min(width, j0 + perBlock);
-    const block = Buffer.allocUnsafe((j1 - j0) * columnBytes);
+    const block = blocks.take((j1 - j0) * columnBytes);
     let o = 0;
     for (let j = j0; j < j1; j++) {
       let left = cells;
@@ -108,5 +108,31 @@ function* transposedColumns(parts: readonly StatePart[], cells: number, el: numb
       }
     }
     yield block;
+  }
+}
+
+/**
+ * Where gathered blocks come from. Blocks handed back with written() (their pieces are in the file)
+ * serve the next gathers, so a writer that hands back each batch keeps at most about one batch of
+ * blocks alive whatever the prompt's size, and allocates (and leaves to the GC) no more.
+ */
+export class GatherBlocks {
+  private readonly free: ArrayBuffer[] = [];
+  private readonly mine = new WeakSet<ArrayBufferLike>();
+
+  /** A block of `bytes` (one of the reusable size when it fits, else a fresh buffer). */
+  take(bytes: number): Buffer {
+    if (bytes > GATHER_BLOCK_BYTES) return Buffer.allocUnsafe(bytes);
+    let ab = this.free.pop();
+    if (!ab) {
+      ab = new ArrayBuffer(GATHER_BLOCK_BYTES);
+      this.mine.add(ab);
+    }
+    return Buffer.from(ab, 0, bytes);
+  }
+
+  /** Pieces that are written: the blocks among them are free again. Each block is yielded once. */
+  written(pieces: readonly Buffer[]): void {
+    for (const p of pieces) if (this.mine.has(p.buffer)) this.free.push(p.buffer as ArrayBuffer);
   }
 }

@@ -14,6 +14,8 @@ import path from "node:path";
 import type { LlamaContextSequence } from "node-llama-cpp";
 import { KvbridgeError } from "../errors/kvbridge-error.js";
 import { runDirectly, type Exclusive } from "./exclusive-gate.js";
+import type { KvStateLayout, StatePart } from "./kv-state-layout.js";
+import { GatherBlocks, sequenceStatePieces } from "./sequence-state-pieces.js";
 import { writeVectored } from "./vectored-write.js";
 
 let stateDir: string | null = null;
@@ -58,7 +60,7 @@ export interface StateFile {
  * event loop. The pieces are copied into the file when this resolves: the buffers they view are
  * free again. A failure removes the file and is RESOURCE_EXHAUSTED (no space) or the abort reason.
  */
-export async function writeStateFile(pieces: Iterable<Buffer>, signal?: AbortSignal): Promise<StateFile> {
+export async function writeStateFile(pieces: Iterable<Buffer>, signal?: AbortSignal, onWritten?: (pieces: readonly Buffer[]) => void): Promise<StateFile> {
   const file = scratchPath();
   let removed: Promise<void> | null = null;
   const remove = (): Promise<void> => (removed ??= rm(file, { force: true }));
@@ -66,7 +68,7 @@ export async function writeStateFile(pieces: Iterable<Buffer>, signal?: AbortSig
     const handle = await open(file, "wx", 0o600);
     let bytes: number;
     try {
-      bytes = await writeVectored(handle, pieces, { signal });
+      bytes = await writeVectored(handle, pieces, { signal, onWritten });
     } finally {
       await handle.close();
     }
@@ -107,4 +109,10 @@ export async function loadSequenceState(sequence: LlamaContextSequence, state: B
   } finally {
     await rm(file, { force: true });
   }
+}
+
+/** writeStateFile of the state holding `tokens` and the parts' first tokens.length cells, its gather blocks reused batch to batch. */
+export function writePartsStateFile(layout: KvStateLayout, tokens: ArrayLike<number>, parts: readonly StatePart[], streams: number, signal?: AbortSignal): Promise<StateFile> {
+  const blocks = new GatherBlocks();
+  return writeStateFile(sequenceStatePieces(layout, tokens, parts, streams, blocks), signal, (written) => blocks.written(written));
 }

@@ -21,6 +21,8 @@ export interface VectoredWriteOptions {
    * pieces are made, they never hold the event loop for much more than this.
    */
   sliceMs?: number;
+  /** Called with each batch's pieces once they are written in full (their buffers may be reused). */
+  onWritten?: (pieces: readonly Buffer[]) => void;
   /** Checked between batches: an aborted write stops with the signal's reason. */
   signal?: AbortSignal;
 }
@@ -43,6 +45,7 @@ export async function writeVectored(sink: VectoredSink, pieces: Iterable<Buffer>
     batch = [];
     pending = 0;
     position = await writeAll(sink, out, position);
+    opts.onWritten?.(out);
     opts.signal?.throwIfAborted();
   };
   let since = performance.now();

@@ -10,7 +10,7 @@ import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { KvbridgeError } from "../../src/errors/kvbridge-error.js";
 import { assembleSequenceState, type KvStateLayout, type StatePart } from "../../src/engine/kv-state-layout.js";
-import { GATHER_BLOCK_BYTES, sequenceStateBytes, sequenceStatePieces } from "../../src/engine/sequence-state-pieces.js";
+import { GATHER_BLOCK_BYTES, GatherBlocks, sequenceStateBytes, sequenceStatePieces } from "../../src/engine/sequence-state-pieces.js";
 import { writeVectored, type VectoredSink } from "../../src/engine/vectored-write.js";
 
 interface Case {
@@ -144,6 +144,32 @@ describe("writeVectored into a real file", () => {
       ),
       { numRuns: 60 },
     );
+  });
+
+  it("gather blocks handed back after each batch are reused: a few blocks for a state of many, same bytes", async () => {
+    const layout = layoutOf(2, 64, 128, true);
+    const parts = partsOf(layout, Array.from({ length: 32 }, () => 128)); // 4096 cells: 1 MiB of V per layer
+    const tokens = Array.from({ length: 4095 }, (_, i) => i % 1000);
+    const file = path.join(dir, "reuse.ggsq");
+    const blocks = new GatherBlocks();
+    const used = new Set<ArrayBufferLike>();
+    const handle = await open(file, "w");
+    try {
+      await writeVectored(handle, sequenceStatePieces(layout, tokens, parts, 1, blocks), {
+        batchBytes: 2 * GATHER_BLOCK_BYTES,
+        onWritten: (written) => {
+          for (const p of written) if (p.buffer.byteLength === GATHER_BLOCK_BYTES) used.add(p.buffer);
+          blocks.written(written);
+        },
+      });
+    } finally {
+      await handle.close();
+    }
+    expect((await readFile(file)).equals(assembleSequenceState(layout, tokens, parts))).toBe(true);
+    const gathered = (2 * 128 * 4095 * 2) / GATHER_BLOCK_BYTES; // V bytes in blocks
+    expect(gathered).toBeGreaterThan(30);
+    expect(used.size).toBeGreaterThan(0);
+    expect(used.size).toBeLessThanOrEqual(3);
   });
 
   it("continues after short writes, from the first byte not written, across buffer boundaries", async () => {
