@@ -12,9 +12,6 @@
 
 import type * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
-import { chunkRange } from "../engine/chunk-keys.js";
-import { decodeChunk } from "../engine/kv-chunk-format.js";
-import type { LlamaEngine } from "../engine/llama-engine.js";
 import { KvbridgeError, toKvbridgeError } from "../errors/kvbridge-error.js";
 import type { NodeModels } from "../models/node-models.js";
 import { toServiceError } from "../wire/error-status.js";
@@ -97,27 +94,6 @@ export function decodeEngineService(o: DecodeEngineOptions): DecodeEngineService
   };
 
   /**
-   * The leading chunks that are valid KV chunks of this prompt for this engine (header, checksum,
-   * fingerprint, position, key); the first one that is not ends the prefix and is reported.
-   */
-  const validPrefix = (engine: LlamaEngine, prefix: Buffer[], keys: string[], tokenCount: number): { valid: Buffer[]; bad?: { index: number; key: string; why: string } } => {
-    for (let i = 0; i < prefix.length; i++) {
-      let why = "";
-      try {
-        const c = decodeChunk(prefix[i]!, `chunk ${i}`);
-        const want = chunkRange(i, tokenCount, engine.chunkTokens);
-        if (c.fingerprint !== engine.fingerprint) why = `chunk ${i} was made by another engine (fingerprint ${c.fingerprint.slice(0, 16)})`;
-        else if (c.index !== i || c.tokenStart !== want.tokenStart || c.tokenEnd !== want.tokenEnd) why = `chunk ${i} holds chunk ${c.index}'s tokens`;
-        else if (c.key !== keys[i]) why = `chunk ${i} was cut from another prompt`;
-      } catch (err) {
-        why = toKvbridgeError(err).message;
-      }
-      if (why) return { valid: prefix.slice(0, i), bad: { index: i, key: keys[i]!, why } };
-    }
-    return { valid: prefix };
-  };
-
-  /**
    * Evicts READY entries found invalid, if nobody else pins them now (whoever does finds them
    * invalid too and evicts them when done). Runs right after this request's release, in the same
    * step, so the entry evicted is the one that was checked.
@@ -194,7 +170,9 @@ export function decodeEngineService(o: DecodeEngineOptions): DecodeEngineService
           const plan = await loadablePrefix(req, keys, signal);
           holding = plan.holding;
           view.phase = "loading";
-          const checked = validPrefix(engine, plan.prefix, keys, tokens.length);
+          // The leading chunks generate would accept, checked with a turn of the event loop between
+          // chunks (a long prefix never stalls the other streams on this node).
+          const checked = await engine.checkPrefix(tokens, plan.prefix, signal);
           if (checked.bad) {
             // Someone else's bad write: never this user's error. Treated as missing, evicted after use.
             invalid.push(checked.bad.key);
