@@ -505,6 +505,20 @@ export class KvStore {
     return t;
   }
 
+  /**
+   * The counts a hot path needs, each O(1) (stats() walks every live entry to count states): an Alloc,
+   * a health tick or a metrics read must not cost a pass over a pool of 100k entries.
+   */
+  counts(): { activeRequests: number; entries: number; slotsFree: number; slotsReserved: number; bytesCommitted: number } {
+    return {
+      activeRequests: this.requests.size,
+      entries: this.entries.size,
+      slotsFree: this.pool.freeCount,
+      slotsReserved: this.pool.reserved,
+      bytesCommitted: this.counters.bytesCommitted,
+    };
+  }
+
   stats(): StoreStats {
     let writing = 0;
     let ready = 0;

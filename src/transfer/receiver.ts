@@ -98,7 +98,7 @@ export class KvReceiver implements WriteGate, CommitGate {
 
   /** KV bytes received and committed, over any transport (UCX puts are invisible until Commit). */
   get bytesReceived(): number {
-    return this.store.stats().bytesCommitted;
+    return this.store.counts().bytesCommitted;
   }
 
   /**
@@ -124,7 +124,8 @@ export class KvReceiver implements WriteGate, CommitGate {
    * loads). Only before any request exists: keys already stored were made under the old one.
    */
   setFingerprint(fingerprint: string): void {
-    if (this.store.stats().entries > 0 || this.store.stats().activeRequests > 0) {
+    const n = this.store.counts();
+    if (n.entries > 0 || n.activeRequests > 0) {
       throw new KvbridgeError("FAILED_PRECONDITION", "the fingerprint cannot change once the store holds entries");
     }
     this.fingerprintSet = new Set([fingerprint]);
@@ -174,7 +175,7 @@ export class KvReceiver implements WriteGate, CommitGate {
     const res = this.ending(input.requestId, () => this.store.alloc(input, this.clock()));
     if (fingerprint !== undefined && !this.requestFingerprints.has(input.requestId) && this.store.hasRequest(input.requestId)) {
       // Bounded: an entry whose request ended without an "ended" event is dropped here.
-      if (this.requestFingerprints.size >= 2 * (this.store.stats().activeRequests + 64)) {
+      if (this.requestFingerprints.size >= 2 * (this.store.counts().activeRequests + 64)) {
         for (const id of this.requestFingerprints.keys()) if (!this.store.hasRequest(id)) this.requestFingerprints.delete(id);
       }
       this.requestFingerprints.set(input.requestId, fingerprint);
@@ -362,7 +363,7 @@ export class KvReceiver implements WriteGate, CommitGate {
    * batched requests, or an unpinned READY entry an Alloc would evict.
    */
   canAdmitOne(): boolean {
-    const s = this.store.stats();
+    const s = this.store.counts();
     return s.slotsFree - s.slotsReserved > 0 || this.store.hasEvictable();
   }
 

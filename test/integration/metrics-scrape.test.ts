@@ -67,7 +67,7 @@ describe("decode node /metrics", () => {
     const { text, type } = await scrape();
     expect(type).toMatch(/^text\/plain; version=0\.0\.4/);
     const stats = await inspect.getStats({}, T);
-    expect(value(text, `kvbridge_node_info{node_id="${stats.nodeId}",role="decode",version="${stats.version}",protocol_version="1"}`)).toBe(1);
+    expect(value(text, `kvbridge_node_info{node_id="${stats.nodeId}",role="decode",version="${stats.version}",protocol_version="${stats.protocolVersion}"}`)).toBe(1);
     expect(value(text, 'kvbridge_pool_slots{state="free"}')).toBe(16);
     for (const state of ["reserved", "writing", "ready", "quarantined"]) expect(value(text, `kvbridge_pool_slots{state="${state}"}`)).toBe(0);
     expect(value(text, "kvbridge_pool_slot_size_bytes")).toBe(256 * 1024);
