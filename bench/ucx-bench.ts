@@ -242,7 +242,8 @@ export async function runUcxBench(opts: UcxBenchOptions = {}): Promise<BenchFigu
   const totalBytes = opts.totalBytes ?? GiB;
   const repeats = opts.repeats ?? 2;
   const sizes = opts.sizes ?? [256 * KiB, 1 * MiB, 4 * MiB];
-  const transports = opts.transports ?? ["shm", "tcp"];
+  // UCX over tcp is refused by the receiver (ucx_not_direct) unless asked for explicitly.
+  const transports = opts.transports ?? ["shm"];
   const figures: BenchFigure[] = [];
   const pool = Buffer.alloc(POOL_BYTES);
 
