@@ -52,7 +52,7 @@ export interface UcxSenderOptions extends UcxContextOptions, Partial<UcxChannelL
    * sender only with receivers that negotiated data_plane_commit). Default true.
    */
   dataPlaneCommit?: boolean;
-  /** How long a COMMIT waits for its answer before its outcome is unknown (settled over gRPC). Default 5 s. */
+  /** How long a COMMIT waits for its answer before its outcome is unknown (settled over gRPC). Default 1.5 s: a dead receiver never answers, and the gRPC Commit then fails at once. */
   commitTimeoutMs?: number;
 }
 
@@ -62,7 +62,7 @@ export const UCX_SENDER_DEFAULTS = {
   stallTimeoutMs: 10_000,
   closeTimeoutMs: 2_000,
   connectTimeoutMs: 10_000,
-  commitTimeoutMs: 5_000,
+  commitTimeoutMs: 1_500,
 } as const;
 
 export class UcxSenderTransport implements SenderTransport {
