@@ -134,7 +134,7 @@ export async function startDecodeRole(opts: DecodeRoleOptions): Promise<DecodeRo
   const nodeId = opts.nodeId ?? `decode-${hostname()}-${process.pid}`;
   let receiver: KvReceiver | undefined;
   let engineService: DecodeEngineService | undefined;
-  const inFlight = (): number => (receiver?.stats().activeRequests ?? 0) + (engineService?.activeRequests() ?? 0);
+  const inFlight = (): number => (receiver?.activeRequests ?? 0) + (engineService?.activeRequests() ?? 0);
   const lifecycle = new RoleLifecycle(log.child({ nodeId }), "decode node", inFlight);
   // A load that fails before the role attaches to it (below, once serving) is reported there, not
   // as an unhandled rejection.

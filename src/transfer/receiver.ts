@@ -96,6 +96,11 @@ export class KvReceiver implements WriteGate, CommitGate {
     this.sweeper.start();
   }
 
+  /** Requests the store holds now, in O(1) (stats() walks every entry): read on every request's end. */
+  get activeRequests(): number {
+    return this.store.counts().activeRequests;
+  }
+
   /** KV bytes received and committed, over any transport (UCX puts are invisible until Commit). */
   get bytesReceived(): number {
     return this.store.counts().bytesCommitted;
